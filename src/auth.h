@@ -1,0 +1,29 @@
+/*
+ * Client authentication: the relay's own tokens. A client presents its token the way the
+ * Gemini SDKs present a key (x-goog-api-key, ?key=) or as Authorization: Bearer; tokens are
+ * compared in constant time and never logged.
+ */
+#ifndef SKIFF_AUTH_H
+#define SKIFF_AUTH_H
+
+#include "config.h"
+#include "server/http.h"
+
+enum skiff_auth_result {
+    SKIFF_AUTH_OK = 0,
+    SKIFF_AUTH_MISSING, /* tokens are configured and the request carries none */
+    SKIFF_AUTH_INVALID, /* a credential was given and matches no token */
+};
+
+/*
+ * Checks req against cfg's tokens. With no tokens configured every request is let in (the
+ * config refuses that on non-loopback addresses). On success *who is the token's name
+ * (borrowed from cfg), or "anonymous".
+ */
+enum skiff_auth_result skiff_auth_check(const struct skiff_config *cfg,
+                                        const struct skiff_request *req, const char **who);
+
+/* Compares two byte strings in time that depends only on their lengths. */
+int skiff_auth_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif

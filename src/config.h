@@ -1,0 +1,96 @@
+/*
+ * skiff's configuration: a YAML file plus environment overrides, turned into one immutable
+ * struct skiff_config. Loading either succeeds whole or fails with a message that names the
+ * file, the line and the key; skiff never starts half-configured.
+ *
+ * The YAML keys are public interface (README "Configuration"):
+ *
+ *   listen: 127.0.0.1:8080
+ *   workers: auto | N
+ *   tokens: [{name: alice, token: sk-...}]
+ *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL}}
+ *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms}
+ *   fallbacks: {MODEL: [MODEL, ...]}
+ *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections}
+ *   storage: {sqlite: PATH, redis: URL}
+ *
+ * Environment overrides, applied after the file: GEMINI_API_KEYS (comma list, replaces the
+ * keys), SKIFF_TOKENS (comma list of tokens, or name:token items; replaces the tokens),
+ * SKIFF_LISTEN, SKIFF_GEMINI_BASE_URL.
+ */
+#ifndef SKIFF_CONFIG_H
+#define SKIFF_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct skiff_token {
+    char *name;
+    char *token;
+};
+
+struct skiff_key {
+    char *key;   /* the secret: only the key pool reads it, nothing formats it */
+    char *label; /* how logs, headers and metrics name it: the configured label or "key#N" */
+};
+
+struct skiff_fallback {
+    char *model;
+    char **chain; /* models to try after `model`, in order */
+    size_t nchain;
+};
+
+struct skiff_config {
+    char *path; /* the file it came from, or NULL when built from defaults and environment */
+
+    char *listen_host; /* "127.0.0.1" */
+    uint16_t listen_port;
+    int workers; /* resolved: "auto" becomes the number of online cores */
+
+    struct skiff_token *tokens;
+    size_t ntokens;
+
+    char *base_url; /* upstreams.gemini.base_url, without a trailing slash */
+    struct skiff_key *keys;
+    size_t nkeys;
+    char *proxy; /* NULL when unset or "" */
+
+    struct {
+        int max_attempts; /* 1..60 */
+        int base_delay_ms;
+        int max_delay_ms;
+        int deadline_ms;
+        int max_wait_ms;
+    } retry;
+
+    struct skiff_fallback *fallbacks;
+    size_t nfallbacks;
+
+    struct {
+        size_t max_body_bytes;
+        int header_timeout_ms;
+        int idle_timeout_ms;
+        int max_connections;
+    } limits;
+
+    struct {
+        char *sqlite; /* NULL or "" disables persistence */
+        char *redis;
+    } storage;
+};
+
+/*
+ * Builds a configuration from the YAML file at path (NULL: defaults only), then applies the
+ * environment overrides and checks the result. Returns a new config (free with
+ * skiff_config_free) or NULL with a one-line message in err, e.g.
+ * "skiff.yaml:12: retry.max_attempts: must be an integer from 1 to 60, got \"a lot\"".
+ */
+struct skiff_config *skiff_config_load(const char *path, char *err, size_t errlen);
+
+/* Frees a config and everything it owns. NULL is fine. */
+void skiff_config_free(struct skiff_config *cfg);
+
+/* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+int skiff_config_is_loopback(const char *host);
+
+#endif

@@ -1,0 +1,386 @@
+#include "relay/keypool.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemini/pacific.h"
+#include "obs/log.h"
+#include "store/store.h"
+
+#define MAX_MODELS 128 /* distinct models tracked; more share the last slot's health */
+
+/* Health of one (key, model). */
+struct health {
+    int64_t rest_until_ms;
+    int retired;
+    int64_t day;      /* the Pacific day the counts below belong to */
+    int64_t requests; /* today */
+    int64_t tokens;
+};
+
+struct key {
+    int retired; /* for every model */
+    char reason[160];
+    int inflight;
+    uint64_t last_used; /* a pool-wide sequence number */
+    int64_t last_429_ms;
+    char id[17];
+};
+
+struct skiff_keypool {
+    const struct skiff_config *cfg;
+    struct skiff_store *store;
+    pthread_mutex_t mu;
+    size_t nkeys;
+    struct key *keys;
+    char models[MAX_MODELS][129];
+    size_t nmodels;
+    struct health *health; /* [nkeys][MAX_MODELS] */
+    uint64_t seq;
+    int64_t pool_rest_until_ms;
+};
+
+struct skiff_keypool *
+skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store)
+{
+    struct skiff_keypool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->cfg = cfg;
+    p->store = store;
+    p->nkeys = cfg->nkeys;
+    p->keys = calloc(p->nkeys ? p->nkeys : 1, sizeof *p->keys);
+    p->health = calloc((p->nkeys ? p->nkeys : 1) * MAX_MODELS, sizeof *p->health);
+    if (!p->keys || !p->health) {
+        free(p->keys);
+        free(p->health);
+        free(p);
+        return NULL;
+    }
+    for (size_t i = 0; i < p->nkeys; i++)
+        skiff_store_key_id(cfg->keys[i].key, p->keys[i].id);
+    pthread_mutex_init(&p->mu, NULL);
+    return p;
+}
+
+void
+skiff_keypool_free(struct skiff_keypool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_destroy(&p->mu);
+    free(p->keys);
+    free(p->health);
+    free(p);
+}
+
+size_t
+skiff_keypool_size(const struct skiff_keypool *p)
+{
+    return p->nkeys;
+}
+
+/* The model's slot; adds it when new. Called with the lock held. */
+static size_t
+model_slot(struct skiff_keypool *p, const char *model)
+{
+    for (size_t i = 0; i < p->nmodels; i++)
+        if (strcmp(p->models[i], model) == 0)
+            return i;
+    if (p->nmodels == MAX_MODELS)
+        return MAX_MODELS - 1;
+    snprintf(p->models[p->nmodels], sizeof p->models[0], "%s", model);
+    return p->nmodels++;
+}
+
+static struct health *
+health_of(struct skiff_keypool *p, size_t key, size_t slot)
+{
+    return &p->health[key * MAX_MODELS + slot];
+}
+
+static int
+find_key(const struct skiff_keypool *p, const char *id)
+{
+    for (size_t i = 0; i < p->nkeys; i++)
+        if (strcmp(p->keys[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void
+restore_state(const struct skiff_key_state *st, void *ud)
+{
+    struct skiff_keypool *p = ud;
+    int k = find_key(p, st->key_id);
+    if (k < 0)
+        return; /* a key no longer configured */
+    if (strcmp(st->model, "*") == 0) {
+        p->keys[k].retired = st->retired;
+        snprintf(p->keys[k].reason, sizeof p->keys[k].reason, "%s", st->reason);
+        return;
+    }
+    struct health *h = health_of(p, (size_t)k, model_slot(p, st->model));
+    h->rest_until_ms = st->rest_until_ms;
+    h->retired = st->retired;
+}
+
+static void
+restore_usage(const struct skiff_key_usage *u, void *ud)
+{
+    struct skiff_keypool *p = ud;
+    int k = find_key(p, u->key_id);
+    if (k < 0)
+        return;
+    struct health *h = health_of(p, (size_t)k, model_slot(p, u->model));
+    h->requests = u->requests;
+    h->tokens = u->tokens;
+}
+
+void
+skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms)
+{
+    if (!p->store)
+        return;
+    char day[11];
+    skiff_pacific_date(now_ms, day);
+    int64_t today = skiff_pacific_day(now_ms);
+    pthread_mutex_lock(&p->mu);
+    skiff_store_load(p->store, now_ms, day, restore_state, restore_usage, p);
+    for (size_t k = 0; k < p->nkeys; k++)
+        for (size_t m = 0; m < MAX_MODELS; m++)
+            health_of(p, k, m)->day = today;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* When key can serve slot again: now or earlier if it can, INT64_MAX if never. */
+static int64_t
+available_at(struct skiff_keypool *p, size_t key, size_t slot)
+{
+    if (p->keys[key].retired)
+        return INT64_MAX;
+    struct health *h = health_of(p, key, slot);
+    if (h->retired)
+        return INT64_MAX;
+    return h->rest_until_ms;
+}
+
+int
+skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms,
+                      int64_t *back_at_ms)
+{
+    int best = -1;
+    int64_t first_back = INT64_MAX;
+    pthread_mutex_lock(&p->mu);
+    size_t slot = model_slot(p, model);
+    for (size_t k = 0; k < p->nkeys; k++) {
+        int64_t at = available_at(p, k, slot);
+        if (at > now_ms) {
+            if (at < first_back)
+                first_back = at;
+            continue;
+        }
+        struct key *c = &p->keys[k];
+        if (best < 0 || c->inflight < p->keys[best].inflight ||
+            (c->inflight == p->keys[best].inflight && c->last_used < p->keys[best].last_used))
+            best = (int)k;
+    }
+    if (best >= 0 && p->pool_rest_until_ms > now_ms) {
+        /* The whole pool is backing off; every healthy key comes back when it ends. */
+        first_back = p->pool_rest_until_ms;
+        best = -1;
+    }
+    if (best >= 0) {
+        p->keys[best].inflight++;
+        p->keys[best].last_used = ++p->seq;
+    }
+    pthread_mutex_unlock(&p->mu);
+    *back_at_ms = first_back;
+    return best;
+}
+
+/* Queues the (key, model) state for the store. Called with the lock held. */
+static void
+persist(struct skiff_keypool *p, size_t key, const char *model, int64_t rest_until,
+        int retired, const char *reason, int64_t now_ms)
+{
+    if (!p->store)
+        return;
+    struct skiff_key_state st = {.rest_until_ms = rest_until, .retired = retired,
+                                 .updated_ms = now_ms};
+    memcpy(st.key_id, p->keys[key].id, sizeof st.key_id);
+    snprintf(st.label, sizeof st.label, "%s", p->cfg->keys[key].label);
+    snprintf(st.model, sizeof st.model, "%s", model);
+    snprintf(st.reason, sizeof st.reason, "%s", reason ? reason : "");
+    skiff_store_put_state(p->store, &st);
+}
+
+static void
+log_health(const struct skiff_keypool *p, size_t key, const char *model, const char *what,
+           int64_t until_ms, int64_t now_ms, const char *reason)
+{
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_WARN, "key_health");
+    skiff_log_str(&l, "key", p->cfg->keys[key].label);
+    skiff_log_str(&l, "model", model);
+    skiff_log_str(&l, "state", what);
+    if (until_ms > 0)
+        skiff_log_int(&l, "for_ms", until_ms - now_ms);
+    skiff_log_str(&l, "reason", reason);
+    skiff_log_end(&l);
+}
+
+void
+skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
+                      enum skiff_fault fault, double retry_delay_s, const char *reason,
+                      int64_t tokens, int64_t now_ms)
+{
+    if (key < 0 || (size_t)key >= p->nkeys)
+        return;
+    size_t k = (size_t)key;
+    pthread_mutex_lock(&p->mu);
+    struct key *c = &p->keys[k];
+    if (c->inflight > 0)
+        c->inflight--;
+    size_t slot = model_slot(p, model);
+    struct health *h = health_of(p, k, slot);
+    int64_t today = skiff_pacific_day(now_ms);
+    if (h->day != today) {
+        h->day = today;
+        h->requests = 0;
+        h->tokens = 0;
+    }
+    int64_t rest = 0;
+    switch (fault) {
+    case SKIFF_FAULT_NONE:
+    case SKIFF_FAULT_CLIENT:
+    case SKIFF_FAULT_TRANSIENT:
+        break;
+    case SKIFF_FAULT_QUOTA_MINUTE:
+        /* RetryInfo's delay, at least a second; 60 s (the window) when it gave none. */
+        rest = retry_delay_s >= 1 ? (int64_t)(retry_delay_s * 1000) : retry_delay_s >= 0 ? 1000 : 60000;
+        break;
+    case SKIFF_FAULT_QUOTA_DAY:
+        /* Whatever RetryInfo says: the daily quota comes back at midnight Pacific. */
+        rest = skiff_pacific_next_midnight_ms(now_ms) - now_ms;
+        break;
+    case SKIFF_FAULT_QUOTA_OTHER:
+        rest = retry_delay_s > 0 ? (int64_t)(retry_delay_s * 1000) : SKIFF_KEYPOOL_BARE_429_REST_MS;
+        break;
+    case SKIFF_FAULT_QUOTA_ZERO:
+        h->retired = 1;
+        log_health(p, k, model, "retired", 0, now_ms, reason);
+        persist(p, k, model, 0, 1, reason, now_ms);
+        break;
+    case SKIFF_FAULT_KEY_INVALID:
+    case SKIFF_FAULT_KEY_DENIED:
+    case SKIFF_FAULT_KEY_REGION:
+        c->retired = 1;
+        snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : skiff_fault_name(fault));
+        log_health(p, k, "*", "retired", 0, now_ms, c->reason);
+        persist(p, k, "*", 0, 1, c->reason, now_ms);
+        break;
+    }
+    if (rest > 0) {
+        int64_t until = now_ms + rest;
+        if (until > h->rest_until_ms)
+            h->rest_until_ms = until;
+        log_health(p, k, model, "resting", h->rest_until_ms, now_ms, reason);
+        persist(p, k, model, h->rest_until_ms, 0, reason, now_ms);
+    }
+    if (fault == SKIFF_FAULT_QUOTA_MINUTE || fault == SKIFF_FAULT_QUOTA_OTHER) {
+        /* Several keys throttled at once: the API is limiting us as a client, not a key. */
+        c->last_429_ms = now_ms;
+        size_t recent = 0;
+        for (size_t i = 0; i < p->nkeys; i++)
+            if (p->keys[i].last_429_ms && now_ms - p->keys[i].last_429_ms < SKIFF_KEYPOOL_STORM_WINDOW_MS)
+                recent++;
+        if (p->nkeys >= SKIFF_KEYPOOL_STORM_KEYS && recent >= SKIFF_KEYPOOL_STORM_KEYS &&
+            p->pool_rest_until_ms < now_ms) {
+            p->pool_rest_until_ms = now_ms + SKIFF_KEYPOOL_STORM_REST_MS;
+            skiff_log_msg(SKIFF_LOG_WARN, "pool_backoff",
+                          "several keys were throttled within a second: the whole pool rests");
+        }
+    }
+    if (fault == SKIFF_FAULT_NONE) {
+        h->requests++;
+        h->tokens += tokens;
+        if (p->store) {
+            struct skiff_key_usage u = {.requests = 1, .tokens = tokens};
+            memcpy(u.key_id, c->id, sizeof u.key_id);
+            snprintf(u.model, sizeof u.model, "%s", model);
+            skiff_pacific_date(now_ms, u.day);
+            skiff_store_add_usage(p->store, &u);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int
+skiff_keypool_enable(struct skiff_keypool *p, const char *label)
+{
+    int rc = -1;
+    pthread_mutex_lock(&p->mu);
+    for (size_t k = 0; k < p->nkeys; k++) {
+        if (strcmp(p->cfg->keys[k].label, label) != 0)
+            continue;
+        p->keys[k].retired = 0;
+        p->keys[k].reason[0] = '\0';
+        for (size_t m = 0; m < MAX_MODELS; m++) {
+            health_of(p, k, m)->retired = 0;
+            health_of(p, k, m)->rest_until_ms = 0;
+        }
+        persist(p, k, "*", 0, 0, "enabled by an operator", 0);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+const char *
+skiff_keypool_status(struct skiff_keypool *p, int key, const char *model, int64_t now_ms)
+{
+    pthread_mutex_lock(&p->mu);
+    int64_t at = available_at(p, (size_t)key, model_slot(p, model));
+    pthread_mutex_unlock(&p->mu);
+    return at == INT64_MAX ? "retired" : at > now_ms ? "resting" : "ok";
+}
+
+const char *
+skiff_keypool_label(const struct skiff_keypool *p, int key)
+{
+    if (key < 0 || (size_t)key >= p->nkeys)
+        return "none";
+    return p->cfg->keys[key].label;
+}
+
+const char *
+skiff_keypool_secret(const struct skiff_keypool *p, int key)
+{
+    return p->cfg->keys[key].key;
+}
+
+int
+skiff_keypool_leaks(const struct skiff_keypool *p, const char *data, size_t len)
+{
+    for (size_t i = 0; i < p->nkeys; i++) {
+        const char *k = p->cfg->keys[i].key;
+        if (memmem(data, len, k, strlen(k)))
+            return 1;
+    }
+    return 0;
+}
+
+void
+skiff_keypool_redact(const struct skiff_keypool *p, char *data, size_t len)
+{
+    for (size_t i = 0; i < p->nkeys; i++) {
+        const char *k = p->cfg->keys[i].key;
+        size_t kl = strlen(k);
+        char *hit;
+        while ((hit = memmem(data, len, k, kl)))
+            memset(hit, '*', kl);
+    }
+}

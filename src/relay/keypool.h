@@ -1,0 +1,80 @@
+/*
+ * The key pool: the only place an upstream key lives, and what it knows about each key's
+ * health per model. Gemini quotas are per key (project) *and* per model, per minute *and*
+ * per day, so health is tracked per (key, model):
+ *
+ *   resting   until a time: a per-minute 429 (RetryInfo's delay), a per-day 429 (midnight
+ *             Pacific), a bare 429 (a short default);
+ *   retired   for one model (quotaValue "0": no quota for it at all), or for every model
+ *             (invalid key, no permission, region or billing), with the reason recorded.
+ *
+ * Others name a key by index and label; only skiff_keypool_secret hands out the key, to be
+ * put in the x-goog-api-key header of an upstream call and nowhere else.
+ *
+ * Shared by every worker thread: one mutex, held for table lookups only, never across I/O.
+ * Times are Unix milliseconds, passed in so tests control the clock.
+ */
+#ifndef SKIFF_KEYPOOL_H
+#define SKIFF_KEYPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "gemini/classify.h"
+
+struct skiff_keypool;
+struct skiff_store;
+
+/* A pool over cfg's keys; cfg must outlive it. store may be NULL (no persistence). */
+struct skiff_keypool *skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store);
+void skiff_keypool_free(struct skiff_keypool *p);
+
+/* Reads the persisted state back (call before the workers start). */
+void skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms);
+
+size_t skiff_keypool_size(const struct skiff_keypool *p);
+
+/*
+ * Takes the best key for a call on model at now: neither retired nor resting for the model,
+ * then fewest calls in flight, then least recently used. Returns its index (release it with
+ * skiff_keypool_release), or -1 when none can serve; then *back_at_ms is when the first one
+ * comes back (INT64_MAX: never, every key is retired for this model).
+ */
+int skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms,
+                          int64_t *back_at_ms);
+
+/*
+ * Reports how a call that acquired key ended, so the pool rests or retires it: fault and
+ * retry_delay_s come from skiff_classify; tokens is the call's totalTokenCount (0 unknown).
+ */
+void skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
+                           enum skiff_fault fault, double retry_delay_s, const char *reason,
+                           int64_t tokens, int64_t now_ms);
+
+/* Brings a retired key back for every model (an operator's decision). 0 or -1 if unknown. */
+int skiff_keypool_enable(struct skiff_keypool *p, const char *label);
+
+const char *skiff_keypool_label(const struct skiff_keypool *p, int key);
+const char *skiff_keypool_secret(const struct skiff_keypool *p, int key);
+
+/* The status of a key for a model at now, for logs and tests: "ok", "resting", "retired". */
+const char *skiff_keypool_status(struct skiff_keypool *p, int key, const char *model,
+                                 int64_t now_ms);
+
+/* Whether any pool key occurs in data[0..len): an upstream error body that echoes a key
+ * (DebugInfo "Invalid API key: ...") must be redacted before a client sees it. */
+int skiff_keypool_leaks(const struct skiff_keypool *p, const char *data, size_t len);
+
+/* Overwrites each pool key in data[0..len) with '*'s. */
+void skiff_keypool_redact(const struct skiff_keypool *p, char *data, size_t len);
+
+/* How long a key rests after a 429 that says nothing of its quota. */
+#define SKIFF_KEYPOOL_BARE_429_REST_MS 5000
+/* The pool rests whole when this many distinct keys get a 429 within the window below:
+ * the API also throttles by client IP, and burning every key then helps no one. */
+#define SKIFF_KEYPOOL_STORM_KEYS 3
+#define SKIFF_KEYPOOL_STORM_WINDOW_MS 1000
+#define SKIFF_KEYPOOL_STORM_REST_MS 2000
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * The upstream HTTP client: libcurl's multi_socket API driven by the worker's libuv loop,
+ * one multi handle (and so one connection cache, keep-alive and HTTP/2 to Google) per
+ * worker. Knows HTTP calls, not client connections and not Gemini.
+ *
+ * A call reports through its ops: on_status once the response headers are complete, on_body
+ * for each piece of body, on_done exactly once at the end (unless cancelled). Callbacks run
+ * on the loop. skiff_upcall_cancel may be called at any time, including from inside a
+ * callback; after it no callback is made and the call's memory is freed by the client.
+ */
+#ifndef SKIFF_UPSTREAM_H
+#define SKIFF_UPSTREAM_H
+
+#include <stddef.h>
+
+#include <uv.h>
+
+struct skiff_upstream;
+struct skiff_upcall;
+
+struct skiff_upcall_ops {
+    /* The final response headers: status and the header block ("name: value\r\n" lines,
+     * hop-by-hop headers already removed). Return 0 to go on, -1 to cancel the call. */
+    int (*on_status)(struct skiff_upcall *call, int status, const char *headers, size_t len);
+    /* Body bytes. Return 0 to go on, 1 to pause (resume with skiff_upcall_resume),
+     * -1 to cancel the call. */
+    int (*on_body)(struct skiff_upcall *call, const char *data, size_t len);
+    /* The call ended: error is NULL on success, else a one-line cause that never contains
+     * a key ("Couldn't connect to server", "timed out waiting for the first byte"). */
+    void (*on_done)(struct skiff_upcall *call, const char *error);
+};
+
+struct skiff_upcall_opts {
+    const char *method; /* "GET" or "POST" */
+    const char *url;
+    const char *const *headers; /* "name: value" strings, NULL-terminated; copied */
+    const char *body;           /* borrowed: must outlive the call */
+    size_t body_len;
+    const char *proxy;          /* NULL: none */
+    long connect_timeout_ms;
+    long first_byte_timeout_ms; /* 0: none */
+    long idle_timeout_ms;       /* between body pieces; 0: none */
+    const struct skiff_upcall_ops *ops;
+    void *data;
+};
+
+/* A new client on loop; NULL on failure. */
+struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop);
+
+/* Cancels every call and closes the client's handles; memory goes in their close callbacks. */
+void skiff_upstream_close(struct skiff_upstream *u);
+
+/* Starts a call; NULL on failure (nothing is called back then). */
+struct skiff_upcall *skiff_upcall_start(struct skiff_upstream *u,
+                                        const struct skiff_upcall_opts *opts);
+
+void *skiff_upcall_data(const struct skiff_upcall *call);
+
+/* Cancels the call: no further callbacks; the upstream connection is closed at once. */
+void skiff_upcall_cancel(struct skiff_upcall *call);
+
+/* Resumes a call paused by on_body returning 1. */
+void skiff_upcall_resume(struct skiff_upcall *call);
+
+/* Calls in flight on this client (for tests and metrics). */
+int skiff_upstream_active(const struct skiff_upstream *u);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * Request path -> route, for the Gemini-native surface on /v1 and /v1beta. Pure: no I/O,
+ * no allocation; the route points into the path it was given.
+ */
+#ifndef SKIFF_ROUTER_H
+#define SKIFF_ROUTER_H
+
+#include <stddef.h>
+
+enum skiff_route_kind {
+    SKIFF_ROUTE_NONE = 0,  /* unknown path: 404 */
+    SKIFF_ROUTE_HEALTH,    /* GET /healthz */
+    SKIFF_ROUTE_MODELS,    /* GET /{ver}/models */
+    SKIFF_ROUTE_MODEL,     /* GET /{ver}/models/{model} */
+    SKIFF_ROUTE_GENERATE,  /* POST /{ver}/models/{model}:{method} */
+};
+
+enum skiff_method {
+    SKIFF_M_NONE = 0,
+    SKIFF_M_GENERATE,        /* generateContent */
+    SKIFF_M_STREAM,          /* streamGenerateContent */
+    SKIFF_M_COUNT_TOKENS,    /* countTokens */
+    SKIFF_M_EMBED,           /* embedContent */
+    SKIFF_M_BATCH_EMBED,     /* batchEmbedContents */
+};
+
+struct skiff_route {
+    enum skiff_route_kind kind;
+    const char *version; /* "v1" or "v1beta" (static) */
+    const char *model;   /* points into the path; not NUL-terminated */
+    size_t model_len;
+    enum skiff_method method;
+    const char *method_name; /* "generateContent", ... (static) */
+    int http_method_ok;      /* 0: right path, wrong HTTP method (405) */
+};
+
+/* Routes method + path. Always fills *r; r->kind is SKIFF_ROUTE_NONE for unknown paths. */
+void skiff_route(const char *http_method, const char *path, size_t path_len,
+                 struct skiff_route *r);
+
+/* The wire name of a method ("streamGenerateContent"); "" for SKIFF_M_NONE. */
+const char *skiff_method_name(enum skiff_method m);
+
+#endif

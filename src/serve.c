@@ -1,0 +1,121 @@
+#include "serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "obs/log.h"
+#include "relay/budget.h"
+#include "relay/keypool.h"
+#include "relay/relay.h"
+#include "server/server.h"
+#include "store/store.h"
+
+static int
+usage(void)
+{
+    fprintf(stderr, "usage: skiff serve [--config FILE]\n"
+                    "  Relays the Gemini API. Without --config, defaults plus the environment\n"
+                    "  (GEMINI_API_KEYS, SKIFF_TOKENS, SKIFF_LISTEN, SKIFF_GEMINI_BASE_URL).\n");
+    return 2;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Identifies the configured key set, so the store forgets retirements when it changes. */
+static const char *
+key_set_fingerprint(const struct skiff_config *cfg)
+{
+    static char out[17];
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < cfg->nkeys; i++) {
+        char id[17];
+        skiff_store_key_id(cfg->keys[i].key, id);
+        for (const char *p = id; *p; p++) {
+            h ^= (unsigned char)*p;
+            h *= 1099511628211ULL;
+        }
+    }
+    snprintf(out, sizeof out, "%016llx", (unsigned long long)h);
+    return out;
+}
+
+int
+skiff_serve_main(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+        else
+            return usage();
+    }
+
+    char err[512];
+    struct skiff_config *cfg = skiff_config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "skiff: %s\n", err);
+        return 1;
+    }
+    struct skiff_store *store = NULL;
+    if (cfg->storage.sqlite && *cfg->storage.sqlite) {
+        store = skiff_store_open(cfg->storage.sqlite, key_set_fingerprint(cfg), err, sizeof err);
+        if (!store) {
+            fprintf(stderr, "skiff: %s\n", err);
+            skiff_config_free(cfg);
+            return 1;
+        }
+    }
+    struct skiff_keypool *pool = skiff_keypool_new(cfg, store);
+    struct skiff_budget *budget = skiff_budget_new(0.2, 5.0);
+    if (pool)
+        skiff_keypool_restore(pool, now_ms());
+    struct skiff_relay_shared shared = {.cfg = cfg, .pool = pool, .budget = budget};
+    struct skiff_server_opts opts = {
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .workers = cfg->workers,
+        .max_body_bytes = cfg->limits.max_body_bytes,
+        .header_timeout_ms = cfg->limits.header_timeout_ms,
+        .idle_timeout_ms = cfg->limits.idle_timeout_ms,
+        .max_connections = cfg->limits.max_connections,
+        .handler = skiff_relay_handle,
+        .error = skiff_relay_http_error,
+        .worker_init = skiff_relay_worker_init,
+        .worker_fini = skiff_relay_worker_fini,
+        .data = &shared,
+        .name = "skiff",
+    };
+    struct skiff_server *srv = pool && budget ? skiff_server_new(&opts, err, sizeof err) : NULL;
+    if (!srv) {
+        fprintf(stderr, "skiff: %s\n", pool && budget ? err : "out of memory");
+        skiff_budget_free(budget);
+        skiff_keypool_free(pool);
+        skiff_store_close(store);
+        skiff_config_free(cfg);
+        return 1;
+    }
+    int v6 = strchr(cfg->listen_host, ':') != NULL;
+    printf("skiff serve listening on http://%s%s%s:%u (%d worker%s, %zu key%s, %s, upstream %s)\n",
+           v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", skiff_server_port(srv), cfg->workers,
+           cfg->workers == 1 ? "" : "s", cfg->nkeys, cfg->nkeys == 1 ? "" : "s",
+           cfg->ntokens ? "tokens required" : "open on loopback (no tokens)", cfg->base_url);
+    fflush(stdout);
+    int rc = skiff_server_run(srv);
+    skiff_server_free(srv);
+    skiff_budget_free(budget);
+    skiff_keypool_free(pool);
+    skiff_store_close(store);
+    skiff_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,695 @@
+/*
+ * HTTP/1.1 glue: http-parser callbacks fill a struct skiff_request, the handler answers it
+ * through the writers below. One request per connection is in the handler at a time; bytes
+ * that arrive meanwhile (pipelining) wait in `pending` and are parsed after the response.
+ *
+ * Phases of a connection: IDLE (between requests, idle timeout) -> HEAD (header timeout)
+ * -> BODY (idle timeout between reads) -> HANDLING (no timer: the handler owns deadlines)
+ * -> back to IDLE, or closed.
+ */
+#include "server/http.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "obs/log.h"
+#include "server/conn.h"
+#include "server/http_conn.h"
+#include "server/worker.h"
+
+#define MAX_HEAD (64 * 1024)     /* request line and headers */
+#define MAX_OUT_HDRS (8 * 1024)  /* extra response headers */
+#define MAX_PENDING (256 * 1024) /* pipelined bytes held while a request is handled */
+#define KEEP_BODY_MEM (16 * 1024) /* larger body buffers are freed between requests */
+
+enum phase { IDLE, HEAD, BODY, HANDLING };
+
+struct http {
+    struct skiff_conn *conn;
+    http_parser parser;
+    struct skiff_request req;
+    enum phase phase;
+    struct skiff_buf pending;
+    /* Header parsing: offsets into req.head, which may move as it grows. */
+    size_t name_off[SKIFF_MAX_HEADERS];
+    size_t value_off[SKIFF_MAX_HEADERS];
+    int in_value;
+    int url_done;
+    int fail_status; /* set by a callback that stopped the parser on purpose */
+    int linger;      /* the client may still be sending: close gracefully */
+    const char *fail_msg;
+};
+
+static struct http *
+http_of(struct skiff_conn *c)
+{
+    return c->upper;
+}
+
+/* ---- request parsing ---------------------------------------------------------------- */
+
+static int
+fail(struct http *h, int status, const char *msg)
+{
+    h->fail_status = status;
+    h->fail_msg = msg;
+    return -1; /* stops http-parser (1 would mean "no body" from on_headers_complete) */
+}
+
+static int
+end_url(struct http *h)
+{
+    if (h->url_done)
+        return 0;
+    h->url_done = 1;
+    return skiff_buf_add(&h->req.head, "", 1);
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http *h = p->data;
+    if (skiff_buf_add(&h->req.head, at, len))
+        return fail(h, 414, "the request line is too long (the limit is 64 KiB)");
+    return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http *h = p->data;
+    struct skiff_request *r = &h->req;
+    if (end_url(h))
+        return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
+    if (h->in_value || r->nheaders == 0) {
+        if (r->nheaders == SKIFF_MAX_HEADERS)
+            return fail(h, 431, "too many request headers (the limit is 64)");
+        if (r->nheaders > 0 && skiff_buf_add(&r->head, "", 1))
+            return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
+        h->name_off[r->nheaders++] = r->head.len;
+        h->in_value = 0;
+    }
+    if (skiff_buf_add(&r->head, at, len))
+        return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
+    return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http *h = p->data;
+    struct skiff_request *r = &h->req;
+    if (!h->in_value) {
+        if (skiff_buf_add(&r->head, "", 1))
+            return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
+        h->value_off[r->nheaders - 1] = r->head.len;
+        h->in_value = 1;
+    }
+    if (skiff_buf_add(&r->head, at, len))
+        return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
+    return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+    struct http *h = p->data;
+    struct skiff_request *r = &h->req;
+    const struct skiff_server_opts *o = h->conn->worker->opts;
+
+    if (end_url(h) || (r->nheaders > 0 && skiff_buf_add(&r->head, "", 1)))
+        return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
+    if (p->upgrade)
+        return fail(h, 400, "protocol upgrades are not supported");
+
+    /* The head buffer no longer moves: turn offsets into pointers. */
+    char *base = r->head.data;
+    for (int i = 0; i < r->nheaders; i++) {
+        struct skiff_header *hd = &r->headers[i];
+        hd->name = base + h->name_off[i];
+        hd->value = base + h->value_off[i];
+        hd->name_len = strlen(hd->name);
+        hd->value_len = strlen(hd->value);
+        /* http-parser leaves optional whitespace after a value. */
+        while (hd->value_len && (hd->value[hd->value_len - 1] == ' ' ||
+                                 hd->value[hd->value_len - 1] == '\t'))
+            ((char *)hd->value)[--hd->value_len] = '\0';
+    }
+    char *url = base;
+    char *q = strchr(url, '?');
+    if (q) {
+        *q = '\0';
+        r->query = q + 1;
+        r->query_len = strlen(q + 1);
+    } else {
+        r->query = "";
+        r->query_len = 0;
+    }
+    r->path = url;
+    r->path_len = strlen(url);
+    r->method = http_method_str((enum http_method)p->method);
+
+    if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes)
+        return fail(h, 413, "request body too large");
+
+    /* A client that waits for "100 Continue" before sending its body gets it now. */
+    size_t elen;
+    const char *expect = skiff_http_header(r, "expect", &elen);
+    if (expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        skiff_conn_write(h->conn, &b, 1);
+    }
+    h->phase = BODY;
+    skiff_conn_timer(h->conn, (uint64_t)o->idle_timeout_ms);
+    return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http *h = p->data;
+    if (skiff_buf_add(&h->req.bodybuf, at, len))
+        return fail(h, 413, "request body too large");
+    return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    struct http *h = p->data;
+    h->phase = HANDLING;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Resets the per-request state for the next request on the connection. */
+static void
+request_reset(struct http *h)
+{
+    struct skiff_request *r = &h->req;
+    struct skiff_buf head = r->head, body = r->bodybuf, out = r->out_hdrs;
+    skiff_buf_reset(&head);
+    if (body.cap > KEEP_BODY_MEM)
+        skiff_buf_release(&body);
+    skiff_buf_reset(&body);
+    skiff_buf_reset(&out);
+    memset(r, 0, sizeof *r);
+    r->head = head;
+    r->bodybuf = body;
+    r->out_hdrs = out;
+    r->conn = h->conn;
+    r->server_data = h->conn->worker->data;
+    h->in_value = 0;
+    h->url_done = 0;
+    h->fail_status = 0;
+    h->fail_msg = NULL;
+    http_parser_init(&h->parser, HTTP_REQUEST);
+    h->parser.data = h;
+}
+
+static int
+sane_id(const char *s, size_t n)
+{
+    if (n == 0 || n >= sizeof(((struct skiff_request *)0)->id))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void
+dispatch(struct http *h)
+{
+    struct skiff_request *r = &h->req;
+    struct skiff_worker *w = h->conn->worker;
+    r->body = r->bodybuf.data ? r->bodybuf.data : "";
+    r->body_len = r->bodybuf.len;
+    r->keep_alive = http_should_keep_alive(&h->parser);
+    r->start_ns = uv_hrtime();
+    size_t n;
+    const char *id = skiff_http_header(r, "x-request-id", &n);
+    if (id && sane_id(id, n)) {
+        memcpy(r->id, id, n);
+        r->id[n] = '\0';
+    } else {
+        snprintf(r->id, sizeof r->id, "%02x%06x%08llx", (unsigned)w->index,
+                 (unsigned)(w->srv_nonce & 0xffffff), (unsigned long long)++w->next_request);
+    }
+    skiff_conn_timer_stop(h->conn);
+    w->opts->handler(r, w->data);
+}
+
+/* Answers a request the parser refused, then closes the connection. */
+static void
+refuse(struct http *h, int status, const char *msg)
+{
+    struct skiff_request *r = &h->req;
+    if (!r->path)
+        r->path = "";
+    if (!r->method)
+        r->method = "";
+    if (!r->query)
+        r->query = "";
+    r->keep_alive = 0;
+    r->start_ns = uv_hrtime();
+    snprintf(r->id, sizeof r->id, "refused");
+    h->linger = 1;
+    h->phase = HANDLING;
+    const struct skiff_server_opts *o = h->conn->worker->opts;
+    if (o->error) {
+        o->error(r, status, msg);
+    } else {
+        char body[512];
+        int len = snprintf(body, sizeof body,
+                           "{\n  \"error\": {\n    \"code\": %d,\n    \"message\": \"%s\"\n  }\n}\n",
+                           status, msg);
+        skiff_http_respond(r, status, "application/json; charset=UTF-8", body, (size_t)len);
+    }
+}
+
+/*
+ * Parses bytes; dispatches a complete request. Bytes after a complete request wait in
+ * pending. Must not touch h after dispatch or refuse: the connection may be closed.
+ */
+static void
+parse(struct http *h, const char *data, size_t len)
+{
+    if (h->phase == IDLE) {
+        h->phase = HEAD;
+        skiff_conn_timer(h->conn, (uint64_t)h->conn->worker->opts->header_timeout_ms);
+    }
+    size_t n = http_parser_execute(&h->parser, &settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
+    if (e == HPE_PAUSED) {
+        if (n < len && skiff_buf_add(&h->pending, data + n, len - n)) {
+            skiff_conn_close(h->conn, "too many pipelined bytes");
+            return;
+        }
+        dispatch(h);
+        return;
+    }
+    if (e != HPE_OK) {
+        if (h->fail_status) {
+            refuse(h, h->fail_status, h->fail_msg);
+            return;
+        }
+        char msg[160];
+        snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(e));
+        refuse(h, 400, msg);
+        return;
+    }
+    if (h->phase == BODY)
+        skiff_conn_timer(h->conn, (uint64_t)h->conn->worker->opts->idle_timeout_ms);
+}
+
+/* Parses what waited while the previous request was handled. */
+static void
+parse_pending(struct http *h)
+{
+    struct skiff_buf p = h->pending;
+    skiff_buf_init(&h->pending, MAX_PENDING);
+    parse(h, p.data, p.len);
+    skiff_buf_release(&p);
+}
+
+static void
+on_read(struct skiff_conn *c, const char *data, size_t len)
+{
+    struct http *h = http_of(c);
+    if (h->phase == HANDLING) {
+        /* Keep reading while the handler works, so a client that goes away is noticed
+         * at once; hold its next request until this one is answered. */
+        if (skiff_buf_add(&h->pending, data, len))
+            skiff_conn_read_stop(c);
+        return;
+    }
+    parse(h, data, len);
+}
+
+static void
+on_timer(struct skiff_conn *c)
+{
+    struct http *h = http_of(c);
+    switch (h->phase) {
+    case IDLE:
+        if (h->pending.len)
+            parse_pending(h);
+        else
+            skiff_conn_close(c, "idle timeout");
+        break;
+    case HEAD:
+        refuse(h, 408, "the request headers did not arrive in time (limits.header_timeout_ms)");
+        break;
+    case BODY:
+        refuse(h, 408, "the request body stalled (limits.idle_timeout_ms)");
+        break;
+    case HANDLING:
+        break;
+    }
+}
+
+static void
+on_drain(struct skiff_conn *c)
+{
+    struct http *h = http_of(c);
+    if (h->phase == HANDLING && !h->req.ended && h->req.on_drain)
+        h->req.on_drain(&h->req);
+}
+
+static void
+on_close(struct skiff_conn *c, const char *reason)
+{
+    struct http *h = http_of(c);
+    struct skiff_request *r = &h->req;
+    if (h->phase == HANDLING && !r->ended) {
+        r->ended = 1;
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_INFO, "client_gone");
+        skiff_log_str(&l, "id", r->id);
+        skiff_log_str(&l, "path", r->path);
+        skiff_log_str(&l, "reason", reason);
+        skiff_log_end(&l);
+        if (r->on_abort)
+            r->on_abort(r);
+    }
+    skiff_buf_release(&r->head);
+    skiff_buf_release(&r->bodybuf);
+    skiff_buf_release(&r->out_hdrs);
+    skiff_buf_release(&h->pending);
+}
+
+static const struct skiff_conn_ops http_ops = {
+    .on_read = on_read,
+    .on_drain = on_drain,
+    .on_timer = on_timer,
+    .on_close = on_close,
+};
+
+void
+skiff_http_accept(struct skiff_worker *w, uv_stream_t *server)
+{
+    struct skiff_conn *c = skiff_conn_accept(w, server, &http_ops, sizeof(struct http));
+    if (!c)
+        return;
+    struct http *h = http_of(c);
+    h->conn = c;
+    skiff_buf_init(&h->req.head, MAX_HEAD);
+    skiff_buf_init(&h->req.bodybuf, w->opts->max_body_bytes);
+    skiff_buf_init(&h->req.out_hdrs, MAX_OUT_HDRS);
+    skiff_buf_init(&h->pending, MAX_PENDING);
+    request_reset(h);
+    h->phase = IDLE;
+    if (w->nconns > w->max_conns) {
+        skiff_log_msg(SKIFF_LOG_WARN, "conn_refused", "limits.max_connections reached");
+        skiff_conn_close(c, "limits.max_connections reached");
+        return;
+    }
+    skiff_conn_timer(c, (uint64_t)w->opts->header_timeout_ms);
+}
+
+/* ---- request accessors ---------------------------------------------------------------- */
+
+const char *
+skiff_http_header(const struct skiff_request *req, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+    for (int i = 0; i < req->nheaders; i++) {
+        const struct skiff_header *h = &req->headers[i];
+        if (h->name_len == nlen && strncasecmp(h->name, name, nlen) == 0) {
+            if (len)
+                *len = h->value_len;
+            return h->value;
+        }
+    }
+    return NULL;
+}
+
+int
+skiff_http_query(const struct skiff_request *req, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    const char *p = req->query, *end = req->query + req->query_len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
+            const char *v = eq ? eq + 1 : stop;
+            size_t vlen = (size_t)(stop - v);
+            if (outlen) {
+                size_t n = vlen < outlen - 1 ? vlen : outlen - 1;
+                memcpy(out, v, n);
+                out[n] = '\0';
+            }
+            return (int)vlen;
+        }
+        p = stop + 1;
+    }
+    return -1;
+}
+
+int
+skiff_http_peer_is_loopback(const struct skiff_request *req)
+{
+    return req->conn->peer_loopback;
+}
+
+uv_loop_t *
+skiff_http_loop(const struct skiff_request *req)
+{
+    return &req->conn->worker->loop;
+}
+
+uint64_t
+skiff_http_elapsed_us(const struct skiff_request *req)
+{
+    return (uv_hrtime() - req->start_ns) / 1000;
+}
+
+size_t
+skiff_http_pending(const struct skiff_request *req)
+{
+    return req->conn->queued;
+}
+
+/* ---- responses ------------------------------------------------------------------------- */
+
+const char *
+skiff_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    }
+}
+
+static int
+has_crlf(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+int
+skiff_http_add_header(struct skiff_request *req, const char *name, const char *value)
+{
+    if (has_crlf(name) || has_crlf(value))
+        return SKIFF_EINVAL;
+    size_t mark = req->out_hdrs.len;
+    if (skiff_buf_adds(&req->out_hdrs, name) || skiff_buf_add(&req->out_hdrs, ": ", 2) ||
+        skiff_buf_adds(&req->out_hdrs, value) || skiff_buf_add(&req->out_hdrs, "\r\n", 2)) {
+        req->out_hdrs.len = mark;
+        return SKIFF_ETOOBIG;
+    }
+    return 0;
+}
+
+/* Writes the status line and headers into out; returns their length. */
+static size_t
+format_head(struct skiff_request *req, int status, const char *content_type, long long length,
+            char *out, size_t cap)
+{
+    uint64_t us = skiff_http_elapsed_us(req);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\n"
+                     "x-request-id: %s\r\n"
+                     "server-timing: %s;dur=%llu.%03llu\r\n"
+                     "%s%s%s",
+                     status, skiff_http_reason(status), req->id,
+                     req->conn->worker->opts->name ? req->conn->worker->opts->name : "skiff",
+                     (unsigned long long)(us / 1000), (unsigned long long)(us % 1000),
+                     content_type ? "content-type: " : "", content_type ? content_type : "",
+                     content_type ? "\r\n" : "");
+    size_t len = (size_t)n < cap ? (size_t)n : cap - 1;
+    if (req->out_hdrs.len && len + req->out_hdrs.len < cap) {
+        memcpy(out + len, req->out_hdrs.data, req->out_hdrs.len);
+        len += req->out_hdrs.len;
+    }
+    if (length >= 0)
+        n = snprintf(out + len, cap - len, "content-length: %lld\r\n%s\r\n", length,
+                     req->keep_alive ? "" : "connection: close\r\n");
+    else
+        n = snprintf(out + len, cap - len, "transfer-encoding: chunked\r\n%s\r\n",
+                     req->keep_alive ? "" : "connection: close\r\n");
+    len += (size_t)n < cap - len ? (size_t)n : cap - len - 1;
+    return len;
+}
+
+/* The response is over: log it, then get ready for the next request or close. */
+static void
+finish(struct skiff_request *req, int clean)
+{
+    struct skiff_conn *c = req->conn;
+    struct http *h = http_of(c);
+    req->ended = 1;
+    if (skiff_log_enabled(SKIFF_LOG_INFO)) {
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_INFO, "request");
+        skiff_log_str(&l, "id", req->id);
+        skiff_log_str(&l, "method", req->method);
+        skiff_log_str(&l, "path", req->path); /* never the query: it may hold ?key= */
+        skiff_log_int(&l, "status", req->status);
+        skiff_log_int(&l, "us", (long long)skiff_http_elapsed_us(req));
+        skiff_log_int(&l, "bytes", (long long)req->bytes_out);
+        if (!clean)
+            skiff_log_str(&l, "end", "aborted");
+        skiff_log_end(&l);
+    }
+    if (h->linger) {
+        skiff_conn_linger(c, 2000);
+        return;
+    }
+    if (!clean || !req->keep_alive || c->worker->stopping) {
+        skiff_conn_close_when_flushed(c, clean ? "response sent" : "response aborted");
+        return;
+    }
+    request_reset(h);
+    h->phase = IDLE;
+    if (h->pending.len) {
+        skiff_conn_read_start(c);
+        skiff_conn_timer(c, 0); /* parse it from the loop, not from inside the handler */
+    } else {
+        skiff_conn_timer(c, (uint64_t)c->worker->opts->idle_timeout_ms);
+    }
+}
+
+void
+skiff_http_respond(struct skiff_request *req, int status, const char *content_type,
+                   const char *body, size_t len)
+{
+    if (req->ended || req->status)
+        return;
+    req->status = status;
+    char head[MAX_OUT_HDRS + 512];
+    int is_head = strcmp(req->method, "HEAD") == 0;
+    size_t hlen = format_head(req, status, content_type, (long long)len, head, sizeof head);
+    uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)len)};
+    skiff_conn_write(req->conn, bufs, is_head || len == 0 ? 1 : 2);
+    req->bytes_out += len;
+    finish(req, 1);
+}
+
+void
+skiff_http_start(struct skiff_request *req, int status, const char *content_type)
+{
+    if (req->ended || req->status)
+        return;
+    req->status = status;
+    req->chunked = 1;
+    char head[MAX_OUT_HDRS + 512];
+    size_t hlen = format_head(req, status, content_type, -1, head, sizeof head);
+    uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
+    skiff_conn_write(req->conn, &b, 1);
+}
+
+size_t
+skiff_http_write(struct skiff_request *req, const void *data, size_t len)
+{
+    if (req->ended || !req->chunked || len == 0)
+        return req->ended ? 0 : req->conn->queued;
+    char size[20];
+    int n = snprintf(size, sizeof size, "%zx\r\n", len);
+    uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
+                        uv_buf_init("\r\n", 2)};
+    skiff_conn_write(req->conn, bufs, 3);
+    req->bytes_out += len;
+    return req->conn->queued;
+}
+
+void
+skiff_http_end(struct skiff_request *req)
+{
+    if (req->ended)
+        return;
+    if (!req->chunked) {
+        skiff_http_respond(req, req->status ? req->status : 204, NULL, NULL, 0);
+        return;
+    }
+    uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
+    skiff_conn_write(req->conn, &b, 1);
+    finish(req, 1);
+}
+
+void
+skiff_http_abort(struct skiff_request *req, const char *reason)
+{
+    if (req->ended)
+        return;
+    if (!req->status)
+        req->status = 502;
+    req->keep_alive = 0;
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_WARN, "response_aborted");
+    skiff_log_str(&l, "id", req->id);
+    skiff_log_str(&l, "reason", reason);
+    skiff_log_end(&l);
+    finish(req, 0);
+}
+
+void
+skiff_http_reset(struct skiff_request *req)
+{
+    if (req->ended)
+        return;
+    if (!req->status)
+        req->status = 502;
+    req->ended = 1;
+    skiff_conn_reset(req->conn, "reset by the handler");
+}

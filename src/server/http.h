@@ -1,0 +1,131 @@
+/*
+ * HTTP/1.1 on top of a connection: http-parser glue, limits, and the response writers
+ * (whole body, chunked stream, abort). Knows HTTP, not Gemini.
+ *
+ * Life of a request: the server parses a request (headers and the whole body, bounded by
+ * limits.max_body_bytes), then calls the handler. The handler owns the request until it
+ * ends the response with skiff_http_respond, skiff_http_end or skiff_http_abort; it may do
+ * so at once or later from the loop (timers, upstream callbacks). If the client goes away
+ * first, the server calls req->on_abort (when set) and after that the handler must not
+ * touch req again; on_abort must release the handler's state synchronously.
+ *
+ * Keep-alive and pipelining: the next request on a connection is not parsed until the
+ * current response has ended.
+ */
+#ifndef SKIFF_HTTP_H
+#define SKIFF_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define SKIFF_MAX_HEADERS 64
+
+struct skiff_conn;
+struct skiff_request;
+
+struct skiff_header {
+    const char *name; /* NUL-terminated; borrowed from the request */
+    const char *value;
+    size_t name_len;
+    size_t value_len;
+};
+
+typedef void skiff_request_cb(struct skiff_request *req);
+
+struct skiff_request {
+    struct skiff_conn *conn; /* borrowed; opaque to handlers */
+    void *server_data;       /* the handler's per-server context (skiff_server_opts.data) */
+
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* decoded no further than the wire: "/v1beta/models/x:generateContent" */
+    size_t path_len;
+    const char *query; /* after '?', without it; "" when absent */
+    size_t query_len;
+    struct skiff_header headers[SKIFF_MAX_HEADERS];
+    int nheaders;
+    const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
+    size_t body_len;
+
+    char id[40];        /* x-request-id: from the client when sane, else generated */
+    uint64_t start_ns;  /* when the request's headers completed (uv_hrtime) */
+    int keep_alive;     /* the client allows another request on this connection */
+
+    /* Set by the handler. */
+    void *data;                  /* the handler's state for this request */
+    skiff_request_cb *on_abort;  /* the client went away before the response ended */
+    skiff_request_cb *on_drain;  /* queued output fell below the low-water mark */
+
+    /* Owned by the HTTP layer. */
+    struct skiff_buf head;     /* raw url and header bytes */
+    struct skiff_buf bodybuf;
+    struct skiff_buf out_hdrs; /* extra response headers added by the handler */
+    int status;                /* response status once started, else 0 */
+    int chunked;               /* the response body is being sent chunked */
+    int ended;
+    uint64_t bytes_out;
+};
+
+/* The value of a request header (case-insensitive name) or NULL; *len gets its length. */
+const char *skiff_http_header(const struct skiff_request *req, const char *name, size_t *len);
+
+/*
+ * The value of a query parameter, not percent-decoded, copied into out (NUL-terminated,
+ * truncated to outlen-1). Returns its length, or -1 when absent.
+ */
+int skiff_http_query(const struct skiff_request *req, const char *name, char *out, size_t outlen);
+
+/*
+ * Adds a response header, sent when the response starts. name and value must not contain
+ * CR or LF (values that do are dropped). Returns 0 or SKIFF_ETOOBIG.
+ */
+int skiff_http_add_header(struct skiff_request *req, const char *name, const char *value);
+
+/*
+ * Sends a whole response with Content-Length. content_type may be NULL for no body type.
+ * Ends the request.
+ */
+void skiff_http_respond(struct skiff_request *req, int status, const char *content_type,
+                        const char *body, size_t len);
+
+/* Starts a chunked response; body bytes follow with skiff_http_write. */
+void skiff_http_start(struct skiff_request *req, int status, const char *content_type);
+
+/*
+ * Queues body bytes (copied unless the socket takes them at once). Returns the bytes still
+ * queued after this write, so a producer can pause above a threshold and resume on_drain.
+ */
+size_t skiff_http_write(struct skiff_request *req, const void *data, size_t len);
+
+/* Ends a chunked response cleanly (the terminating zero chunk). Ends the request. */
+void skiff_http_end(struct skiff_request *req);
+
+/*
+ * Ends the response as a failure the client can see: the connection is closed without a
+ * clean end of the body. Ends the request; reason goes to the log.
+ */
+void skiff_http_abort(struct skiff_request *req, const char *reason);
+
+/*
+ * Ends the response by resetting the connection (TCP RST): a broken upstream, as the
+ * simulator's "reset" fault shows it. Ends the request.
+ */
+void skiff_http_reset(struct skiff_request *req);
+
+/* Whether the client connected from a loopback address. */
+int skiff_http_peer_is_loopback(const struct skiff_request *req);
+
+/* The loop the request lives on (for timers the handler starts). */
+struct uv_loop_s *skiff_http_loop(const struct skiff_request *req);
+
+/* Bytes accepted by skiff_http_write that the socket has not yet taken. */
+size_t skiff_http_pending(const struct skiff_request *req);
+
+/* Microseconds since the request's headers completed. */
+uint64_t skiff_http_elapsed_us(const struct skiff_request *req);
+
+/* The standard reason phrase for a status ("Too Many Requests"). */
+const char *skiff_http_reason(int status);
+
+#endif

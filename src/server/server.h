@@ -1,0 +1,77 @@
+/*
+ * The server: worker threads, each with its own libuv loop and its own SO_REUSEPORT
+ * listener, accepting connections and handing parsed requests to one handler. Shared by
+ * `skiff serve` and `skiff sim`.
+ */
+#ifndef SKIFF_SERVER_H
+#define SKIFF_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "server/http.h"
+
+struct skiff_server;
+
+/* Called once per worker on its own thread before it accepts; returns the worker's data. */
+typedef void *skiff_worker_init_cb(uv_loop_t *loop, int worker_index, void *data);
+/* Called once per worker on its own thread after its loop has drained. */
+typedef void skiff_worker_fini_cb(void *worker_data);
+
+/* The handler: called on the worker's loop for each complete request. */
+typedef void skiff_handler_cb(struct skiff_request *req, void *worker_data);
+
+/*
+ * Answers a request the HTTP layer refused itself (malformed, too large, too slow) in the
+ * dialect of the server's users; it must end req (skiff_http_respond). Optional: without it
+ * the body is a plain Google-format error.
+ */
+typedef void skiff_error_cb(struct skiff_request *req, int status, const char *message);
+
+struct skiff_server_opts {
+    const char *host;
+    uint16_t port; /* 0: any free port; skiff_server_port tells which */
+    int workers;
+    size_t max_body_bytes;
+    int header_timeout_ms;
+    int idle_timeout_ms;
+    int max_connections; /* for the whole server, split evenly over the workers */
+    skiff_handler_cb *handler;
+    skiff_error_cb *error;
+    skiff_worker_init_cb *worker_init; /* optional */
+    skiff_worker_fini_cb *worker_fini; /* optional */
+    void *data;                        /* passed to worker_init */
+    const char *name; /* the Server-Timing metric name: "skiff" for serve, "sim" for sim */
+};
+
+/*
+ * Binds the listeners (so a taken port fails here, before any thread starts).
+ * Returns NULL with a message in err on failure.
+ */
+struct skiff_server *skiff_server_new(const struct skiff_server_opts *opts, char *err,
+                                      size_t errlen);
+
+/* The port actually bound. */
+uint16_t skiff_server_port(const struct skiff_server *srv);
+
+/*
+ * Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread and so in every thread created
+ * after it; call it first thing in main, before any library starts a thread, so that only
+ * the server's signal thread ever receives them.
+ */
+void skiff_server_block_signals(void);
+
+/*
+ * Runs the workers until skiff_server_stop is called (SIGINT/SIGTERM call it).
+ * Blocks; returns 0 after every worker has stopped and closed its connections.
+ */
+int skiff_server_run(struct skiff_server *srv);
+
+/* Asks every worker to stop; safe from a signal handler's loop callback or any thread. */
+void skiff_server_stop(struct skiff_server *srv);
+
+void skiff_server_free(struct skiff_server *srv);
+
+#endif

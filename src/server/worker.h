@@ -1,0 +1,35 @@
+/*
+ * One worker thread's state, shared by the server, its connections and the HTTP layer.
+ * Internal to src/server/.
+ */
+#ifndef SKIFF_WORKER_H
+#define SKIFF_WORKER_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "server/server.h"
+
+struct skiff_conn;
+
+struct skiff_worker {
+    struct skiff_server *srv;
+    const struct skiff_server_opts *opts;
+    int index;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop_async;
+    uv_thread_t thread;
+    int fd; /* the listening socket, bound by skiff_server_new */
+    void *data; /* from opts->worker_init */
+    struct skiff_conn *conns; /* open connections */
+    int nconns;
+    int max_conns;
+    uint64_t next_request; /* for generated request ids */
+    char readbuf[64 * 1024]; /* every read of this worker lands here first */
+    int stopping;
+    uint32_t srv_nonce; /* random per process, so request ids differ across restarts */
+};
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * Persistence of the key pool's state in SQLite (storage.sqlite), so a restart does not
+ * forget that a key is spent for today or retired. Writes go through a queue to one store
+ * thread: callers on an event loop never wait for the disk. Reads happen once, at start,
+ * before the workers run.
+ *
+ * Keys are identified by key_id, a fingerprint of the key (never the key itself), plus
+ * their label for humans.
+ */
+#ifndef SKIFF_STORE_H
+#define SKIFF_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct skiff_store;
+
+/* One (key, model) state row. model "*" stands for every model (a key-wide retirement). */
+struct skiff_key_state {
+    char key_id[17];  /* 16 hex digits */
+    char label[64];
+    char model[129];
+    int64_t rest_until_ms; /* Unix ms; 0 when not resting */
+    int retired;           /* 1: retired until an operator re-enables it */
+    char reason[160];
+    int64_t updated_ms;
+};
+
+/* Today's use of one (key, model); day is the Pacific calendar date "2026-11-23". */
+struct skiff_key_usage {
+    char key_id[17];
+    char model[129];
+    char day[11];
+    int64_t requests;
+    int64_t tokens;
+};
+
+/*
+ * Opens (creating if needed) the database at path and starts the store thread.
+ * config_fingerprint identifies the configured key set: when it differs from the one the
+ * database was last used with, key-wide retirements are forgotten ("until the config
+ * changes"). Returns NULL with a message in err (naming the path) on failure.
+ */
+struct skiff_store *skiff_store_open(const char *path, const char *config_fingerprint,
+                                     char *err, size_t errlen);
+
+/* Writes what is queued, stops the thread, closes the database. NULL is fine. */
+void skiff_store_close(struct skiff_store *s);
+
+/* Queues an upsert of a state row (copied). Never blocks on the disk. */
+void skiff_store_put_state(struct skiff_store *s, const struct skiff_key_state *st);
+
+/* Queues adding to a usage row (requests and tokens are added to what is stored). */
+void skiff_store_add_usage(struct skiff_store *s, const struct skiff_key_usage *u);
+
+/*
+ * Reads every state row whose rest has not ended at now_ms or that is retired, calling
+ * fn for each; and every usage row of `day`, calling ufn. Call before the workers start.
+ * Returns 0 or a negative skiff_err.
+ */
+int skiff_store_load(struct skiff_store *s, int64_t now_ms, const char *day,
+                     void (*fn)(const struct skiff_key_state *st, void *ud),
+                     void (*ufn)(const struct skiff_key_usage *u, void *ud), void *ud);
+
+/* Waits until everything queued so far is on disk (tests, shutdown). */
+void skiff_store_flush(struct skiff_store *s);
+
+/* The fingerprint of a key: 16 hex digits of a 64-bit hash; never reversible to the key. */
+void skiff_store_key_id(const char *key, char out[17]);
+
+#endif

@@ -1,0 +1,95 @@
+// Test harness: starts the real `skiff sim` and `skiff serve` binaries on free loopback
+// ports, and stops them at the end, checking that they exit cleanly (under ASan, a leak or
+// an error at exit makes the exit code non-zero).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const SKIFF = process.env.SKIFF_BIN || join(here, '../../build/skiff');
+
+// Spawns `skiff ARGS`, waits for its "listening on http://HOST:PORT" line.
+function start(args, { env = {}, name } = {}) {
+  return new Promise((resolve, reject) => {
+    const base = { ...process.env };
+    // A developer's own settings must not leak into a test's skiff.
+    for (const k of ['GEMINI_API_KEYS', 'SKIFF_TOKENS', 'SKIFF_LISTEN', 'SKIFF_GEMINI_BASE_URL']) delete base[k];
+    const proc = spawn(SKIFF, args, {
+      env: { ...base, SKIFF_LOG_LEVEL: 'info', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = { stdout: '', stderr: '' };
+    proc.stdout.on('data', (d) => {
+      out.stdout += d;
+      const m = out.stdout.match(/listening on (http:\/\/[^\s]+)/);
+      if (m && !proc.url) {
+        proc.url = m[1];
+        resolve(wrap(proc, out, name));
+      }
+    });
+    proc.stderr.on('data', (d) => { out.stderr += d; });
+    proc.on('exit', (code, sig) => {
+      proc.exited = { code, sig };
+      if (!proc.url) reject(new Error(`${name} exited before listening (${code ?? sig}):\n${out.stderr}`));
+    });
+    setTimeout(() => { if (!proc.url) { proc.kill('SIGKILL'); reject(new Error(`${name} did not start:\n${out.stderr}`)); } }, 10000);
+  });
+}
+
+function wrap(proc, out, name) {
+  return {
+    proc,
+    url: proc.url,
+    get stderr() { return out.stderr; },
+    get stdout() { return out.stdout; },
+    // SIGTERM, then the exit must be clean: code 0 (ASan/LSan reports make it non-zero).
+    async stop() {
+      if (!proc.exited) {
+        const done = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+        await done;
+        clearTimeout(t);
+      }
+      assert.equal(proc.exited.code, 0, `${name} did not exit cleanly (${JSON.stringify(proc.exited)}):\n${out.stderr.slice(-4000)}`);
+    },
+  };
+}
+
+export async function startSim(args = []) {
+  const sim = await start(['sim', '--listen', '127.0.0.1:0', ...args], { name: 'skiff sim' });
+  sim.script = async (entry) => {
+    const r = await fetch(`${sim.url}/_sim/script`, { method: 'POST', body: JSON.stringify(entry) });
+    assert.equal(r.status, 200, `scripting the sim failed: ${await r.text()}`);
+  };
+  sim.reset = async () => { await fetch(`${sim.url}/_sim/reset`, { method: 'POST' }); };
+  sim.log = async () => (await (await fetch(`${sim.url}/_sim/log`)).json()).requests;
+  return sim;
+}
+
+// Writes a YAML config and starts `skiff serve` with it. `yaml` is the text without `listen`.
+export async function startServe(yaml, { env = {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-test-'));
+  const path = join(dir, 'skiff.yaml');
+  writeFileSync(path, `listen: 127.0.0.1:0\n${yaml}`);
+  const serve = await start(['serve', '--config', path], { env, name: 'skiff serve' });
+  serve.dir = dir;
+  return serve;
+}
+
+// Runs `skiff ARGS` to completion; resolves {code, stdout, stderr}.
+export function run(args, { env = {}, input } = {}) {
+  return new Promise((resolve) => {
+    const proc = spawn(SKIFF, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    proc.stdout.on('data', (d) => { stdout += d; });
+    proc.stderr.on('data', (d) => { stderr += d; });
+    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+    if (input !== undefined) proc.stdin.end(input); else proc.stdin.end();
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
