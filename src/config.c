@@ -1007,8 +1007,10 @@ upstream_pair(struct loader *ld, const struct pair *p)
 
 /* retry. */
 
-static const char *const retry_fields[] = {"max_attempts", "base_delay_ms", "max_delay_ms",
-                                           "deadline_ms",  "max_wait_ms",   NULL};
+static const char *const retry_fields[] = {
+    "max_attempts",       "base_delay_ms",          "max_delay_ms", "deadline_ms",
+    "max_wait_ms",        "connect_timeout_ms",     "first_byte_timeout_ms",
+    "stream_idle_timeout_ms", NULL};
 
 /* Where base_delay_ms and max_delay_ms were set, to report a conflict between them. */
 struct retry_nodes {
@@ -1035,8 +1037,14 @@ retry_pair(struct loader *ld, const struct pair *p)
         return get_duration(ld, p->value, &cfg->retry.max_delay_ms);
     case 3:
         return get_duration(ld, p->value, &cfg->retry.deadline_ms);
-    default:
+    case 4:
         return get_duration(ld, p->value, &cfg->retry.max_wait_ms);
+    case 5:
+        return get_duration(ld, p->value, &cfg->retry.connect_timeout_ms);
+    case 6:
+        return get_duration(ld, p->value, &cfg->retry.first_byte_timeout_ms);
+    default:
+        return get_duration(ld, p->value, &cfg->retry.stream_idle_timeout_ms);
     }
 }
 
@@ -1491,6 +1499,9 @@ set_defaults(struct loader *ld)
     cfg->retry.max_delay_ms = 8000;
     cfg->retry.deadline_ms = 120000;
     cfg->retry.max_wait_ms = 10000;
+    cfg->retry.connect_timeout_ms = 10000;
+    cfg->retry.first_byte_timeout_ms = 60000;
+    cfg->retry.stream_idle_timeout_ms = 30000;
     cfg->limits.max_body_bytes = 20971520;
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.idle_timeout_ms = 60000;

@@ -9,7 +9,8 @@
  *   workers: auto | N
  *   tokens: [{name: alice, token: sk-...}]
  *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL}}
- *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms}
+ *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms,
+ *           connect_timeout_ms, first_byte_timeout_ms, stream_idle_timeout_ms}
  *   fallbacks: {MODEL: [MODEL, ...]}
  *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections}
  *   storage: {sqlite: PATH, redis: URL}
@@ -59,8 +60,11 @@ struct skiff_config {
         int max_attempts; /* 1..60 */
         int base_delay_ms;
         int max_delay_ms;
-        int deadline_ms;
-        int max_wait_ms;
+        int deadline_ms;  /* per request: no retry or wait crosses it */
+        int max_wait_ms;  /* the longest wait for a resting key before answering 429 */
+        int connect_timeout_ms;
+        int first_byte_timeout_ms;  /* per attempt: an upstream that says nothing is retried */
+        int stream_idle_timeout_ms; /* between stream chunks: a stalled stream fails over */
     } retry;
 
     struct skiff_fallback *fallbacks;

@@ -40,8 +40,6 @@
 #define MAX_HOLD (4u * 1024 * 1024)            /* stream bytes held before the first content */
 #define STREAM_HIGH_WATER (1024u * 1024)       /* pause the upstream above this */
 #define MAX_CHAIN 8                            /* models in a fallback chain */
-#define CONNECT_TIMEOUT_MS 10000
-#define STREAM_IDLE_TIMEOUT_MS 30000
 
 struct relay_worker {
     const struct skiff_relay_shared *sh;
@@ -76,6 +74,7 @@ struct relay {
     int sse;               /* a stream in the SSE form (?alt=sse) */
     int stream_failed;     /* a held stream turned out to be an error or empty */
     struct skiff_verdict stream_verdict;
+    int stream_error_code;
     int64_t tokens;
     char last_error[256];  /* a transport failure of the last call */
     struct skiff_buf scratch;
@@ -321,10 +320,46 @@ log_attempt(const struct relay *r, int status, const struct skiff_verdict *v, co
     skiff_log_end(&l);
 }
 
+/* Whether body is a Google error: {"error": {...}} or a one-element array of it. */
+static int
+is_google_error(const char *body, size_t len)
+{
+    json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *o = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;
+    int yes = json_is_object(json_object_get(o, "error"));
+    json_decref(root);
+    return yes;
+}
+
+/* An upstream error whose body is not a Google error (an HTML page from a proxy, a
+ * truncated body): answered in Google's format with what came, so clients can parse it. */
+static void
+wrap_garbage(struct relay *r)
+{
+    char ct[128], sample[121];
+    size_t n = 0;
+    for (size_t i = 0; i < r->body.len && n < sizeof sample - 1; i++) {
+        unsigned char c = (unsigned char)r->body.data[i];
+        sample[n++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+    }
+    sample[n] = '\0';
+    char msg[512];
+    snprintf(msg, sizeof msg, "the upstream answered %d after %d attempt%s with a body that is not "
+                              "a Google error (%s, %zu bytes): %s", r->up_status, r->attempts,
+             r->attempts == 1 ? "" : "s", content_type(r, ct, sizeof ct), r->body.len, sample);
+    relay_decorate(r);
+    skiff_gerr_respond(r->req, r->up_status, NULL, msg, NULL);
+    relay_done(r);
+}
+
 /* Forwards the last upstream answer as it came (status, headers, body). */
 static void
 forward_answer(struct relay *r)
 {
+    if (r->up_status >= 400 && !is_google_error(r->body.data, r->body.len)) {
+        wrap_garbage(r);
+        return;
+    }
     if (r->body.len && skiff_keypool_leaks(r->w->sh->pool, r->body.data, r->body.len))
         skiff_keypool_redact(r->w->sh->pool, r->body.data, r->body.len);
     char ct[128];
@@ -354,7 +389,7 @@ give_up(struct relay *r)
                                   "attempt%s: %s", r->w->cfg->base_url, r->attempts,
                  r->attempts == 1 ? "" : "s", r->last_error);
     relay_decorate(r);
-    int code = timeout ? 504 : r->stream_failed && r->stream_verdict.fault != SKIFF_FAULT_TRANSIENT ? 429 : 502;
+    int code = timeout ? 504 : r->stream_failed && r->stream_error_code >= 400 ? r->stream_error_code : 502;
     skiff_gerr_respond(r->req, code, code == 502 ? "UNAVAILABLE" : NULL, msg, NULL);
     relay_done(r);
 }
@@ -552,6 +587,28 @@ commit_stream(struct relay *r)
     skiff_buf_release(&r->body);
 }
 
+/* A held stream turned out to be a failure: an error object, or an empty answer. */
+static void
+fail_held(struct relay *r, enum skiff_unit u, const char *unit, size_t n)
+{
+    r->stream_failed = 1;
+    if (u == SKIFF_UNIT_EMPTY_STOP) {
+        memset(&r->stream_verdict, 0, sizeof r->stream_verdict);
+        r->stream_verdict.fault = SKIFF_FAULT_TRANSIENT;
+        r->stream_verdict.retry_delay_s = -1;
+        snprintf(r->stream_verdict.reason, sizeof r->stream_verdict.reason,
+                 "the stream finished with no content (an empty answer)");
+        return;
+    }
+    size_t jl;
+    const char *j = skiff_stream_json(unit, n, &jl);
+    json_t *e = json_loadb(j, jl, JSON_DISABLE_EOF_CHECK, NULL);
+    int code = (int)json_integer_value(json_object_get(json_object_get(e, "error"), "code"));
+    json_decref(e);
+    r->stream_error_code = code >= 400 && code < 600 ? code : 502;
+    skiff_classify(code ? code : 500, j, jl, NULL, &r->stream_verdict);
+}
+
 /* Judges the held units; returns 1 when the stream has been committed. */
 static int
 judge_held(struct relay *r)
@@ -562,7 +619,8 @@ judge_held(struct relay *r)
         if (end == 0)
             return 0;
         const char *unit = r->body.data + r->scanned;
-        switch (skiff_stream_judge(unit, end)) {
+        enum skiff_unit u = skiff_stream_judge(unit, end);
+        switch (u) {
         case SKIFF_UNIT_CONTENT:
         case SKIFF_UNIT_FINISH:
             commit_stream(r);
@@ -571,25 +629,22 @@ judge_held(struct relay *r)
             r->scanned += end;
             continue;
         case SKIFF_UNIT_EMPTY_STOP:
-            r->stream_failed = 1;
-            memset(&r->stream_verdict, 0, sizeof r->stream_verdict);
-            r->stream_verdict.fault = SKIFF_FAULT_TRANSIENT;
-            r->stream_verdict.retry_delay_s = -1;
-            snprintf(r->stream_verdict.reason, sizeof r->stream_verdict.reason,
-                     "the stream finished with no content (an empty answer)");
+        case SKIFF_UNIT_ERROR:
+            fail_held(r, u, unit, end);
             return 0;
-        case SKIFF_UNIT_ERROR: {
-            size_t jl;
-            const char *j = skiff_stream_json(unit, end, &jl);
-            json_t *e = json_loadb(j, jl, JSON_DISABLE_EOF_CHECK, NULL);
-            int code = (int)json_integer_value(json_object_get(json_object_get(e, "error"), "code"));
-            json_decref(e);
-            r->stream_failed = 1;
-            skiff_classify(code ? code : 500, j, jl, NULL, &r->stream_verdict);
-            return 0;
-        }
         }
     }
+}
+
+/* Judges the held bytes after the last complete unit as one more unit. */
+static void
+judge_tail(struct relay *r)
+{
+    const char *tail = r->body.data + r->scanned;
+    size_t n = r->body.len - r->scanned;
+    enum skiff_unit u = skiff_stream_judge(tail, n);
+    if (u == SKIFF_UNIT_ERROR || u == SKIFF_UNIT_EMPTY_STOP)
+        fail_held(r, u, tail, n);
 }
 
 static int
@@ -645,6 +700,12 @@ on_done(struct skiff_upcall *call, const char *error)
         return;
     }
 
+    if (!error && !r->stream_failed && r->up_status == 200 && is_stream(r) &&
+        r->scanned < r->body.len) {
+        /* The stream ended inside the hold: judge what is left as its last unit (a raw
+         * error object has no blank line after it). */
+        judge_tail(r);
+    }
     struct skiff_verdict v;
     if (r->stream_failed) {
         v = r->stream_verdict;
@@ -788,9 +849,10 @@ launch(struct relay *r, int key)
         .body = req->body,
         .body_len = req->body_len,
         .proxy = cfg->proxy,
-        .connect_timeout_ms = CONNECT_TIMEOUT_MS < left ? CONNECT_TIMEOUT_MS : (long)(left > 1 ? left : 1),
-        .first_byte_timeout_ms = 0, /* the request's deadline bounds it */
-        .idle_timeout_ms = is_stream(r) ? STREAM_IDLE_TIMEOUT_MS : 0,
+        .connect_timeout_ms = cfg->retry.connect_timeout_ms < left ? cfg->retry.connect_timeout_ms
+                                                                  : (long)(left > 1 ? left : 1),
+        .first_byte_timeout_ms = cfg->retry.first_byte_timeout_ms,
+        .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : 0,
         .ops = &upcall_ops,
         .data = r,
     };

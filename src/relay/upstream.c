@@ -270,8 +270,10 @@ poll_cb(uv_poll_t *h, int status, int events)
 {
     struct sock_ctx *s = h->data;
     int flags = 0;
+    /* On a socket error let curl read first: what arrived before a reset is still an
+     * answer (or a part of one) and curl finds the error itself. */
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)

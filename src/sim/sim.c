@@ -619,10 +619,18 @@ plan_scripted(struct sim_req *sr, const struct call *c, const struct skiff_sim_r
             v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPD, 0, minute};
             break;
         }
-        /* A limit of "unlimited" has no number to show; the message says 0 then. */
-        for (int i = 0; i < v.n; i++)
-            if (v.v[i].limit < 0)
-                v.v[i].limit = 0;
+        /* A scripted minute/day 429 on a model configured "unlimited" (or 0) shows the
+         * model's free-tier figure: a quotaValue of "0" would say "no quota at all", which
+         * is the "zero" kind's meaning, not this one's. */
+        const struct skiff_sim_model *m = c->model;
+        for (int i = 0; r->quota != SKIFF_SIM_QR_ZERO && i < v.n; i++) {
+            if (v.v[i].limit > 0)
+                continue;
+            long dflt = !m ? 10
+                      : v.v[i].kind == SKIFF_SIM_QUOTA_RPM ? m->free_rpm
+                      : v.v[i].kind == SKIFF_SIM_QUOTA_TPM ? m->free_tpm : m->free_rpd;
+            v.v[i].limit = dflt > 0 ? dflt : 10;
+        }
         plan_quota(sr, c, &v);
         return;
     }
