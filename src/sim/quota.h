@@ -73,15 +73,6 @@ int skiff_sim_quota_check(struct skiff_sim_quota *q, const char *key, const char
 int skiff_sim_quota_spend(struct skiff_sim_quota *q, const char *key, const char *model,
                           long tokens, int64_t now_ms);
 
-/* The Pacific UTC offset in seconds (-25200 in PDT, -28800 in PST) at a Unix time. */
-int skiff_sim_pacific_offset(int64_t unix_s);
-
-/* The Unix time (ms) of the next midnight in America/Los_Angeles strictly after now_ms. */
-int64_t skiff_sim_pacific_next_midnight_ms(int64_t now_ms);
-
-/* The Pacific calendar day of a Unix time, as days since 1970-01-01 (local). */
-int64_t skiff_sim_pacific_day(int64_t now_ms);
-
 /*
  * A 429 body in the 2026 form of gemini-api.md §4.5 for the violations of v (n >= 1):
  * message with one "* Quota exceeded for metric: ..." line per violation and "Please retry

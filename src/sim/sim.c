@@ -15,6 +15,7 @@
 #include "server/server.h"
 #include "sim/catalog.h"
 #include "sim/faults.h"
+#include "gemini/pacific.h"
 #include "sim/quota.h"
 #include "sim/render.h"
 #include "sim/script.h"
@@ -596,7 +597,7 @@ plan_scripted(struct sim_req *sr, const struct call *c, const struct skiff_sim_r
         int64_t now = now_ms();
         struct skiff_sim_verdict v = {0};
         long minute = r->retry_ms >= 0 ? r->retry_ms : 60000 - now % 60000;
-        long day = r->retry_ms >= 0 ? r->retry_ms : skiff_sim_pacific_next_midnight_ms(now) - now;
+        long day = r->retry_ms >= 0 ? r->retry_ms : skiff_pacific_next_midnight_ms(now) - now;
         switch (r->quota) {
         case SKIFF_SIM_QR_MINUTE:
             v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPM,

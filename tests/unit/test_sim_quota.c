@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "gemini/pacific.h"
 #include "sim/quota.h"
 
 /* Instants checked against the tz database (python zoneinfo, America/Los_Angeles). */
@@ -22,19 +23,19 @@ static void
 test_pacific_offset_spring(void **state)
 {
     (void)state;
-    assert_int_equal(skiff_sim_pacific_offset(T_0308_0959_59 / 1000), -8 * 3600);
-    assert_int_equal(skiff_sim_pacific_offset(T_0308_1000 / 1000), -7 * 3600);
+    assert_int_equal(skiff_pacific_offset(T_0308_0959_59 / 1000), -8 * 3600);
+    assert_int_equal(skiff_pacific_offset(T_0308_1000 / 1000), -7 * 3600);
 }
 
 static void
 test_pacific_offset_autumn(void **state)
 {
     (void)state;
-    assert_int_equal(skiff_sim_pacific_offset(T_1101_0859_59 / 1000), -7 * 3600);
-    assert_int_equal(skiff_sim_pacific_offset(T_1101_0900 / 1000), -8 * 3600);
+    assert_int_equal(skiff_pacific_offset(T_1101_0859_59 / 1000), -7 * 3600);
+    assert_int_equal(skiff_pacific_offset(T_1101_0900 / 1000), -8 * 3600);
     /* Mid-winter and mid-summer of another year. */
-    assert_int_equal(skiff_sim_pacific_offset(1704067200), -8 * 3600); /* 2024-01-01 */
-    assert_int_equal(skiff_sim_pacific_offset(1719792000), -7 * 3600); /* 2024-07-01 */
+    assert_int_equal(skiff_pacific_offset(1704067200), -8 * 3600); /* 2024-01-01 */
+    assert_int_equal(skiff_pacific_offset(1719792000), -7 * 3600); /* 2024-07-01 */
 }
 
 static void
@@ -42,26 +43,26 @@ test_next_midnight_across_switches(void **state)
 {
     (void)state;
     /* Before midnight on the eve of the spring switch: midnight PST, 08:00 UTC. */
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(1772955000000LL), 1772956800000LL);
+    assert_int_equal(skiff_pacific_next_midnight_ms(1772955000000LL), 1772956800000LL);
     /* On the 23-hour day, both before and after 02:00: the next midnight is in PDT. */
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(T_0308_0959_59), T_0309_0700);
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(T_0308_1000), T_0309_0700);
+    assert_int_equal(skiff_pacific_next_midnight_ms(T_0308_0959_59), T_0309_0700);
+    assert_int_equal(skiff_pacific_next_midnight_ms(T_0308_1000), T_0309_0700);
     /* On the 25-hour day: the next midnight is in PST, 08:00 UTC. */
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(1793518200000LL), T_1102_0800);
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(T_1101_0859_59), T_1102_0800);
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(T_1101_0900), T_1102_0800);
+    assert_int_equal(skiff_pacific_next_midnight_ms(1793518200000LL), T_1102_0800);
+    assert_int_equal(skiff_pacific_next_midnight_ms(T_1101_0859_59), T_1102_0800);
+    assert_int_equal(skiff_pacific_next_midnight_ms(T_1101_0900), T_1102_0800);
     /* Half a second before a summer midnight, and exactly at it. */
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(1784098799500LL), 1784098800000LL);
-    assert_int_equal(skiff_sim_pacific_next_midnight_ms(1784098800000LL), 1784185200000LL);
+    assert_int_equal(skiff_pacific_next_midnight_ms(1784098799500LL), 1784098800000LL);
+    assert_int_equal(skiff_pacific_next_midnight_ms(1784098800000LL), 1784185200000LL);
 }
 
 static void
 test_pacific_day_changes_at_local_midnight(void **state)
 {
     (void)state;
-    assert_int_equal(skiff_sim_pacific_day(1784098799999LL) + 1,
-                     skiff_sim_pacific_day(1784098800000LL));
-    assert_int_equal(skiff_sim_pacific_day(T_1101_0859_59), skiff_sim_pacific_day(T_1101_0900));
+    assert_int_equal(skiff_pacific_day(1784098799999LL) + 1,
+                     skiff_pacific_day(1784098800000LL));
+    assert_int_equal(skiff_pacific_day(T_1101_0859_59), skiff_pacific_day(T_1101_0900));
 }
 
 static const struct skiff_sim_limits free_flash = {10, 250000, 250};
