@@ -318,6 +318,17 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
     pthread_mutex_unlock(&p->mu);
 }
 
+size_t
+skiff_keypool_usable(struct skiff_keypool *p)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&p->mu);
+    for (size_t k = 0; k < p->nkeys; k++)
+        n += !p->keys[k].retired;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
 int
 skiff_keypool_enable(struct skiff_keypool *p, const char *label)
 {

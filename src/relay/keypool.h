@@ -52,6 +52,9 @@ void skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
                            enum skiff_fault fault, double retry_delay_s, const char *reason,
                            int64_t tokens, int64_t now_ms);
 
+/* How many keys are not retired for every model (what /healthz reports). */
+size_t skiff_keypool_usable(struct skiff_keypool *p);
+
 /* Brings a retired key back for every model (an operator's decision). 0 or -1 if unknown. */
 int skiff_keypool_enable(struct skiff_keypool *p, const char *label);
 

@@ -750,11 +750,33 @@ static const struct skiff_upcall_ops upcall_ops = {
 
 /* ---- the upstream request ------------------------------------------------------------- */
 
+/* Whether name is listed in the client's Connection header (hop-by-hop by declaration,
+ * RFC 9110 7.6.1). */
+static int
+named_by_connection(const struct skiff_request *req, const char *name, size_t n)
+{
+    size_t len;
+    const char *v = skiff_http_header(req, "connection", &len);
+    const char *end = v ? v + len : NULL;
+    while (v && v < end) {
+        while (v < end && (*v == ' ' || *v == ','))
+            v++;
+        const char *t = v;
+        while (v < end && *v != ',' && *v != ' ')
+            v++;
+        if ((size_t)(v - t) == n && strncasecmp(t, name, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Request headers that stay here: hop-by-hop ones, the client's credentials, skiff's own
  * controls, and what libcurl sets itself. Everything else goes upstream as it came. */
 static int
-keep_header(const struct skiff_header *h)
+keep_header(const struct skiff_request *req, const struct skiff_header *h)
 {
+    if (named_by_connection(req, h->name, h->name_len))
+        return 0;
     static const char *const drop[] = {
         "host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
         "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
@@ -816,7 +838,7 @@ launch(struct relay *r, int key)
     int n = 0, has_ct = 0;
     for (int i = 0; i < req->nheaders; i++) {
         const struct skiff_header *h = &req->headers[i];
-        if (!keep_header(h))
+        if (!keep_header(req, h))
             continue;
         if (h->name_len == 12 && strncasecmp(h->name, "content-type", 12) == 0)
             has_ct = 1;
@@ -933,9 +955,13 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         return;
     }
     if (rt.kind == SKIFF_ROUTE_HEALTH) {
+        /* Healthy while at least one key can serve; load balancers take the rest. */
+        size_t usable = skiff_keypool_usable(w->sh->pool);
+        char body[128];
+        int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"keys\":%zu,\"usable_keys\":%zu}\n",
+                         usable ? "ok" : "unavailable", skiff_keypool_size(w->sh->pool), usable);
         decorate(req, 0, NULL, NULL);
-        static const char ok[] = "{\"status\":\"ok\"}\n";
-        skiff_http_respond(req, 200, "application/json", ok, sizeof ok - 1);
+        skiff_http_respond(req, usable ? 200 : 503, "application/json", body, (size_t)n);
         return;
     }
 

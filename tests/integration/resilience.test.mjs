@@ -281,3 +281,23 @@ storage: {sqlite: ""}
     await serve.stop();
   }
 });
+
+test('with every key retired, the client gets the upstream reason and /healthz turns 503', async () => {
+  const bad = 'NotAGeminiKey-bad-0000000000000002';
+  await withServe({ keys: [bad] }, async (serve) => {
+    const h0 = await fetch(`${serve.url}/healthz`);
+    assert.equal(h0.status, 200);
+    assert.equal((await h0.json()).usable_keys, 1);
+    const r = await gen(serve);
+    assert.equal(r.status, 400);
+    const body = await r.json();
+    assert.equal(body.error.details[0].reason, 'API_KEY_INVALID');
+    const again = await gen(serve);
+    assert.equal(again.status, 503);
+    assert.match((await again.json()).error.message, /every key is retired/);
+    assert.equal((await sim.log()).length, 1, 'a retired key was used again');
+    const h1 = await fetch(`${serve.url}/healthz`);
+    assert.equal(h1.status, 503);
+    assert.equal((await h1.json()).usable_keys, 0);
+  });
+});
