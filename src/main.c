@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "explain.h"
+#include "keys.h"
 #include "obs/log.h"
 #include "serve.h"
 #include "server/server.h"
@@ -19,6 +20,7 @@ usage(FILE *f)
                "  serve [--config FILE]     relay the Gemini API (keys, retries, streams)\n"
                "  sim [--listen HOST:PORT]  a Gemini API simulator with faults and quotas\n"
                "  explain CODE|STATUS|-     what a Gemini error means and how to fix it\n"
+               "  keys [enable LABEL]       resting and retired keys; bring one back\n"
                "  version                   print the version\n\n"
                "Logs are JSON lines on stderr; SKIFF_LOG_LEVEL=debug|info|warn|error.\n",
             SKIFF_VERSION);
@@ -39,6 +41,8 @@ main(int argc, char **argv)
         return skiff_serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)
         return skiff_sim_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return skiff_keys_main(argc - 1, argv + 1);
     if (strcmp(cmd, "explain") == 0)
         return skiff_explain_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

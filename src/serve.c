@@ -30,24 +30,6 @@ now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Identifies the configured key set, so the store forgets retirements when it changes. */
-static const char *
-key_set_fingerprint(const struct skiff_config *cfg)
-{
-    static char out[17];
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < cfg->nkeys; i++) {
-        char id[17];
-        skiff_store_key_id(cfg->keys[i].key, id);
-        for (const char *p = id; *p; p++) {
-            h ^= (unsigned char)*p;
-            h *= 1099511628211ULL;
-        }
-    }
-    snprintf(out, sizeof out, "%016llx", (unsigned long long)h);
-    return out;
-}
-
 int
 skiff_serve_main(int argc, char **argv)
 {
@@ -69,7 +51,9 @@ skiff_serve_main(int argc, char **argv)
     }
     struct skiff_store *store = NULL;
     if (cfg->storage.sqlite && *cfg->storage.sqlite) {
-        store = skiff_store_open(cfg->storage.sqlite, key_set_fingerprint(cfg), err, sizeof err);
+        char fp[17];
+        skiff_keypool_fingerprint(cfg, fp);
+        store = skiff_store_open(cfg->storage.sqlite, fp, err, sizeof err);
         if (!store) {
             fprintf(stderr, "skiff: %s\n", err);
             skiff_config_free(cfg);

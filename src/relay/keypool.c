@@ -140,6 +140,21 @@ restore_usage(const struct skiff_key_usage *u, void *ud)
 }
 
 void
+skiff_keypool_fingerprint(const struct skiff_config *cfg, char out[17])
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < cfg->nkeys; i++) {
+        char id[17];
+        skiff_store_key_id(cfg->keys[i].key, id);
+        for (const char *p = id; *p; p++) {
+            h ^= (unsigned char)*p;
+            h *= 1099511628211ULL;
+        }
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+void
 skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms)
 {
     if (!p->store)

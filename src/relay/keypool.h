@@ -30,6 +30,10 @@ struct skiff_store;
 struct skiff_keypool *skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store);
 void skiff_keypool_free(struct skiff_keypool *p);
 
+/* Identifies cfg's key set (16 hex digits), so the store forgets retirements decided for
+ * another set of keys ("until the config changes"). */
+void skiff_keypool_fingerprint(const struct skiff_config *cfg, char out[17]);
+
 /* Reads the persisted state back (call before the workers start). */
 void skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms);
 

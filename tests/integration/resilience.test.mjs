@@ -3,7 +3,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startSim, startServe, sleep } from './lib.mjs';
+import { startSim, startServe, sleep, run } from './lib.mjs';
 
 const K = ['AIzaResilienceKeyOne0000000000000000001', 'AIzaResilienceKeyTwo0000000000000000002', 'AIzaResilienceKeyThree00000000000000003'];
 let sim;
@@ -299,5 +299,32 @@ test('with every key retired, the client gets the upstream reason and /healthz t
     const h1 = await fetch(`${serve.url}/healthz`);
     assert.equal(h1.status, 503);
     assert.equal((await h1.json()).usable_keys, 0);
+  });
+});
+
+test('an operator lists retired keys and brings one back with skiff keys', async () => {
+  const fs = await import('node:fs');
+  const dir = fs.mkdtempSync(join((await import('node:os')).tmpdir(), 'skiff-keys-'));
+  const sqlite = join(dir, 'skiff.db');
+  const bad = 'NotAGeminiKey-bad-0000000000000003';
+  const first = await withServe({ keys: [bad, K[0]], sqlite }, async (serve) => {
+    for (let i = 0; i < 3; i++) { const r = await gen(serve); assert.equal(r.status, 200); await r.text(); }
+  });
+  const cfg = join(first.dir, 'skiff.yaml');
+  const list = await run(['keys', '--config', cfg]);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /key#1\s+\*\s+retired\s+-\s+invalid API key/);
+  assert.ok(!list.stdout.includes(bad));
+  const unknown = await run(['keys', '--config', cfg, 'enable', 'key#9']);
+  assert.equal(unknown.code, 1);
+  const en = await run(['keys', '--config', cfg, 'enable', 'key#1']);
+  assert.equal(en.code, 0, en.stderr);
+  assert.match(en.stdout, /key#1: enabled/);
+  const after = await run(['keys', '--config', cfg]);
+  assert.match(after.stdout, /every configured key is healthy/);
+  await sim.reset();
+  await withServe({ keys: [bad, K[0]], sqlite }, async (serve) => {
+    for (let i = 0; i < 3; i++) { const r = await gen(serve); assert.equal(r.status, 200); await r.text(); }
+    assert.equal((await sim.log()).filter((e) => e.key === bad).length, 1, 'the enabled key was not tried again');
   });
 });
