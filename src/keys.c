@@ -1,4 +1,5 @@
 #include "keys.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -118,10 +119,7 @@ skiff_keys_main(int argc, char **argv)
         skiff_config_free(cfg);
         return 1;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct listing l = {.cfg = cfg, .enable = enable, .store = store,
-                        .now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};
+    struct listing l = {.cfg = cfg, .enable = enable, .store = store, .now = skiff_now_ms()};
     char day[11];
     skiff_pacific_date(l.now, day);
     skiff_store_load(store, l.now, day, on_state, NULL, &l);

@@ -1,4 +1,5 @@
 #include "serve.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,6 @@ usage(void)
                     "  Relays the Gemini API. Without --config, defaults plus the environment\n"
                     "  (GEMINI_API_KEYS, SKIFF_TOKENS, SKIFF_LISTEN, SKIFF_GEMINI_BASE_URL).\n");
     return 2;
-}
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int
@@ -63,7 +56,7 @@ skiff_serve_main(int argc, char **argv)
     struct skiff_keypool *pool = skiff_keypool_new(cfg, store);
     struct skiff_budget *budget = skiff_budget_new(0.2, 5.0);
     if (pool)
-        skiff_keypool_restore(pool, now_ms());
+        skiff_keypool_restore(pool, skiff_now_ms());
     struct skiff_relay_shared shared = {.cfg = cfg, .pool = pool, .budget = budget};
     struct skiff_server_opts opts = {
         .host = cfg->listen_host,

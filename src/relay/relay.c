@@ -16,6 +16,7 @@
  * client's credential never goes upstream, the pool key travels only in x-goog-api-key.
  */
 #include "relay/relay.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,14 +82,6 @@ struct relay {
 };
 
 /* ---- small things --------------------------------------------------------------------- */
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 next_random(struct relay_worker *w)
@@ -268,7 +261,7 @@ release_key(struct relay *r, enum skiff_fault fault, double delay_s, const char 
     if (r->key < 0)
         return;
     skiff_keypool_release(r->w->sh->pool, r->key, model_of(r), fault, delay_s, reason,
-                          r->tokens > 0 ? r->tokens : 0, now_ms());
+                          r->tokens > 0 ? r->tokens : 0, skiff_now_ms());
     r->keys_used |= r->key < 64 ? 1ULL << r->key : 0;
     r->key = -(r->key + 2); /* remember it for the headers: -2 is key 0, -3 key 1, ... */
 }
@@ -413,7 +406,7 @@ exhausted(struct relay *r, int64_t back_at)
         relay_done(r);
         return;
     }
-    double wait_s = (double)(back_at - now_ms()) / 1000.0;
+    double wait_s = (double)(back_at - skiff_now_ms()) / 1000.0;
     char msg[512];
     snprintf(msg, sizeof msg, "every key in skiff's pool is resting for %s (quota exhausted); "
                               "the first comes back in %.0fs. Please retry then.",
@@ -449,7 +442,7 @@ static void
 next_attempt(struct relay *r)
 {
     for (;;) {
-        int64_t now = now_ms(), back_at;
+        int64_t now = skiff_now_ms(), back_at;
         int key = skiff_keypool_acquire(r->w->sh->pool, model_of(r), now, &back_at);
         if (key >= 0) {
             launch(r, key);
@@ -510,7 +503,7 @@ static void
 after_failure(struct relay *r, const struct skiff_verdict *v)
 {
     const struct skiff_config *cfg = r->w->cfg;
-    int64_t now = now_ms();
+    int64_t now = skiff_now_ms();
     if (!skiff_fault_retryable(v->fault)) {
         log_attempt(r, r->up_status, v, "answer", -1);
         give_up(r);
@@ -863,7 +856,7 @@ launch(struct relay *r, int key)
         hdrs[i] = s->data + offs[i];
     hdrs[n] = NULL;
 
-    int64_t left = r->deadline_ms - now_ms();
+    int64_t left = r->deadline_ms - skiff_now_ms();
     struct skiff_upcall_opts o = {
         .method = strcmp(req->method, "POST") == 0 ? "POST" : "GET",
         .url = s->data,
@@ -1035,13 +1028,13 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         if (v > 0 && v < r->deadline_total_ms)
             r->deadline_total_ms = (int)v;
     }
-    r->deadline_ms = now_ms() + r->deadline_total_ms;
+    r->deadline_ms = skiff_now_ms() + r->deadline_total_ms;
     uv_timer_start(&r->deadline_timer, on_deadline, (uint64_t)r->deadline_total_ms, 0);
 
     req->data = r;
     req->on_abort = on_abort;
     req->on_drain = on_drain;
-    skiff_budget_deposit(w->sh->budget, now_ms());
+    skiff_budget_deposit(w->sh->budget, skiff_now_ms());
     next_attempt(r);
 }
 

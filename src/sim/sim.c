@@ -1,4 +1,5 @@
 #include "sim/sim.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -69,14 +70,6 @@ struct sim_req {
     long chunk_min, chunk_max;
 };
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- request state ---- */
 
 static void
@@ -129,7 +122,7 @@ log_finish(struct sim_req *sr, int status, int ended)
     if (!e)
         return;
     e->ended = ended;
-    e->duration_ms = now_ms() - e->ts_ms;
+    e->duration_ms = skiff_now_ms() - e->ts_ms;
     if (status)
         e->status = status;
 }
@@ -144,7 +137,7 @@ on_abort(struct skiff_request *req)
     struct skiff_sim_log_entry *e = log_entry(sr);
     if (e) {
         e->aborted = 1;
-        e->duration_ms = now_ms() - e->ts_ms;
+        e->duration_ms = skiff_now_ms() - e->ts_ms;
     }
     sr->req = NULL;
     if (sr->busy)
@@ -594,7 +587,7 @@ plan_scripted(struct sim_req *sr, const struct call *c, const struct skiff_sim_r
         struct skiff_sim_limits lim;
         const char *model = c->model ? c->model->target : c->model_id;
         skiff_sim_conf_limits(&sr->sim->conf, model, &lim);
-        int64_t now = now_ms();
+        int64_t now = skiff_now_ms();
         struct skiff_sim_verdict v = {0};
         long minute = r->retry_ms >= 0 ? r->retry_ms : 60000 - now % 60000;
         long day = r->retry_ms >= 0 ? r->retry_ms : skiff_pacific_next_midnight_ms(now) - now;
@@ -678,7 +671,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     memset(&c, 0, sizeof c);
     struct skiff_sim_log_entry *e = skiff_sim_log_add(&sim->log);
     sr->seq = e->seq;
-    e->ts_ms = now_ms();
+    e->ts_ms = skiff_now_ms();
     snprintf(e->http_method, sizeof e->http_method, "%s", req->method);
     snprintf(e->path, sizeof e->path, "%.*s", (int)req->path_len, req->path);
     e->body_bytes = req->body_len;
@@ -825,7 +818,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     /* Quota, unless a script already decided this request's fate. */
     struct skiff_sim_limits lim;
     skiff_sim_conf_limits(&sim->conf, c.model->target, &lim);
-    int64_t now = now_ms();
+    int64_t now = skiff_now_ms();
     if (counted && !script) {
         struct skiff_sim_verdict v;
         skiff_sim_quota_check(sim->quota, c.key, c.model->target, &lim, prompt.tokens, now, &v);
@@ -1041,7 +1034,7 @@ skiff_sim_main(int argc, char **argv)
         return 2;
     }
     if (!sim.conf.seed_set)
-        sim.conf.seed = (uint64_t)now_ms() ^ ((uint64_t)uv_os_getpid() << 32);
+        sim.conf.seed = (uint64_t)skiff_now_ms() ^ ((uint64_t)uv_os_getpid() << 32);
     skiff_sim_rng_seed(&sim.rng, sim.conf.seed);
     sim.quota = skiff_sim_quota_new(QUOTA_ENTRIES);
     skiff_sim_script_init(&sim.script, SCRIPT_ENTRIES);
