@@ -42,21 +42,21 @@ skiff_gerr_body(int code, const char *status, const char *message, json_t *detai
     json_decref(details);
 
     json_t *root = json_pack("{s:o}", "error", err);
-    if (as_array)
-        root = json_pack("[o]", root);
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!s)
         return NULL;
-    /* The API ends error bodies with a newline. */
+    /* The API ends error bodies with a newline; on the JSON-array stream form it wraps the
+     * object as the stream's only element: "[{" ... "}\n]", the object not indented further. */
     size_t n = strlen(s);
-    char *out = realloc(s, n + 2);
-    if (!out) {
-        free(s);
-        return NULL;
+    char *out = malloc(n + 4);
+    if (out) {
+        if (as_array)
+            snprintf(out, n + 4, "[%s\n]", s);
+        else
+            snprintf(out, n + 4, "%s\n", s);
     }
-    out[n] = '\n';
-    out[n + 1] = '\0';
+    free(s);
     return out;
 }
 

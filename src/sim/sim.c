@@ -225,8 +225,10 @@ step(struct sim_req *sr)
                 e->events = (long)sr->next;
             if (sr->gone)
                 break;
-            if (sr->next < sr->nevents || sr->reset_after >= 0) {
-                /* More to come: wait the chunk delay (0 still yields to the loop). */
+            if (sr->next < sr->nevents || sr->reset_after >= 0 || sr->tail) {
+                /* More to come: wait the chunk delay (0 still yields to the loop). A raw
+                 * error after the events waits too, so it reaches the client in a read of
+                 * its own, as the API's does (the JS SDK parses each read). */
                 sr->busy = 0;
                 arm(sr, skiff_sim_rng_range(&sr->rng, (uint64_t)sr->chunk_min,
                                             (uint64_t)sr->chunk_max));
@@ -610,7 +612,7 @@ plan_scripted(struct sim_req *sr, const struct call *c, const struct skiff_sim_r
         case SKIFF_SIM_QR_ZERO:
             v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPM, 0, minute};
             v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_TPM, 0, minute};
-            v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPD, 0, minute};
+            v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPD, 0, day};
             break;
         }
         /* A scripted minute/day 429 on a model configured "unlimited" (or 0) shows the
@@ -988,8 +990,11 @@ handler(struct skiff_request *req, void *worker_data)
         /* The control endpoints exist only for loopback clients; others see no such path. */
         if (skiff_http_peer_is_loopback(req))
             handle_control(sim, req);
-        else
+        else {
+            /* The same headers as any other 404, so the control paths cannot be told apart. */
+            skiff_http_add_header(req, "X-Gemini-Service-Tier", "standard");
             skiff_gerr_respond(req, 404, "NOT_FOUND", "Method not found.", NULL);
+        }
         return;
     }
     struct sim_req *sr = calloc(1, sizeof *sr);

@@ -27,6 +27,7 @@ function start(args, { env = {}, name } = {}) {
       const m = out.stdout.match(/listening on (http:\/\/[^\s]+)/);
       if (m && !proc.url) {
         proc.url = m[1];
+        clearTimeout(proc.startTimer);
         resolve(wrap(proc, out, name));
       }
     });
@@ -35,7 +36,7 @@ function start(args, { env = {}, name } = {}) {
       proc.exited = { code, sig };
       if (!proc.url) reject(new Error(`${name} exited before listening (${code ?? sig}):\n${out.stderr}`));
     });
-    setTimeout(() => { if (!proc.url) { proc.kill('SIGKILL'); reject(new Error(`${name} did not start:\n${out.stderr}`)); } }, 10000);
+    proc.startTimer = setTimeout(() => { if (!proc.url) { proc.kill('SIGKILL'); reject(new Error(`${name} did not start:\n${out.stderr}`)); } }, 10000);
   });
 }
 

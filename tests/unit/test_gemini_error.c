@@ -45,6 +45,21 @@ test_details_and_array_form(void **state)
 }
 
 static void
+test_array_form_layout(void **state)
+{
+    /* gemini-api.md §4.5: "[{\n  \"error\": {...}\n}\n]", the object at the top indent. */
+    char *s = skiff_gerr_body(404, NULL, "gone", NULL, 1);
+    assert_string_equal(s, "[{\n"
+                           "  \"error\": {\n"
+                           "    \"code\": 404,\n"
+                           "    \"message\": \"gone\",\n"
+                           "    \"status\": \"NOT_FOUND\"\n"
+                           "  }\n"
+                           "}\n]");
+    free(s);
+}
+
+static void
 test_status_mapping(void **state)
 {
     assert_string_equal(skiff_gerr_status_for(400), "INVALID_ARGUMENT");
@@ -63,6 +78,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_envelope_is_google_shaped),
         cmocka_unit_test(test_details_and_array_form),
+        cmocka_unit_test(test_array_form_layout),
         cmocka_unit_test(test_status_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
