@@ -8,7 +8,7 @@
 //       events per stream.
 //   node tools.mjs hold --port P --path PATH [--headers JSON] --body FILE --n N --batch B
 //       S5: opens N streams (at most B connecting at once), waits for the first event of
-//       each, prints "READY ok=.. failed=.. secs=..", holds them until SIGTERM or stdin ends.
+//       each, prints "READY ok=.. failed=.. secs=..", holds them until SIGTERM.
 //   node tools.mjs rate --port P --path PATH [--headers JSON] --body FILE --rate R --dur S
 //       S6: open-loop load: R requests/s for S seconds whatever the answers do (no
 //       coordinated omission), keep-alive, unlimited sockets. Prints success and latency.
@@ -157,34 +157,37 @@ async function holdMode() {
     const n = Number(a.n), batch = Number(a.batch || 200);
     const socks = [];
     let ok = 0, failed = 0, started = 0;
+    const why = {};
     const t0 = Date.now();
     await new Promise((resolve) => {
         const launch = () => {
             while (started < n && started - ok - failed < batch) {
                 started++;
                 let done = false;
-                const finish = (good) => {
+                const finish = (good, reason) => {
                     if (done) return;
                     done = true;
                     good ? ok++ : failed++;
+                    if (!good) why[reason] = (why[reason] || 0) + 1;
                     if (ok + failed === n) resolve();
                     else launch();
                 };
                 const st = new Stream(() => finish(true));
                 const s = net.connect(port, host, () => s.write(rawRequest(false)));
                 s.on('data', (b) => st.feed(b, 0));
-                s.on('error', () => finish(false));
-                s.on('close', () => finish(false));
+                s.on('error', (e) => finish(false, e.code || 'error'));
+                s.on('close', () => finish(false, st.status ? `closed-after-${st.status}` : 'closed'));
                 socks.push(s);
             }
         };
         launch();
     });
-    console.log(`READY ok=${ok} failed=${failed} secs=${((Date.now() - t0) / 1000).toFixed(2)}`);
+    const reasons = Object.entries(why).map(([k, v]) => `${k}:${v}`).join(',');
+    console.log(`READY ok=${ok} failed=${failed} secs=${((Date.now() - t0) / 1000).toFixed(2)}` +
+        (reasons ? ` why=${reasons}` : ''));
     const stop = () => { for (const s of socks) s.destroy(); process.exit(0); };
     process.on('SIGTERM', stop);
-    process.stdin.on('end', stop);
-    process.stdin.resume();
+    setInterval(() => {}, 1 << 30); // hold until killed
 }
 
 async function rateMode() {

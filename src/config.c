@@ -1189,10 +1189,104 @@ storage_pair(struct loader *ld, const struct pair *p)
     return set_string(ld, &ld->cfg->storage.redis, v, 1);
 }
 
+/* validation, quality, thinking. */
+
+/* Reads on/off (also true/false, yes/no): YAML 1.1 reads these as booleans, libyaml leaves
+ * them as words, and people write all three. */
+static int
+get_switch(struct loader *ld, const yaml_node_t *n, int *out)
+{
+    static const char *const on[] = {"on", "true", "yes", NULL};
+    static const char *const off[] = {"off", "false", "no", NULL};
+    char buf[128];
+    if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
+        for (size_t i = 0; on[i]; i++) {
+            if (!strcasecmp(scalar(n), on[i])) {
+                *out = 1;
+                return 0;
+            }
+            if (!strcasecmp(scalar(n), off[i])) {
+                *out = 0;
+                return 0;
+            }
+        }
+    }
+    return fail_at(ld, n, "must be on or off, got %s", describe(ld, n, buf, sizeof buf));
+}
+
+static const char *const quality_fields[] = {"retry_recitation", "repetition_guard", NULL};
+
+static int
+quality_pair(struct loader *ld, const struct pair *p)
+{
+    if (p->which == 0)
+        return get_switch(ld, p->value, &ld->cfg->quality.retry_recitation);
+    return get_switch(ld, p->value, &ld->cfg->quality.repetition_guard);
+}
+
+/* Reads one "MODEL: N" into the next thinking slot; ctx is the token name or NULL. */
+static int
+budget_pair(struct loader *ld, const struct pair *p)
+{
+    struct skiff_config *cfg = ld->cfg;
+    const char *model = scalar(p->key), *why;
+    long long v;
+    if (strcmp(model, "*") != 0 && (why = check_model(model)))
+        return fail_at(ld, p->key, "the model name %s", why);
+    if (get_int(ld, p->value, -1, 65536,
+                "a thinking budget: -1 (dynamic), 0 (off) or a number of tokens up to 65536",
+                &v) < 0)
+        return -1;
+    struct skiff_thinking_default *d = realloc(cfg->thinking, (cfg->nthinking + 1) * sizeof *d);
+    if (!d)
+        return fail_nomem(ld);
+    cfg->thinking = d;
+    d = &cfg->thinking[cfg->nthinking++];
+    memset(d, 0, sizeof *d);
+    d->budget = (int)v;
+    if (set_string(ld, &d->model, model, 0) < 0)
+        return -1;
+    if (p->ctx && set_string(ld, &d->token, p->ctx, 0) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+thinking_token_pair(struct loader *ld, const struct pair *p)
+{
+    const char *name = scalar(p->key), *why;
+    if ((why = check_name(name)))
+        return fail_at(ld, p->key, "the token name %s", why);
+    return walk_mapping(ld, p->value, NULL, budget_pair, (void *)name);
+}
+
+static const char *const thinking_fields[] = {"default_budget", "tokens", NULL};
+
+static int
+thinking_pair(struct loader *ld, const struct pair *p)
+{
+    if (p->which == 0)
+        return walk_mapping(ld, p->value, NULL, budget_pair, NULL);
+    return walk_mapping(ld, p->value, NULL, thinking_token_pair, NULL);
+}
+
+static void
+free_thinking(struct skiff_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nthinking; i++) {
+        free(cfg->thinking[i].token);
+        free(cfg->thinking[i].model);
+    }
+    free(cfg->thinking);
+    cfg->thinking = NULL;
+    cfg->nthinking = 0;
+}
+
 /* The top level. */
 
 static const char *const root_fields[] = {"listen",    "workers", "tokens",  "upstreams", "retry",
-                                          "fallbacks", "limits",  "storage", NULL};
+                                          "fallbacks", "limits",  "storage", "validation",
+                                          "quality",   "thinking", NULL};
 
 static int
 root_pair(struct loader *ld, const struct pair *p)
@@ -1212,8 +1306,15 @@ root_pair(struct loader *ld, const struct pair *p)
         return read_fallbacks(ld, p->value);
     case 6:
         return walk_mapping(ld, p->value, limit_fields, limit_pair, NULL);
-    default:
+    case 7:
         return walk_mapping(ld, p->value, storage_fields, storage_pair, NULL);
+    case 8:
+        return get_switch(ld, p->value, &ld->cfg->validation);
+    case 9:
+        return walk_mapping(ld, p->value, quality_fields, quality_pair, NULL);
+    default:
+        free_thinking(ld->cfg);
+        return walk_mapping(ld, p->value, thinking_fields, thinking_pair, NULL);
     }
 }
 
@@ -1506,6 +1607,7 @@ set_defaults(struct loader *ld)
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.idle_timeout_ms = 60000;
     cfg->limits.max_connections = 10000;
+    cfg->validation = 1;
 
     /* The default fallback is the one Google's troubleshooting guide suggests for overload. */
     cfg->fallbacks = calloc(1, sizeof *cfg->fallbacks);
@@ -1585,6 +1687,7 @@ skiff_config_free(struct skiff_config *cfg)
     free_fallbacks(cfg);
     free(cfg->storage.sqlite);
     free(cfg->storage.redis);
+    free_thinking(cfg);
     free(cfg);
 }
 

@@ -14,6 +14,9 @@
  *   fallbacks: {MODEL: [MODEL, ...]}
  *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections}
  *   storage: {sqlite: PATH, redis: URL}
+ *   validation: on | off
+ *   quality: {retry_recitation: BOOL, repetition_guard: on | off}
+ *   thinking: {default_budget: {MODEL: N}, tokens: {TOKEN_NAME: {MODEL: N}}}
  *
  * Environment overrides, applied after the file: GEMINI_API_KEYS (comma list, replaces the
  * keys), SKIFF_TOKENS (comma list of tokens, or name:token items; replaces the tokens),
@@ -39,6 +42,13 @@ struct skiff_fallback {
     char *model;
     char **chain; /* models to try after `model`, in order */
     size_t nchain;
+};
+
+/* A default thinkingBudget (config `thinking`), applied only when the client sets none. */
+struct skiff_thinking_default {
+    char *token; /* a token name (thinking.tokens), or NULL for every client */
+    char *model; /* a model name as in the URL, or "*" for every model */
+    int budget;  /* -1 (dynamic) to 65536; 0 turns thinking off */
 };
 
 struct skiff_config {
@@ -81,6 +91,17 @@ struct skiff_config {
         char *sqlite; /* NULL or "" disables persistence */
         char *redis;
     } storage;
+
+    int validation; /* validation: on (1, the default) refuses client mistakes locally */
+
+    struct {
+        int retry_recitation; /* retry a RECITATION finish once with temperature >= 0.8 */
+        int repetition_guard; /* stop a stream stuck in a repetition loop */
+    } quality;
+
+    /* thinking.default_budget entries (token NULL) then thinking.tokens entries. */
+    struct skiff_thinking_default *thinking;
+    size_t nthinking;
 };
 
 /*

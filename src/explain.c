@@ -1,11 +1,26 @@
 #include "explain.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
-/* The guide's table, one row per case the relay tells apart. */
+#include "gemini/pacific.h"
+
+#define L_TROUBLE "https://ai.google.dev/gemini-api/docs/troubleshooting"
+#define L_KEY "https://ai.google.dev/gemini-api/docs/api-key"
+#define L_BILLING "https://ai.google.dev/gemini-api/docs/billing"
+#define L_REGIONS "https://ai.google.dev/gemini-api/docs/available-regions"
+#define L_RATES "https://ai.google.dev/gemini-api/docs/rate-limits"
+#define L_MODELS "https://ai.google.dev/gemini-api/docs/models"
+#define L_VERSIONS "https://ai.google.dev/gemini-api/docs/api-versions"
+
+#define MAX_STDIN (16u * 1024 * 1024)
+
+/* The guide's table, one row per case the relay tells apart; the first row of a code is
+ * its main case. */
 static const struct skiff_advice table[] = {
     {400, "INVALID_ARGUMENT", "malformed request",
      "The request body is malformed: a typo, a missing required field, or a value out of range.",
@@ -14,106 +29,183 @@ static const struct skiff_advice table[] = {
      "/v1beta sent to /v1.",
      "Check the request against the API reference; use /v1beta for beta features (systemInstruction, "
      "tools, thinkingConfig, responseSchema); check the model name with GET /v1beta/models.",
-     0},
+     0, L_VERSIONS},
     {400, "INVALID_ARGUMENT", "invalid API key",
      "The API key is not valid (ErrorInfo reason API_KEY_INVALID).",
      "The key was mistyped, deleted or rotated, or it is not a Gemini API key.",
      "Create or copy a valid key in Google AI Studio; skiff retires an invalid key from its pool "
      "and tries another one.",
-     1},
+     1, L_KEY},
     {400, "FAILED_PRECONDITION", "region or billing",
      "Gemini API free tier is not available in your country, or the location is not supported.",
      "The request comes from a region where the free tier is not offered and the project has no "
      "billing.",
      "Enable billing on the project in Google AI Studio, or route the upstream through a proxy in "
      "a supported region (upstreams.gemini.proxy).",
-     1},
+     1, L_REGIONS},
     {401, "UNAUTHENTICATED", "bad credentials",
      "The request had invalid authentication credentials.",
      "To skiff: a missing or unknown skiff token. To Google: an Authorization: Bearer header with "
      "an API key on a native endpoint.",
      "Send skiff's own token as x-goog-api-key (the SDKs' apiKey), ?key= or Bearer; send Gemini "
      "keys only in x-goog-api-key.",
-     0},
+     0, L_KEY},
     {403, "PERMISSION_DENIED", "no permission",
      "The API key doesn't have the required permissions.",
      "The wrong key, a key whose API restrictions exclude the Generative Language API, a "
      "suspended consumer, or a tuned model used without proper authentication.",
      "Check in Google Cloud Console that the key is valid, that the Generative Language API is "
      "enabled, and that the key's restrictions allow it; skiff retires the key and uses others.",
-     1},
+     1, L_KEY},
+    {403, "PERMISSION_DENIED", "no API key",
+     "The request carried no API key (\"Method doesn't allow unregistered callers\").",
+     "No x-goog-api-key header and no ?key= parameter reached Google.",
+     "Send the key in the x-goog-api-key header (what the SDKs do); behind skiff, check that "
+     "upstreams.gemini.keys (or GEMINI_API_KEYS) is set.",
+     0, L_KEY},
     {404, "NOT_FOUND", "not found",
      "The requested resource wasn't found.",
      "An unknown or retired model name, a method the model does not support, or a file "
      "referenced in the request that does not exist.",
      "List the models (GET /v1beta/models) and their supportedGenerationMethods; check file URIs "
      "and the API version.",
-     0},
+     0, L_MODELS},
+    {404, "NOT_FOUND", "model retired",
+     "The model is no longer available to new users (it may still be listed).",
+     "Google closes older models to new projects before it shuts them down.",
+     "Switch to the model the message names (for example gemini-3.6-flash for gemini-2.5-flash).",
+     0, L_MODELS},
+    {429, "RESOURCE_EXHAUSTED", "rate limit",
+     "You've exceeded the rate limit.",
+     "Too many requests for the key's tier; without quota details it is not clear which limit.",
+     "Retry with exponential backoff, spread load over several keys, or request a quota "
+     "increase.",
+     1, L_RATES},
     {429, "RESOURCE_EXHAUSTED", "per-minute quota",
      "You exceeded a per-minute rate limit (requests or tokens per minute) for this model.",
      "Too many requests or tokens per minute for the key's tier; quotas are per project and per "
      "model.",
      "Wait for the RetryInfo delay (seconds), spread load over several keys, or request a higher "
      "tier; skiff rests that key for that model and serves from others.",
-     1},
+     1, L_RATES},
     {429, "RESOURCE_EXHAUSTED", "per-day quota",
      "You exhausted the requests-per-day quota of this model on this key.",
      "The daily quota (free tier: tens to hundreds of requests a day per model) is spent; it "
      "resets at midnight Pacific time, whatever RetryInfo says.",
      "Use another key or another model until midnight America/Los_Angeles, or enable billing; "
      "skiff rests the key for that model until then.",
-     1},
+     1, L_RATES},
     {429, "RESOURCE_EXHAUSTED", "no quota for this model",
      "The key has no quota at all for this model (quotaValue \"0\").",
      "Free-tier keys get no quota for some models (for example the Pro models in 2026).",
      "Use a paid key for this model or a model the key has quota for; skiff retires the key for "
      "this model.",
-     0},
-    {429, "RESOURCE_EXHAUSTED", "rate limit",
-     "You've exceeded the rate limit.",
-     "Too many requests for the key's tier.",
-     "Retry with exponential backoff, spread load over several keys, or request a quota "
-     "increase.",
-     1},
+     0, L_BILLING},
     {500, "INTERNAL", "internal error",
      "An unexpected error occurred on Google's side.",
      "Often an input context that is too long, or a transient failure.",
      "Retry after a short wait; reduce the input context or switch to another model (for "
-     "example from a Pro model to a Flash one).",
-     1},
+     "example from a Pro model to a Flash one). If it persists, report it with Send feedback in "
+     "Google AI Studio.",
+     1, L_TROUBLE},
     {503, "UNAVAILABLE", "overloaded",
      "The service is temporarily overloaded or down (\"The model is overloaded\").",
      "The model is running out of capacity; Pro models are hit first.",
      "Retry with backoff and fall back to another model (Pro to Flash): skiff does both "
      "(retry.*, fallbacks).",
-     1},
+     1, L_TROUBLE},
     {504, "DEADLINE_EXCEEDED", "deadline exceeded",
      "The service could not finish processing within the deadline.",
      "The prompt or context is too large to be processed in time.",
      "Set a larger timeout in the client (and retry.deadline_ms in skiff), or shorten the prompt.",
-     1},
+     1, L_TROUBLE},
 };
+
+#define NTABLE (sizeof table / sizeof table[0])
+
+static const struct skiff_advice generic = {
+    0, "UNKNOWN", "error", "The upstream answered with an error.",
+    "See the error's message.", "Check the request and the key; retry if it is a 5xx.", 0,
+    L_TROUBLE};
+
+/* Whether a row matches "503" or "UNAVAILABLE". */
+static int
+matches(const struct skiff_advice *a, const char *arg)
+{
+    char *end;
+    long code = strtol(arg, &end, 10);
+    if (*arg && *end == '\0')
+        return a->code == code;
+    return strcasecmp(a->status, arg) == 0;
+}
 
 const struct skiff_advice *
 skiff_explain_lookup(const char *arg)
 {
-    char *end;
-    long code = strtol(arg, &end, 10);
-    int numeric = *arg && *end == '\0';
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        if (numeric ? table[i].code == code : strcasecmp(table[i].status, arg) == 0)
+    for (size_t i = 0; i < NTABLE; i++)
+        if (matches(&table[i], arg))
             return &table[i];
+    return NULL;
+}
+
+size_t
+skiff_explain_all(const char *arg, const struct skiff_advice **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NTABLE; i++) {
+        if (!matches(&table[i], arg))
+            continue;
+        if (n < max)
+            out[n] = &table[i];
+        n++;
     }
+    return n;
+}
+
+const struct skiff_advice *
+skiff_explain_kind(const char *kind)
+{
+    for (size_t i = 0; i < NTABLE; i++)
+        if (strcmp(table[i].kind, kind) == 0)
+            return &table[i];
     return NULL;
 }
 
 static const struct skiff_advice *
-by_kind(const char *kind)
+by_code(int code)
 {
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(table[i].kind, kind) == 0)
-            return &table[i];
-    return NULL;
+    char c[16];
+    snprintf(c, sizeof c, "%d", code);
+    const struct skiff_advice *a = skiff_explain_lookup(c);
+    return a ? a : &generic;
+}
+
+const struct skiff_advice *
+skiff_explain_verdict(int status, const struct skiff_verdict *v, const char *body, size_t len)
+{
+    switch (v->fault) {
+    case SKIFF_FAULT_KEY_INVALID:
+        return status == 401 ? by_code(401) : skiff_explain_kind("invalid API key");
+    case SKIFF_FAULT_KEY_DENIED:
+        if (body && memmem(body, len, "unregistered callers", 20))
+            return skiff_explain_kind("no API key");
+        return skiff_explain_kind("no permission");
+    case SKIFF_FAULT_KEY_REGION:
+        return skiff_explain_kind("region or billing");
+    case SKIFF_FAULT_QUOTA_MINUTE:
+        return skiff_explain_kind("per-minute quota");
+    case SKIFF_FAULT_QUOTA_DAY:
+        return skiff_explain_kind("per-day quota");
+    case SKIFF_FAULT_QUOTA_ZERO:
+        return skiff_explain_kind("no quota for this model");
+    case SKIFF_FAULT_QUOTA_OTHER:
+        return skiff_explain_kind("rate limit");
+    default:
+        break;
+    }
+    if (status == 404 && body && memmem(body, len, "no longer available", 19))
+        return skiff_explain_kind("model retired");
+    return by_code(status);
 }
 
 const struct skiff_advice *
@@ -126,41 +218,26 @@ skiff_explain_error(json_t *body)
         return NULL;
     int code = (int)json_integer_value(json_object_get(err, "code"));
     const char *status = json_string_value(json_object_get(err, "status"));
-    const char *msg = json_string_value(json_object_get(err, "message"));
-    json_t *details = json_object_get(err, "details");
-    size_t i;
-    json_t *d;
-    json_array_foreach(details, i, d) {
-        const char *reason = json_string_value(json_object_get(d, "reason"));
-        if (reason && strcmp(reason, "API_KEY_INVALID") == 0)
-            return by_kind("invalid API key");
-        json_t *violations = json_object_get(d, "violations");
-        size_t j;
-        json_t *v;
-        json_array_foreach(violations, j, v) {
-            const char *qid = json_string_value(json_object_get(v, "quotaId"));
-            const char *qv = json_string_value(json_object_get(v, "quotaValue"));
-            if (qv && strcmp(qv, "0") == 0)
-                return by_kind("no quota for this model");
-            if (qid && strstr(qid, "PerDay"))
-                return by_kind("per-day quota");
-            if (qid && strstr(qid, "PerMinute"))
-                return by_kind("per-minute quota");
-        }
-    }
-    if (status && strcmp(status, "FAILED_PRECONDITION") == 0)
-        return by_kind("region or billing");
-    if (code == 400 && msg && strstr(msg, "API key"))
-        return by_kind("invalid API key");
-    if (status) {
+    if (!code && status) {
         const struct skiff_advice *a = skiff_explain_lookup(status);
-        if (a)
-            return a;
+        code = a ? a->code : 0;
     }
-    char c[8];
-    snprintf(c, sizeof c, "%d", code);
-    return skiff_explain_lookup(c);
+    char *text = json_dumps(body, JSON_COMPACT);
+    struct skiff_verdict v;
+    skiff_classify(code ? code : 500, text, text ? strlen(text) : 0, NULL, &v);
+    const struct skiff_advice *a =
+        skiff_explain_verdict(code ? code : 500, &v, text, text ? strlen(text) : 0);
+    free(text);
+    /* A status name the table knows beats a bare code (FAILED_PRECONDITION is a 400). */
+    if (a == by_code(code) && status) {
+        const struct skiff_advice *s = skiff_explain_lookup(status);
+        if (s && s->code == code)
+            return s;
+    }
+    return a;
 }
+
+/* ---- the command -------------------------------------------------------------------------- */
 
 static void
 print_advice(const struct skiff_advice *a)
@@ -169,7 +246,138 @@ print_advice(const struct skiff_advice *a)
     printf("What it means: %s\n\n", a->meaning);
     printf("Likely cause:  %s\n\n", a->cause);
     printf("Fix:           %s\n\n", a->fix);
-    printf("skiff retries it: %s\n", a->retryable ? "yes" : "no (the client must change the request)");
+    printf("More:          %s\n", a->link);
+    printf("skiff retries it: %s\n",
+           a->retryable ? "yes" : "no (the client must change the request or the key)");
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What this particular error says beyond its kind: the message, the quota, when it resets. */
+static void
+print_specifics(json_t *err, const struct skiff_verdict *v)
+{
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    if (msg) {
+        const char *nl = strchr(msg, '\n');
+        int n = nl ? (int)(nl - msg) : (int)strlen(msg);
+        printf("\nThis error:    %.*s%s\n", n > 300 ? 300 : n, msg, n > 300 || nl ? " ..." : "");
+    }
+    size_t i, j;
+    json_t *d, *q;
+    json_array_foreach(json_object_get(err, "details"), i, d) {
+        json_array_foreach(json_object_get(d, "violations"), j, q) {
+            const char *id = json_string_value(json_object_get(q, "quotaId"));
+            const char *val = json_string_value(json_object_get(q, "quotaValue"));
+            const char *model =
+                json_string_value(json_object_get(json_object_get(q, "quotaDimensions"), "model"));
+            if (id)
+                printf("Quota:         %s, limit %s%s%s\n", id, val ? val : "?",
+                       model ? ", model " : "", model ? model : "");
+        }
+    }
+    if (v->fault == SKIFF_FAULT_QUOTA_DAY) {
+        int64_t now = now_ms(), at = skiff_pacific_next_midnight_ms(now);
+        time_t t = (time_t)(at / 1000);
+        struct tm tm;
+        char when[64];
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+        long mins = (long)((at - now) / 60000);
+        printf("Resets:        at midnight America/Los_Angeles, %s (in %ldh %02ldm)\n", when,
+               mins / 60, mins % 60);
+    } else if (v->retry_delay_s >= 0 && v->fault == SKIFF_FAULT_QUOTA_MINUTE) {
+        printf("Retry in:      %.0f s (RetryInfo)\n", v->retry_delay_s);
+    }
+}
+
+/* Reads all of stdin (bounded). */
+static char *
+read_stdin(size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        if (n == cap) {
+            if (cap >= MAX_STDIN)
+                break;
+            char *nb = realloc(b, cap * 2 + 1);
+            if (!nb) {
+                free(b);
+                return NULL;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - n, stdin);
+        if (r == 0)
+            break;
+        n += r;
+    }
+    if (b)
+        b[n] = '\0';
+    *len = n;
+    return b;
+}
+
+/* Explains stdin: a Google error body, or a whole HTTP response (status line, headers,
+ * blank line, body) as `curl -i` prints it. */
+static int
+explain_stdin(void)
+{
+    size_t len;
+    char *in = read_stdin(&len);
+    if (!in) {
+        fprintf(stderr, "skiff explain: out of memory reading stdin\n");
+        return 2;
+    }
+    int status = 0;
+    char *body = in;
+    /* curl -i may print several responses (a proxy's 200, a 100 Continue): take the last. */
+    for (char *p = in; p && strncmp(p, "HTTP/", 5) == 0;) {
+        const char *sp = strchr(p, ' ');
+        status = sp ? atoi(sp + 1) : 0;
+        char *end = strstr(p, "\r\n\r\n");
+        char *end2 = strstr(p, "\n\n");
+        if (end2 && (!end || end2 < end))
+            body = end2 + 2;
+        else
+            body = end ? end + 4 : in + len;
+        p = body;
+    }
+    size_t blen = len - (size_t)(body - in);
+    json_t *root = json_loadb(body, blen, JSON_DISABLE_EOF_CHECK, NULL);
+    json_t *obj = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0)
+                                                                    : root;
+    json_t *err = json_object_get(obj, "error");
+    int rc = 0;
+    if (json_is_object(err)) {
+        int code = (int)json_integer_value(json_object_get(err, "code"));
+        if (!code)
+            code = status;
+        struct skiff_verdict v;
+        skiff_classify(code ? code : 500, body, blen, NULL, &v);
+        const struct skiff_advice *a = skiff_explain_error(root);
+        print_advice(a ? a : &generic);
+        print_specifics(err, &v);
+    } else if (status >= 400) {
+        const struct skiff_advice *a = by_code(status);
+        print_advice(a);
+        printf("\nThe body is not a Google error (a proxy's or a load balancer's page?).\n");
+    } else {
+        fprintf(stderr, "skiff explain: stdin is neither a Google error body "
+                        "({\"error\": {...}}) nor an HTTP error response\n");
+        rc = 2;
+    }
+    json_decref(root);
+    free(in);
+    return rc;
 }
 
 int
@@ -179,27 +387,26 @@ skiff_explain_main(int argc, char **argv)
         fprintf(stderr, "usage: skiff explain CODE|STATUS|-\n"
                         "  skiff explain 503\n"
                         "  skiff explain RESOURCE_EXHAUSTED\n"
-                        "  curl ... | skiff explain -     (a Google error body on stdin)\n");
+                        "  curl -si ... | skiff explain -   (a Google error body, or a whole "
+                        "HTTP response, on stdin)\n");
         return 2;
     }
-    const struct skiff_advice *a;
-    if (strcmp(argv[1], "-") == 0) {
-        json_error_t e;
-        json_t *body = json_loadf(stdin, JSON_DISABLE_EOF_CHECK, &e);
-        if (!body) {
-            fprintf(stderr, "skiff explain: stdin is not JSON (%s at line %d)\n", e.text, e.line);
-            return 2;
-        }
-        a = skiff_explain_error(body);
-        json_decref(body);
-    } else {
-        a = skiff_explain_lookup(argv[1]);
-    }
-    if (!a) {
+    if (strcmp(argv[1], "-") == 0)
+        return explain_stdin();
+    const struct skiff_advice *rows[16];
+    size_t n = skiff_explain_all(argv[1], rows, 16);
+    if (n == 0) {
         fprintf(stderr, "skiff explain: no advice for '%s'; try one of 400 401 403 404 429 500 "
                         "503 504 or a google.rpc status name\n", argv[1]);
         return 1;
     }
-    print_advice(a);
+    if (n > 1)
+        printf("%s has %zu cases; pipe the error body to `skiff explain -` to tell which.\n\n",
+               argv[1], n);
+    for (size_t i = 0; i < n && i < 16; i++) {
+        if (i)
+            printf("\n----\n\n");
+        print_advice(rows[i]);
+    }
     return 0;
 }

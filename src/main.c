@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doctor.h"
 #include "explain.h"
 #include "keys.h"
 #include "obs/log.h"
@@ -20,6 +21,7 @@ usage(FILE *f)
                "  serve [--config FILE]     relay the Gemini API (keys, retries, streams)\n"
                "  sim [--listen HOST:PORT]  a Gemini API simulator with faults and quotas\n"
                "  explain CODE|STATUS|-     what a Gemini error means and how to fix it\n"
+               "  doctor [--config FILE]    check the config and every upstream key\n"
                "  keys [enable LABEL]       resting and retired keys; bring one back\n"
                "  version                   print the version\n\n"
                "Logs are JSON lines on stderr; SKIFF_LOG_LEVEL=debug|info|warn|error.\n",
@@ -45,6 +47,8 @@ main(int argc, char **argv)
         return skiff_keys_main(argc - 1, argv + 1);
     if (strcmp(cmd, "explain") == 0)
         return skiff_explain_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "doctor") == 0)
+        return skiff_doctor_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("skiff %s\n", SKIFF_VERSION);
         return 0;
