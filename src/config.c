@@ -1282,11 +1282,25 @@ free_thinking(struct skiff_config *cfg)
     cfg->nthinking = 0;
 }
 
+/* catalog. */
+
+static const char *const catalog_fields[] = {"refresh_s", NULL};
+
+static int
+catalog_pair(struct loader *ld, const struct pair *p)
+{
+    long long v;
+    if (get_int(ld, p->value, 0, 86400, "seconds from 0 (never) to 86400", &v) < 0)
+        return -1;
+    ld->cfg->catalog_refresh_s = (int)v;
+    return 0;
+}
+
 /* The top level. */
 
 static const char *const root_fields[] = {"listen",    "workers", "tokens",  "upstreams", "retry",
                                           "fallbacks", "limits",  "storage", "validation",
-                                          "quality",   "thinking", NULL};
+                                          "quality",   "thinking", "catalog", NULL};
 
 static int
 root_pair(struct loader *ld, const struct pair *p)
@@ -1312,9 +1326,11 @@ root_pair(struct loader *ld, const struct pair *p)
         return get_switch(ld, p->value, &ld->cfg->validation);
     case 9:
         return walk_mapping(ld, p->value, quality_fields, quality_pair, NULL);
-    default:
+    case 10:
         free_thinking(ld->cfg);
         return walk_mapping(ld, p->value, thinking_fields, thinking_pair, NULL);
+    default:
+        return walk_mapping(ld, p->value, catalog_fields, catalog_pair, NULL);
     }
 }
 
@@ -1608,6 +1624,7 @@ set_defaults(struct loader *ld)
     cfg->limits.idle_timeout_ms = 60000;
     cfg->limits.max_connections = 10000;
     cfg->validation = 1;
+    cfg->catalog_refresh_s = 600;
 
     /* The default fallback is the one Google's troubleshooting guide suggests for overload. */
     cfg->fallbacks = calloc(1, sizeof *cfg->fallbacks);

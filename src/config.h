@@ -15,6 +15,7 @@
  *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections}
  *   storage: {sqlite: PATH, redis: URL}
  *   validation: on | off
+ *   catalog: {refresh_s: N}
  *   quality: {retry_recitation: BOOL, repetition_guard: on | off}
  *   thinking: {default_budget: {MODEL: N}, tokens: {TOKEN_NAME: {MODEL: N}}}
  *
@@ -93,6 +94,7 @@ struct skiff_config {
     } storage;
 
     int validation; /* validation: on (1, the default) refuses client mistakes locally */
+    int catalog_refresh_s; /* catalog.refresh_s: re-read models.list this often; 0: never */
 
     struct {
         int retry_recitation; /* retry a RECITATION finish once with temperature >= 0.8 */

@@ -9,7 +9,9 @@
 #include "config.h"
 #include "obs/log.h"
 #include "relay/budget.h"
+#include "gemini/catalog.h"
 #include "relay/keypool.h"
+#include "relay/refresher.h"
 #include "relay/relay.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -57,7 +59,8 @@ skiff_serve_main(int argc, char **argv)
     struct skiff_budget *budget = skiff_budget_new(0.2, 5.0);
     if (pool)
         skiff_keypool_restore(pool, skiff_now_ms());
-    struct skiff_relay_shared shared = {.cfg = cfg, .pool = pool, .budget = budget};
+    struct skiff_catalog *cat = skiff_catalog_new();
+    struct skiff_relay_shared shared = {.cfg = cfg, .pool = pool, .budget = budget, .cat = cat};
     struct skiff_server_opts opts = {
         .host = cfg->listen_host,
         .port = cfg->listen_port,
@@ -73,9 +76,11 @@ skiff_serve_main(int argc, char **argv)
         .data = &shared,
         .name = "skiff",
     };
-    struct skiff_server *srv = pool && budget ? skiff_server_new(&opts, err, sizeof err) : NULL;
+    int ok = pool && budget && cat;
+    struct skiff_server *srv = ok ? skiff_server_new(&opts, err, sizeof err) : NULL;
     if (!srv) {
-        fprintf(stderr, "skiff: %s\n", pool && budget ? err : "out of memory");
+        fprintf(stderr, "skiff: %s\n", ok ? err : "out of memory");
+        skiff_catalog_free(cat);
         skiff_budget_free(budget);
         skiff_keypool_free(pool);
         skiff_store_close(store);
@@ -88,8 +93,11 @@ skiff_serve_main(int argc, char **argv)
            cfg->workers == 1 ? "" : "s", cfg->nkeys, cfg->nkeys == 1 ? "" : "s",
            cfg->ntokens ? "tokens required" : "open on loopback (no tokens)", cfg->base_url);
     fflush(stdout);
+    struct skiff_refresher *refresher = skiff_refresher_start(cat, cfg, pool);
     int rc = skiff_server_run(srv);
+    skiff_refresher_stop(refresher);
     skiff_server_free(srv);
+    skiff_catalog_free(cat);
     skiff_budget_free(budget);
     skiff_keypool_free(pool);
     skiff_store_close(store);

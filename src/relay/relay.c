@@ -28,8 +28,11 @@
 #include "auth.h"
 #include "buf.h"
 #include "gemini/classify.h"
+#include "gemini/diagnose.h"
 #include "gemini/error.h"
+#include "gemini/hint.h"
 #include "gemini/stream.h"
+#include "gemini/validate.h"
 #include "jsoncheck.h"
 #include "obs/log.h"
 #include "relay/budget.h"
@@ -79,6 +82,8 @@ struct relay {
     int64_t tokens;
     char last_error[256];  /* a transport failure of the last call */
     struct skiff_buf scratch;
+    char *rewritten;      /* the request body as the thinking policy rewrote it (owned), */
+    size_t rewritten_len; /* or NULL: the client's body goes as it came */
 };
 
 /* ---- small things --------------------------------------------------------------------- */
@@ -252,6 +257,7 @@ free_relay(uv_handle_t *h)
     skiff_buf_release(&r->up_headers);
     skiff_buf_release(&r->body);
     skiff_buf_release(&r->scratch);
+    free(r->rewritten);
     free(r);
 }
 
@@ -313,6 +319,66 @@ log_attempt(const struct relay *r, int status, const struct skiff_verdict *v, co
     skiff_log_end(&l);
 }
 
+static int
+popcount64(uint64_t v)
+{
+    int n = 0;
+    for (; v; v &= v - 1)
+        n++;
+    return n;
+}
+
+/*
+ * Answers an upstream error with the guide's advice added: a google.rpc.Help detail in the
+ * body (code, status and message kept) and an x-skiff-hint header. Returns 1 when it has
+ * answered, 0 when the body is to go as it came.
+ */
+static int
+hint_error(struct relay *r)
+{
+    struct skiff_hint_ctx ctx = {
+        .attempts = r->attempts,
+        .keys_tried = popcount64(r->keys_used),
+        .models_tried = r->model_i + 1,
+        .deadline_ms = r->deadline_total_ms,
+        .model = model_of(r),
+        .input_bytes = r->req->body_len,
+        .proxy_configured = r->w->cfg->proxy && *r->w->cfg->proxy,
+    };
+    char hint[512], *body = NULL;
+    size_t len = 0;
+    int rc = skiff_hint_apply(r->up_status, r->body.data, r->body.len, &ctx, &body, &len, hint,
+                              sizeof hint);
+    if (hint[0])
+        skiff_http_add_header(r->req, "x-skiff-hint", hint);
+    if (rc != 1)
+        return 0;
+    char ct[128];
+    skiff_http_respond(r->req, r->up_status, content_type(r, ct, sizeof ct), body, len);
+    free(body);
+    relay_done(r);
+    return 1;
+}
+
+/* A response that ended for a reason worth knowing (SAFETY, RECITATION, a blocked prompt):
+ * an x-skiff-finish header (when headers are still to go) and a log line. */
+static void
+note_finish(struct relay *r, const char *data, size_t len)
+{
+    struct skiff_finish f;
+    if (!data || !skiff_diagnose_finish(data, len, &f))
+        return;
+    if (!r->started)
+        skiff_http_add_header(r->req, "x-skiff-finish", f.header);
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_INFO, "finish");
+    skiff_log_str(&l, "id", r->req->id);
+    skiff_log_str(&l, "model", model_of(r));
+    skiff_log_str(&l, "finish", f.header);
+    skiff_log_str(&l, "advice", f.advice);
+    skiff_log_end(&l);
+}
+
 /* Whether body is a Google error: {"error": {...}} or a one-element array of it. */
 static int
 is_google_error(const char *body, size_t len)
@@ -358,6 +424,10 @@ forward_answer(struct relay *r)
     char ct[128];
     relay_decorate(r);
     forward_headers(r);
+    if (r->up_status >= 400 && hint_error(r))
+        return;
+    if (r->up_status == 200)
+        note_finish(r, r->body.data, r->body.len);
     skiff_http_respond(r->req, r->up_status, content_type(r, ct, sizeof ct),
                        r->body.data ? r->body.data : "", r->body.len);
     relay_done(r);
@@ -571,9 +641,10 @@ static void
 commit_stream(struct relay *r)
 {
     char ct[128];
-    r->started = 1;
     relay_decorate(r);
     forward_headers(r);
+    note_finish(r, r->body.data, r->body.len);
+    r->started = 1;
     skiff_http_start(r->req, 200, content_type(r, ct, sizeof ct));
     if (r->body.len)
         skiff_http_write(r->req, r->body.data, r->body.len);
@@ -861,8 +932,8 @@ launch(struct relay *r, int key)
         .method = strcmp(req->method, "POST") == 0 ? "POST" : "GET",
         .url = s->data,
         .headers = hdrs,
-        .body = req->body,
-        .body_len = req->body_len,
+        .body = r->rewritten ? r->rewritten : req->body,
+        .body_len = r->rewritten ? r->rewritten_len : req->body_len,
         .proxy = cfg->proxy,
         .connect_timeout_ms = cfg->retry.connect_timeout_ms < left ? cfg->retry.connect_timeout_ms
                                                                   : (long)(left > 1 ? left : 1),
@@ -991,6 +1062,18 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         }
     }
 
+    if (rt.kind == SKIFF_ROUTE_GENERATE && cfg->validation) {
+        struct skiff_violation v;
+        if (skiff_validate(w->sh->cat, rt.version, rt.model, rt.model_len, rt.method, req->body,
+                           req->body_len, &v)) {
+            char model[129];
+            snprintf(model, sizeof model, "%.*s", (int)rt.model_len, rt.model);
+            decorate(req, 0, model, NULL);
+            skiff_gerr_respond(req, v.status, v.gstatus, v.message, skiff_violation_details(&v));
+            return;
+        }
+    }
+
     struct relay *r = calloc(1, sizeof *r);
     if (!r) {
         early_error(req, &rt, 500, "out of memory");
@@ -1007,6 +1090,9 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         snprintf(r->chain[0], sizeof r->chain[0], "models");
     }
     plan_chain(r);
+    if (rt.method == SKIFF_M_GENERATE || rt.method == SKIFF_M_STREAM)
+        r->rewritten = skiff_thinking_apply(cfg, w->sh->cat, who, rt.version, r->chain[0],
+                                            req->body, req->body_len, &r->rewritten_len);
     char alt[8];
     r->sse = is_stream(r) && skiff_http_query(req, "alt", alt, sizeof alt) == 3 &&
              strcmp(alt, "sse") == 0;

@@ -12,6 +12,7 @@
 #include "server/http.h"
 
 struct skiff_budget;
+struct skiff_catalog;
 
 /* What every worker shares: read-only config, the key pool and the retry budget (both
  * thread-safe). */
@@ -19,6 +20,7 @@ struct skiff_relay_shared {
     const struct skiff_config *cfg;
     struct skiff_keypool *pool;
     struct skiff_budget *budget;
+    struct skiff_catalog *cat; /* the model catalog behind validation */
 };
 
 /* Server hooks (see server.h): per-worker state, the handler, and the HTTP-level errors. */

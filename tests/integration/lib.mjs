@@ -75,7 +75,10 @@ export async function startSim(args = []) {
 export async function startServe(yaml, { env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-test-'));
   const path = join(dir, 'skiff.yaml');
-  writeFileSync(path, `listen: 127.0.0.1:0\n${yaml}`);
+  // The catalog refresh would add models.list calls to the sim's log; tests that want it
+  // set catalog: themselves.
+  const catalog = /^catalog:/m.test(yaml) ? '' : 'catalog: {refresh_s: 0}\n';
+  writeFileSync(path, `listen: 127.0.0.1:0\n${catalog}${yaml}`);
   const serve = await start(['serve', '--config', path], { env, name: 'skiff serve' });
   serve.dir = dir;
   return serve;
