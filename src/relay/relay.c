@@ -188,9 +188,10 @@ forward_headers(struct relay *r)
 {
     const char *p = r->up_headers.data, *end = p + r->up_headers.len;
     while (p && p < end) {
-        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-        if (!eol)
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        if (!lf || lf == p)
             break;
+        const char *eol = lf[-1] == '\r' ? lf - 1 : lf; /* upstream.c stores CRLF lines */
         const char *colon = memchr(p, ':', (size_t)(eol - p));
         if (colon) {
             char name[64], value[1024];
@@ -211,7 +212,7 @@ forward_headers(struct relay *r)
                     skiff_http_add_header(r->req, name, value);
             }
         }
-        p = eol + 2;
+        p = lf + 1;
     }
 }
 
@@ -222,9 +223,10 @@ upstream_header(const struct relay *r, const char *name, char *out, size_t outle
     size_t nl = strlen(name);
     const char *p = r->up_headers.data, *end = p + r->up_headers.len;
     while (p && p < end) {
-        const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-        if (!eol)
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        if (!lf || lf == p)
             break;
+        const char *eol = lf[-1] == '\r' ? lf - 1 : lf; /* upstream.c stores CRLF lines */
         if ((size_t)(eol - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
             const char *v = p + nl + 1;
             while (v < eol && *v == ' ')
@@ -234,7 +236,7 @@ upstream_header(const struct relay *r, const char *name, char *out, size_t outle
             out[n] = '\0';
             return out;
         }
-        p = eol + 2;
+        p = lf + 1;
     }
     return NULL;
 }
@@ -419,7 +421,8 @@ forward_answer(struct relay *r)
         wrap_garbage(r);
         return;
     }
-    if (r->body.len && skiff_keypool_leaks(r->w->sh->pool, r->body.data, r->body.len))
+    if (r->up_status >= 400 && r->body.len &&
+        skiff_keypool_leaks(r->w->sh->pool, r->body.data, r->body.len))
         skiff_keypool_redact(r->w->sh->pool, r->body.data, r->body.len);
     char ct[128];
     relay_decorate(r);
@@ -939,6 +942,8 @@ launch(struct relay *r, int key)
                                                                   : (long)(left > 1 ? left : 1),
         .first_byte_timeout_ms = cfg->retry.first_byte_timeout_ms,
         .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : 0,
+        /* A stream lives long and carries small events: a smaller buffer per open stream. */
+        .recv_buffer = is_stream(r) ? 4096 : 0,
         .ops = &upcall_ops,
         .data = r,
     };

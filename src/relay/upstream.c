@@ -14,6 +14,9 @@
 #include "buf.h"
 #include "obs/log.h"
 
+/* Easy handles kept for reuse: curl_easy_init costs more than a reset. */
+#define SPARE_EASY 64
+
 struct skiff_upstream {
     uv_loop_t *loop;
     CURLM *multi;
@@ -23,6 +26,8 @@ struct skiff_upstream {
     int closing;
     struct skiff_upcall *calls;   /* in flight */
     struct skiff_upcall *reaping; /* cancelled while curl was on the stack */
+    CURL *spare[SPARE_EASY];      /* finished handles, reset, for the next calls */
+    int nspare;
 };
 
 struct skiff_upcall {
@@ -84,7 +89,12 @@ destroy(struct skiff_upcall *c)
     unlink_call(c);
     u->active--;
     curl_multi_remove_handle(u->multi, c->easy);
-    curl_easy_cleanup(c->easy);
+    if (u->nspare < SPARE_EASY && !u->closing) {
+        curl_easy_reset(c->easy);
+        u->spare[u->nspare++] = c->easy;
+    } else {
+        curl_easy_cleanup(c->easy);
+    }
     curl_slist_free_all(c->hdrs);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, free_call);
@@ -387,6 +397,8 @@ skiff_upstream_close(struct skiff_upstream *u)
     while (u->calls)
         skiff_upcall_cancel(u->calls);
     reap(u);
+    while (u->nspare > 0)
+        curl_easy_cleanup(u->spare[--u->nspare]);
     uv_timer_stop(&u->timer);
     uv_close((uv_handle_t *)&u->timer, free_upstream);
 }
@@ -399,7 +411,7 @@ skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
     struct skiff_upcall *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->easy = curl_easy_init();
+    c->easy = u->nspare > 0 ? u->spare[--u->nspare] : curl_easy_init();
     if (!c->easy) {
         free(c);
         return NULL;
@@ -435,10 +447,13 @@ skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (o->proxy && *o->proxy) {
-        curl_easy_setopt(e, CURLOPT_PROXY, o->proxy);
+    if (o->recv_buffer > 0)
+        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->recv_buffer);
+    /* Only the configured proxy (upstreams.gemini.proxy): "" keeps curl from reading the
+     * *_proxy environment variables on every call. */
+    curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "");
+    if (o->proxy && *o->proxy)
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    }
     if (strcmp(o->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);

@@ -40,6 +40,7 @@ struct skiff_upcall_opts {
     long connect_timeout_ms;
     long first_byte_timeout_ms; /* 0: none */
     long idle_timeout_ms;       /* between body pieces; 0: none */
+    long recv_buffer;           /* curl's receive buffer in bytes; 0: curl's 16 KiB */
     const struct skiff_upcall_ops *ops;
     void *data;
 };
