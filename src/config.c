@@ -1733,3 +1733,17 @@ skiff_config_is_loopback(const char *host)
         return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
     return 0;
 }
+
+int
+skiff_config_arg(int argc, char **argv, int *i, const char **path)
+{
+    if (strcmp(argv[*i], "--config") == 0 && *i + 1 < argc) {
+        *path = argv[++*i];
+        return 1;
+    }
+    if (strncmp(argv[*i], "--config=", 9) == 0) {
+        *path = argv[*i] + 9;
+        return 1;
+    }
+    return 0;
+}

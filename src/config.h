@@ -114,6 +114,13 @@ struct skiff_config {
  */
 struct skiff_config *skiff_config_load(const char *path, char *err, size_t errlen);
 
+/*
+ * Takes "--config FILE" or "--config=FILE" at argv[*i] into *path, advancing *i past what it
+ * used. Returns 1 when argv[*i] was that option, 0 otherwise. For every subcommand that
+ * reads the config, so they all spell it the same way.
+ */
+int skiff_config_arg(int argc, char **argv, int *i, const char **path);
+
 /* Frees a config and everything it owns. NULL is fine. */
 void skiff_config_free(struct skiff_config *cfg);
 

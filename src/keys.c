@@ -85,9 +85,9 @@ skiff_keys_main(int argc, char **argv)
 {
     const char *path = NULL, *enable = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            path = argv[++i];
-        else if (strcmp(argv[i], "enable") == 0 && i + 1 < argc)
+        if (skiff_config_arg(argc, argv, &i, &path))
+            continue;
+        if (strcmp(argv[i], "enable") == 0 && i + 1 < argc)
             enable = argv[++i];
         else
             return usage();

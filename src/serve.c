@@ -30,11 +30,7 @@ skiff_serve_main(int argc, char **argv)
 {
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            path = argv[++i];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            path = argv[i] + 9;
-        else
+        if (!skiff_config_arg(argc, argv, &i, &path))
             return usage();
     }
 

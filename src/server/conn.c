@@ -192,7 +192,8 @@ skiff_conn_accept(struct skiff_worker *w, uv_stream_t *server, const struct skif
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
-    w->nconns++;
+    if (++w->nconns > w->peak_conns)
+        w->peak_conns = w->nconns;
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     return c;
 }

@@ -5,6 +5,7 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -137,6 +138,20 @@ on_connection(uv_stream_t *server, int status)
     skiff_http_accept(w, server);
 }
 
+/*
+ * After a burst of connections (thousands of open streams) has gone, glibc keeps the freed
+ * memory in the thread's arena; give it back so the resident size follows the load.
+ */
+static void
+on_trim(uv_timer_t *t)
+{
+    struct skiff_worker *w = t->data;
+    if (w->peak_conns >= 256 && w->nconns < w->peak_conns / 4) {
+        malloc_trim(0);
+        w->peak_conns = w->nconns;
+    }
+}
+
 /* On the worker's loop: stop accepting, close every connection, let the handler clean up. */
 static void
 on_stop(uv_async_t *a)
@@ -144,6 +159,7 @@ on_stop(uv_async_t *a)
     struct skiff_worker *w = a->data;
     w->stopping = 1;
     uv_close((uv_handle_t *)&w->listener, NULL);
+    uv_close((uv_handle_t *)&w->trim_timer, NULL);
     while (w->conns)
         skiff_conn_close(w->conns, "server stopping");
     if (w->opts->worker_fini)
@@ -158,6 +174,10 @@ worker_main(void *arg)
     struct skiff_worker *w = arg;
     if (w->opts->worker_init)
         w->data = w->opts->worker_init(&w->loop, w->index, w->opts->data);
+    uv_timer_init(&w->loop, &w->trim_timer);
+    w->trim_timer.data = w;
+    uv_timer_start(&w->trim_timer, on_trim, 2000, 2000);
+    uv_unref((uv_handle_t *)&w->trim_timer);
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
     int rc = uv_tcp_open(&w->listener, w->fd);

@@ -25,6 +25,8 @@ struct skiff_worker {
     void *data; /* from opts->worker_init */
     struct skiff_conn *conns; /* open connections */
     int nconns;
+    int peak_conns;        /* the most open at once since the last trim */
+    uv_timer_t trim_timer; /* gives freed memory back to the system after a burst */
     int max_conns;
     uint64_t next_request; /* for generated request ids */
     char readbuf[64 * 1024]; /* every read of this worker lands here first */
