@@ -82,6 +82,9 @@ struct relay {
     int64_t tokens;
     char last_error[256];  /* a transport failure of the last call */
     struct skiff_buf scratch;
+    struct skiff_repguard *guard; /* quality.repetition_guard on an SSE stream, else NULL */
+    int recited;                  /* a RECITATION answer was already retried */
+    struct skiff_buf carry;       /* the guard's part of an event not yet complete */
     char *rewritten;      /* the request body as the thinking policy rewrote it (owned), */
     size_t rewritten_len; /* or NULL: the client's body goes as it came */
 };
@@ -260,6 +263,8 @@ free_relay(uv_handle_t *h)
     skiff_buf_release(&r->body);
     skiff_buf_release(&r->scratch);
     free(r->rewritten);
+    free(r->guard);
+    skiff_buf_release(&r->carry);
     free(r);
 }
 
@@ -639,6 +644,8 @@ on_status(struct skiff_upcall *call, int status, const char *headers, size_t len
     return 0;
 }
 
+static enum skiff_rep guard_feed(struct relay *r, const char *data, size_t len);
+
 /* Sends the response headers and whatever was held: from here on, no retry. */
 static void
 commit_stream(struct relay *r)
@@ -649,8 +656,10 @@ commit_stream(struct relay *r)
     note_finish(r, r->body.data, r->body.len);
     r->started = 1;
     skiff_http_start(r->req, 200, content_type(r, ct, sizeof ct));
-    if (r->body.len)
+    if (r->body.len) {
         skiff_http_write(r->req, r->body.data, r->body.len);
+        guard_feed(r, r->body.data, r->body.len); /* a loop is judged on what follows */
+    }
     skiff_buf_release(&r->body);
 }
 
@@ -714,6 +723,62 @@ judge_tail(struct relay *r)
         fail_held(r, u, tail, n);
 }
 
+/* Feeds forwarded stream bytes to the repetition guard, event by event; returns the kind
+ * of loop once it trips, else SKIFF_REP_NONE. */
+static enum skiff_rep
+guard_feed(struct relay *r, const char *data, size_t len)
+{
+    if (!r->guard)
+        return SKIFF_REP_NONE;
+    if (skiff_buf_add(&r->carry, data, len)) {
+        skiff_buf_reset(&r->carry); /* an event larger than the carry: skip it */
+        return SKIFF_REP_NONE;
+    }
+    size_t off = 0, end;
+    enum skiff_rep rep = SKIFF_REP_NONE;
+    while (!rep && (end = skiff_stream_unit_end(r->carry.data + off, r->carry.len - off, 1))) {
+        rep = skiff_repguard_feed_event(r->guard, r->carry.data + off, end);
+        off += end;
+    }
+    memmove(r->carry.data, r->carry.data + off, r->carry.len - off);
+    r->carry.len -= off;
+    return rep;
+}
+
+/*
+ * The stream is stuck repeating itself: stop paying for it. The upstream call is
+ * cancelled and the client's stream ends cleanly with a last event whose finishReason is
+ * OTHER and whose finishMessage says why.
+ */
+static void
+stop_repetition(struct relay *r, enum skiff_rep rep)
+{
+    skiff_upcall_cancel(r->call);
+    r->call = NULL;
+    release_key(r, SKIFF_FAULT_NONE, -1, NULL);
+    char msg[256];
+    snprintf(msg, sizeof msg, "skiff stopped the stream: %s", skiff_rep_explain(rep));
+    json_t *ev = json_pack("{s:[{s:{s:[{s:s}],s:s},s:s,s:s,s:i}],s:s}", "candidates", "content",
+                           "parts", "text", "", "role", "model", "finishReason", "OTHER",
+                           "finishMessage", msg, "index", 0, "modelVersion", model_of(r));
+    char *json = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (json) {
+        skiff_http_write(r->req, "data: ", 6);
+        skiff_http_write(r->req, json, strlen(json));
+        skiff_http_write(r->req, "\r\n\r\n", 4);
+    }
+    free(json);
+    json_decref(ev);
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_WARN, "repetition_stopped");
+    skiff_log_str(&l, "id", r->req->id);
+    skiff_log_str(&l, "model", model_of(r));
+    skiff_log_str(&l, "loop", skiff_rep_explain(rep));
+    skiff_log_end(&l);
+    skiff_http_end(r->req);
+    relay_done(r);
+}
+
 static int
 on_body(struct skiff_upcall *call, const char *data, size_t len)
 {
@@ -724,6 +789,11 @@ on_body(struct skiff_upcall *call, const char *data, size_t len)
             r->tokens = t;
         if (r->started) {
             size_t queued = skiff_http_write(r->req, data, len);
+            enum skiff_rep rep = guard_feed(r, data, len);
+            if (rep) {
+                stop_repetition(r, rep);
+                return -1;
+            }
             return queued > STREAM_HIGH_WATER ? 1 : 0;
         }
         if (skiff_buf_add(&r->body, data, len)) {
@@ -737,6 +807,49 @@ on_body(struct skiff_upcall *call, const char *data, size_t len)
     if (skiff_buf_add(&r->body, data, len))
         return -1;
     return 0;
+}
+
+/*
+ * quality.retry_recitation: an answer cut short for RECITATION is asked for once more with
+ * a temperature of at least 0.8, as the guide advises. Returns 1 when a new attempt went
+ * out (non-stream answers only: a stream has already started by the time it says so).
+ */
+static int
+retry_recitation(struct relay *r)
+{
+    struct skiff_finish f;
+    if (!r->w->cfg->quality.retry_recitation || r->recited || is_stream(r) ||
+        r->up_status != 200 || r->attempts >= r->w->cfg->retry.max_attempts ||
+        !skiff_diagnose_finish(r->body.data, r->body.len, &f) || strcmp(f.reason, "RECITATION"))
+        return 0;
+    const char *src = r->rewritten ? r->rewritten : r->req->body;
+    size_t len = r->rewritten ? r->rewritten_len : r->req->body_len;
+    json_t *root = json_loadb(src, len, 0, NULL);
+    json_t *gc = json_object_get(root, "generationConfig");
+    if (!json_is_object(root) || (gc && !json_is_object(gc))) {
+        json_decref(root);
+        return 0;
+    }
+    if (!gc) {
+        gc = json_object();
+        json_object_set_new(root, "generationConfig", gc);
+    }
+    json_t *t = json_object_get(gc, "temperature");
+    if (!json_is_number(t) || json_number_value(t) < 0.8)
+        json_object_set_new(gc, "temperature", json_real(0.8));
+    char *body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!body)
+        return 0;
+    free(r->rewritten);
+    r->rewritten = body;
+    r->rewritten_len = strlen(body);
+    r->recited = 1;
+    struct skiff_verdict v = {.fault = SKIFF_FAULT_NONE, .retry_delay_s = -1};
+    snprintf(v.reason, sizeof v.reason, "RECITATION: asking again with temperature >= 0.8");
+    log_attempt(r, r->up_status, &v, "retry", 0);
+    next_attempt(r);
+    return 1;
 }
 
 static void
@@ -795,6 +908,8 @@ on_done(struct skiff_upcall *call, const char *error)
     }
     release_key(r, v.fault, v.retry_delay_s, v.reason);
 
+    if (v.fault == SKIFF_FAULT_NONE && retry_recitation(r))
+        return;
     if (v.fault == SKIFF_FAULT_NONE) {
         if (is_stream(r) && r->up_status == 200) {
             /* The stream ended while still held (no content unit): pass it on as it is. */
@@ -1101,6 +1216,12 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     char alt[8];
     r->sse = is_stream(r) && skiff_http_query(req, "alt", alt, sizeof alt) == 3 &&
              strcmp(alt, "sse") == 0;
+    if (cfg->quality.repetition_guard && r->sse) {
+        r->guard = calloc(1, sizeof *r->guard);
+        if (r->guard)
+            skiff_repguard_init(r->guard);
+    }
+    skiff_buf_init(&r->carry, 1024 * 1024);
     skiff_buf_init(&r->up_headers, 64 * 1024);
     skiff_buf_init(&r->scratch, 128 * 1024);
     skiff_buf_init(&r->body, MAX_UPSTREAM_ERROR);

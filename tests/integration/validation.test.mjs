@@ -121,3 +121,62 @@ storage: {sqlite: ""}
     await s3.stop();
   }
 });
+
+test('the repetition guard stops a stuck stream, ends it with finishReason OTHER, and cancels the upstream', async () => {
+  const ev = (t) => ({ candidates: [{ content: { parts: [{ text: t }], role: 'model' }, index: 0 }], modelVersion: 'gemini-2.5-flash', responseId: 'r' });
+  const stuck = [ev('Here is the answer. '), ...Array.from({ length: 60 }, () => ev('I will repeat this sentence forever. '))];
+  const yaml = (guard) => `
+upstreams: {gemini: {base_url: ${sim.url}, keys: [${KEY}]}}
+quality: {repetition_guard: ${guard}}
+storage: {sqlite: ""}
+workers: 1
+`;
+  const guarded = await startServe(yaml('on'));
+  try {
+    await sim.script({ match: { method: 'streamGenerateContent' }, reply: { stream: stuck, chunkMs: 10 }, times: 1 });
+    const r = await fetch(`${guarded.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse`, { method: 'POST', body: JSON.stringify(hello) });
+    assert.equal(r.status, 200);
+    const text = await r.text(); // a clean end: a deliberate finish, not a failure
+    const events = text.split('\r\n\r\n').filter(Boolean);
+    assert.ok(events.length < stuck.length, `all ${events.length} events were forwarded`);
+    const last = JSON.parse(events.at(-1).slice(6));
+    assert.equal(last.candidates[0].finishReason, 'OTHER');
+    assert.match(last.candidates[0].finishMessage, /skiff stopped the stream/);
+    await sleep(200);
+    assert.ok((await sim.log()).at(-1).aborted, 'the upstream call went on after the guard stopped it');
+    assert.match(guarded.stderr, /"event":"repetition_stopped"/);
+  } finally {
+    await guarded.stop();
+  }
+  // Off (the default), the same stream passes untouched.
+  const plain = await startServe(yaml('off'));
+  try {
+    await sim.script({ match: { method: 'streamGenerateContent' }, reply: { stream: stuck, chunkMs: 1 }, times: 1 });
+    const r = await fetch(`${plain.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse`, { method: 'POST', body: JSON.stringify(hello) });
+    const events = (await r.text()).split('\r\n\r\n').filter(Boolean);
+    assert.equal(events.length, stuck.length);
+  } finally {
+    await plain.stop();
+  }
+});
+
+test('quality.retry_recitation asks once more, with a temperature of at least 0.8', async () => {
+  const s4 = await startServe(`
+upstreams: {gemini: {base_url: ${sim.url}, keys: [${KEY}]}}
+quality: {retry_recitation: true}
+storage: {sqlite: ""}
+`);
+  try {
+    const recited = { candidates: [{ content: { parts: [{ text: 'Once upon' }], role: 'model' }, finishReason: 'RECITATION', index: 0 }], modelVersion: 'gemini-2.5-flash', responseId: 'x' };
+    await sim.script({ match: { method: 'generateContent' }, reply: { body: recited, status: 200 }, times: 1 });
+    const r = await fetch(`${s4.url}/v1beta/models/gemini-2.5-flash:generateContent`, { method: 'POST', body: JSON.stringify({ ...hello, generationConfig: { temperature: 0.2 } }) });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-skiff-attempts'), '2');
+    assert.equal((await r.json()).candidates[0].finishReason, 'STOP');
+    const log = await sim.log();
+    assert.equal(log.length, 2);
+    assert.ok(log[1].body_bytes !== log[0].body_bytes, 'the second attempt did not change the temperature');
+  } finally {
+    await s4.stop();
+  }
+});
