@@ -42,8 +42,8 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a
 const rx = (x) => (Number.isFinite(x) && x > 0 ? `${x >= 100 ? fmt(x) : x.toFixed(2)}×` : '– (an added figure ≤ 0: within noise)');
 const us = (x) => (!Number.isFinite(x) ? '–' : Math.abs(x) >= 10000 ? `${fmt(x / 1000, 1)} ms` : `${fmt(x)} µs`);
 
-const TARGETS = ['direct', 'nginx', 'skiff', 'portkey'];
-const LABEL = { direct: 'upstream direct', nginx: 'nginx proxy_pass', skiff: 'skiff serve', portkey: 'Portkey gateway' };
+const TARGETS = ['direct', 'nginx', 'skiff', 'skiffnv', 'portkey'];
+const LABEL = { direct: 'upstream direct', nginx: 'nginx proxy_pass', skiff: 'skiff serve', skiffnv: 'skiff serve, validation off', portkey: 'Portkey gateway' };
 const present = (s, v) => TARGETS.filter((t) => has(s, v, t));
 const out = [];
 const P = (...l) => out.push(...l);
@@ -70,6 +70,9 @@ if (rows.some((r) => r.s === 'S1')) {
     const sk = S('S1', 'c64', 'skiff', 'rps').med, ng = S('S1', 'c64', 'nginx', 'rps').med, pk = S('S1', 'c64', 'portkey', 'rps').med;
     const cs = S('S1', 'c64', 'skiff', 'cpu_us_per_req').med, cn = S('S1', 'c64', 'nginx', 'cpu_us_per_req').med;
     P('', `skiff/nginx: **${rx(ratio(sk, ng))}** req/s, ${rx(ratio(cs, cn))} CPU per request. skiff/Portkey: **${rx(ratio(sk, pk))}** req/s.`, '');
+    const nv = S('S1', 'c64', 'skiffnv', 'rps').med, cnv = S('S1', 'c64', 'skiffnv', 'cpu_us_per_req').med;
+    if (Number.isFinite(nv))
+        P(`Validation on vs off: ${fmt(sk)} vs ${fmt(nv)} req/s (${rx(ratio(sk, nv))}); ${fmt(cs - cnv, 1)} µs of CPU per request.`, '');
     goals.push(['S1', 'req/s ≥ 0.9 × nginx', `${rx(ratio(sk, ng))} nginx`, verdict(Number.isFinite(ratio(sk, ng)) ? ratio(sk, ng) >= 0.9 : null, `${fmt((0.9 - ratio(sk, ng)) * ng)} req/s (needs ${fmt(0.9 * ng)}, has ${fmt(sk)})`)]);
     goals.push(['S1', 'req/s ≥ 100 × Portkey', `${rx(ratio(sk, pk))} Portkey`, verdict(Number.isFinite(ratio(sk, pk)) ? ratio(sk, pk) >= 100 : null, `${fmt(100 * pk - sk)} req/s (needs ${fmt(100 * pk)})`)]);
 }
