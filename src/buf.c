@@ -50,6 +50,12 @@ skiff_buf_add(struct skiff_buf *b, const void *p, size_t n)
 }
 
 int
+skiff_buf_reserve(struct skiff_buf *b, size_t n)
+{
+    return grow(b, n);
+}
+
+int
 skiff_buf_adds(struct skiff_buf *b, const char *s)
 {
     return skiff_buf_add(b, s, strlen(s));

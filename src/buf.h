@@ -21,6 +21,10 @@ void skiff_buf_init(struct skiff_buf *b, size_t max);
 /* Appends n bytes; returns 0, SKIFF_ETOOBIG or SKIFF_ENOMEM (the buffer is then unchanged). */
 int skiff_buf_add(struct skiff_buf *b, const void *p, size_t n);
 
+/* Makes room for n more bytes at once (a known Content-Length), so appends do not grow
+ * the buffer piece by piece. Same returns as skiff_buf_add; appends nothing. */
+int skiff_buf_reserve(struct skiff_buf *b, size_t n);
+
 /* Appends a NUL-terminated string. */
 int skiff_buf_adds(struct skiff_buf *b, const char *s);
 

@@ -155,6 +155,9 @@ on_headers_complete(http_parser *p)
 
     if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes)
         return fail(h, 413, "request body too large");
+    if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
+        skiff_buf_reserve(&r->bodybuf, (size_t)p->content_length))
+        return fail(h, 503, "out of memory for the request body");
 
     /* A client that waits for "100 Continue" before sending its body gets it now. */
     size_t elen;
