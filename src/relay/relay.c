@@ -185,37 +185,52 @@ relay_decorate(struct relay *r)
     decorate(r->req, r->attempts, model_of(r), label_of(r, last_key_of(r)));
 }
 
+/* One "name: value" line of the upstream's header block (upstream.c stores CRLF lines). */
+struct hline {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+/* The next header line at *p (before end), advancing *p; 0 at the end of the block. */
+static int
+next_header(const char **p, const char *end, struct hline *h)
+{
+    while (*p && *p < end) {
+        const char *line = *p;
+        const char *lf = memchr(line, '\n', (size_t)(end - line));
+        if (!lf || lf == line)
+            return 0;
+        *p = lf + 1;
+        const char *eol = lf[-1] == '\r' ? lf - 1 : lf;
+        const char *colon = memchr(line, ':', (size_t)(eol - line));
+        if (!colon)
+            continue;
+        const char *v = colon + 1;
+        while (v < eol && (*v == ' ' || *v == '\t'))
+            v++;
+        *h = (struct hline){line, v, (size_t)(colon - line), (size_t)(eol - v)};
+        return 1;
+    }
+    return 0;
+}
+
 /* Copies the upstream's headers that make sense to a client. */
 static void
 forward_headers(struct relay *r)
 {
     const char *p = r->up_headers.data, *end = p + r->up_headers.len;
-    while (p && p < end) {
-        const char *lf = memchr(p, '\n', (size_t)(end - p));
-        if (!lf || lf == p)
-            break;
-        const char *eol = lf[-1] == '\r' ? lf - 1 : lf; /* upstream.c stores CRLF lines */
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon) {
-            char name[64], value[1024];
-            size_t nl = (size_t)(colon - p);
-            const char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            size_t vl = (size_t)(eol - v);
-            if (nl < sizeof name && vl < sizeof value) {
-                memcpy(name, p, nl);
-                name[nl] = '\0';
-                memcpy(value, v, vl);
-                value[vl] = '\0';
-                /* content-type goes with the status; server, date and x-skiff-* are ours. */
-                if (strcasecmp(name, "content-type") && strcasecmp(name, "server") &&
-                    strcasecmp(name, "date") && strcasecmp(name, "x-request-id") &&
-                    strncasecmp(name, "x-skiff-", 8))
-                    skiff_http_add_header(r->req, name, value);
-            }
-        }
-        p = lf + 1;
+    struct hline h;
+    while (next_header(&p, end, &h)) {
+        char name[64], value[1024];
+        if (h.name_len >= sizeof name || h.value_len >= sizeof value)
+            continue;
+        snprintf(name, sizeof name, "%.*s", (int)h.name_len, h.name);
+        snprintf(value, sizeof value, "%.*s", (int)h.value_len, h.value);
+        /* content-type goes with the status; server, date, ids and x-skiff-* are ours. */
+        if (strcasecmp(name, "content-type") && strcasecmp(name, "server") &&
+            strcasecmp(name, "date") && strcasecmp(name, "x-request-id") &&
+            strncasecmp(name, "x-skiff-", 8))
+            skiff_http_add_header(r->req, name, value);
     }
 }
 
@@ -225,21 +240,12 @@ upstream_header(const struct relay *r, const char *name, char *out, size_t outle
 {
     size_t nl = strlen(name);
     const char *p = r->up_headers.data, *end = p + r->up_headers.len;
-    while (p && p < end) {
-        const char *lf = memchr(p, '\n', (size_t)(end - p));
-        if (!lf || lf == p)
-            break;
-        const char *eol = lf[-1] == '\r' ? lf - 1 : lf; /* upstream.c stores CRLF lines */
-        if ((size_t)(eol - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
-            const char *v = p + nl + 1;
-            while (v < eol && *v == ' ')
-                v++;
-            size_t n = (size_t)(eol - v) < outlen - 1 ? (size_t)(eol - v) : outlen - 1;
-            memcpy(out, v, n);
-            out[n] = '\0';
+    struct hline h;
+    while (next_header(&p, end, &h)) {
+        if (h.name_len == nl && strncasecmp(h.name, name, nl) == 0) {
+            snprintf(out, outlen, "%.*s", (int)h.value_len, h.value);
             return out;
         }
-        p = lf + 1;
     }
     return NULL;
 }
