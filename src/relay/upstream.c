@@ -375,8 +375,10 @@ skiff_upstream_new(uv_loop_t *loop)
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
-    /* Keep enough idle connections for a burst of concurrent HTTP/1.1 calls. */
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    /* Keep an idle connection for every concurrent HTTP/1.1 call of a busy worker: with
+     * 2,000 calls in flight and room for 1,024, half the calls paid for a new connection
+     * (measured: +190 ms at p50 against an upstream that answers in 1 s). */
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 8192L);
     return u;
 }
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,6 +92,13 @@ skiff_server_new(const struct skiff_server_opts *opts, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         free(srv);
         return NULL;
+    }
+    /* Every client connection and every upstream connection is a descriptor: take all the
+     * system allows (the soft limit is often 1,024), as nginx's worker_rlimit_nofile does. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
     uint32_t nonce = 0;
     if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
