@@ -1,10 +1,10 @@
 #include "keys.h"
-#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "gemini/pacific.h"
 #include "relay/keypool.h"

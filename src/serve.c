@@ -1,15 +1,15 @@
 #include "serve.h"
-#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
+#include "gemini/catalog.h"
 #include "obs/log.h"
 #include "relay/budget.h"
-#include "gemini/catalog.h"
 #include "relay/keypool.h"
 #include "relay/refresher.h"
 #include "relay/relay.h"

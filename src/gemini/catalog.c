@@ -14,6 +14,8 @@
 
 #include <curl/curl.h>
 
+#include "hash.h"
+
 #define MAX_MODELS 2000          /* a models.list this long is not a Gemini API */
 #define MAX_PAGES 20
 #define MAX_GET_BODY (8u * 1024 * 1024)
@@ -81,15 +83,11 @@ static const struct builtin builtin[] = {
 
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 
+/* The table's hash: the low half of FNV-1a 64. */
 static uint32_t
 fnv1a(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return (uint32_t)skiff_fnv1a64(SKIFF_FNV64_BASIS, s, n);
 }
 
 static void

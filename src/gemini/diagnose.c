@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 /* ---- finishReason / blockReason ---------------------------------------------------------- */
 
 static const struct {
@@ -109,7 +111,7 @@ void
 skiff_repguard_init(struct skiff_repguard *g)
 {
     memset(g, 0, sizeof *g);
-    g->sentence_hash = 1469598103934665603ULL;
+    g->sentence_hash = SKIFF_FNV64_BASIS;
 }
 
 static void
@@ -124,7 +126,7 @@ end_sentence(struct skiff_repguard *g)
             g->repeats = 1;
         }
     }
-    g->sentence_hash = 1469598103934665603ULL;
+    g->sentence_hash = SKIFF_FNV64_BASIS;
     g->sentence_len = 0;
 }
 
@@ -132,7 +134,7 @@ enum skiff_rep
 skiff_repguard_feed(struct skiff_repguard *g, const char *text, size_t len)
 {
     if (g->sentence_hash == 0)
-        g->sentence_hash = 1469598103934665603ULL; /* zeroed rather than initialised */
+        g->sentence_hash = SKIFF_FNV64_BASIS; /* zeroed rather than initialised */
     for (size_t i = 0; i < len && !g->tripped; i++) {
         unsigned char c = (unsigned char)text[i];
         g->hyphens = c == '-' ? g->hyphens + 1 : 0;
@@ -150,7 +152,7 @@ skiff_repguard_feed(struct skiff_repguard *g, const char *text, size_t len)
         }
         if (g->sentence_len == 0 && (c == ' ' || c == '\t' || c == '\r'))
             continue; /* a sentence starts at its first visible character */
-        g->sentence_hash = (g->sentence_hash ^ c) * 1099511628211ULL;
+        g->sentence_hash = skiff_fnv1a64(g->sentence_hash, &c, 1);
         g->sentence_len++;
     }
     return g->tripped;

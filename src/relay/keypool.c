@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gemini/pacific.h"
+#include "hash.h"
 #include "obs/log.h"
 #include "store/store.h"
 
@@ -142,14 +143,11 @@ restore_usage(const struct skiff_key_usage *u, void *ud)
 void
 skiff_keypool_fingerprint(const struct skiff_config *cfg, char out[17])
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = SKIFF_FNV64_BASIS;
     for (size_t i = 0; i < cfg->nkeys; i++) {
         char id[17];
         skiff_store_key_id(cfg->keys[i].key, id);
-        for (const char *p = id; *p; p++) {
-            h ^= (unsigned char)*p;
-            h *= 1099511628211ULL;
-        }
+        h = skiff_fnv1a64(h, id, 16);
     }
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }

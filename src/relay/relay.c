@@ -16,17 +16,16 @@
  * client's credential never goes upstream, the pool key travels only in x-goog-api-key.
  */
 #include "relay/relay.h"
-#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "auth.h"
 #include "buf.h"
+#include "clock.h"
 #include "gemini/classify.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
@@ -65,6 +64,7 @@ struct relay {
     int share;            /* calls each model gets before the next one is tried */
     uint64_t keys_used;   /* a bit per key tried (first 64), for the hint */
     int key;              /* the key held by the call in flight, or -1 */
+    int last_key;         /* the key of the latest call (for the headers and logs), or -1 */
     int64_t deadline_ms;  /* Unix ms */
     int deadline_total_ms;
     uv_timer_t deadline_timer, wait_timer;
@@ -177,12 +177,10 @@ label_of(const struct relay *r, int key)
 }
 
 /* The label of the key that made the last call (kept after release for the headers). */
-static int last_key_of(const struct relay *r);
-
 static void
 relay_decorate(struct relay *r)
 {
-    decorate(r->req, r->attempts, model_of(r), label_of(r, last_key_of(r)));
+    decorate(r->req, r->attempts, model_of(r), label_of(r, r->last_key));
 }
 
 /* One "name: value" line of the upstream's header block (upstream.c stores CRLF lines). */
@@ -282,13 +280,7 @@ release_key(struct relay *r, enum skiff_fault fault, double delay_s, const char 
     skiff_keypool_release(r->w->sh->pool, r->key, model_of(r), fault, delay_s, reason,
                           r->tokens > 0 ? r->tokens : 0, skiff_now_ms());
     r->keys_used |= r->key < 64 ? 1ULL << r->key : 0;
-    r->key = -(r->key + 2); /* remember it for the headers: -2 is key 0, -3 key 1, ... */
-}
-
-static int
-last_key_of(const struct relay *r)
-{
-    return r->key >= 0 ? r->key : r->key <= -2 ? -(r->key + 2) : -1;
+    r->key = -1;
 }
 
 /* Ends the relay's part: the request is answered or the client is gone. */
@@ -321,7 +313,7 @@ log_attempt(const struct relay *r, int status, const struct skiff_verdict *v, co
     skiff_log_str(&l, "id", r->req ? r->req->id : "");
     skiff_log_int(&l, "n", r->attempts);
     skiff_log_str(&l, "model", model_of(r));
-    skiff_log_str(&l, "key", label_of(r, last_key_of(r)));
+    skiff_log_str(&l, "key", label_of(r, r->last_key));
     skiff_log_int(&l, "status", status);
     skiff_log_str(&l, "fault", skiff_fault_name(v->fault));
     if (v->reason[0])
@@ -428,13 +420,14 @@ wrap_garbage(struct relay *r)
 static void
 forward_answer(struct relay *r)
 {
+    /* An upstream error may echo the key it was sent ("Invalid API key: ..."); neither it
+     * nor a sample of it in wrap_garbage's message may reach the client as it came. */
+    if (r->up_status >= 400 && r->body.len)
+        skiff_keypool_redact(r->w->sh->pool, r->body.data, r->body.len);
     if (r->up_status >= 400 && !is_google_error(r->body.data, r->body.len)) {
         wrap_garbage(r);
         return;
     }
-    if (r->up_status >= 400 && r->body.len &&
-        skiff_keypool_leaks(r->w->sh->pool, r->body.data, r->body.len))
-        skiff_keypool_redact(r->w->sh->pool, r->body.data, r->body.len);
     char ct[128];
     relay_decorate(r);
     forward_headers(r);
@@ -652,6 +645,27 @@ on_status(struct skiff_upcall *call, int status, const char *headers, size_t len
 
 static enum skiff_rep guard_feed(struct relay *r, const char *data, size_t len);
 
+/*
+ * Forwards stream bytes to the client. A mid-stream error object may echo a pool key like a
+ * whole error body can: such a piece is copied and redacted first. (A key split across two
+ * pieces is not caught; the API is not known to echo keys mid-stream at all.) Returns the
+ * bytes still queued for the client.
+ */
+static size_t
+forward_chunk(struct relay *r, const char *data, size_t len)
+{
+    if (!skiff_keypool_leaks(r->w->sh->pool, data, len))
+        return skiff_http_write(r->req, data, len);
+    char *copy = malloc(len);
+    if (!copy)
+        return skiff_http_pending(r->req); /* dropped rather than sent unredacted */
+    memcpy(copy, data, len);
+    skiff_keypool_redact(r->w->sh->pool, copy, len);
+    size_t queued = skiff_http_write(r->req, copy, len);
+    free(copy);
+    return queued;
+}
+
 /* Sends the response headers and whatever was held: from here on, no retry. */
 static void
 commit_stream(struct relay *r)
@@ -663,7 +677,7 @@ commit_stream(struct relay *r)
     r->started = 1;
     skiff_http_start(r->req, 200, content_type(r, ct, sizeof ct));
     if (r->body.len) {
-        skiff_http_write(r->req, r->body.data, r->body.len);
+        forward_chunk(r, r->body.data, r->body.len);
         guard_feed(r, r->body.data, r->body.len); /* a loop is judged on what follows */
     }
     skiff_buf_release(&r->body);
@@ -794,7 +808,7 @@ on_body(struct skiff_upcall *call, const char *data, size_t len)
         if (t >= 0)
             r->tokens = t;
         if (r->started) {
-            size_t queued = skiff_http_write(r->req, data, len);
+            size_t queued = forward_chunk(r, data, len);
             enum skiff_rep rep = guard_feed(r, data, len);
             if (rep) {
                 stop_repetition(r, rep);
@@ -804,7 +818,7 @@ on_body(struct skiff_upcall *call, const char *data, size_t len)
         }
         if (skiff_buf_add(&r->body, data, len)) {
             commit_stream(r); /* a long prelude without content: stop holding it */
-            size_t queued = skiff_http_write(r->req, data, len);
+            size_t queued = forward_chunk(r, data, len);
             return queued > STREAM_HIGH_WATER ? 1 : 0;
         }
         judge_held(r);
@@ -1003,6 +1017,7 @@ launch(struct relay *r, int key)
     struct skiff_request *req = r->req;
     const struct skiff_config *cfg = r->w->cfg;
     r->key = key;
+    r->last_key = key;
     r->attempts++;
     r->model_attempts++;
     r->up_status = 0;
@@ -1209,6 +1224,7 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     r->w = w;
     r->route = rt;
     r->key = -1;
+    r->last_key = -1;
     if (rt.model) {
         size_t n = rt.model_len < sizeof r->chain[0] - 1 ? rt.model_len : sizeof r->chain[0] - 1;
         memcpy(r->chain[0], rt.model, n);

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "err.h"
 #include "gemini/error.h"
+#include "hash.h"
 
 #define MINUTE_MS 60000
 #define NBUCKETS 1024
@@ -35,12 +36,7 @@ struct skiff_sim_quota {
 static uint64_t
 hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return skiff_fnv1a64(SKIFF_FNV64_BASIS, p, n);
 }
 
 struct skiff_sim_quota *

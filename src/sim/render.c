@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "hash.h"
 
 /* No reply the simulator renders comes near this; it bounds a runaway rendering. */
 #define MAX_RENDER (64u * 1024 * 1024)
@@ -18,16 +19,6 @@ long
 skiff_sim_text_tokens(size_t len)
 {
     return len == 0 ? 0 : (long)((len + 3) / 4);
-}
-
-static uint64_t
-fnv(uint64_t h, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 static uint64_t
@@ -53,7 +44,7 @@ read_content(const json_t *content, struct skiff_sim_prompt *out, const char **l
         if (json_is_string(text)) {
             size_t n = json_string_length(text);
             out->tokens += skiff_sim_text_tokens(n);
-            out->hash = fnv(out->hash, json_string_value(text), n);
+            out->hash = skiff_fnv1a64(out->hash, json_string_value(text), n);
             *last = json_string_value(text);
             *last_len = n;
         } else if (json_is_object(part)) {
@@ -69,7 +60,7 @@ skiff_sim_prompt_read(const json_t *contents, const json_t *system_instruction,
     const char *last = "";
     size_t last_len = 0;
     memset(out, 0, sizeof *out);
-    out->hash = 1469598103934665603ULL;
+    out->hash = SKIFF_FNV64_BASIS;
     if (json_is_object(system_instruction))
         read_content(system_instruction, out, &last, &last_len);
     size_t i;
@@ -398,9 +389,9 @@ skiff_sim_render_pretty(const json_t *j, size_t *len)
 json_t *
 skiff_sim_render_embedding(const char *text, size_t len, const char *task, long dims)
 {
-    uint64_t seed = fnv(1469598103934665603ULL, text, len);
+    uint64_t seed = skiff_fnv1a64(SKIFF_FNV64_BASIS, text, len);
     if (task)
-        seed = fnv(seed, task, strlen(task));
+        seed = skiff_fnv1a64(seed, task, strlen(task));
     double *v = malloc((size_t)dims * sizeof *v);
     if (!v)
         return NULL;

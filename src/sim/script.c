@@ -425,6 +425,9 @@ skiff_sim_log_json(const struct skiff_sim_log *log)
         json_object_set_new(o, "key", e->has_key ? json_string(e->key) : json_null());
         json_object_set_new(o, "alt", str_or_null(e->alt));
         json_object_set_new(o, "body_bytes", json_integer((json_int_t)e->body_bytes));
+        char fnv[17];
+        snprintf(fnv, sizeof fnv, "%016llx", (unsigned long long)e->body_fnv);
+        json_object_set_new(o, "body_fnv", json_string(fnv));
         json_object_set_new(o, "stream", json_boolean(e->stream));
         json_object_set_new(o, "scripted", json_boolean(e->scripted));
         json_object_set_new(o, "fault", str_or_null(e->fault));

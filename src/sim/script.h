@@ -101,6 +101,7 @@ struct skiff_sim_log_entry {
     int has_key;
     char alt[16];
     size_t body_bytes;
+    uint64_t body_fnv; /* FNV-1a 64 of the body: tests prove a relay forwarded it unchanged */
     int stream;
     int scripted;
     const char *fault; /* static name, or NULL */

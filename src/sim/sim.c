@@ -1,5 +1,4 @@
 #include "sim/sim.h"
-#include "clock.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,14 +8,16 @@
 
 #include <uv.h>
 
+#include "clock.h"
 #include "err.h"
 #include "gemini/error.h"
+#include "gemini/pacific.h"
+#include "hash.h"
 #include "obs/log.h"
 #include "server/http.h"
 #include "server/server.h"
 #include "sim/catalog.h"
 #include "sim/faults.h"
-#include "gemini/pacific.h"
 #include "sim/quota.h"
 #include "sim/render.h"
 #include "sim/script.h"
@@ -677,6 +678,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     snprintf(e->http_method, sizeof e->http_method, "%s", req->method);
     snprintf(e->path, sizeof e->path, "%.*s", (int)req->path_len, req->path);
     e->body_bytes = req->body_len;
+    e->body_fnv = skiff_fnv1a64(SKIFF_FNV64_BASIS, req->body, req->body_len);
     /* One draw per request keeps every later request's randomness independent of this one. */
     skiff_sim_rng_seed(&sr->rng, skiff_sim_rng_next(&sim->rng));
     sr->reset_after = -1;

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "err.h"
+#include "hash.h"
 #include "obs/log.h"
 
 /*
@@ -691,11 +692,8 @@ void
 skiff_store_key_id(const char *key, char out[17])
 {
     static const char hex[] = "0123456789abcdef";
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (const unsigned char *p = (const unsigned char *)(key ? key : ""); *p; p++) {
-        h ^= *p;
-        h *= UINT64_C(0x100000001b3);
-    }
+    const char *k = key ? key : "";
+    uint64_t h = skiff_fnv1a64(SKIFF_FNV64_BASIS, k, strlen(k));
     for (int i = 15; i >= 0; i--) {
         out[i] = hex[h & 0xf];
         h >>= 4;

@@ -97,3 +97,11 @@ export function run(args, { env = {}, input } = {}) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// FNV-1a 64 of a body, as skiff sim's log reports it (body_fnv): equal hashes prove a relay
+// forwarded the bytes unchanged.
+export function fnv1a64(data) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(data)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h.toString(16).padStart(16, '0');
+}

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { GoogleGenAI } from '@google/genai';
-import { startSim, startServe, sleep } from './lib.mjs';
+import { startSim, startServe, sleep, fnv1a64 } from './lib.mjs';
 
 const KEYS = ['AIzaSyTESTkeyNumberOne000000000000000001', 'AIzaSyTESTkeyNumberTwo000000000000000002'];
 const TOKEN = 'sk-test-alice-0123456789';
@@ -121,6 +121,7 @@ test('the client token is accepted as x-goog-api-key, ?key= and Bearer, and neve
   for (const e of log) {
     assert.ok(KEYS.includes(e.key));
     assert.ok(!JSON.stringify(e).includes(TOKEN), 'the client token reached the upstream');
+    assert.equal(e.body_fnv, fnv1a64(JSON.stringify(hello)), 'the body did not go upstream byte for byte');
   }
 });
 

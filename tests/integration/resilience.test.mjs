@@ -328,3 +328,28 @@ test('an operator lists retired keys and brings one back with skiff keys', async
     assert.equal((await sim.log()).filter((e) => e.key === bad).length, 1, 'the enabled key was not tried again');
   });
 });
+
+test('an upstream that echoes the pool key: redacted in error bodies, garbage samples and mid-stream errors', async () => {
+  await withServe({ attempts: 2 }, async (serve) => {
+    const echo = `Invalid API key: ${K.join(' ')}`;
+    await sim.script({ match: { method: 'generateContent' }, reply: { status: 400, message: echo, errorStatus: 'INVALID_ARGUMENT' }, times: 1 });
+    const a = await gen(serve);
+    const at = await a.text();
+    assert.equal(a.status, 400);
+    assert.match(at, /Invalid API key: \*{10}/);
+
+    await sim.script({ match: { method: 'generateContent' }, reply: { status: 502, body: `<html>${echo}</html>`, contentType: 'text/html' }, times: 0 });
+    const b = await gen(serve, 'gemini-2.5-flash-lite');
+    const bt = await b.text();
+    assert.equal(b.status, 502);
+    assert.match(bt, /not a Google error/);
+    await sim.reset();
+
+    const ev = { candidates: [{ content: { parts: [{ text: 'one ' }], role: 'model' }, index: 0 }], modelVersion: 'gemini-2.5-flash', responseId: 'r' };
+    await sim.script({ match: { method: 'streamGenerateContent' }, reply: { stream: [ev], chunkMs: 50, error: { code: 500, message: echo, status: 'INTERNAL' } }, times: 1 });
+    const c = await gen(serve, 'gemini-2.5-flash', { stream: true });
+    const ct = await c.text();
+    assert.match(ct, /"error"/);
+    for (const k of K) for (const t of [at, bt, ct]) assert.ok(!t.includes(k), 'a pool key reached the client');
+  });
+});

@@ -3,7 +3,7 @@
 // the guide's advice, notable finishes flagged, and the catalog read from the upstream.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSim, startServe, sleep } from './lib.mjs';
+import { startSim, startServe, sleep, fnv1a64 } from './lib.mjs';
 
 const KEY = 'AIzaValidationKey000000000000000000001';
 let sim, serve;
@@ -64,6 +64,7 @@ test('a large valid request with unknown future fields goes upstream as it came'
   const log = await sim.log();
   assert.equal(log.length, 1, 'skiff refused a request with unknown fields');
   assert.equal(log[0].body_bytes, Buffer.byteLength(body));
+  assert.equal(log[0].body_fnv, fnv1a64(body), 'the body was changed on its way upstream');
 });
 
 test('upstream errors keep their code and message and gain the guide\'s advice', async () => {
@@ -175,7 +176,9 @@ storage: {sqlite: ""}
     assert.equal((await r.json()).candidates[0].finishReason, 'STOP');
     const log = await sim.log();
     assert.equal(log.length, 2);
-    assert.ok(log[1].body_bytes !== log[0].body_bytes, 'the second attempt did not change the temperature');
+    const sent = JSON.stringify({ ...hello, generationConfig: { temperature: 0.2 } });
+    assert.equal(log[0].body_fnv, fnv1a64(sent), 'the first attempt was not the client\'s body');
+    assert.notEqual(log[1].body_fnv, log[0].body_fnv, 'the second attempt did not change the temperature');
   } finally {
     await s4.stop();
   }
