@@ -334,12 +334,13 @@ popcount64(uint64_t v)
 }
 
 /*
- * Answers an upstream error with the guide's advice added: a google.rpc.Help detail in the
- * body (code, status and message kept) and an x-skiff-hint header. Returns 1 when it has
- * answered, 0 when the body is to go as it came.
+ * Answers an upstream error (the body already redacted). A Google error keeps its code,
+ * status and message and gains the guide's advice: a google.rpc.Help detail and an
+ * x-skiff-hint header. Anything else (an HTML page from a proxy, a truncated body) is
+ * answered in Google's format with a sample of what came, so clients can parse it.
  */
-static int
-hint_error(struct relay *r)
+static void
+answer_error(struct relay *r)
 {
     struct skiff_hint_ctx ctx = {
         .attempts = r->attempts,
@@ -350,19 +351,33 @@ hint_error(struct relay *r)
         .input_bytes = r->req->body_len,
         .proxy_configured = r->w->cfg->proxy && *r->w->cfg->proxy,
     };
-    char hint[512], *body = NULL;
+    char hint[512], ct[128], *body = NULL;
     size_t len = 0;
     int rc = skiff_hint_apply(r->up_status, r->body.data, r->body.len, &ctx, &body, &len, hint,
                               sizeof hint);
+    relay_decorate(r);
     if (hint[0])
         skiff_http_add_header(r->req, "x-skiff-hint", hint);
-    if (rc != 1)
-        return 0;
-    char ct[128];
-    skiff_http_respond(r->req, r->up_status, content_type(r, ct, sizeof ct), body, len);
+    if (rc == 0) { /* not a Google error */
+        char sample[121], msg[512];
+        size_t n = 0;
+        for (size_t i = 0; i < r->body.len && n < sizeof sample - 1; i++) {
+            unsigned char c = (unsigned char)r->body.data[i];
+            sample[n++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+        }
+        sample[n] = '\0';
+        snprintf(msg, sizeof msg, "the upstream answered %d after %d attempt%s with a body that "
+                                  "is not a Google error (%s, %zu bytes): %s", r->up_status,
+                 r->attempts, r->attempts == 1 ? "" : "s", content_type(r, ct, sizeof ct),
+                 r->body.len, sample);
+        skiff_gerr_respond(r->req, r->up_status, NULL, msg, NULL);
+    } else {
+        forward_headers(r);
+        skiff_http_respond(r->req, r->up_status, content_type(r, ct, sizeof ct),
+                           rc == 1 ? body : r->body.data, rc == 1 ? len : r->body.len);
+    }
     free(body);
     relay_done(r);
-    return 1;
 }
 
 /* A response that ended for a reason worth knowing (SAFETY, RECITATION, a blocked prompt):
@@ -384,55 +399,19 @@ note_finish(struct relay *r, const char *data, size_t len)
     skiff_log_end(&l);
 }
 
-/* Whether body is a Google error: {"error": {...}} or a one-element array of it. */
-static int
-is_google_error(const char *body, size_t len)
-{
-    json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;
-    json_t *o = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;
-    int yes = json_is_object(json_object_get(o, "error"));
-    json_decref(root);
-    return yes;
-}
-
-/* An upstream error whose body is not a Google error (an HTML page from a proxy, a
- * truncated body): answered in Google's format with what came, so clients can parse it. */
-static void
-wrap_garbage(struct relay *r)
-{
-    char ct[128], sample[121];
-    size_t n = 0;
-    for (size_t i = 0; i < r->body.len && n < sizeof sample - 1; i++) {
-        unsigned char c = (unsigned char)r->body.data[i];
-        sample[n++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
-    }
-    sample[n] = '\0';
-    char msg[512];
-    snprintf(msg, sizeof msg, "the upstream answered %d after %d attempt%s with a body that is not "
-                              "a Google error (%s, %zu bytes): %s", r->up_status, r->attempts,
-             r->attempts == 1 ? "" : "s", content_type(r, ct, sizeof ct), r->body.len, sample);
-    relay_decorate(r);
-    skiff_gerr_respond(r->req, r->up_status, NULL, msg, NULL);
-    relay_done(r);
-}
-
-/* Forwards the last upstream answer as it came (status, headers, body). */
+/* Forwards the last upstream answer: a success as it came, an error through answer_error. */
 static void
 forward_answer(struct relay *r)
 {
-    /* An upstream error may echo the key it was sent ("Invalid API key: ..."); neither it
-     * nor a sample of it in wrap_garbage's message may reach the client as it came. */
-    if (r->up_status >= 400 && r->body.len)
+    if (r->up_status >= 400) {
+        /* An upstream error may echo the key it was sent ("Invalid API key: ..."). */
         skiff_keypool_redact(r->w->sh->pool, r->body.data, r->body.len);
-    if (r->up_status >= 400 && !is_google_error(r->body.data, r->body.len)) {
-        wrap_garbage(r);
+        answer_error(r);
         return;
     }
     char ct[128];
     relay_decorate(r);
     forward_headers(r);
-    if (r->up_status >= 400 && hint_error(r))
-        return;
     if (r->up_status == 200)
         note_finish(r, r->body.data, r->body.len);
     skiff_http_respond(r->req, r->up_status, content_type(r, ct, sizeof ct),
