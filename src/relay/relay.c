@@ -149,19 +149,23 @@ decorate(struct skiff_request *req, int attempts, const char *model, const char 
     skiff_http_add_header(req, "x-skiff-key", key_label ? key_label : "none");
 }
 
-/* A skiff-made error before any upstream attempt. */
+/* A skiff-made error before any upstream attempt; status and details (stolen) may be NULL. */
+static void
+refuse_with(struct skiff_request *req, const struct skiff_route *rt, int code,
+            const char *status, const char *message, json_t *details)
+{
+    char model[129] = "";
+    if (rt && rt->model)
+        snprintf(model, sizeof model, "%.*s", (int)rt->model_len, rt->model);
+    decorate(req, 0, model, NULL);
+    skiff_gerr_respond(req, code, status, message, details);
+}
+
 static void
 early_error(struct skiff_request *req, const struct skiff_route *rt, int code,
             const char *message)
 {
-    char model[129] = "";
-    if (rt && rt->model) {
-        size_t n = rt->model_len < sizeof model - 1 ? rt->model_len : sizeof model - 1;
-        memcpy(model, rt->model, n);
-        model[n] = '\0';
-    }
-    decorate(req, 0, model, NULL);
-    skiff_gerr_respond(req, code, NULL, message, NULL);
+    refuse_with(req, rt, code, NULL, message, NULL);
 }
 
 void
@@ -1186,10 +1190,7 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         struct skiff_violation v;
         if (skiff_validate(w->sh->cat, rt.version, rt.model, rt.model_len, rt.method, req->body,
                            req->body_len, &v)) {
-            char model[129];
-            snprintf(model, sizeof model, "%.*s", (int)rt.model_len, rt.model);
-            decorate(req, 0, model, NULL);
-            skiff_gerr_respond(req, v.status, v.gstatus, v.message, skiff_violation_details(&v));
+            refuse_with(req, &rt, v.status, v.gstatus, v.message, skiff_violation_details(&v));
             return;
         }
     }

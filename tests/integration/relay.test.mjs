@@ -98,7 +98,7 @@ test('the official @google/genai SDK works through skiff by changing only its ba
   }
 });
 
-test('SSE streams pass through byte for byte, event by event', async () => {
+test('SSE streams keep Gemini\'s framing (data: line, CRLF CRLF, no [DONE]) through skiff', async () => {
   const r = await post('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse', hello);
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /text\/event-stream/);
