@@ -967,7 +967,7 @@ out:
 
 /* upstreams. */
 
-static const char *const gemini_fields[] = {"base_url", "keys", "proxy", NULL};
+static const char *const gemini_fields[] = {"base_url", "keys", "proxy", "client", NULL};
 
 static int
 gemini_pair(struct loader *ld, const struct pair *p)
@@ -985,6 +985,17 @@ gemini_pair(struct loader *ld, const struct pair *p)
         return set_base_url(ld, v);
     case 1:
         return read_keys(ld, p->value);
+    case 3:
+        if (get_string(ld, p->value, "auto or curl", &v) < 0)
+            return -1;
+        if (strcmp(v, "auto") && strcmp(v, "curl"))
+            return fail_at(ld, p->value,
+                           "must be auto (skiff's own HTTP/1.1 client for plain http:// "
+                           "upstreams, libcurl for the rest) or curl (libcurl for every "
+                           "upstream), got %s",
+                           quote(v, buf, sizeof buf));
+        ld->cfg->curl_only = !strcmp(v, "curl");
+        return 0;
     default:
         if (get_string(ld, p->value, "a proxy URL", &v) < 0)
             return -1;

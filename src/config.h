@@ -8,7 +8,8 @@
  *   listen: 127.0.0.1:8080
  *   workers: auto | N
  *   tokens: [{name: alice, token: sk-...}]
- *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL}}
+ *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL,
+ *                        client: auto | curl}}
  *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms,
  *           connect_timeout_ms, first_byte_timeout_ms, stream_idle_timeout_ms}
  *   fallbacks: {MODEL: [MODEL, ...]}
@@ -66,6 +67,7 @@ struct skiff_config {
     struct skiff_key *keys;
     size_t nkeys;
     char *proxy; /* NULL when unset or "" */
+    int curl_only; /* client: curl; auto (0) sends plain http:// upstreams to skiff's own client */
 
     struct {
         int max_attempts; /* 1..60 */

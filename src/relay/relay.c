@@ -1262,7 +1262,7 @@ skiff_relay_worker_init(uv_loop_t *loop, int index, void *shared)
     w->sh = sh;
     w->cfg = sh->cfg;
     w->loop = loop;
-    w->up = skiff_upstream_new(loop);
+    w->up = skiff_upstream_new(loop, w->cfg->curl_only);
     if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
         w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)index;
     return w;

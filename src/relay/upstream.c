@@ -1,393 +1,34 @@
 /*
- * curl multi_socket on libuv, after curl's docs/examples/multi-uv.c. libcurl forbids
- * removing a handle from inside its own callbacks, so cancellation while curl is on the
- * stack only marks the call; it is removed and freed when curl returns (reap()).
+ * The upstream client: one per worker, two transports behind it (relay/upcall.h). A plain
+ * http:// URL without a proxy goes to h1client, anything else to libcurl.
  */
 #include "relay/upstream.h"
 
-#include <curl/curl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "buf.h"
-#include "obs/log.h"
-
-/* Easy handles kept for reuse: curl_easy_init costs more than a reset. */
-#define SPARE_EASY 64
+#include "relay/upcall.h"
 
 struct skiff_upstream {
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;
-    int in_curl; /* curl is on the stack: removal must wait */
-    int active;
-    int closing;
-    struct skiff_upcall *calls;   /* in flight */
-    struct skiff_upcall *reaping; /* cancelled while curl was on the stack */
-    CURL *spare[SPARE_EASY];      /* finished handles, reset, for the next calls */
-    int nspare;
+    struct skiff_h1c *h1;
+    struct skiff_curlc *curl;
+    int curl_only;
 };
-
-struct skiff_upcall {
-    struct skiff_upstream *u;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    const struct skiff_upcall_ops *ops;
-    void *data;
-    uv_timer_t timer; /* first-byte, then idle-between-pieces */
-    long first_byte_ms, idle_ms;
-    struct skiff_buf head; /* response header block */
-    int status;
-    int got_bytes; /* anything at all came back */
-    int headers_done;
-    int cancelled;
-    int done;
-    int paused;
-    const char *timeout_error;
-    struct skiff_upcall *prev, *next, *reap_next;
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    struct skiff_upstream *u;
-};
-
-static void process(struct skiff_upstream *u, curl_socket_t fd, int flags);
-
-/* ---- call lifetime -------------------------------------------------------------------- */
-
-static void
-free_call(uv_handle_t *h)
-{
-    struct skiff_upcall *c = h->data;
-    skiff_buf_release(&c->head);
-    free(c);
-}
-
-static void
-unlink_call(struct skiff_upcall *c)
-{
-    struct skiff_upstream *u = c->u;
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (u->calls == c)
-        u->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-/* Removes the easy handle from curl and frees the call (after its timer closes). */
-static void
-destroy(struct skiff_upcall *c)
-{
-    struct skiff_upstream *u = c->u;
-    unlink_call(c);
-    u->active--;
-    curl_multi_remove_handle(u->multi, c->easy);
-    if (u->nspare < SPARE_EASY && !u->closing) {
-        curl_easy_reset(c->easy);
-        u->spare[u->nspare++] = c->easy;
-    } else {
-        curl_easy_cleanup(c->easy);
-    }
-    curl_slist_free_all(c->hdrs);
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, free_call);
-}
-
-static void
-reap(struct skiff_upstream *u)
-{
-    while (!u->in_curl && u->reaping) {
-        struct skiff_upcall *c = u->reaping;
-        u->reaping = c->reap_next;
-        destroy(c);
-    }
-}
-
-/* Ends a call that has not been cancelled: report once, then free. */
-static void
-finish(struct skiff_upcall *c, const char *error)
-{
-    c->done = 1;
-    uv_timer_stop(&c->timer);
-    c->ops->on_done(c, error);
-    destroy(c);
-}
-
-void
-skiff_upcall_cancel(struct skiff_upcall *c)
-{
-    if (!c || c->cancelled || c->done)
-        return;
-    c->cancelled = 1;
-    uv_timer_stop(&c->timer);
-    if (c->u->in_curl) {
-        c->reap_next = c->u->reaping;
-        c->u->reaping = c;
-        return;
-    }
-    destroy(c);
-}
-
-void *
-skiff_upcall_data(const struct skiff_upcall *c)
-{
-    return c->data;
-}
-
-int
-skiff_upstream_active(const struct skiff_upstream *u)
-{
-    return u->active;
-}
-
-/* ---- per-call timer ------------------------------------------------------------------- */
-
-static void
-call_timer_cb(uv_timer_t *t)
-{
-    struct skiff_upcall *c = t->data;
-    if (c->cancelled || c->done)
-        return;
-    finish(c, c->got_bytes ? "the upstream stalled between chunks (idle timeout)"
-                           : "timed out waiting for the first byte from the upstream");
-}
-
-static void
-arm(struct skiff_upcall *c)
-{
-    long ms = c->got_bytes ? c->idle_ms : c->first_byte_ms;
-    if (ms > 0 && !c->paused)
-        uv_timer_start(&c->timer, call_timer_cb, (uint64_t)ms, 0);
-    else
-        uv_timer_stop(&c->timer);
-}
-
-/* ---- curl callbacks ------------------------------------------------------------------- */
-
-static int
-hop_by_hop(const char *name, size_t n)
-{
-    static const char *const drop[] = {"connection", "keep-alive", "transfer-encoding",
-                                       "content-length", "te", "trailer", "upgrade",
-                                       "proxy-authenticate", "proxy-connection", "alt-svc"};
-    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (strlen(drop[i]) == n && strncasecmp(drop[i], name, n) == 0)
-            return 1;
-    return 0;
-}
-
-static size_t
-header_cb(char *p, size_t size, size_t n, void *ud)
-{
-    struct skiff_upcall *c = ud;
-    size_t len = size * n;
-    if (c->cancelled)
-        return 0;
-    if (!c->got_bytes) {
-        c->got_bytes = 1;
-        arm(c);
-    }
-    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
-        /* A new header block: the one before was informational (100 Continue). */
-        skiff_buf_reset(&c->head);
-        const char *sp = memchr(p, ' ', len);
-        c->status = sp ? atoi(sp + 1) : 0;
-        return len;
-    }
-    if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
-        if (c->status >= 100 && c->status < 200)
-            return len;
-        c->headers_done = 1;
-        int rc = c->ops->on_status(c, c->status, c->head.data ? c->head.data : "", c->head.len);
-        return rc == 0 && !c->cancelled ? len : 0;
-    }
-    const char *colon = memchr(p, ':', len);
-    if (colon && !hop_by_hop(p, (size_t)(colon - p))) {
-        /* Keep the line as it came, minus a bare-LF ending normalised to CRLF. */
-        size_t l = len;
-        while (l && (p[l - 1] == '\r' || p[l - 1] == '\n'))
-            l--;
-        if (skiff_buf_add(&c->head, p, l) || skiff_buf_add(&c->head, "\r\n", 2))
-            return 0; /* 64 KiB of upstream headers is garbage, not a response */
-    }
-    return len;
-}
-
-static size_t
-write_cb(char *p, size_t size, size_t n, void *ud)
-{
-    struct skiff_upcall *c = ud;
-    size_t len = size * n;
-    if (c->cancelled)
-        return 0;
-    int rc = c->ops->on_body(c, p, len);
-    if (c->cancelled || rc < 0)
-        return 0;
-    if (rc == 1) {
-        c->paused = 1;
-        uv_timer_stop(&c->timer);
-        return CURL_WRITEFUNC_PAUSE;
-    }
-    arm(c);
-    return len;
-}
-
-/* ---- curl multi on the loop ----------------------------------------------------------- */
-
-static void
-check_done(struct skiff_upstream *u)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(u->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        struct skiff_upcall *c = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-        if (!c || c->cancelled || c->done)
-            continue;
-        CURLcode rc = m->data.result;
-        if (rc == CURLE_OK) {
-            finish(c, NULL);
-        } else {
-            char msg[CURL_ERROR_SIZE + 64];
-            snprintf(msg, sizeof msg, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-            finish(c, msg);
-        }
-    }
-}
-
-static void
-process(struct skiff_upstream *u, curl_socket_t fd, int flags)
-{
-    int running;
-    u->in_curl++;
-    curl_multi_socket_action(u->multi, fd, flags, &running);
-    u->in_curl--;
-    reap(u);
-    check_done(u);
-}
-
-static void
-poll_cb(uv_poll_t *h, int status, int events)
-{
-    struct sock_ctx *s = h->data;
-    int flags = 0;
-    /* On a socket error let curl read first: what arrived before a reset is still an
-     * answer (or a part of one) and curl finds the error itself. */
-    if (status < 0)
-        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    process(s->u, s->fd, flags);
-}
-
-static void
-free_sock(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static int
-socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    struct skiff_upstream *u = userp;
-    struct sock_ctx *s = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, free_sock);
-            curl_multi_assign(u->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s)
-            return -1;
-        s->fd = fd;
-        s->u = u;
-        if (uv_poll_init_socket(u->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->poll.data = s;
-        curl_multi_assign(u->multi, fd, s);
-    }
-    int events = 0;
-    if (what & CURL_POLL_IN)
-        events |= UV_READABLE;
-    if (what & CURL_POLL_OUT)
-        events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, poll_cb);
-    return 0;
-}
-
-static void
-timeout_cb(uv_timer_t *t)
-{
-    process(t->data, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static int
-timer_cb(CURLM *multi, long ms, void *userp)
-{
-    struct skiff_upstream *u = userp;
-    if (ms < 0)
-        uv_timer_stop(&u->timer);
-    else
-        uv_timer_start(&u->timer, timeout_cb, (uint64_t)ms, 0);
-    return 0;
-}
-
-static void
-global_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 struct skiff_upstream *
-skiff_upstream_new(uv_loop_t *loop)
+skiff_upstream_new(uv_loop_t *loop, int curl_only)
 {
-    static uv_once_t once = UV_ONCE_INIT;
-    uv_once(&once, global_init);
     struct skiff_upstream *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    u->loop = loop;
-    u->multi = curl_multi_init();
-    if (!u->multi) {
-        free(u);
+    u->curl_only = curl_only;
+    u->curl = skiff_curlc_new(loop);
+    u->h1 = curl_only ? NULL : skiff_h1c_new(loop);
+    if (!u->curl || (!curl_only && !u->h1)) {
+        skiff_upstream_close(u);
         return NULL;
     }
-    uv_timer_init(loop, &u->timer);
-    u->timer.data = u;
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
-    /* Keep an idle connection for every concurrent HTTP/1.1 call of a busy worker: with
-     * 2,000 calls in flight and room for 1,024, half the calls paid for a new connection
-     * (measured: +190 ms at p50 against an upstream that answers in 1 s). */
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 8192L);
     return u;
-}
-
-static void
-free_upstream(uv_handle_t *h)
-{
-    struct skiff_upstream *u = h->data;
-    curl_multi_cleanup(u->multi);
-    free(u);
 }
 
 void
@@ -395,104 +36,60 @@ skiff_upstream_close(struct skiff_upstream *u)
 {
     if (!u)
         return;
-    u->closing = 1;
-    while (u->calls)
-        skiff_upcall_cancel(u->calls);
-    reap(u);
-    while (u->nspare > 0)
-        curl_easy_cleanup(u->spare[--u->nspare]);
-    uv_timer_stop(&u->timer);
-    uv_close((uv_handle_t *)&u->timer, free_upstream);
+    skiff_h1c_close(u->h1);
+    skiff_curlc_close(u->curl);
+    free(u);
+}
+
+/* Whether the h1 client takes the call: plain HTTP, no proxy, no credentials in the URL. */
+static int
+plain_http(const struct skiff_upcall_opts *o)
+{
+    if (strncmp(o->url, "http://", 7) != 0 || (o->proxy && *o->proxy))
+        return 0;
+    const char *host = o->url + 7;
+    size_t n = strcspn(host, "/?#");
+    return memchr(host, '@', n) == NULL;
 }
 
 struct skiff_upcall *
 skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
 {
-    if (u->closing)
-        return NULL;
-    struct skiff_upcall *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->easy = u->nspare > 0 ? u->spare[--u->nspare] : curl_easy_init();
-    if (!c->easy) {
-        free(c);
-        return NULL;
-    }
-    c->u = u;
-    c->ops = o->ops;
-    c->data = o->data;
-    c->first_byte_ms = o->first_byte_timeout_ms;
-    c->idle_ms = o->idle_timeout_ms;
-    skiff_buf_init(&c->head, 64 * 1024);
-    for (const char *const *h = o->headers; h && *h; h++)
-        c->hdrs = curl_slist_append(c->hdrs, *h);
-    /* No "Expect: 100-continue" round trip on large bodies. */
-    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+    if (u->h1 && plain_http(o))
+        return skiff_h1c_start(u->h1, o);
+    return skiff_curlc_start(u->curl, o);
+}
 
-    CURL *e = c->easy;
-    curl_easy_setopt(e, CURLOPT_URL, o->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    /* Over TLS (HTTP/2 to Google) a call waits for a connection being set up rather than
-     * open another; over plain HTTP/1.1 waiting only delays it, since nothing multiplexes. */
-    if (strncmp(o->url, "https://", 8) == 0)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (o->recv_buffer > 0)
-        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, o->recv_buffer);
-    /* Only the configured proxy (upstreams.gemini.proxy): "" keeps curl from reading the
-     * *_proxy environment variables on every call. */
-    curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "");
-    if (o->proxy && *o->proxy)
-        curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    if (strcmp(o->method, "POST") == 0) {
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
-    } else {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    }
-
-    uv_timer_init(u->loop, &c->timer);
-    c->timer.data = c;
-    c->next = u->calls;
-    if (u->calls)
-        u->calls->prev = c;
-    u->calls = c;
-    u->active++;
-    if (curl_multi_add_handle(u->multi, e) != CURLM_OK) {
-        unlink_call(c);
-        u->active--;
-        curl_easy_cleanup(e);
-        curl_slist_free_all(c->hdrs);
-        uv_close((uv_handle_t *)&c->timer, free_call);
-        return NULL;
-    }
-    arm(c);
-    return c;
+void *
+skiff_upcall_data(const struct skiff_upcall *call)
+{
+    return call->data;
 }
 
 void
-skiff_upcall_resume(struct skiff_upcall *c)
+skiff_upcall_cancel(struct skiff_upcall *call)
 {
-    if (!c || !c->paused || c->cancelled || c->done)
+    if (!call)
         return;
-    c->paused = 0;
-    arm(c);
-    c->u->in_curl++;
-    curl_easy_pause(c->easy, CURLPAUSE_CONT);
-    c->u->in_curl--;
-    reap(c->u);
-    check_done(c->u);
+    if (call->kind == SKIFF_UPCALL_H1)
+        skiff_h1c_cancel(call);
+    else
+        skiff_curlc_cancel(call);
+}
+
+void
+skiff_upcall_resume(struct skiff_upcall *call)
+{
+    if (!call)
+        return;
+    if (call->kind == SKIFF_UPCALL_H1)
+        skiff_h1c_resume(call);
+    else
+        skiff_curlc_resume(call);
+}
+
+int
+skiff_upstream_active(const struct skiff_upstream *u)
+{
+    return skiff_curlc_active(u->curl) + (u->h1 ? skiff_h1c_active(u->h1) : 0);
 }

@@ -1,7 +1,9 @@
 /*
- * The upstream HTTP client: libcurl's multi_socket API driven by the worker's libuv loop,
- * one multi handle (and so one connection cache, keep-alive and HTTP/2 to Google) per
- * worker. Knows HTTP calls, not client connections and not Gemini.
+ * The upstream HTTP client, one per worker, on the worker's libuv loop. Knows HTTP calls,
+ * not client connections and not Gemini. Two transports sit behind it (relay/upcall.h):
+ * skiff's own HTTP/1.1 client for plain http:// upstreams without a proxy (skiff sim, a
+ * local egress gateway; the lean path), and libcurl's multi_socket API for the rest
+ * (https:// with HTTP/2 to Google, proxies). Each keeps idle connections for reuse.
  *
  * A call reports through its ops: on_status once the response headers are complete, on_body
  * for each piece of body, on_done exactly once at the end (unless cancelled). Callbacks run
@@ -22,8 +24,8 @@ struct skiff_upcall_ops {
     /* The final response headers: status and the header block ("name: value\r\n" lines,
      * hop-by-hop headers already removed). Return 0 to go on, -1 to cancel the call. */
     int (*on_status)(struct skiff_upcall *call, int status, const char *headers, size_t len);
-    /* Body bytes. Return 0 to go on, 1 to pause (resume with skiff_upcall_resume),
-     * -1 to cancel the call. */
+    /* Body bytes, consumed whatever the return: 0 to go on, 1 to hold the next pieces
+     * until skiff_upcall_resume, -1 to cancel the call. */
     int (*on_body)(struct skiff_upcall *call, const char *data, size_t len);
     /* The call ended: error is NULL on success, else a one-line cause that never contains
      * a key ("Couldn't connect to server", "timed out waiting for the first byte"). */
@@ -40,13 +42,15 @@ struct skiff_upcall_opts {
     long connect_timeout_ms;
     long first_byte_timeout_ms; /* 0: none */
     long idle_timeout_ms;       /* between body pieces; 0: none */
-    long recv_buffer;           /* curl's receive buffer in bytes; 0: curl's 16 KiB */
+    long recv_buffer;           /* libcurl's receive buffer in bytes; 0: its 16 KiB (the
+                                 * HTTP/1.1 client reads into one buffer per worker) */
     const struct skiff_upcall_ops *ops;
     void *data;
 };
 
-/* A new client on loop; NULL on failure. */
-struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop);
+/* A new client on loop; NULL on failure. curl_only sends every call through libcurl
+ * (upstreams.gemini.client: curl). */
+struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop, int curl_only);
 
 /* Cancels every call and closes the client's handles; memory goes in their close callbacks. */
 void skiff_upstream_close(struct skiff_upstream *u);

@@ -78,6 +78,12 @@ export async function startServe(yaml, { env = {} } = {}) {
   // The catalog refresh would add models.list calls to the sim's log; tests that want it
   // set catalog: themselves.
   const catalog = /^catalog:/m.test(yaml) ? '' : 'catalog: {refresh_s: 0}\n';
+  // SKIFF_TEST_CLIENT=curl runs a suite over the libcurl transport instead of skiff's own
+  // HTTP/1.1 client (CMake registers the *_curl variants).
+  const client = process.env.SKIFF_TEST_CLIENT;
+  if (client && !/client:/.test(yaml))
+    yaml = yaml.replace(/^(\s+)base_url:/m, `$1client: ${client}\n$1base_url:`)
+      .replace(/\{base_url:/, `{client: ${client}, base_url:`);
   writeFileSync(path, `listen: 127.0.0.1:0\n${catalog}${yaml}`);
   const serve = await start(['serve', '--config', path], { env, name: 'skiff serve' });
   serve.dir = dir;

@@ -1,0 +1,796 @@
+/*
+ * skiff's own HTTP/1.1 client for plain http:// upstreams, on the worker's libuv loop: what
+ * nginx's proxy module does with upstream keep-alive, and what h2o's http1client does.
+ *
+ *   - A call takes the newest idle connection to its origin, or opens one (numeric hosts
+ *     resolve on the spot, names on libuv's thread pool; each address is tried in turn).
+ *   - The request head is built once and goes out with the body in one writev. The head
+ *     holds the pool key, so it is wiped as soon as the answer starts (until then it may
+ *     have to go out again, see below).
+ *   - Every connection reads into one buffer per client, and body pieces go to on_body
+ *     straight from it: nothing is copied on the way through. Only a paused call keeps
+ *     the unread rest of a read (`held`), and only a head split across reads is gathered.
+ *   - After a complete response that allows it, the connection goes back to the idle list
+ *     (newest first), where a read stays armed: the upstream closing it, or sending
+ *     anything unasked, closes it. A sweep closes connections idle for IDLE_MS.
+ *   - A request that fails on a reused connection before any byte of answer came back is
+ *     sent once more on a new connection: the upstream closed an idle connection just as
+ *     it was picked, and has seen nothing of the request (what curl and nginx do too).
+ *
+ * Lifetimes: a connection owns its libuv handle and requests and is freed in its close
+ * callback; a call is freed in its timer's close callback, so a call or connection pointer
+ * stays valid to the end of the callback that closed it.
+ */
+#include "relay/upcall.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "relay/h1resp.h"
+
+#define READ_BUF (64 * 1024)
+#define MAX_HEAD (64 * 1024) /* a response head; more is garbage, not an answer */
+#define MAX_REQ_HEAD (256 * 1024)
+#define MAX_IDLE 8192 /* idle connections per worker, as the curl path keeps */
+#define IDLE_MS 30000
+#define SWEEP_MS 5000
+#define ORIGIN_MAX 272 /* "host:port" */
+
+struct h1_call;
+
+struct h1_conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    struct skiff_h1c *cl;
+    struct h1_call *call;         /* NULL while idle or closing */
+    struct h1_conn *prev, *next;  /* the idle list */
+    uint64_t idle_since;
+    int idle;
+    int closing;
+    int reused; /* it carried a response before this call */
+    char origin[ORIGIN_MAX];
+};
+
+struct resolve {
+    uv_getaddrinfo_t req;
+    struct h1_call *call; /* NULL once the call is gone: the result is dropped */
+};
+
+enum phase { CONNECTING, WAITING, RECEIVING };
+
+struct h1_call {
+    struct skiff_upcall base; /* first: the transport-neutral part */
+    struct skiff_h1c *cl;
+    struct h1_conn *conn;
+    struct resolve *resolving;
+    struct addrinfo *ai, *ai_next; /* addresses of the origin, the next one to try */
+    uv_timer_t timer;              /* connect, first-byte, then idle-between-pieces */
+    long connect_ms, first_byte_ms, idle_ms;
+    enum phase phase;
+    struct skiff_buf req;  /* the request head until it is written */
+    const char *body;      /* borrowed */
+    size_t body_len;
+    struct skiff_buf head; /* a response head arriving across reads */
+    struct skiff_h1resp resp;
+    char *held; /* read but not yet handed on while paused */
+    size_t held_len;
+    int got_bytes, paused, cancelled, done, retried;
+    char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
+    char port[8];
+    char origin[ORIGIN_MAX];
+    struct h1_call *prev, *next; /* in flight */
+};
+
+struct skiff_h1c {
+    uv_loop_t *loop;
+    uv_timer_t sweep;
+    struct h1_call *calls;
+    struct h1_conn *idle_head, *idle_tail;
+    int nidle, nconns, active;
+    int closing, sweep_closed;
+    struct skiff_buf hdrs; /* the kept header lines of the head being parsed */
+    char rbuf[READ_BUF];   /* every connection reads here; data is used before the next read */
+};
+
+static void connect_next(struct h1_call *c);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+
+/* ---- the client ------------------------------------------------------------------------ */
+
+static void
+maybe_free_client(struct skiff_h1c *cl)
+{
+    if (cl->closing && cl->sweep_closed && cl->nconns == 0) {
+        skiff_buf_release(&cl->hdrs);
+        free(cl);
+    }
+}
+
+int
+skiff_h1c_active(const struct skiff_h1c *cl)
+{
+    return cl->active;
+}
+
+/* ---- connections ----------------------------------------------------------------------- */
+
+static void
+idle_unlink(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    if (!k->idle)
+        return;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        cl->idle_head = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    else
+        cl->idle_tail = k->prev;
+    k->prev = k->next = NULL;
+    k->idle = 0;
+    cl->nidle--;
+}
+
+static void
+free_conn(uv_handle_t *h)
+{
+    struct h1_conn *k = h->data;
+    struct skiff_h1c *cl = k->cl;
+    free(k);
+    cl->nconns--;
+    maybe_free_client(cl);
+}
+
+static void
+conn_close(struct h1_conn *k)
+{
+    if (k->closing)
+        return;
+    k->closing = 1;
+    idle_unlink(k);
+    if (k->call)
+        k->call->conn = NULL;
+    k->call = NULL;
+    uv_close((uv_handle_t *)&k->tcp, free_conn);
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct h1_conn *k = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(k->cl->rbuf, READ_BUF);
+}
+
+/* ---- calls: ending ---------------------------------------------------------------------- */
+
+static void
+wipe(struct skiff_buf *b)
+{
+    if (b->data)
+        memset(b->data, 0, b->cap);
+    skiff_buf_release(b);
+}
+
+static void
+free_call(uv_handle_t *h)
+{
+    struct h1_call *c = h->data;
+    wipe(&c->req);
+    skiff_buf_release(&c->head);
+    free(c->held);
+    if (c->ai)
+        uv_freeaddrinfo(c->ai);
+    free(c);
+}
+
+/* Takes the call off the client and frees it once its timer has closed. */
+static void
+retire(struct h1_call *c)
+{
+    struct skiff_h1c *cl = c->cl;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        cl->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    cl->active--;
+    if (c->resolving)
+        c->resolving->call = NULL;
+    c->resolving = NULL;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, free_call);
+}
+
+/* Ends a call that is still live: closes its connection unless it went back to the idle
+ * list, reports once, frees it. */
+static void
+finish(struct h1_call *c, const char *error)
+{
+    if (c->conn)
+        conn_close(c->conn);
+    c->done = 1;
+    retire(c);
+    c->base.ops->on_done(&c->base, error);
+}
+
+void
+skiff_h1c_cancel(struct skiff_upcall *call)
+{
+    struct h1_call *c = (struct h1_call *)call;
+    if (c->cancelled || c->done)
+        return;
+    c->cancelled = 1;
+    if (c->conn)
+        conn_close(c->conn);
+    retire(c);
+}
+
+/* The response is complete: the connection goes back to the idle list when it may carry
+ * another request (and nothing unasked came after the response), then the call ends. */
+static void
+complete(struct h1_call *c, int extra_bytes)
+{
+    struct h1_conn *k = c->conn;
+    struct skiff_h1c *cl = c->cl;
+    if (k && c->resp.keep_alive && !extra_bytes && !cl->closing && cl->nidle < MAX_IDLE) {
+        c->conn = NULL;
+        k->call = NULL;
+        k->reused = 1;
+        k->idle = 1;
+        k->idle_since = uv_now(cl->loop);
+        k->prev = NULL;
+        k->next = cl->idle_head;
+        if (cl->idle_head)
+            cl->idle_head->prev = k;
+        else
+            cl->idle_tail = k;
+        cl->idle_head = k;
+        cl->nidle++;
+        /* A call that paused stopped reading; an idle connection must notice a close.
+         * (On a connection still reading this is a no-op.) */
+        uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb);
+    }
+    finish(c, NULL);
+}
+
+/* The connection failed. Before any answer on a reused connection, the request goes once
+ * more on a new one; otherwise the call ends with `why`. */
+static void
+conn_failed(struct h1_call *c, const char *what, int err)
+{
+    struct h1_conn *k = c->conn;
+    if (k && k->reused && !c->got_bytes && !c->retried && c->phase != CONNECTING) {
+        c->retried = 1;
+        conn_close(k);
+        connect_next(c);
+        return;
+    }
+    char msg[300];
+    if (err)
+        snprintf(msg, sizeof msg, "%s (%s)", what, uv_strerror(err));
+    else
+        snprintf(msg, sizeof msg, "%s", what);
+    finish(c, msg);
+}
+
+/* ---- calls: timers ------------------------------------------------------------------------ */
+
+static void
+timer_cb(uv_timer_t *t)
+{
+    struct h1_call *c = t->data;
+    static const char *const why[] = {
+        [CONNECTING] = "timed out connecting to the upstream",
+        [WAITING] = "timed out waiting for the first byte from the upstream",
+        [RECEIVING] = "the upstream stalled between chunks (idle timeout)",
+    };
+    finish(c, why[c->phase]);
+}
+
+static void
+arm(struct h1_call *c)
+{
+    long ms = c->phase == CONNECTING ? c->connect_ms
+              : c->phase == WAITING  ? c->first_byte_ms
+                                     : c->idle_ms;
+    if (ms > 0 && !c->paused)
+        uv_timer_start(&c->timer, timer_cb, (uint64_t)ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+/* ---- calls: reading the response ------------------------------------------------------ */
+
+/* Parses a complete head and reports it. Returns 0 to go on reading, -1 when the call
+ * ended or paused inside. */
+static int
+got_head(struct h1_call *c, const char *head, size_t len)
+{
+    struct skiff_h1c *cl = c->cl;
+    skiff_buf_reset(&cl->hdrs);
+    if (skiff_h1_parse_head(&c->resp, head, len, 0, &cl->hdrs) < 0) {
+        finish(c, "the upstream sent something that is not an HTTP/1.1 response");
+        return -1;
+    }
+    if (c->resp.state == SKIFF_H1_HEAD)
+        return 0; /* 100 Continue or another informational answer: the real one follows */
+    int rc = c->base.ops->on_status(&c->base, c->resp.status, cl->hdrs.data ? cl->hdrs.data : "",
+                                    cl->hdrs.len);
+    if (c->cancelled || c->done)
+        return -1;
+    if (rc != 0) {
+        skiff_h1c_cancel(&c->base);
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes head bytes from data; returns how many it used, or -1 when the call ended. */
+static ssize_t
+take_head(struct h1_call *c, const char *data, size_t len)
+{
+    size_t end;
+    if (c->head.len == 0 && (end = skiff_h1_head_end(data, len, 0)) > 0)
+        return got_head(c, data, end) < 0 ? -1 : (ssize_t)end; /* the usual case: one read */
+    size_t old = c->head.len;
+    if (skiff_buf_add(&c->head, data, len)) {
+        finish(c, "the upstream's response head is larger than 64 KiB");
+        return -1;
+    }
+    end = skiff_h1_head_end(c->head.data, c->head.len, old > 3 ? old - 3 : 0);
+    if (!end)
+        return (ssize_t)len;
+    int rc = got_head(c, c->head.data, end);
+    skiff_buf_reset(&c->head);
+    return rc < 0 ? -1 : (ssize_t)(end - old);
+}
+
+/* Keeps the unread rest of a read while the call is paused. */
+static void
+hold(struct h1_call *c, const char *data, size_t len)
+{
+    if (c->conn)
+        uv_read_stop((uv_stream_t *)&c->conn->tcp);
+    uv_timer_stop(&c->timer);
+    if (!len)
+        return;
+    c->held = malloc(len);
+    if (!c->held) {
+        finish(c, "out of memory holding a paused upstream response");
+        return;
+    }
+    memcpy(c->held, data, len);
+    c->held_len = len;
+}
+
+/* Runs response bytes through the head and body framing and hands the pieces on. */
+static void
+feed(struct h1_call *c, const char *data, size_t len)
+{
+    if (!c->got_bytes) {
+        c->got_bytes = 1;
+        c->phase = RECEIVING;
+        wipe(&c->req); /* kept until now only to send again on a new connection */
+    }
+    while (len > 0) {
+        ssize_t n;
+        if (c->resp.state == SKIFF_H1_HEAD) {
+            if ((n = take_head(c, data, len)) < 0)
+                return;
+        } else {
+            const char *piece;
+            size_t plen;
+            if ((n = skiff_h1_body(&c->resp, data, len, &piece, &plen)) < 0) {
+                finish(c, "the upstream sent a malformed chunked body");
+                return;
+            }
+            if (plen) {
+                int rc = c->base.ops->on_body(&c->base, piece, plen);
+                if (c->cancelled || c->done)
+                    return;
+                if (rc < 0) {
+                    skiff_h1c_cancel(&c->base);
+                    return;
+                }
+                if (rc == 1 && c->resp.state != SKIFF_H1_DONE) {
+                    c->paused = 1;
+                    hold(c, data + n, len - (size_t)n);
+                    return;
+                }
+            }
+        }
+        data += n;
+        len -= (size_t)n;
+        if (c->resp.state == SKIFF_H1_DONE) {
+            complete(c, len > 0);
+            return;
+        }
+        if (n == 0)
+            break;
+    }
+    arm(c);
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct h1_conn *k = s->data;
+    struct h1_call *c = k->call;
+    if (nread == 0)
+        return;
+    if (!c) {
+        conn_close(k); /* idle: the upstream closed it, or said something unasked */
+        return;
+    }
+    if (nread > 0) {
+        feed(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (nread == UV_EOF && c->got_bytes) {
+        if (skiff_h1_eof(&c->resp) == 0) {
+            c->resp.keep_alive = 0;
+            complete(c, 0);
+        } else {
+            finish(c, c->resp.state == SKIFF_H1_HEAD
+                          ? "the upstream closed the connection inside the response head"
+                          : "the upstream closed the connection before the response was complete");
+        }
+        return;
+    }
+    conn_failed(c, nread == UV_EOF ? "the upstream closed the connection without answering"
+                                   : "the upstream connection failed",
+                nread == UV_EOF ? 0 : (int)nread);
+}
+
+/* ---- calls: connecting and sending --------------------------------------------------- */
+
+static void
+write_cb(uv_write_t *w, int status)
+{
+    struct h1_conn *k = w->data;
+    struct h1_call *c = k->call;
+    if (!c)
+        return; /* closed meanwhile */
+    if (status < 0)
+        conn_failed(c, "could not send the request to the upstream", status);
+}
+
+static void
+send_request(struct h1_call *c)
+{
+    struct h1_conn *k = c->conn;
+    c->phase = WAITING;
+    arm(c);
+    uv_buf_t bufs[2] = {uv_buf_init(c->req.data, (unsigned)c->req.len),
+                        uv_buf_init((char *)c->body, (unsigned)c->body_len)};
+    k->write.data = k;
+    int rc = uv_write(&k->write, (uv_stream_t *)&k->tcp, bufs, c->body_len ? 2 : 1, write_cb);
+    if (rc < 0)
+        conn_failed(c, "could not send the request to the upstream", rc);
+}
+
+static void
+connect_cb(uv_connect_t *req, int status)
+{
+    struct h1_conn *k = req->data;
+    struct h1_call *c = k->call;
+    if (!c)
+        return; /* the call went away meanwhile; the connection is closing */
+    if (status < 0) {
+        conn_close(k);
+        if (c->ai_next) {
+            connect_next(c);
+            return;
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin,
+                 uv_strerror(status));
+        finish(c, msg);
+        return;
+    }
+    uv_tcp_keepalive(&k->tcp, 1, 60);
+    int rc = uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb);
+    if (rc < 0) {
+        conn_failed(c, "could not read from the upstream connection", rc);
+        return;
+    }
+    send_request(c);
+}
+
+/* Opens a connection to the next address of the origin (resolving it first if needed). */
+static void
+connect_next(struct h1_call *c)
+{
+    struct skiff_h1c *cl = c->cl;
+    c->phase = CONNECTING;
+    arm(c);
+    if (!c->ai_next) {
+        if (c->ai)
+            uv_freeaddrinfo(c->ai);
+        c->ai = NULL;
+        /* Numeric hosts resolve on the spot; names go to libuv's thread pool. */
+        unsigned char tmp[sizeof(struct in6_addr)];
+        int numeric = inet_pton(AF_INET, c->host, tmp) == 1 || inet_pton(AF_INET6, c->host, tmp) == 1;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = numeric ? AI_NUMERICHOST : AI_ADDRCONFIG};
+        if (numeric) {
+            uv_getaddrinfo_t req;
+            if (uv_getaddrinfo(cl->loop, &req, NULL, c->host, c->port, &hints) < 0 || !req.addrinfo) {
+                finish(c, "could not resolve the upstream's address");
+                return;
+            }
+            c->ai = c->ai_next = req.addrinfo;
+        } else {
+            struct resolve *r = calloc(1, sizeof *r);
+            if (!r) {
+                finish(c, "out of memory resolving the upstream");
+                return;
+            }
+            r->call = c;
+            r->req.data = r;
+            c->resolving = r;
+            int rc = uv_getaddrinfo(cl->loop, &r->req, resolved, c->host, c->port, &hints);
+            if (rc < 0) {
+                c->resolving = NULL;
+                free(r);
+                conn_failed(c, "could not resolve the upstream's host name", rc);
+            }
+            return;
+        }
+    }
+    struct addrinfo *ai = c->ai_next;
+    c->ai_next = ai->ai_next;
+    struct h1_conn *k = calloc(1, sizeof *k);
+    if (!k) {
+        finish(c, "out of memory opening an upstream connection");
+        return;
+    }
+    k->cl = cl;
+    memcpy(k->origin, c->origin, sizeof k->origin);
+    uv_tcp_init(cl->loop, &k->tcp);
+    cl->nconns++;
+    k->tcp.data = k;
+    k->connect.data = k;
+    k->call = c;
+    c->conn = k;
+    uv_tcp_nodelay(&k->tcp, 1);
+    int rc = uv_tcp_connect(&k->connect, &k->tcp, ai->ai_addr, connect_cb);
+    if (rc < 0) {
+        conn_close(k);
+        char msg[400];
+        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin,
+                 uv_strerror(rc));
+        finish(c, msg);
+    }
+}
+
+static void
+resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct resolve *r = req->data;
+    struct h1_call *c = r->call;
+    free(r);
+    if (!c) {
+        if (res)
+            uv_freeaddrinfo(res);
+        return;
+    }
+    c->resolving = NULL;
+    if (status < 0 || !res) {
+        if (res)
+            uv_freeaddrinfo(res);
+        char msg[400];
+        snprintf(msg, sizeof msg, "could not resolve the upstream host %s (%s)", c->host,
+                 uv_strerror(status));
+        finish(c, msg);
+        return;
+    }
+    c->ai = c->ai_next = res;
+    connect_next(c);
+}
+
+/* ---- starting a call ---------------------------------------------------------------- */
+
+/* Splits "http://host[:port]/target" into the call's host, port and origin; returns the
+ * target ("/" when the URL has none) or NULL when the URL is not one this client takes. */
+static const char *
+parse_url(struct h1_call *c, const char *url, const char **authority, size_t *alen)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        return NULL;
+    const char *a = url + 7;
+    size_t n = strcspn(a, "/?#");
+    const char *target = a + n;
+    *authority = a;
+    *alen = n;
+    const char *port = NULL, *hend = a + n;
+    if (n && *a == '[') {
+        const char *rb = memchr(a, ']', n);
+        if (!rb)
+            return NULL;
+        if (rb + 1 < a + n && rb[1] == ':')
+            port = rb + 2;
+        a++;
+        hend = rb;
+    } else {
+        const char *colon = memchr(a, ':', n);
+        if (colon) {
+            port = colon + 1;
+            hend = colon;
+        }
+    }
+    size_t hlen = (size_t)(hend - a), plen = port ? (size_t)(url + 7 + n - port) : 0;
+    if (!hlen || hlen >= sizeof c->host || plen >= sizeof c->port || (port && !plen) ||
+        strspn(port ? port : "", "0123456789") != plen || memchr(a, '@', hlen))
+        return NULL;
+    memcpy(c->host, a, hlen);
+    c->host[hlen] = '\0';
+    if (port)
+        memcpy(c->port, port, plen);
+    else
+        memcpy(c->port, "80", plen = 2);
+    c->port[plen] = '\0';
+    snprintf(c->origin, sizeof c->origin, "%s:%s", c->host, c->port);
+    return *target == '/' || *target == '?' ? target : "/";
+}
+
+static int
+build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
+{
+    const char *authority;
+    size_t alen;
+    const char *target = parse_url(c, o->url, &authority, &alen);
+    if (!target)
+        return -1;
+    struct skiff_buf *b = &c->req;
+    skiff_buf_init(b, MAX_REQ_HEAD);
+    /* One allocation: the headers are known, so their total is too. */
+    size_t need = strlen(o->method) + strlen(target) + alen + 64;
+    for (const char *const *h = o->headers; h && *h; h++)
+        need += strlen(*h) + 2;
+    if (skiff_buf_reserve(b, need))
+        return -1;
+    skiff_buf_adds(b, o->method);
+    skiff_buf_add(b, " ", 1);
+    if (*target == '?')
+        skiff_buf_add(b, "/", 1);
+    skiff_buf_adds(b, target);
+    skiff_buf_adds(b, " HTTP/1.1\r\nhost: ");
+    skiff_buf_add(b, authority, alen);
+    skiff_buf_add(b, "\r\n", 2);
+    for (const char *const *h = o->headers; h && *h; h++) {
+        skiff_buf_adds(b, *h);
+        skiff_buf_add(b, "\r\n", 2);
+    }
+    if (strcmp(o->method, "GET") != 0)
+        skiff_buf_printf(b, "content-length: %zu\r\n", o->body_len);
+    return skiff_buf_add(b, "\r\n", 2) ? -1 : 0;
+}
+
+struct skiff_upcall *
+skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
+{
+    if (cl->closing)
+        return NULL;
+    struct h1_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->base.kind = SKIFF_UPCALL_H1;
+    c->base.ops = o->ops;
+    c->base.data = o->data;
+    c->cl = cl;
+    c->body = o->body ? o->body : "";
+    c->body_len = o->body ? o->body_len : 0;
+    c->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
+    c->first_byte_ms = o->first_byte_timeout_ms;
+    c->idle_ms = o->idle_timeout_ms;
+    skiff_buf_init(&c->head, MAX_HEAD);
+    if (build_request(c, o) < 0) {
+        wipe(&c->req);
+        free(c);
+        return NULL;
+    }
+    uv_timer_init(cl->loop, &c->timer);
+    c->timer.data = c;
+    c->next = cl->calls;
+    if (cl->calls)
+        cl->calls->prev = c;
+    cl->calls = c;
+    cl->active++;
+
+    /* The newest idle connection to the same origin: the one least likely to have been
+     * closed by the upstream's own idle timeout. */
+    struct h1_conn *k = cl->idle_head;
+    while (k && strcmp(k->origin, c->origin) != 0)
+        k = k->next;
+    if (k) {
+        idle_unlink(k);
+        k->call = c;
+        c->conn = k;
+        send_request(c);
+    } else {
+        connect_next(c);
+    }
+    return &c->base;
+}
+
+void
+skiff_h1c_resume(struct skiff_upcall *call)
+{
+    struct h1_call *c = (struct h1_call *)call;
+    if (!c->paused || c->cancelled || c->done)
+        return;
+    c->paused = 0;
+    char *held = c->held;
+    size_t len = c->held_len;
+    c->held = NULL;
+    c->held_len = 0;
+    if (held)
+        feed(c, held, len); /* may pause again: then it keeps its own copy of the rest */
+    free(held);
+    if (!c->paused && !c->cancelled && !c->done && c->conn) {
+        uv_read_start((uv_stream_t *)&c->conn->tcp, alloc_cb, read_cb);
+        arm(c);
+    }
+}
+
+/* ---- the client's life ------------------------------------------------------------------ */
+
+/* Closes connections that have been idle for IDLE_MS, oldest first. */
+static void
+sweep_cb(uv_timer_t *t)
+{
+    struct skiff_h1c *cl = t->data;
+    uint64_t now = uv_now(cl->loop);
+    while (cl->idle_tail && now - cl->idle_tail->idle_since >= IDLE_MS)
+        conn_close(cl->idle_tail);
+}
+
+struct skiff_h1c *
+skiff_h1c_new(uv_loop_t *loop)
+{
+    struct skiff_h1c *cl = calloc(1, sizeof *cl);
+    if (!cl)
+        return NULL;
+    cl->loop = loop;
+    skiff_buf_init(&cl->hdrs, MAX_HEAD);
+    uv_timer_init(loop, &cl->sweep);
+    cl->sweep.data = cl;
+    uv_timer_start(&cl->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+    uv_unref((uv_handle_t *)&cl->sweep);
+    return cl;
+}
+
+static void
+sweep_closed(uv_handle_t *h)
+{
+    struct skiff_h1c *cl = h->data;
+    cl->sweep_closed = 1;
+    maybe_free_client(cl);
+}
+
+void
+skiff_h1c_close(struct skiff_h1c *cl)
+{
+    if (!cl)
+        return;
+    cl->closing = 1;
+    while (cl->calls)
+        skiff_h1c_cancel(&cl->calls->base);
+    while (cl->idle_head)
+        conn_close(cl->idle_head);
+    uv_timer_stop(&cl->sweep);
+    uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
+}

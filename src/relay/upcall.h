@@ -1,0 +1,47 @@
+/*
+ * Inside the upstream client (relay/upstream.h): the call object both transports share,
+ * and the two transports behind skiff_upstream. Only relay/upstream.c, relay/h1client.c
+ * and relay/curlclient.c include this.
+ *
+ *   h1client   skiff's own HTTP/1.1 client on libuv: plain http:// upstreams without a
+ *              proxy (skiff sim, a local egress gateway). No per-call allocation beyond the
+ *              call itself; idle connections kept per worker.
+ *   curlclient libcurl multi_socket on libuv: https:// (HTTP/2 to Google), proxies, and any
+ *              URL the first does not take.
+ *
+ * Both keep the contract in upstream.h: on_status once, on_body for each piece (its bytes
+ * are consumed whatever it returns; 1 pauses the pieces after it), on_done exactly once
+ * unless cancelled, and the call's memory freed by its transport.
+ */
+#ifndef SKIFF_UPCALL_H
+#define SKIFF_UPCALL_H
+
+#include "relay/upstream.h"
+
+enum skiff_upcall_kind { SKIFF_UPCALL_H1, SKIFF_UPCALL_CURL };
+
+/* The first member of each transport's call struct. */
+struct skiff_upcall {
+    enum skiff_upcall_kind kind;
+    const struct skiff_upcall_ops *ops;
+    void *data;
+};
+
+struct skiff_h1c;
+struct skiff_h1c *skiff_h1c_new(uv_loop_t *loop);
+void skiff_h1c_close(struct skiff_h1c *cl);
+/* NULL when the URL is not one this client takes or the call cannot start. */
+struct skiff_upcall *skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o);
+void skiff_h1c_cancel(struct skiff_upcall *call);
+void skiff_h1c_resume(struct skiff_upcall *call);
+int skiff_h1c_active(const struct skiff_h1c *cl);
+
+struct skiff_curlc;
+struct skiff_curlc *skiff_curlc_new(uv_loop_t *loop);
+void skiff_curlc_close(struct skiff_curlc *cl);
+struct skiff_upcall *skiff_curlc_start(struct skiff_curlc *cl, const struct skiff_upcall_opts *o);
+void skiff_curlc_cancel(struct skiff_upcall *call);
+void skiff_curlc_resume(struct skiff_upcall *call);
+int skiff_curlc_active(const struct skiff_curlc *cl);
+
+#endif
