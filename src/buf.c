@@ -61,6 +61,27 @@ skiff_buf_adds(struct skiff_buf *b, const char *s)
     return skiff_buf_add(b, s, strlen(s));
 }
 
+size_t
+skiff_fmt_uint(char *out, uint64_t v, unsigned base)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+int
+skiff_buf_add_uint(struct skiff_buf *b, uint64_t v)
+{
+    char d[20];
+    return skiff_buf_add(b, d, skiff_fmt_uint(d, v, 10));
+}
+
 int
 skiff_buf_printf(struct skiff_buf *b, const char *fmt, ...)
 {

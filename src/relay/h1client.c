@@ -81,6 +81,9 @@ struct h1_call {
     char *held; /* read but not yet handed on while paused */
     size_t held_len;
     int got_bytes, paused, cancelled, done, retried;
+    int starting; /* inside skiff_h1c_start: an end now is reported from the loop */
+    int deferred; /* ended while starting; on_done waits for the timer */
+    char error[320];
     char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
     char port[8];
     char origin[ORIGIN_MAX];
@@ -213,14 +216,29 @@ retire(struct h1_call *c)
     uv_close((uv_handle_t *)&c->timer, free_call);
 }
 
+static void
+deferred_done(uv_timer_t *t)
+{
+    struct h1_call *c = t->data;
+    retire(c);
+    c->base.ops->on_done(&c->base, c->error[0] ? c->error : NULL);
+}
+
 /* Ends a call that is still live: closes its connection unless it went back to the idle
- * list, reports once, frees it. */
+ * list, reports once, frees it. A call that fails inside skiff_h1c_start (a refused
+ * connection on the spot) reports from the loop: the caller has not even got the call yet. */
 static void
 finish(struct h1_call *c, const char *error)
 {
     if (c->conn)
         conn_close(c->conn);
     c->done = 1;
+    if (c->starting) {
+        c->deferred = 1;
+        snprintf(c->error, sizeof c->error, "%s", error ? error : "");
+        uv_timer_start(&c->timer, deferred_done, 0, 0);
+        return;
+    }
     retire(c);
     c->base.ops->on_done(&c->base, error);
 }
@@ -229,7 +247,7 @@ void
 skiff_h1c_cancel(struct skiff_upcall *call)
 {
     struct h1_call *c = (struct h1_call *)call;
-    if (c->cancelled || c->done)
+    if (c->cancelled || (c->done && !c->deferred))
         return;
     c->cancelled = 1;
     if (c->conn)
@@ -337,11 +355,29 @@ got_head(struct h1_call *c, const char *head, size_t len)
     return 0;
 }
 
+/* Whether the head so far (what was gathered, then data) can still begin "HTTP/1.". */
+static int
+can_be_status_line(const struct h1_call *c, const char *data, size_t len)
+{
+    static const char want[] = "HTTP/1.";
+    size_t have = c->head.len < sizeof want - 1 ? c->head.len : sizeof want - 1;
+    if (have && memcmp(c->head.data, want, have) != 0)
+        return 0;
+    size_t more = sizeof want - 1 - have;
+    return memcmp(data, want + have, len < more ? len : more) == 0;
+}
+
 /* Takes head bytes from data; returns how many it used, or -1 when the call ended. */
 static ssize_t
 take_head(struct h1_call *c, const char *data, size_t len)
 {
     size_t end;
+    /* Bytes that cannot start a status line never become a response: fail now rather than
+     * wait (until the deadline) for a blank line that may never come. */
+    if (c->head.len < 7 && !can_be_status_line(c, data, len)) {
+        finish(c, "the upstream sent something that is not an HTTP/1.1 response");
+        return -1;
+    }
     if (c->head.len == 0 && (end = skiff_h1_head_end(data, len, 0)) > 0)
         return got_head(c, data, end) < 0 ? -1 : (ssize_t)end; /* the usual case: one read */
     size_t old = c->head.len;
@@ -475,8 +511,23 @@ send_request(struct h1_call *c)
     arm(c);
     uv_buf_t bufs[2] = {uv_buf_init(c->req.data, (unsigned)c->req.len),
                         uv_buf_init((char *)c->body, (unsigned)c->body_len)};
+    unsigned nbufs = c->body_len ? 2 : 1, i = 0;
+    /* Straight to the socket first: a uv_write that completes at once still costs an
+     * epoll_ctl on the next loop turn (libuv re-arms the watcher), one per request. */
+    int rc = uv_try_write((uv_stream_t *)&k->tcp, bufs, nbufs);
+    if (rc < 0 && rc != UV_EAGAIN) {
+        conn_failed(c, "could not send the request to the upstream", rc);
+        return;
+    }
+    size_t done = rc > 0 ? (size_t)rc : 0;
+    while (i < nbufs && done >= bufs[i].len)
+        done -= bufs[i++].len;
+    if (i == nbufs)
+        return;
+    bufs[i].base += done;
+    bufs[i].len -= done;
     k->write.data = k;
-    int rc = uv_write(&k->write, (uv_stream_t *)&k->tcp, bufs, c->body_len ? 2 : 1, write_cb);
+    rc = uv_write(&k->write, (uv_stream_t *)&k->tcp, bufs + i, nbufs - i, write_cb);
     if (rc < 0)
         conn_failed(c, "could not send the request to the upstream", rc);
 }
@@ -642,7 +693,11 @@ parse_url(struct h1_call *c, const char *url, const char **authority, size_t *al
     else
         memcpy(c->port, "80", plen = 2);
     c->port[plen] = '\0';
-    snprintf(c->origin, sizeof c->origin, "%s:%s", c->host, c->port);
+    /* host and port fit: ORIGIN_MAX holds both and the colon */
+    size_t ol = strlen(c->host);
+    memcpy(c->origin, c->host, ol);
+    c->origin[ol] = ':';
+    memcpy(c->origin + ol + 1, c->port, plen + 1);
     return *target == '/' || *target == '?' ? target : "/";
 }
 
@@ -674,8 +729,11 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
         skiff_buf_adds(b, *h);
         skiff_buf_add(b, "\r\n", 2);
     }
-    if (strcmp(o->method, "GET") != 0)
-        skiff_buf_printf(b, "content-length: %zu\r\n", o->body_len);
+    if (strcmp(o->method, "GET") != 0) {
+        skiff_buf_adds(b, "content-length: ");
+        skiff_buf_add_uint(b, o->body_len);
+        skiff_buf_add(b, "\r\n", 2);
+    }
     return skiff_buf_add(b, "\r\n", 2) ? -1 : 0;
 }
 
@@ -715,6 +773,7 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     struct h1_conn *k = cl->idle_head;
     while (k && strcmp(k->origin, c->origin) != 0)
         k = k->next;
+    c->starting = 1;
     if (k) {
         idle_unlink(k);
         k->call = c;
@@ -723,6 +782,7 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     } else {
         connect_next(c);
     }
+    c->starting = 0;
     return &c->base;
 }
 

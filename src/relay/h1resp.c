@@ -147,10 +147,15 @@ skiff_h1_parse_head(struct skiff_h1resp *p, const char *head, size_t len, int he
             else if (list_has(v, vlen, "keep-alive"))
                 p->keep_alive = 1;
         }
-        if (!skiff_h1_hop_by_hop(line, nlen) &&
-            (skiff_buf_add(out, line, nlen) || skiff_buf_add(out, ": ", 2) ||
-             skiff_buf_add(out, v, vlen) || skiff_buf_add(out, "\r\n", 2)))
-            return -1;
+        if (!skiff_h1_hop_by_hop(line, nlen)) {
+            /* "name: value" as it came (the usual form) in one piece, else rebuilt. */
+            int rc = v == colon + 2 && colon[1] == ' '
+                         ? skiff_buf_add(out, line, (size_t)(ve - line))
+                         : skiff_buf_add(out, line, nlen) || skiff_buf_add(out, ": ", 2) ||
+                               skiff_buf_add(out, v, vlen);
+            if (rc || skiff_buf_add(out, "\r\n", 2))
+                return -1;
+        }
         line = nl + 1;
     }
 

@@ -142,9 +142,9 @@ scan_tokens(const char *data, size_t len)
 static void
 decorate(struct skiff_request *req, int attempts, const char *model, const char *key_label)
 {
-    char n[16];
-    snprintf(n, sizeof n, "%d", attempts);
-    skiff_http_add_header(req, "x-skiff-attempts", n);
+    char n[20];
+    skiff_http_add_headern(req, "x-skiff-attempts", 16, n,
+                           skiff_fmt_uint(n, (uint64_t)(attempts > 0 ? attempts : 0), 10));
     skiff_http_add_header(req, "x-skiff-model", model && *model ? model : "none");
     skiff_http_add_header(req, "x-skiff-key", key_label ? key_label : "none");
 }
@@ -223,16 +223,13 @@ forward_headers(struct relay *r)
     const char *p = r->up_headers.data, *end = p + r->up_headers.len;
     struct hline h;
     while (next_header(&p, end, &h)) {
-        char name[64], value[1024];
-        if (h.name_len >= sizeof name || h.value_len >= sizeof value)
-            continue;
-        snprintf(name, sizeof name, "%.*s", (int)h.name_len, h.name);
-        snprintf(value, sizeof value, "%.*s", (int)h.value_len, h.value);
         /* content-type goes with the status; server, date, ids and x-skiff-* are ours. */
-        if (strcasecmp(name, "content-type") && strcasecmp(name, "server") &&
-            strcasecmp(name, "date") && strcasecmp(name, "x-request-id") &&
-            strncasecmp(name, "x-skiff-", 8))
-            skiff_http_add_header(r->req, name, value);
+        static const char *const ours[] = {"content-type", "server", "date", "x-request-id"};
+        int keep = !(h.name_len >= 8 && strncasecmp(h.name, "x-skiff-", 8) == 0);
+        for (size_t i = 0; keep && i < sizeof ours / sizeof ours[0]; i++)
+            keep = !(strlen(ours[i]) == h.name_len && !strncasecmp(ours[i], h.name, h.name_len));
+        if (keep)
+            skiff_http_add_headern(r->req, h.name, h.name_len, h.value, h.value_len);
     }
 }
 
@@ -245,7 +242,9 @@ upstream_header(const struct relay *r, const char *name, char *out, size_t outle
     struct hline h;
     while (next_header(&p, end, &h)) {
         if (h.name_len == nl && strncasecmp(h.name, name, nl) == 0) {
-            snprintf(out, outlen, "%.*s", (int)h.value_len, h.value);
+            size_t n = h.value_len < outlen ? h.value_len : outlen - 1;
+            memcpy(out, h.value, n);
+            out[n] = '\0';
             return out;
         }
     }
@@ -1014,11 +1013,16 @@ launch(struct relay *r, int key)
     struct skiff_buf *s = &r->scratch;
     skiff_buf_reset(s);
     skiff_buf_adds(s, cfg->base_url);
-    if (r->route.kind == SKIFF_ROUTE_GENERATE)
-        skiff_buf_printf(s, "/%s/models/%s:%s", r->route.version, model_of(r),
-                         r->route.method_name);
-    else
+    if (r->route.kind == SKIFF_ROUTE_GENERATE) {
+        skiff_buf_add(s, "/", 1);
+        skiff_buf_adds(s, r->route.version);
+        skiff_buf_adds(s, "/models/");
+        skiff_buf_adds(s, model_of(r));
+        skiff_buf_add(s, ":", 1);
+        skiff_buf_adds(s, r->route.method_name);
+    } else {
         skiff_buf_add(s, req->path, req->path_len);
+    }
     add_query(s, req);
     size_t offs[SKIFF_MAX_HEADERS + 3];
     int n = 0, has_ct = 0;

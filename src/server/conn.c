@@ -97,7 +97,7 @@ start_draining(struct skiff_conn *c)
 void
 skiff_conn_linger(struct skiff_conn *c, uint64_t ms)
 {
-    if (c->closing)
+    if (c->closing || c->write_error)
         return;
     c->lingering = 1;
     c->linger_ms = ms;
@@ -108,6 +108,8 @@ skiff_conn_linger(struct skiff_conn *c, uint64_t ms)
 void
 skiff_conn_close_when_flushed(struct skiff_conn *c, const char *reason)
 {
+    if (c->write_error)
+        return;
     if (c->queued == 0) {
         skiff_conn_close(c, reason);
         return;
@@ -144,7 +146,9 @@ static void
 timer_cb(uv_timer_t *t)
 {
     struct skiff_conn *c = t->data;
-    if (c->lingering == 2)
+    if (c->write_error)
+        skiff_conn_close(c, c->write_error);
+    else if (c->lingering == 2)
         skiff_conn_close(c, "lingering close done");
     else if (!c->closing && c->ops->on_timer)
         c->ops->on_timer(c);
@@ -226,11 +230,24 @@ write_cb(uv_write_t *req, int status)
     }
 }
 
+/* The peer is gone. Closing now would run on_close under the caller (a handler ending its
+ * response would hear of an abort of the request it is ending), so close from the loop. */
+static int
+write_failed(struct skiff_conn *c, int rc)
+{
+    c->write_error = uv_strerror(rc);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_start(&c->timer, timer_cb, 0, 0);
+    return rc;
+}
+
 int
 skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 {
     if (c->closing)
         return UV_ECANCELED;
+    if (c->write_error)
+        return UV_EPIPE;
     size_t total = 0;
     for (unsigned i = 0; i < nbufs; i++)
         total += bufs[i].len;
@@ -243,10 +260,8 @@ skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs)
     int rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
     if (rc > 0)
         done = (size_t)rc;
-    else if (rc < 0 && rc != UV_EAGAIN) {
-        skiff_conn_close(c, uv_strerror(rc));
-        return rc;
-    }
+    else if (rc < 0 && rc != UV_EAGAIN)
+        return write_failed(c, rc);
     if (done == total)
         return 0;
 
@@ -274,8 +289,7 @@ skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs)
     rc = uv_write(&wr->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
     if (rc < 0) {
         free(wr);
-        skiff_conn_close(c, uv_strerror(rc));
-        return rc;
+        return write_failed(c, rc);
     }
     c->queued += rest;
     if (c->queued >= SKIFF_CONN_LOW_WATER)
@@ -286,14 +300,15 @@ skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 void
 skiff_conn_timer(struct skiff_conn *c, uint64_t ms)
 {
-    if (!c->closing && !c->lingering)
+    if (!c->closing && !c->lingering && !c->write_error)
         uv_timer_start(&c->timer, timer_cb, ms, 0);
 }
 
 void
 skiff_conn_timer_stop(struct skiff_conn *c)
 {
-    uv_timer_stop(&c->timer);
+    if (!c->write_error) /* the timer carries the pending close */
+        uv_timer_stop(&c->timer);
 }
 
 void
@@ -306,6 +321,6 @@ skiff_conn_read_stop(struct skiff_conn *c)
 void
 skiff_conn_read_start(struct skiff_conn *c)
 {
-    if (!c->closing && !c->close_when_flushed)
+    if (!c->closing && !c->close_when_flushed && !c->write_error)
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }

@@ -40,6 +40,7 @@ struct skiff_conn {
     size_t queued;                  /* bytes handed to uv_write and not yet written */
     int closing;
     int close_when_flushed;
+    const char *write_error; /* a write failed: the connection closes on the next loop turn */
     int lingering;        /* 1: waiting to flush, 2: half-closed and draining */
     uint64_t linger_ms;
     int above_low_water;
@@ -58,7 +59,9 @@ struct skiff_conn *skiff_conn_accept(struct skiff_worker *w, uv_stream_t *server
 
 /*
  * Writes bufs in order. What the socket does not take at once is copied and queued.
- * Returns 0 or a negative libuv error (the connection is then closed).
+ * Returns 0 or a negative libuv error. A failed write closes the connection from the loop,
+ * never under the caller (who may be in the middle of ending a response); until then
+ * further writes fail and timers, lingering and flushing wait for that close.
  */
 int skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs);
 

@@ -253,8 +253,19 @@ dispatch(struct http *h)
         memcpy(r->id, id, n);
         r->id[n] = '\0';
     } else {
-        snprintf(r->id, sizeof r->id, "%02x%06x%08llx", (unsigned)w->index,
-                 (unsigned)(w->srv_nonce & 0xffffff), (unsigned long long)++w->next_request);
+        /* "%02x%06x%08llx" of worker, nonce and counter, without printf on the hot path */
+        uint64_t parts[3] = {w->index & 0xff, w->srv_nonce & 0xffffff, ++w->next_request};
+        int widths[3] = {2, 6, 8};
+        size_t len = 0;
+        for (int i = 0; i < 3; i++) {
+            char d[20];
+            size_t dn = skiff_fmt_uint(d, parts[i], 16);
+            for (size_t pad = dn; pad < (size_t)widths[i]; pad++)
+                r->id[len++] = '0';
+            memcpy(r->id + len, d, dn);
+            len += dn;
+        }
+        r->id[len] = '\0';
     }
     skiff_conn_timer_stop(h->conn);
     w->opts->handler(r, w->data);
@@ -525,54 +536,102 @@ skiff_http_reason(int status)
 }
 
 static int
-has_crlf(const char *s)
+has_crlf(const char *s, size_t n)
 {
-    return strpbrk(s, "\r\n") != NULL;
+    return memchr(s, '\r', n) || memchr(s, '\n', n);
 }
 
 int
-skiff_http_add_header(struct skiff_request *req, const char *name, const char *value)
+skiff_http_add_headern(struct skiff_request *req, const char *name, size_t name_len,
+                       const char *value, size_t value_len)
 {
-    if (has_crlf(name) || has_crlf(value))
+    if (has_crlf(name, name_len) || has_crlf(value, value_len))
         return SKIFF_EINVAL;
     size_t mark = req->out_hdrs.len;
-    if (skiff_buf_adds(&req->out_hdrs, name) || skiff_buf_add(&req->out_hdrs, ": ", 2) ||
-        skiff_buf_adds(&req->out_hdrs, value) || skiff_buf_add(&req->out_hdrs, "\r\n", 2)) {
+    if (skiff_buf_reserve(&req->out_hdrs, name_len + value_len + 4) ||
+        skiff_buf_add(&req->out_hdrs, name, name_len) || skiff_buf_add(&req->out_hdrs, ": ", 2) ||
+        skiff_buf_add(&req->out_hdrs, value, value_len) ||
+        skiff_buf_add(&req->out_hdrs, "\r\n", 2)) {
         req->out_hdrs.len = mark;
         return SKIFF_ETOOBIG;
     }
     return 0;
 }
 
-/* Writes the status line and headers into out; returns their length. */
+int
+skiff_http_add_header(struct skiff_request *req, const char *name, const char *value)
+{
+    return skiff_http_add_headern(req, name, strlen(name), value, strlen(value));
+}
+
+/* The response head under construction: appends that would overflow are dropped. */
+struct head {
+    char *p;
+    size_t len, cap;
+};
+
+static void
+put(struct head *h, const char *s, size_t n)
+{
+    if (n && n <= h->cap - h->len) {
+        memcpy(h->p + h->len, s, n);
+        h->len += n;
+    }
+}
+
+static void
+put_str(struct head *h, const char *s)
+{
+    put(h, s, strlen(s));
+}
+
+static void
+put_uint(struct head *h, uint64_t v)
+{
+    char d[20];
+    put(h, d, skiff_fmt_uint(d, v, 10));
+}
+
+/* Writes the status line and headers into out; returns their length. Every response
+ * passes here, so it appends by hand rather than through printf. */
 static size_t
 format_head(struct skiff_request *req, int status, const char *content_type, long long length,
             char *out, size_t cap)
 {
+    struct head h = {out, 0, cap};
     uint64_t us = skiff_http_elapsed_us(req);
-    int n = snprintf(out, cap,
-                     "HTTP/1.1 %d %s\r\n"
-                     "x-request-id: %s\r\n"
-                     "server-timing: %s;dur=%llu.%03llu\r\n"
-                     "%s%s%s",
-                     status, skiff_http_reason(status), req->id,
-                     req->conn->worker->opts->name ? req->conn->worker->opts->name : "skiff",
-                     (unsigned long long)(us / 1000), (unsigned long long)(us % 1000),
-                     content_type ? "content-type: " : "", content_type ? content_type : "",
-                     content_type ? "\r\n" : "");
-    size_t len = (size_t)n < cap ? (size_t)n : cap - 1;
-    if (req->out_hdrs.len && len + req->out_hdrs.len < cap) {
-        memcpy(out + len, req->out_hdrs.data, req->out_hdrs.len);
-        len += req->out_hdrs.len;
+    const char *name = req->conn->worker->opts->name;
+    char frac[3] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
+    put_str(&h, "HTTP/1.1 ");
+    put_uint(&h, (uint64_t)status);
+    put(&h, " ", 1);
+    put_str(&h, skiff_http_reason(status));
+    put_str(&h, "\r\nx-request-id: ");
+    put_str(&h, req->id);
+    put_str(&h, "\r\nserver-timing: ");
+    put_str(&h, name ? name : "skiff");
+    put_str(&h, ";dur=");
+    put_uint(&h, us / 1000);
+    put(&h, ".", 1);
+    put(&h, frac, 3);
+    put(&h, "\r\n", 2);
+    if (content_type) {
+        put_str(&h, "content-type: ");
+        put_str(&h, content_type);
+        put(&h, "\r\n", 2);
     }
-    if (length >= 0)
-        n = snprintf(out + len, cap - len, "content-length: %lld\r\n%s\r\n", length,
-                     req->keep_alive ? "" : "connection: close\r\n");
-    else
-        n = snprintf(out + len, cap - len, "transfer-encoding: chunked\r\n%s\r\n",
-                     req->keep_alive ? "" : "connection: close\r\n");
-    len += (size_t)n < cap - len ? (size_t)n : cap - len - 1;
-    return len;
+    put(&h, req->out_hdrs.data, req->out_hdrs.len);
+    if (length >= 0) {
+        put_str(&h, "content-length: ");
+        put_uint(&h, (uint64_t)length);
+        put(&h, "\r\n", 2);
+    } else {
+        put_str(&h, "transfer-encoding: chunked\r\n");
+    }
+    if (!req->keep_alive)
+        put_str(&h, "connection: close\r\n");
+    put(&h, "\r\n", 2);
+    return h.len;
 }
 
 /* The response is over: log it, then get ready for the next request or close. */
@@ -647,8 +706,10 @@ skiff_http_write(struct skiff_request *req, const void *data, size_t len)
 {
     if (req->ended || !req->chunked || len == 0)
         return req->ended ? 0 : req->conn->queued;
-    char size[20];
-    int n = snprintf(size, sizeof size, "%zx\r\n", len);
+    char size[24];
+    size_t n = skiff_fmt_uint(size, len, 16);
+    memcpy(size + n, "\r\n", 2);
+    n += 2;
     uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
                         uv_buf_init("\r\n", 2)};
     skiff_conn_write(req->conn, bufs, 3);

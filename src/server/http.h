@@ -82,6 +82,10 @@ int skiff_http_query(const struct skiff_request *req, const char *name, char *ou
  */
 int skiff_http_add_header(struct skiff_request *req, const char *name, const char *value);
 
+/* The same with counted strings (a header passed on from the upstream's block). */
+int skiff_http_add_headern(struct skiff_request *req, const char *name, size_t name_len,
+                           const char *value, size_t value_len);
+
 /*
  * Sends a whole response with Content-Length. content_type may be NULL for no body type.
  * Ends the request.
