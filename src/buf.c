@@ -37,7 +37,7 @@ grow(struct skiff_buf *b, size_t n)
 }
 
 int
-skiff_buf_add(struct skiff_buf *b, const void *p, size_t n)
+skiff_buf_add_grow(struct skiff_buf *b, const void *p, size_t n)
 {
     int rc = grow(b, n);
     if (rc)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct skiff_buf {
     char *data; /* NUL-terminated when len > 0; NULL until the first append */
@@ -19,8 +20,21 @@ struct skiff_buf {
 /* Sets up an empty buffer that may hold at most max bytes. Allocates nothing. */
 void skiff_buf_init(struct skiff_buf *b, size_t max);
 
-/* Appends n bytes; returns 0, SKIFF_ETOOBIG or SKIFF_ENOMEM (the buffer is then unchanged). */
-int skiff_buf_add(struct skiff_buf *b, const void *p, size_t n);
+/* Appends n bytes; returns 0, SKIFF_ETOOBIG or SKIFF_ENOMEM (the buffer is then unchanged).
+ * Inline when the bytes fit: every header of every request and response passes here. */
+int skiff_buf_add_grow(struct skiff_buf *b, const void *p, size_t n);
+
+static inline int
+skiff_buf_add(struct skiff_buf *b, const void *p, size_t n)
+{
+    if (n >= b->cap - b->len || n > b->max - b->len)
+        return skiff_buf_add_grow(b, p, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
 
 /* Makes room for n more bytes at once (a known Content-Length), so appends do not grow
  * the buffer piece by piece. Same returns as skiff_buf_add; appends nothing. */

@@ -39,14 +39,23 @@
 #define MAX_IDLE 8192 /* idle connections per worker, as the curl path keeps */
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
-#define ORIGIN_MAX 272 /* "host:port" */
 
 struct h1_call;
 
+/* The cause on_done gets after on_status or on_body returned -1. */
+#define STOPPED "the relay stopped reading the upstream's answer"
+
+/* Where calls go: one per distinct host and port the client has seen (they come from the
+ * configuration, so there are few), shared by its calls and connections. */
+struct h1_origin {
+    struct h1_origin *next;
+    char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
+    char port[8];
+    char key[272];  /* "host:port", for messages */
+};
+
 struct h1_conn {
-    uv_tcp_t tcp;
-    uv_connect_t connect;
-    uv_write_t write;
+    uv_tcp_t tcp; /* its connect and write requests are allocated only while in use */
     struct skiff_h1c *cl;
     struct h1_call *call;         /* NULL while idle or closing */
     struct h1_conn *prev, *next;  /* the idle list */
@@ -54,7 +63,7 @@ struct h1_conn {
     int idle;
     int closing;
     int reused; /* it carried a response before this call */
-    char origin[ORIGIN_MAX];
+    const struct h1_origin *origin;
 };
 
 struct resolve {
@@ -83,10 +92,8 @@ struct h1_call {
     int got_bytes, paused, cancelled, done, retried;
     int starting; /* inside skiff_h1c_start: an end now is reported from the loop */
     int deferred; /* ended while starting; on_done waits for the timer */
-    char error[320];
-    char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
-    char port[8];
-    char origin[ORIGIN_MAX];
+    char *error;  /* the deferred end's cause (owned), or NULL */
+    const struct h1_origin *origin;
     struct h1_call *prev, *next; /* in flight */
 };
 
@@ -94,6 +101,7 @@ struct skiff_h1c {
     uv_loop_t *loop;
     uv_timer_t sweep;
     struct h1_call *calls;
+    struct h1_origin *origins;
     struct h1_conn *idle_head, *idle_tail;
     int nidle, nconns, active;
     int closing, sweep_closed;
@@ -111,6 +119,11 @@ static void
 maybe_free_client(struct skiff_h1c *cl)
 {
     if (cl->closing && cl->sweep_closed && cl->nconns == 0) {
+        while (cl->origins) {
+            struct h1_origin *o = cl->origins;
+            cl->origins = o->next;
+            free(o);
+        }
         skiff_buf_release(&cl->hdrs);
         free(cl);
     }
@@ -191,6 +204,7 @@ free_call(uv_handle_t *h)
     wipe(&c->req);
     skiff_buf_release(&c->head);
     free(c->held);
+    free(c->error);
     if (c->ai)
         uv_freeaddrinfo(c->ai);
     free(c);
@@ -221,7 +235,7 @@ deferred_done(uv_timer_t *t)
 {
     struct h1_call *c = t->data;
     retire(c);
-    c->base.ops->on_done(&c->base, c->error[0] ? c->error : NULL);
+    c->base.ops->on_done(&c->base, c->error ? c->error : "the upstream call failed");
 }
 
 /* Ends a call that is still live: closes its connection unless it went back to the idle
@@ -235,7 +249,7 @@ finish(struct h1_call *c, const char *error)
     c->done = 1;
     if (c->starting) {
         c->deferred = 1;
-        snprintf(c->error, sizeof c->error, "%s", error ? error : "");
+        c->error = error ? strdup(error) : NULL; /* NULL (out of memory): a generic cause */
         uv_timer_start(&c->timer, deferred_done, 0, 0);
         return;
     }
@@ -349,7 +363,7 @@ got_head(struct h1_call *c, const char *head, size_t len)
     if (c->cancelled || c->done)
         return -1;
     if (rc != 0) {
-        skiff_h1c_cancel(&c->base);
+        finish(c, STOPPED);
         return -1;
     }
     return 0;
@@ -437,7 +451,7 @@ feed(struct h1_call *c, const char *data, size_t len)
                 if (c->cancelled || c->done)
                     return;
                 if (rc < 0) {
-                    skiff_h1c_cancel(&c->base);
+                    finish(c, STOPPED);
                     return;
                 }
                 if (rc == 1 && c->resp.state != SKIFF_H1_DONE) {
@@ -496,6 +510,7 @@ static void
 write_cb(uv_write_t *w, int status)
 {
     struct h1_conn *k = w->data;
+    free(w);
     struct h1_call *c = k->call;
     if (!c)
         return; /* closed meanwhile */
@@ -526,16 +541,22 @@ send_request(struct h1_call *c)
         return;
     bufs[i].base += done;
     bufs[i].len -= done;
-    k->write.data = k;
-    rc = uv_write(&k->write, (uv_stream_t *)&k->tcp, bufs + i, nbufs - i, write_cb);
-    if (rc < 0)
+    /* The socket is full: the rest goes when it drains (the head and body stay put). */
+    uv_write_t *w = malloc(sizeof *w);
+    if (w)
+        w->data = k;
+    rc = w ? uv_write(w, (uv_stream_t *)&k->tcp, bufs + i, nbufs - i, write_cb) : UV_ENOMEM;
+    if (rc < 0) {
+        free(w);
         conn_failed(c, "could not send the request to the upstream", rc);
+    }
 }
 
 static void
 connect_cb(uv_connect_t *req, int status)
 {
     struct h1_conn *k = req->data;
+    free(req);
     struct h1_call *c = k->call;
     if (!c)
         return; /* the call went away meanwhile; the connection is closing */
@@ -546,7 +567,7 @@ connect_cb(uv_connect_t *req, int status)
             return;
         }
         char msg[400];
-        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin,
+        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
                  uv_strerror(status));
         finish(c, msg);
         return;
@@ -573,12 +594,13 @@ connect_next(struct h1_call *c)
         c->ai = NULL;
         /* Numeric hosts resolve on the spot; names go to libuv's thread pool. */
         unsigned char tmp[sizeof(struct in6_addr)];
-        int numeric = inet_pton(AF_INET, c->host, tmp) == 1 || inet_pton(AF_INET6, c->host, tmp) == 1;
+        const char *host = c->origin->host, *port = c->origin->port;
+        int numeric = inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                                  .ai_flags = numeric ? AI_NUMERICHOST : AI_ADDRCONFIG};
         if (numeric) {
             uv_getaddrinfo_t req;
-            if (uv_getaddrinfo(cl->loop, &req, NULL, c->host, c->port, &hints) < 0 || !req.addrinfo) {
+            if (uv_getaddrinfo(cl->loop, &req, NULL, host, port, &hints) < 0 || !req.addrinfo) {
                 finish(c, "could not resolve the upstream's address");
                 return;
             }
@@ -592,7 +614,7 @@ connect_next(struct h1_call *c)
             r->call = c;
             r->req.data = r;
             c->resolving = r;
-            int rc = uv_getaddrinfo(cl->loop, &r->req, resolved, c->host, c->port, &hints);
+            int rc = uv_getaddrinfo(cl->loop, &r->req, resolved, host, port, &hints);
             if (rc < 0) {
                 c->resolving = NULL;
                 free(r);
@@ -609,19 +631,23 @@ connect_next(struct h1_call *c)
         return;
     }
     k->cl = cl;
-    memcpy(k->origin, c->origin, sizeof k->origin);
+    k->origin = c->origin;
     uv_tcp_init(cl->loop, &k->tcp);
     cl->nconns++;
     k->tcp.data = k;
-    k->connect.data = k;
     k->call = c;
     c->conn = k;
     uv_tcp_nodelay(&k->tcp, 1);
-    int rc = uv_tcp_connect(&k->connect, &k->tcp, ai->ai_addr, connect_cb);
+    uv_connect_t *req = malloc(sizeof *req);
+    if (req)
+        req->data = k;
+    int rc = req ? uv_tcp_connect(req, &k->tcp, ai->ai_addr, connect_cb) : UV_ENOMEM;
+    if (rc < 0)
+        free(req);
     if (rc < 0) {
         conn_close(k);
         char msg[400];
-        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin,
+        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
                  uv_strerror(rc));
         finish(c, msg);
     }
@@ -643,7 +669,7 @@ resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (res)
             uv_freeaddrinfo(res);
         char msg[400];
-        snprintf(msg, sizeof msg, "could not resolve the upstream host %s (%s)", c->host,
+        snprintf(msg, sizeof msg, "could not resolve the upstream host %s (%s)", c->origin->host,
                  uv_strerror(status));
         finish(c, msg);
         return;
@@ -654,11 +680,27 @@ resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- starting a call ---------------------------------------------------------------- */
 
-/* Splits "http://host[:port]/target" into the call's host, port and origin; returns the
+/* The client's record of an origin, added on first sight; NULL when out of memory. */
+static const struct h1_origin *
+origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
+{
+    struct h1_origin *o = cl->origins;
+    while (o && strcmp(o->key, want->key) != 0)
+        o = o->next;
+    if (!o && (o = malloc(sizeof *o))) {
+        *o = *want;
+        o->next = cl->origins;
+        cl->origins = o;
+    }
+    return o;
+}
+
+/* Splits "http://host[:port]/target" into the call's origin and the authority; returns the
  * target ("/" when the URL has none) or NULL when the URL is not one this client takes. */
 static const char *
 parse_url(struct h1_call *c, const char *url, const char **authority, size_t *alen)
 {
+    struct h1_origin tmp;
     if (strncmp(url, "http://", 7) != 0)
         return NULL;
     const char *a = url + 7;
@@ -683,21 +725,22 @@ parse_url(struct h1_call *c, const char *url, const char **authority, size_t *al
         }
     }
     size_t hlen = (size_t)(hend - a), plen = port ? (size_t)(url + 7 + n - port) : 0;
-    if (!hlen || hlen >= sizeof c->host || plen >= sizeof c->port || (port && !plen) ||
+    if (!hlen || hlen >= sizeof tmp.host || plen >= sizeof tmp.port || (port && !plen) ||
         strspn(port ? port : "", "0123456789") != plen || memchr(a, '@', hlen))
         return NULL;
-    memcpy(c->host, a, hlen);
-    c->host[hlen] = '\0';
+    memcpy(tmp.host, a, hlen);
+    tmp.host[hlen] = '\0';
     if (port)
-        memcpy(c->port, port, plen);
+        memcpy(tmp.port, port, plen);
     else
-        memcpy(c->port, "80", plen = 2);
-    c->port[plen] = '\0';
-    /* host and port fit: ORIGIN_MAX holds both and the colon */
-    size_t ol = strlen(c->host);
-    memcpy(c->origin, c->host, ol);
-    c->origin[ol] = ':';
-    memcpy(c->origin + ol + 1, c->port, plen + 1);
+        memcpy(tmp.port, "80", plen = 2);
+    tmp.port[plen] = '\0';
+    /* key holds host, colon and port: 255 + 1 + 7 bytes and the NUL */
+    memcpy(tmp.key, tmp.host, hlen);
+    tmp.key[hlen] = ':';
+    memcpy(tmp.key + hlen + 1, tmp.port, plen + 1);
+    if (!(c->origin = origin_get(c->cl, &tmp)))
+        return NULL;
     return *target == '/' || *target == '?' ? target : "/";
 }
 
@@ -771,7 +814,7 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     /* The newest idle connection to the same origin: the one least likely to have been
      * closed by the upstream's own idle timeout. */
     struct h1_conn *k = cl->idle_head;
-    while (k && strcmp(k->origin, c->origin) != 0)
+    while (k && k->origin != c->origin)
         k = k->next;
     c->starting = 1;
     if (k) {

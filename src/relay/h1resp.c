@@ -8,11 +8,17 @@
 int
 skiff_h1_hop_by_hop(const char *name, size_t n)
 {
-    static const char *const drop[] = {"connection", "keep-alive", "transfer-encoding",
-                                       "content-length", "te", "trailer", "upgrade",
-                                       "proxy-authenticate", "proxy-connection", "alt-svc"};
+#define NAME(s) {s, sizeof s - 1}
+    static const struct {
+        const char *s;
+        size_t n;
+    } drop[] = {NAME("connection"),     NAME("keep-alive"),         NAME("transfer-encoding"),
+                NAME("content-length"), NAME("te"),                 NAME("trailer"),
+                NAME("upgrade"),        NAME("proxy-authenticate"), NAME("proxy-connection"),
+                NAME("alt-svc")};
+#undef NAME
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (strlen(drop[i]) == n && strncasecmp(drop[i], name, n) == 0)
+        if (drop[i].n == n && strncasecmp(drop[i].s, name, n) == 0)
             return 1;
     return 0;
 }

@@ -43,6 +43,7 @@
 #define MAX_HOLD (4u * 1024 * 1024)            /* stream bytes held before the first content */
 #define STREAM_HIGH_WATER (1024u * 1024)       /* pause the upstream above this */
 #define MAX_CHAIN 8                            /* models in a fallback chain */
+#define MAX_ASKED_MODEL 128                    /* the asked model is cut to this many bytes */
 
 struct relay_worker {
     const struct skiff_relay_shared *sh;
@@ -56,7 +57,9 @@ struct relay {
     struct skiff_request *req; /* NULL once the client is gone or answered */
     struct relay_worker *w;
     struct skiff_route route;
-    char chain[MAX_CHAIN][129]; /* the asked model, then its fallbacks */
+    /* The asked model (asked[] below), then its fallbacks: the configuration's own strings,
+     * which outlive every request (the config is freed only after the server is). */
+    const char *chain[MAX_CHAIN];
     int nchain;
     int model_i;          /* the model being tried */
     int attempts;         /* upstream calls made */
@@ -77,16 +80,19 @@ struct relay {
     int started;           /* the client's response has begun */
     int sse;               /* a stream in the SSE form (?alt=sse) */
     int stream_failed;     /* a held stream turned out to be an error or empty */
-    struct skiff_verdict stream_verdict;
+    /* What a held stream that failed amounted to: allocated by the first such failure
+     * (most requests never have one), then reused; NULL until then. */
+    struct skiff_verdict *stream_verdict;
     int stream_error_code;
     int64_t tokens;
-    char last_error[256];  /* a transport failure of the last call */
+    char *last_error;      /* a transport failure of the last call (owned), or NULL */
     struct skiff_buf scratch;
     struct skiff_repguard *guard; /* quality.repetition_guard on an SSE stream, else NULL */
     int recited;                  /* a RECITATION answer was already retried */
     struct skiff_buf carry;       /* the guard's part of an event not yet complete */
     char *rewritten;      /* the request body as the thinking policy rewrote it (owned), */
     size_t rewritten_len; /* or NULL: the client's body goes as it came */
+    char asked[];         /* chain[0]: the asked model, NUL-terminated (allocated with r) */
 };
 
 /* ---- small things --------------------------------------------------------------------- */
@@ -269,6 +275,8 @@ free_relay(uv_handle_t *h)
     skiff_buf_release(&r->up_headers);
     skiff_buf_release(&r->body);
     skiff_buf_release(&r->scratch);
+    free(r->stream_verdict);
+    free(r->last_error);
     free(r->rewritten);
     free(r->guard);
     skiff_buf_release(&r->carry);
@@ -422,24 +430,28 @@ forward_answer(struct relay *r)
     relay_done(r);
 }
 
-/* Gives up: the last upstream error as it came, or skiff's own when there was none. */
+/*
+ * Gives up: the last upstream error as it came, or skiff's own when there was none. v is the
+ * verdict on the last call (for a held stream that failed, a copy of *r->stream_verdict).
+ */
 static void
-give_up(struct relay *r)
+give_up(struct relay *r, const struct skiff_verdict *v)
 {
     if (r->up_status && !r->stream_failed) {
         forward_answer(r);
         return;
     }
     char msg[512];
-    int timeout = strstr(r->last_error, "timed out") || strstr(r->last_error, "idle timeout");
+    const char *last_error = r->last_error ? r->last_error : "";
+    int timeout = strstr(last_error, "timed out") || strstr(last_error, "idle timeout");
     if (r->stream_failed)
         snprintf(msg, sizeof msg, "the upstream's stream failed before any content after %d "
                                   "attempt%s: %s", r->attempts, r->attempts == 1 ? "" : "s",
-                 r->stream_verdict.reason);
+                 v->reason);
     else
         snprintf(msg, sizeof msg, "skiff could not get an answer from the upstream (%s) after %d "
                                   "attempt%s: %s", r->w->cfg->base_url, r->attempts,
-                 r->attempts == 1 ? "" : "s", r->last_error);
+                 r->attempts == 1 ? "" : "s", last_error);
     relay_decorate(r);
     int code = timeout ? 504 : r->stream_failed && r->stream_error_code >= 400 ? r->stream_error_code : 502;
     skiff_gerr_respond(r->req, code, code == 502 ? "UNAVAILABLE" : NULL, msg, NULL);
@@ -565,17 +577,17 @@ after_failure(struct relay *r, const struct skiff_verdict *v)
     int64_t now = skiff_now_ms();
     if (!skiff_fault_retryable(v->fault)) {
         log_attempt(r, r->up_status, v, "answer", -1);
-        give_up(r);
+        give_up(r, v);
         return;
     }
     if (r->attempts >= cfg->retry.max_attempts) {
         log_attempt(r, r->up_status, v, "give-up: retry.max_attempts", -1);
-        give_up(r);
+        give_up(r, v);
         return;
     }
     if (!skiff_budget_withdraw(r->w->sh->budget, now)) {
         log_attempt(r, r->up_status, v, "give-up: retry budget spent", -1);
-        give_up(r);
+        give_up(r, v);
         return;
     }
     if (r->model_attempts >= r->share && r->model_i + 1 < r->nchain) {
@@ -598,7 +610,7 @@ after_failure(struct relay *r, const struct skiff_verdict *v)
     }
     if (now + delay >= r->deadline_ms) {
         log_attempt(r, r->up_status, v, "give-up: the deadline would pass", delay);
-        give_up(r);
+        give_up(r, v);
         return;
     }
     log_attempt(r, r->up_status, v, "retry", delay);
@@ -658,6 +670,11 @@ commit_stream(struct relay *r)
     note_finish(r, r->body.data, r->body.len);
     r->started = 1;
     skiff_http_start(r->req, 200, content_type(r, ct, sizeof ct));
+    /* The upstream's headers are read only to answer (forward_headers, content_type) and
+     * to judge a failed call (retry-after in on_done); once started, neither happens again
+     * (on_done and on_deadline take their started branch, nothing is retried). A stream
+     * lives long: give them back now. */
+    skiff_buf_release(&r->up_headers);
     if (r->body.len) {
         forward_chunk(r, r->body.data, r->body.len);
         guard_feed(r, r->body.data, r->body.len); /* a loop is judged on what follows */
@@ -670,11 +687,17 @@ static void
 fail_held(struct relay *r, enum skiff_unit u, const char *unit, size_t n)
 {
     r->stream_failed = 1;
+    if (!r->stream_verdict && !(r->stream_verdict = malloc(sizeof *r->stream_verdict))) {
+        /* on_done reads a NULL verdict as a transient failure ("out of memory"). */
+        r->stream_error_code = 502;
+        return;
+    }
+    struct skiff_verdict *sv = r->stream_verdict;
     if (u == SKIFF_UNIT_EMPTY_STOP) {
-        memset(&r->stream_verdict, 0, sizeof r->stream_verdict);
-        r->stream_verdict.fault = SKIFF_FAULT_TRANSIENT;
-        r->stream_verdict.retry_delay_s = -1;
-        snprintf(r->stream_verdict.reason, sizeof r->stream_verdict.reason,
+        memset(sv, 0, sizeof *sv);
+        sv->fault = SKIFF_FAULT_TRANSIENT;
+        sv->retry_delay_s = -1;
+        snprintf(sv->reason, sizeof sv->reason,
                  "the stream finished with no content (an empty answer)");
         return;
     }
@@ -684,7 +707,7 @@ fail_held(struct relay *r, enum skiff_unit u, const char *unit, size_t n)
     int code = (int)json_integer_value(json_object_get(json_object_get(e, "error"), "code"));
     json_decref(e);
     r->stream_error_code = code >= 400 && code < 600 ? code : 502;
-    skiff_classify(code ? code : 500, j, jl, NULL, &r->stream_verdict);
+    skiff_classify(code ? code : 500, j, jl, NULL, sv);
 }
 
 /* Judges the held units; returns 1 when the stream has been committed. */
@@ -889,10 +912,17 @@ on_done(struct skiff_upcall *call, const char *error)
         judge_tail(r);
     }
     struct skiff_verdict v;
-    if (r->stream_failed) {
-        v = r->stream_verdict;
+    if (r->stream_failed && r->stream_verdict) {
+        v = *r->stream_verdict;
+    } else if (r->stream_failed) { /* fail_held could not allocate the verdict */
+        memset(&v, 0, sizeof v);
+        v.fault = SKIFF_FAULT_TRANSIENT;
+        v.retry_delay_s = -1;
+        snprintf(v.reason, sizeof v.reason, "out of memory");
     } else if (error) {
-        snprintf(r->last_error, sizeof r->last_error, "%s", error);
+        /* Kept for give_up's message, cut as the 256-byte array it replaces cut it. */
+        free(r->last_error);
+        r->last_error = strndup(error, 255);
         memset(&v, 0, sizeof v);
         v.fault = SKIFF_FAULT_TRANSIENT;
         v.retry_delay_s = -1;
@@ -1005,7 +1035,8 @@ launch(struct relay *r, int key)
     r->up_status = 0;
     r->stream_failed = 0;
     r->tokens = 0;
-    r->last_error[0] = '\0';
+    free(r->last_error);
+    r->last_error = NULL;
     skiff_buf_reset(&r->up_headers);
     skiff_buf_release(&r->body);
 
@@ -1073,6 +1104,10 @@ launch(struct relay *r, int key)
     r->call = skiff_upcall_start(r->w->up, &o);
     /* The key's bytes in scratch are not needed once curl has copied the headers. */
     memset(s->data, 0, s->len);
+    /* Nor is anything else in it: both transports copy the url and the headers in
+     * skiff_upcall_start (the zeroing above relies on that already), and scratch is read
+     * nowhere else. The next attempt, if any, builds it anew; a stream holds none. */
+    skiff_buf_release(s);
     if (!r->call) {
         release_key(r, SKIFF_FAULT_TRANSIENT, -1, "could not start a call");
         relay_decorate(r);
@@ -1114,8 +1149,10 @@ plan_chain(struct relay *r)
     for (size_t i = 0; allowed && i < cfg->nfallbacks; i++) {
         if (strcmp(cfg->fallbacks[i].model, r->chain[0]) != 0)
             continue;
+        /* Borrowed: config names are at most 128 characters (check_model), so this is what
+         * copying them into 129-byte slots gave, and the config outlives every relay. */
         for (size_t j = 0; j < cfg->fallbacks[i].nchain && r->nchain < MAX_CHAIN; j++)
-            snprintf(r->chain[r->nchain++], sizeof r->chain[0], "%s", cfg->fallbacks[i].chain[j]);
+            r->chain[r->nchain++] = cfg->fallbacks[i].chain[j];
     }
     /* Each model gets its share of the attempts; the last one gets what is left. */
     r->share = cfg->retry.max_attempts / r->nchain;
@@ -1199,7 +1236,10 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         }
     }
 
-    struct relay *r = calloc(1, sizeof *r);
+    /* The asked model lives in r->asked, cut to MAX_ASKED_MODEL bytes; "models" without one. */
+    size_t asked_len = rt.model ? (rt.model_len < MAX_ASKED_MODEL ? rt.model_len : MAX_ASKED_MODEL)
+                                : sizeof "models" - 1;
+    struct relay *r = calloc(1, sizeof *r + asked_len + 1);
     if (!r) {
         early_error(req, &rt, 500, "out of memory");
         return;
@@ -1209,12 +1249,8 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     r->route = rt;
     r->key = -1;
     r->last_key = -1;
-    if (rt.model) {
-        size_t n = rt.model_len < sizeof r->chain[0] - 1 ? rt.model_len : sizeof r->chain[0] - 1;
-        memcpy(r->chain[0], rt.model, n);
-    } else {
-        snprintf(r->chain[0], sizeof r->chain[0], "models");
-    }
+    memcpy(r->asked, rt.model ? rt.model : "models", asked_len); /* calloc'd: NUL-terminated */
+    r->chain[0] = r->asked;
     plan_chain(r);
     if (rt.method == SKIFF_M_GENERATE || rt.method == SKIFF_M_STREAM)
         r->rewritten = skiff_thinking_apply(cfg, w->sh->cat, who, rt.version, r->chain[0],

@@ -34,9 +34,14 @@ struct http {
     struct skiff_request req;
     enum phase phase;
     struct skiff_buf pending;
-    /* Header parsing: offsets into req.head, which may move as it grows. */
-    size_t name_off[SKIFF_MAX_HEADERS];
-    size_t value_off[SKIFF_MAX_HEADERS];
+    /*
+     * Header parsing: req.head may move as it grows, so until the headers are complete
+     * req.headers[i].name_len and .value_len hold the offsets of the name and the value in
+     * it (which fit: the head is at most MAX_HEAD bytes), and the count is kept here, not in
+     * req.nheaders, so that nobody sees a half-built header (refuse's error handler may
+     * look headers up). on_headers_complete turns the offsets into pointers and lengths.
+     */
+    int nparsed;
     int in_value;
     int url_done;
     int fail_status; /* set by a callback that stopped the parser on purpose */
@@ -83,14 +88,19 @@ on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http *h = p->data;
     struct skiff_request *r = &h->req;
+    /* After the head, http-parser reports a chunked body's trailer fields through these
+     * callbacks too. They are dropped: appending them to req.head could move it under the
+     * pointers on_headers_complete handed out (a use after free). */
+    if (h->phase == BODY)
+        return 0;
     if (end_url(h))
         return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
-    if (h->in_value || r->nheaders == 0) {
-        if (r->nheaders == SKIFF_MAX_HEADERS)
+    if (h->in_value || h->nparsed == 0) {
+        if (h->nparsed == SKIFF_MAX_HEADERS)
             return fail(h, 431, "too many request headers (the limit is 64)");
-        if (r->nheaders > 0 && skiff_buf_add(&r->head, "", 1))
+        if (h->nparsed > 0 && skiff_buf_add(&r->head, "", 1))
             return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
-        h->name_off[r->nheaders++] = r->head.len;
+        r->headers[h->nparsed++].name_len = (uint32_t)r->head.len; /* an offset for now */
         h->in_value = 0;
     }
     if (skiff_buf_add(&r->head, at, len))
@@ -103,10 +113,12 @@ on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http *h = p->data;
     struct skiff_request *r = &h->req;
+    if (h->phase == BODY)
+        return 0; /* a trailer field (see on_header_field) */
     if (!h->in_value) {
         if (skiff_buf_add(&r->head, "", 1))
             return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
-        h->value_off[r->nheaders - 1] = r->head.len;
+        r->headers[h->nparsed - 1].value_len = (uint32_t)r->head.len; /* an offset for now */
         h->in_value = 1;
     }
     if (skiff_buf_add(&r->head, at, len))
@@ -121,24 +133,25 @@ on_headers_complete(http_parser *p)
     struct skiff_request *r = &h->req;
     const struct skiff_server_opts *o = h->conn->worker->opts;
 
-    if (end_url(h) || (r->nheaders > 0 && skiff_buf_add(&r->head, "", 1)))
+    if (end_url(h) || (h->nparsed > 0 && skiff_buf_add(&r->head, "", 1)))
         return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
     if (p->upgrade)
         return fail(h, 400, "protocol upgrades are not supported");
 
     /* The head buffer no longer moves: turn offsets into pointers. */
     char *base = r->head.data;
-    for (int i = 0; i < r->nheaders; i++) {
+    for (int i = 0; i < h->nparsed; i++) {
         struct skiff_header *hd = &r->headers[i];
-        hd->name = base + h->name_off[i];
-        hd->value = base + h->value_off[i];
-        hd->name_len = strlen(hd->name);
-        hd->value_len = strlen(hd->value);
+        hd->name = base + hd->name_len;
+        hd->value = base + hd->value_len;
+        hd->name_len = (uint32_t)strlen(hd->name);
+        hd->value_len = (uint32_t)strlen(hd->value);
         /* http-parser leaves optional whitespace after a value. */
         while (hd->value_len && (hd->value[hd->value_len - 1] == ' ' ||
                                  hd->value[hd->value_len - 1] == '\t'))
             ((char *)hd->value)[--hd->value_len] = '\0';
     }
+    r->nheaders = h->nparsed;
     char *url = base;
     char *q = strchr(url, '?');
     if (q) {
@@ -216,6 +229,7 @@ request_reset(struct http *h)
     r->out_hdrs = out;
     r->conn = h->conn;
     r->server_data = h->conn->worker->data;
+    h->nparsed = 0;
     h->in_value = 0;
     h->url_done = 0;
     h->fail_status = 0;
@@ -699,6 +713,12 @@ skiff_http_start(struct skiff_request *req, int status, const char *content_type
     size_t hlen = format_head(req, status, content_type, -1, head, sizeof head);
     uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
     skiff_conn_write(req->conn, &b, 1);
+    /* out_hdrs is read only by format_head, and no head follows this one (respond and a
+     * second start return at once now that status is set; end just closes the chunks). A
+     * stream may stay open for long: free the headers now rather than at the next request.
+     * The buffer stays usable (its max is kept): request_reset empties it, on_close frees
+     * it, and a header added after this point, never sent, is just held until then. */
+    skiff_buf_release(&req->out_hdrs);
 }
 
 size_t

@@ -28,8 +28,8 @@ struct skiff_request;
 struct skiff_header {
     const char *name; /* NUL-terminated; borrowed from the request */
     const char *value;
-    size_t name_len;
-    size_t value_len;
+    uint32_t name_len; /* a request head is at most 64 KiB */
+    uint32_t value_len;
 };
 
 typedef void skiff_request_cb(struct skiff_request *req);

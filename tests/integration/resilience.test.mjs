@@ -227,6 +227,24 @@ test('a stream whose first event is an error is retried before anything reaches 
   });
 });
 
+test('a held stream judged empty while the upstream is still sending is retried at once', async () => {
+  // The relay stops reading the first call (an empty answer, more bytes still to come);
+  // the transport must end that call and report it, or the request waits for the deadline.
+  await withServe({}, async (serve) => {
+    const empty = { candidates: [{ content: { parts: [{ text: '' }], role: 'model' }, finishReason: 'STOP', index: 0 }], modelVersion: 'gemini-2.5-flash', responseId: 'e' };
+    const late = { candidates: [{ content: { parts: [{ text: 'QQ-stopped-call-QQ' }], role: 'model' }, index: 0 }], modelVersion: 'gemini-2.5-flash', responseId: 'e' };
+    await sim.script({ match: { method: 'streamGenerateContent' }, reply: { stream: [empty, late], chunkMs: 3000 }, times: 1 });
+    const t0 = Date.now();
+    const r = await gen(serve, 'gemini-2.5-flash', { stream: true });
+    const text = await r.text();
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-skiff-attempts'), '2');
+    assert.match(text, /"finishReason": "STOP"/);
+    assert.ok(!text.includes('QQ-stopped-call-QQ'), 'the stopped first answer leaked into the second');
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms: the first call was not ended when the relay stopped it`);
+  });
+});
+
 test('a stream that breaks after it started ends as a failure, never as a clean end', async () => {
   await withServe({}, async (serve) => {
     const ev = (t) => ({ candidates: [{ content: { parts: [{ text: t }], role: 'model' }, index: 0 }], modelVersion: 'gemini-2.5-flash', responseId: 'abc' });
