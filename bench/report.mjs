@@ -60,6 +60,18 @@ P('# skiff benchmark results', '',
 
 const GOALS_AT = out.length; // the goal table is inserted here at the end
 
+// ---- SW: workers --------------------------------------------------------------------------
+function workersSection() {
+    if (!rows.some((r) => r.s === 'SW')) return;
+    P('## Workers: 1 vs 2', '', '`skiff serve` with `workers: 1`, then `workers: 2` (what `auto` gives on this 2-CPU machine), nothing pinned, `wrk -t2 -c64` on the same CPUs as skiff and the canned upstream, so a second worker competes with the load generator for the second CPU.', '',
+        '| workers | req/s | CPU µs/req |', '|---|---|---|');
+    for (const w of ['w1', 'w2'])
+        P(`| ${w.slice(1)} | ${ms(S('SW', w, 'skiff', 'rps'))} | ${ms(S('SW', w, 'skiff', 'cpu_us_per_req'), 1)} |`);
+    const r = ratio(S('SW', 'w2', 'skiff', 'rps').med, S('SW', 'w1', 'skiff', 'rps').med);
+    P('', `2 workers / 1 worker: **${rx(r)}** req/s.`, '');
+    goals.push(['workers', 'throughput scales with cores (auto: 2 here)', `${rx(r)} with 2 workers`, verdict(Number.isFinite(r) ? r >= 1.5 : null, `${(1.5 - r).toFixed(2)}× (1.5× is the bar on 2 CPUs that the load generator and the upstream share)`)]);
+}
+
 // ---- S1 ------------------------------------------------------------------------------------
 if (rows.some((r) => r.s === 'S1')) {
     P('## S1 throughput', '', 'Gemini `generateContent`, ~150 B body, keep-alive, `wrk -t1 -c64`. CPU µs/request is the target\'s utime+stime (all its processes, from /proc/PID/stat) over the requests served.', '',
@@ -76,6 +88,8 @@ if (rows.some((r) => r.s === 'S1')) {
     goals.push(['S1', 'req/s ≥ 0.9 × nginx', `${rx(ratio(sk, ng))} nginx`, verdict(Number.isFinite(ratio(sk, ng)) ? ratio(sk, ng) >= 0.9 : null, `${fmt((0.9 - ratio(sk, ng)) * ng)} req/s (needs ${fmt(0.9 * ng)}, has ${fmt(sk)})`)]);
     goals.push(['S1', 'req/s ≥ 100 × Portkey', `${rx(ratio(sk, pk))} Portkey`, verdict(Number.isFinite(ratio(sk, pk)) ? ratio(sk, pk) >= 100 : null, `${fmt(100 * pk - sk)} req/s (needs ${fmt(100 * pk)})`)]);
 }
+
+workersSection();
 
 // ---- S2 ------------------------------------------------------------------------------------
 for (const v of ['1000rps', '10000rps']) {

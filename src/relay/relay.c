@@ -80,9 +80,7 @@ struct relay {
     int started;           /* the client's response has begun */
     int sse;               /* a stream in the SSE form (?alt=sse) */
     int stream_failed;     /* a held stream turned out to be an error or empty */
-    /* What a held stream that failed amounted to: allocated by the first such failure
-     * (most requests never have one), then reused; NULL until then. */
-    struct skiff_verdict *stream_verdict;
+    struct skiff_verdict stream_verdict; /* what a held stream that failed amounted to */
     int stream_error_code;
     int64_t tokens;
     char *last_error;      /* a transport failure of the last call (owned), or NULL */
@@ -275,7 +273,6 @@ free_relay(uv_handle_t *h)
     skiff_buf_release(&r->up_headers);
     skiff_buf_release(&r->body);
     skiff_buf_release(&r->scratch);
-    free(r->stream_verdict);
     free(r->last_error);
     free(r->rewritten);
     free(r->guard);
@@ -430,12 +427,9 @@ forward_answer(struct relay *r)
     relay_done(r);
 }
 
-/*
- * Gives up: the last upstream error as it came, or skiff's own when there was none. v is the
- * verdict on the last call (for a held stream that failed, a copy of *r->stream_verdict).
- */
+/* Gives up: the last upstream error as it came, or skiff's own when there was none. */
 static void
-give_up(struct relay *r, const struct skiff_verdict *v)
+give_up(struct relay *r)
 {
     if (r->up_status && !r->stream_failed) {
         forward_answer(r);
@@ -447,7 +441,7 @@ give_up(struct relay *r, const struct skiff_verdict *v)
     if (r->stream_failed)
         snprintf(msg, sizeof msg, "the upstream's stream failed before any content after %d "
                                   "attempt%s: %s", r->attempts, r->attempts == 1 ? "" : "s",
-                 v->reason);
+                 r->stream_verdict.reason);
     else
         snprintf(msg, sizeof msg, "skiff could not get an answer from the upstream (%s) after %d "
                                   "attempt%s: %s", r->w->cfg->base_url, r->attempts,
@@ -577,17 +571,17 @@ after_failure(struct relay *r, const struct skiff_verdict *v)
     int64_t now = skiff_now_ms();
     if (!skiff_fault_retryable(v->fault)) {
         log_attempt(r, r->up_status, v, "answer", -1);
-        give_up(r, v);
+        give_up(r);
         return;
     }
     if (r->attempts >= cfg->retry.max_attempts) {
         log_attempt(r, r->up_status, v, "give-up: retry.max_attempts", -1);
-        give_up(r, v);
+        give_up(r);
         return;
     }
     if (!skiff_budget_withdraw(r->w->sh->budget, now)) {
         log_attempt(r, r->up_status, v, "give-up: retry budget spent", -1);
-        give_up(r, v);
+        give_up(r);
         return;
     }
     if (r->model_attempts >= r->share && r->model_i + 1 < r->nchain) {
@@ -610,7 +604,7 @@ after_failure(struct relay *r, const struct skiff_verdict *v)
     }
     if (now + delay >= r->deadline_ms) {
         log_attempt(r, r->up_status, v, "give-up: the deadline would pass", delay);
-        give_up(r, v);
+        give_up(r);
         return;
     }
     log_attempt(r, r->up_status, v, "retry", delay);
@@ -687,12 +681,7 @@ static void
 fail_held(struct relay *r, enum skiff_unit u, const char *unit, size_t n)
 {
     r->stream_failed = 1;
-    if (!r->stream_verdict && !(r->stream_verdict = malloc(sizeof *r->stream_verdict))) {
-        /* on_done reads a NULL verdict as a transient failure ("out of memory"). */
-        r->stream_error_code = 502;
-        return;
-    }
-    struct skiff_verdict *sv = r->stream_verdict;
+    struct skiff_verdict *sv = &r->stream_verdict;
     if (u == SKIFF_UNIT_EMPTY_STOP) {
         memset(sv, 0, sizeof *sv);
         sv->fault = SKIFF_FAULT_TRANSIENT;
@@ -912,13 +901,8 @@ on_done(struct skiff_upcall *call, const char *error)
         judge_tail(r);
     }
     struct skiff_verdict v;
-    if (r->stream_failed && r->stream_verdict) {
-        v = *r->stream_verdict;
-    } else if (r->stream_failed) { /* fail_held could not allocate the verdict */
-        memset(&v, 0, sizeof v);
-        v.fault = SKIFF_FAULT_TRANSIENT;
-        v.retry_delay_s = -1;
-        snprintf(v.reason, sizeof v.reason, "out of memory");
+    if (r->stream_failed) {
+        v = r->stream_verdict;
     } else if (error) {
         /* Kept for give_up's message, cut as the 256-byte array it replaces cut it. */
         free(r->last_error);
@@ -991,12 +975,19 @@ keep_header(const struct skiff_request *req, const struct skiff_header *h)
 {
     if (named_by_connection(req, h->name, h->name_len))
         return 0;
-    static const char *const drop[] = {
-        "host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
-        "x-goog-api-key", "authorization", "cookie", "accept-encoding", "x-request-id"};
+#define NAME(s) {s, sizeof s - 1}
+    static const struct {
+        const char *s;
+        size_t n;
+    } drop[] = {NAME("host"),           NAME("connection"),     NAME("keep-alive"),
+                NAME("proxy-connection"), NAME("proxy-authorization"), NAME("te"),
+                NAME("trailer"),        NAME("transfer-encoding"), NAME("upgrade"),
+                NAME("content-length"), NAME("expect"),         NAME("x-goog-api-key"),
+                NAME("authorization"),  NAME("cookie"),         NAME("accept-encoding"),
+                NAME("x-request-id")};
+#undef NAME
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (strlen(drop[i]) == h->name_len && strncasecmp(drop[i], h->name, h->name_len) == 0)
+        if (drop[i].n == h->name_len && strncasecmp(drop[i].s, h->name, h->name_len) == 0)
             return 0;
     if (h->name_len >= 8 && strncasecmp(h->name, "x-skiff-", 8) == 0)
         return 0;
@@ -1102,11 +1093,9 @@ launch(struct relay *r, int key)
         .data = r,
     };
     r->call = skiff_upcall_start(r->w->up, &o);
-    /* The key's bytes in scratch are not needed once curl has copied the headers. */
+    /* Both transports copy the url and headers in skiff_upcall_start: the key's bytes are
+     * wiped, and the buffer goes (the next attempt builds it anew; a stream holds none). */
     memset(s->data, 0, s->len);
-    /* Nor is anything else in it: both transports copy the url and the headers in
-     * skiff_upcall_start (the zeroing above relies on that already), and scratch is read
-     * nowhere else. The next attempt, if any, builds it anew; a stream holds none. */
     skiff_buf_release(s);
     if (!r->call) {
         release_key(r, SKIFF_FAULT_TRANSIENT, -1, "could not start a call");
