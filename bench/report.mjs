@@ -42,8 +42,8 @@ const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a
 const rx = (x) => (Number.isFinite(x) && x > 0 ? `${x >= 100 ? fmt(x) : x.toFixed(2)}×` : '– (an added figure ≤ 0: within noise)');
 const us = (x) => (!Number.isFinite(x) ? '–' : Math.abs(x) >= 10000 ? `${fmt(x / 1000, 1)} ms` : `${fmt(x)} µs`);
 
-const TARGETS = ['direct', 'nginx', 'skiff', 'skiffnv', 'portkey'];
-const LABEL = { direct: 'upstream direct', nginx: 'nginx proxy_pass', skiff: 'skiff serve', skiffnv: 'skiff serve, validation off', portkey: 'Portkey gateway' };
+const TARGETS = ['direct', 'nginx', 'skiff', 'skiffnv', 'skiffcurl', 'portkey'];
+const LABEL = { direct: 'upstream direct', nginx: 'nginx proxy_pass', skiff: 'skiff serve', skiffnv: 'skiff serve, validation off', skiffcurl: 'skiff serve, libcurl transport (client: curl)', portkey: 'Portkey gateway' };
 const present = (s, v) => TARGETS.filter((t) => has(s, v, t));
 const out = [];
 const P = (...l) => out.push(...l);
@@ -85,6 +85,9 @@ if (rows.some((r) => r.s === 'S1')) {
     const nv = S('S1', 'c64', 'skiffnv', 'rps').med, cnv = S('S1', 'c64', 'skiffnv', 'cpu_us_per_req').med;
     if (Number.isFinite(nv))
         P(`Validation on vs off: ${fmt(sk)} vs ${fmt(nv)} req/s (${rx(ratio(sk, nv))}); ${fmt(cs - cnv, 1)} µs of CPU per request.`, '');
+    const cu = S('S1', 'c64', 'skiffcurl', 'rps').med;
+    if (Number.isFinite(cu))
+        P(`The libcurl transport (\`client: curl\`, the path every https:// upstream takes): ${fmt(cu)} req/s, ${rx(ratio(cu, ng))} nginx; skiff's own HTTP/1.1 client does ${rx(ratio(sk, cu))} of that.`, '');
     goals.push(['S1', 'req/s ≥ 0.9 × nginx', `${rx(ratio(sk, ng))} nginx`, verdict(Number.isFinite(ratio(sk, ng)) ? ratio(sk, ng) >= 0.9 : null, `${fmt((0.9 - ratio(sk, ng)) * ng)} req/s (needs ${fmt(0.9 * ng)}, has ${fmt(sk)})`)]);
     goals.push(['S1', 'req/s ≥ 100 × Portkey', `${rx(ratio(sk, pk))} Portkey`, verdict(Number.isFinite(ratio(sk, pk)) ? ratio(sk, pk) >= 100 : null, `${fmt(100 * pk - sk)} req/s (needs ${fmt(100 * pk)})`)]);
 }

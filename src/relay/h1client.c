@@ -239,8 +239,8 @@ deferred_done(uv_timer_t *t)
 }
 
 /* Ends a call that is still live: closes its connection unless it went back to the idle
- * list, reports once, frees it. A call that fails inside skiff_h1c_start (a refused
- * connection on the spot) reports from the loop: the caller has not even got the call yet. */
+ * list, reports once, frees it. A call that fails inside skiff_h1c_start (no socket to be
+ * had, say) reports from the loop: the caller has not even got the call yet. */
 static void
 finish(struct h1_call *c, const char *error)
 {
