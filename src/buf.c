@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "num.h"
 
 void
 skiff_buf_init(struct skiff_buf *b, size_t max)
@@ -59,20 +60,6 @@ int
 skiff_buf_adds(struct skiff_buf *b, const char *s)
 {
     return skiff_buf_add(b, s, strlen(s));
-}
-
-size_t
-skiff_fmt_uint(char *out, uint64_t v, unsigned base)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = "0123456789abcdef"[v % base];
-        v /= base;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
 }
 
 int

@@ -46,10 +46,6 @@ int skiff_buf_adds(struct skiff_buf *b, const char *s);
 /* Appends v in decimal; same returns as skiff_buf_add. */
 int skiff_buf_add_uint(struct skiff_buf *b, uint64_t v);
 
-/* Writes v in base 10 or 16 (lowercase) at out, which has room for 20 bytes; returns the
- * number of digits. No NUL. (The hot path formats numbers without printf.) */
-size_t skiff_fmt_uint(char *out, uint64_t v, unsigned base);
-
 /* Appends printf-style output; same returns as skiff_buf_add. */
 int skiff_buf_printf(struct skiff_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

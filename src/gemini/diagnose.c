@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "num.h"
 
 /* ---- finishReason / blockReason ---------------------------------------------------------- */
 
@@ -158,18 +159,6 @@ skiff_repguard_feed(struct skiff_repguard *g, const char *text, size_t len)
     return g->tripped;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum skiff_rep
 skiff_repguard_feed_event(struct skiff_repguard *g, const char *event, size_t len)
 {
@@ -198,7 +187,7 @@ skiff_repguard_feed_event(struct skiff_repguard *g, const char *event, size_t le
                 case 'u': {
                     int v = 0, ok = end - p >= 4;
                     for (int k = 0; ok && k < 4; k++) {
-                        int h = hexval(p[k]);
+                        int h = skiff_hexdigit(p[k]);
                         ok = h >= 0;
                         v = v * 16 + h;
                     }

@@ -32,7 +32,7 @@ struct skiff_curlc {
     struct curl_call *calls;   /* in flight */
     struct curl_call *reaping; /* cancelled while curl was on the stack */
     struct curl_call *pausing; /* asked to pause while curl was on the stack */
-    CURL *spare[SPARE_EASY];      /* finished handles, reset, for the next calls */
+    CURL *spare[SPARE_EASY];   /* finished handles, reset, for the next calls */
     int nspare;
 };
 
@@ -46,7 +46,6 @@ struct curl_call {
     struct skiff_buf head; /* response header block */
     int status;
     int got_bytes; /* anything at all came back */
-    int headers_done;
     int cancelled;
     int done;
     int paused;
@@ -192,8 +191,8 @@ header_cb(char *p, size_t size, size_t n, void *ud)
     if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
         if (c->status >= 100 && c->status < 200)
             return len;
-        c->headers_done = 1;
-        int rc = c->base.ops->on_status(&c->base, c->status, c->head.data ? c->head.data : "", c->head.len);
+        int rc = c->base.ops->on_status(&c->base, c->status, c->head.data ? c->head.data : "",
+                                        c->head.len);
         return rc == 0 && !c->cancelled ? len : 0;
     }
     const char *colon = memchr(p, ':', len);

@@ -51,14 +51,14 @@ struct h1_origin {
     struct h1_origin *next;
     char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
     char port[8];
-    char key[272];  /* "host:port", for messages */
+    char key[272]; /* "host:port", for messages */
 };
 
 struct h1_conn {
     uv_tcp_t tcp; /* its connect and write requests are allocated only while in use */
     struct skiff_h1c *cl;
-    struct h1_call *call;         /* NULL while idle or closing */
-    struct h1_conn *prev, *next;  /* the idle list */
+    struct h1_call *call;        /* NULL while idle or closing */
+    struct h1_conn *prev, *next; /* the idle list */
     uint64_t idle_since;
     int idle;
     int closing;
@@ -82,8 +82,8 @@ struct h1_call {
     uv_timer_t timer;              /* connect, first-byte, then idle-between-pieces */
     long connect_ms, first_byte_ms, idle_ms;
     enum phase phase;
-    struct skiff_buf req;  /* the request head until it is written */
-    const char *body;      /* borrowed */
+    struct skiff_buf req; /* the request head until it is written */
+    const char *body;     /* borrowed */
     size_t body_len;
     struct skiff_buf head; /* a response head arriving across reads */
     struct skiff_h1resp resp;
@@ -499,8 +499,9 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    conn_failed(c, nread == UV_EOF ? "the upstream closed the connection without answering"
-                                   : "the upstream connection failed",
+    conn_failed(c,
+                nread == UV_EOF ? "the upstream closed the connection without answering"
+                                : "the upstream connection failed",
                 nread == UV_EOF ? 0 : (int)nread);
 }
 
@@ -552,6 +553,21 @@ send_request(struct h1_call *c)
     }
 }
 
+/* A connection to one address of the origin failed: the next address, or the end. */
+static void
+connect_failed(struct h1_call *c, struct h1_conn *k, int err)
+{
+    conn_close(k);
+    if (c->ai_next) {
+        connect_next(c);
+        return;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
+             uv_strerror(err));
+    finish(c, msg);
+}
+
 static void
 connect_cb(uv_connect_t *req, int status)
 {
@@ -561,15 +577,7 @@ connect_cb(uv_connect_t *req, int status)
     if (!c)
         return; /* the call went away meanwhile; the connection is closing */
     if (status < 0) {
-        conn_close(k);
-        if (c->ai_next) {
-            connect_next(c);
-            return;
-        }
-        char msg[400];
-        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
-                 uv_strerror(status));
-        finish(c, msg);
+        connect_failed(c, k, status);
         return;
     }
     uv_tcp_keepalive(&k->tcp, 1, 60);
@@ -596,7 +604,8 @@ connect_next(struct h1_call *c)
         unsigned char tmp[sizeof(struct in6_addr)];
         const char *host = c->origin->host, *port = c->origin->port;
         int numeric = inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
                                  .ai_flags = numeric ? AI_NUMERICHOST : AI_ADDRCONFIG};
         if (numeric) {
             uv_getaddrinfo_t req;
@@ -644,13 +653,8 @@ connect_next(struct h1_call *c)
     int rc = req ? uv_tcp_connect(req, &k->tcp, ai->ai_addr, connect_cb) : UV_ENOMEM;
     if (rc < 0)
         free(req);
-    if (rc < 0) {
-        conn_close(k);
-        char msg[400];
-        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
-                 uv_strerror(rc));
-        finish(c, msg);
-    }
+    if (rc < 0)
+        connect_failed(c, k, rc);
 }
 
 static void

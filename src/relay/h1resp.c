@@ -3,22 +3,18 @@
 #include <string.h>
 #include <strings.h>
 
+#include "num.h"
+
 #define MAX_LINE 4096 /* a chunk-size or trailer line; longer is garbage, not a response */
 
 int
 skiff_h1_hop_by_hop(const char *name, size_t n)
 {
-#define NAME(s) {s, sizeof s - 1}
-    static const struct {
-        const char *s;
-        size_t n;
-    } drop[] = {NAME("connection"),     NAME("keep-alive"),         NAME("transfer-encoding"),
-                NAME("content-length"), NAME("te"),                 NAME("trailer"),
-                NAME("upgrade"),        NAME("proxy-authenticate"), NAME("proxy-connection"),
-                NAME("alt-svc")};
-#undef NAME
+    static const char *const drop[] = {
+        "connection", "keep-alive", "transfer-encoding",  "content-length",   "te",
+        "trailer",    "upgrade",    "proxy-authenticate", "proxy-connection", "alt-svc"};
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (drop[i].n == n && strncasecmp(drop[i].s, name, n) == 0)
+        if (strnlen(drop[i], n + 1) == n && strncasecmp(drop[i], name, n) == 0)
             return 1;
     return 0;
 }
@@ -169,7 +165,7 @@ skiff_h1_parse_head(struct skiff_h1resp *p, const char *head, size_t len, int he
     p->line_len = p->size_digits = p->in_extension = 0;
     if (status < 200) {
         if (status == 101)
-            return -1; /* nothing here asked to switch protocols */
+            return -1;            /* nothing here asked to switch protocols */
         p->state = SKIFF_H1_HEAD; /* informational: the real head follows */
     } else if (head_request || status == 204 || status == 304) {
         p->state = SKIFF_H1_DONE;
@@ -187,18 +183,6 @@ skiff_h1_parse_head(struct skiff_h1resp *p, const char *head, size_t len, int he
         p->keep_alive = 0;
     }
     return 0;
-}
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Takes up to `left` bytes as body; moves to `next` when they are all in. */
@@ -259,7 +243,7 @@ skiff_h1_body(struct skiff_h1resp *p, const char *in, size_t len, const char **p
                 if (p->size_digits)
                     p->in_extension = 1; /* only whitespace, then an extension, may follow */
             } else {
-                int h = hexval(c);
+                int h = skiff_hexdigit(c);
                 if (h < 0 || ++p->size_digits > 15)
                     return -1;
                 p->left = p->left * 16 + h;

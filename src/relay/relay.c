@@ -33,6 +33,7 @@
 #include "gemini/stream.h"
 #include "gemini/validate.h"
 #include "jsoncheck.h"
+#include "num.h"
 #include "obs/log.h"
 #include "relay/budget.h"
 #include "relay/upstream.h"
@@ -220,6 +221,16 @@ next_header(const char **p, const char *end, struct hline *h)
     return 0;
 }
 
+/* Whether name[0..n) is one of list (NULL-terminated), ignoring case. */
+static int
+name_in(const char *name, size_t n, const char *const *list)
+{
+    for (; *list; list++)
+        if (strnlen(*list, n + 1) == n && strncasecmp(*list, name, n) == 0)
+            return 1;
+    return 0;
+}
+
 /* Copies the upstream's headers that make sense to a client. */
 static void
 forward_headers(struct relay *r)
@@ -228,11 +239,10 @@ forward_headers(struct relay *r)
     struct hline h;
     while (next_header(&p, end, &h)) {
         /* content-type goes with the status; server, date, ids and x-skiff-* are ours. */
-        static const char *const ours[] = {"content-type", "server", "date", "x-request-id"};
-        int keep = !(h.name_len >= 8 && strncasecmp(h.name, "x-skiff-", 8) == 0);
-        for (size_t i = 0; keep && i < sizeof ours / sizeof ours[0]; i++)
-            keep = !(strlen(ours[i]) == h.name_len && !strncasecmp(ours[i], h.name, h.name_len));
-        if (keep)
+        static const char *const ours[] = {"content-type", "server", "date", "x-request-id",
+                                           NULL};
+        if (!name_in(h.name, h.name_len, ours) &&
+            !(h.name_len >= 8 && strncasecmp(h.name, "x-skiff-", 8) == 0))
             skiff_http_add_headern(r->req, h.name, h.name_len, h.value, h.value_len);
     }
 }
@@ -975,20 +985,12 @@ keep_header(const struct skiff_request *req, const struct skiff_header *h)
 {
     if (named_by_connection(req, h->name, h->name_len))
         return 0;
-#define NAME(s) {s, sizeof s - 1}
-    static const struct {
-        const char *s;
-        size_t n;
-    } drop[] = {NAME("host"),           NAME("connection"),     NAME("keep-alive"),
-                NAME("proxy-connection"), NAME("proxy-authorization"), NAME("te"),
-                NAME("trailer"),        NAME("transfer-encoding"), NAME("upgrade"),
-                NAME("content-length"), NAME("expect"),         NAME("x-goog-api-key"),
-                NAME("authorization"),  NAME("cookie"),         NAME("accept-encoding"),
-                NAME("x-request-id")};
-#undef NAME
-    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (drop[i].n == h->name_len && strncasecmp(drop[i].s, h->name, h->name_len) == 0)
-            return 0;
+    static const char *const drop[] = {
+        "host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
+        "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
+        "x-goog-api-key", "authorization", "cookie", "accept-encoding", "x-request-id", NULL};
+    if (name_in(h->name, h->name_len, drop))
+        return 0;
     if (h->name_len >= 8 && strncasecmp(h->name, "x-skiff-", 8) == 0)
         return 0;
     return 1;

@@ -12,7 +12,6 @@
 struct skiff_upstream {
     struct skiff_h1c *h1;
     struct skiff_curlc *curl;
-    int curl_only;
 };
 
 struct skiff_upstream *
@@ -21,7 +20,6 @@ skiff_upstream_new(uv_loop_t *loop, int curl_only)
     struct skiff_upstream *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    u->curl_only = curl_only;
     u->curl = skiff_curlc_new(loop);
     u->h1 = curl_only ? NULL : skiff_h1c_new(loop);
     if (!u->curl || (!curl_only && !u->h1)) {

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "err.h"
+#include "num.h"
 #include "obs/log.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
