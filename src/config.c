@@ -456,6 +456,19 @@ check_secret(const char *v)
     return NULL;
 }
 
+/* An upstream key: a secret that redaction can tell apart from its own mask ('*'), so a
+ * masked key pasted from a console ("********") is refused rather than used. */
+static const char *
+check_key(const char *v)
+{
+    const char *why = check_secret(v);
+    if (why)
+        return why;
+    if (!v[strspn(v, "*")])
+        return "is only '*' characters: that is a masked key, paste the key itself";
+    return NULL;
+}
+
 static const char *
 check_token(const char *v)
 {
@@ -879,7 +892,7 @@ key_pair(struct loader *ld, const struct pair *p)
     in->value[p->which] = p->value;
     if (get_string(ld, p->value, p->which == 0 ? "the key as a string" : "a label", &v) < 0)
         return -1;
-    why = p->which == 0 ? check_secret(v) : check_name(v);
+    why = p->which == 0 ? check_key(v) : check_name(v);
     if (why)
         return fail_at(ld, p->value, "%s", why);
     return set_string(ld, p->which == 0 ? &k->key : &k->label, v, 0);
@@ -905,7 +918,7 @@ read_key(struct loader *ld, const yaml_node_t *item, size_t i)
     } else {
         if (get_string(ld, item, "a key, or a mapping {key, label}", &v) < 0)
             return -1;
-        if ((why = check_secret(v)))
+        if ((why = check_key(v)))
             return fail_at(ld, item, "%s", why);
         if (set_string(ld, &k->key, v, 0) < 0)
             return -1;
@@ -1516,7 +1529,7 @@ env_keys(struct loader *ld)
         struct skiff_key *k = &cfg->keys[n++];
         if (set_stringn(ld, &k->key, item, len, 0) < 0)
             return -1;
-        if ((why = check_secret(k->key)))
+        if ((why = check_key(k->key)))
             return fail(ld, "%s: item %zu: the key %s", var, n, why);
         for (size_t j = 0; j + 1 < n; j++)
             if (!strcmp(cfg->keys[j].key, k->key))

@@ -5,16 +5,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Reads "<digits>[.<digits>]" followed by end (the syntax of a protobuf Duration's seconds
+ * and of Retry-After's delay-seconds), clamped to SKIFF_MAX_RETRY_DELAY_S. Nothing else is
+ * taken: no sign, exponent, hex, "inf" or "nan", so the result is always finite. Returns -1
+ * when s is not one.
+ */
+static double
+parse_seconds(const char *s, const char *end_mark)
+{
+    const char *p = s;
+    double v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++)
+        if (v < SKIFF_MAX_RETRY_DELAY_S)
+            v = v * 10 + (*p - '0');
+    if (!digits)
+        return -1;
+    if (*p == '.') {
+        double scale = 0.1;
+        int frac = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, frac++, scale /= 10)
+            if (frac < 9)
+                v += (*p - '0') * scale;
+        if (!frac)
+            return -1;
+    }
+    if (strcmp(p, end_mark) != 0)
+        return -1;
+    return v > SKIFF_MAX_RETRY_DELAY_S ? SKIFF_MAX_RETRY_DELAY_S : v;
+}
+
 double
 skiff_parse_duration(const char *s)
 {
-    if (!s || !*s)
-        return -1;
-    char *end;
-    double d = strtod(s, &end);
-    if (end == s || d < 0 || strcmp(end, "s") != 0)
-        return -1;
-    return d;
+    return s ? parse_seconds(s, "s") : -1;
 }
 
 int
@@ -32,8 +57,8 @@ skiff_fault_blames_key(enum skiff_fault f)
 const char *
 skiff_fault_name(enum skiff_fault f)
 {
-    static const char *const names[] = {"none", "client", "transient", "quota-minute",
-                                        "quota-day", "quota-zero", "quota", "key-invalid",
+    static const char *const names[] = {"none",       "client",     "transient", "quota-minute",
+                                        "quota-day",  "quota-zero", "quota",     "key-invalid",
                                         "key-denied", "key-region"};
     return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "unknown";
 }
@@ -54,7 +79,8 @@ from_details(json_t *err, int status, struct skiff_verdict *v)
     const char *reason = NULL, *quota_id = NULL, *quota_value = NULL;
     size_t i;
     json_t *d;
-    json_array_foreach(details, i, d) {
+    json_array_foreach(details, i, d)
+    {
         const char *r = json_string_value(json_object_get(d, "reason"));
         if (r && !reason)
             reason = r;
@@ -63,7 +89,8 @@ from_details(json_t *err, int status, struct skiff_verdict *v)
             v->retry_delay_s = skiff_parse_duration(delay);
         size_t j;
         json_t *q;
-        json_array_foreach(json_object_get(d, "violations"), j, q) {
+        json_array_foreach(json_object_get(d, "violations"), j, q)
+        {
             const char *id = json_string_value(json_object_get(q, "quotaId"));
             const char *val = json_string_value(json_object_get(q, "quotaValue"));
             /* With several violations, the longest wait decides: a day beats a minute. */
@@ -102,7 +129,8 @@ from_details(json_t *err, int status, struct skiff_verdict *v)
         return 1;
     }
     if (status == 403 || (gstatus && strcmp(gstatus, "PERMISSION_DENIED") == 0)) {
-        set(v, SKIFF_FAULT_KEY_DENIED, "permission denied (%s)", reason ? reason : "PERMISSION_DENIED");
+        set(v, SKIFF_FAULT_KEY_DENIED, "permission denied (%s)",
+            reason ? reason : "PERMISSION_DENIED");
         return 1;
     }
     return 0;
@@ -115,10 +143,18 @@ skiff_classify(int status, const char *body, size_t len, const char *retry_after
     memset(v, 0, sizeof *v);
     v->retry_delay_s = -1;
     if (retry_after) {
-        char *end;
-        double s = strtod(retry_after, &end);
-        if (end != retry_after && s >= 0)
-            v->retry_delay_s = s;
+        /* delay-seconds only (RFC 9110 10.2.3); an HTTP-date is left unread. */
+        while (*retry_after == ' ' || *retry_after == '\t')
+            retry_after++;
+        char digits[32];
+        size_t n = strcspn(retry_after, " \t");
+        if (n < sizeof digits) {
+            memcpy(digits, retry_after, n);
+            digits[n] = '\0';
+            double s = parse_seconds(digits, "");
+            if (s >= 0 && !strchr(digits, '.'))
+                v->retry_delay_s = s;
+        }
     }
     if (status >= 200 && status < 300) {
         v->fault = SKIFF_FAULT_NONE;

@@ -25,7 +25,8 @@ enum skiff_fault {
 
 struct skiff_verdict {
     enum skiff_fault fault;
-    double retry_delay_s; /* from RetryInfo (or Retry-After); < 0 when the upstream gave none */
+    double retry_delay_s; /* from RetryInfo (or Retry-After), in [0, SKIFF_MAX_RETRY_DELAY_S];
+                           * -1 when the upstream gave none (or nothing readable) */
     char reason[128];     /* one line for logs and hints: "per-day quota (GenerateRe...)" */
 };
 
@@ -46,7 +47,13 @@ int skiff_fault_blames_key(enum skiff_fault f);
 /* A short name for logs: "transient", "quota-minute", ... */
 const char *skiff_fault_name(enum skiff_fault f);
 
-/* Parses a protobuf Duration ("45.837906927s", "0s"); returns -1 when it is not one. */
+/* The longest wait skiff takes from an upstream (RetryInfo, Retry-After): a day. Longer
+ * values are cut to it; the per-day quota has its own rule (midnight Pacific). */
+#define SKIFF_MAX_RETRY_DELAY_S 86400.0
+
+/* Parses a protobuf Duration ("45.837906927s", "0s"): decimal seconds and the "s", nothing
+ * else (no sign, exponent, hex, inf or nan). Returns the seconds clamped to
+ * [0, SKIFF_MAX_RETRY_DELAY_S], or -1 when s is not a Duration. */
 double skiff_parse_duration(const char *s);
 
 #endif

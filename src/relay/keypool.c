@@ -216,13 +216,13 @@ skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms
 
 /* Queues the (key, model) state for the store. Called with the lock held. */
 static void
-persist(struct skiff_keypool *p, size_t key, const char *model, int64_t rest_until,
-        int retired, const char *reason, int64_t now_ms)
+persist(struct skiff_keypool *p, size_t key, const char *model, int64_t rest_until, int retired,
+        const char *reason, int64_t now_ms)
 {
     if (!p->store)
         return;
-    struct skiff_key_state st = {.rest_until_ms = rest_until, .retired = retired,
-                                 .updated_ms = now_ms};
+    struct skiff_key_state st = {
+        .rest_until_ms = rest_until, .retired = retired, .updated_ms = now_ms};
     memcpy(st.key_id, p->keys[key].id, sizeof st.key_id);
     snprintf(st.label, sizeof st.label, "%s", p->cfg->keys[key].label);
     snprintf(st.model, sizeof st.model, "%s", model);
@@ -245,10 +245,21 @@ log_health(const struct skiff_keypool *p, size_t key, const char *model, const c
     skiff_log_end(&l);
 }
 
+/* A delay from the upstream in ms, cut to SKIFF_MAX_RETRY_DELAY_S; -1 for none (negative,
+ * NaN). The conversion to an integer is defined for every double that comes in. */
+static int64_t
+delay_ms(double s)
+{
+    if (!(s >= 0))
+        return -1;
+    if (s > SKIFF_MAX_RETRY_DELAY_S)
+        s = SKIFF_MAX_RETRY_DELAY_S;
+    return (int64_t)(s * 1000);
+}
+
 void
-skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
-                      enum skiff_fault fault, double retry_delay_s, const char *reason,
-                      int64_t tokens, int64_t now_ms)
+skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum skiff_fault fault,
+                      double retry_delay_s, const char *reason, int64_t tokens, int64_t now_ms)
 {
     if (key < 0 || (size_t)key >= p->nkeys)
         return;
@@ -273,14 +284,17 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
         break;
     case SKIFF_FAULT_QUOTA_MINUTE:
         /* RetryInfo's delay, at least a second; 60 s (the window) when it gave none. */
-        rest = retry_delay_s >= 1 ? (int64_t)(retry_delay_s * 1000) : retry_delay_s >= 0 ? 1000 : 60000;
+        rest = delay_ms(retry_delay_s) >= 1000 ? delay_ms(retry_delay_s)
+               : delay_ms(retry_delay_s) >= 0  ? 1000
+                                               : 60000;
         break;
     case SKIFF_FAULT_QUOTA_DAY:
         /* Whatever RetryInfo says: the daily quota comes back at midnight Pacific. */
         rest = skiff_pacific_next_midnight_ms(now_ms) - now_ms;
         break;
     case SKIFF_FAULT_QUOTA_OTHER:
-        rest = retry_delay_s > 0 ? (int64_t)(retry_delay_s * 1000) : SKIFF_KEYPOOL_BARE_429_REST_MS;
+        rest =
+            delay_ms(retry_delay_s) > 0 ? delay_ms(retry_delay_s) : SKIFF_KEYPOOL_BARE_429_REST_MS;
         break;
     case SKIFF_FAULT_QUOTA_ZERO:
         h->retired = 1;
@@ -308,7 +322,8 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
         c->last_429_ms = now_ms;
         size_t recent = 0;
         for (size_t i = 0; i < p->nkeys; i++)
-            if (p->keys[i].last_429_ms && now_ms - p->keys[i].last_429_ms < SKIFF_KEYPOOL_STORM_WINDOW_MS)
+            if (p->keys[i].last_429_ms &&
+                now_ms - p->keys[i].last_429_ms < SKIFF_KEYPOOL_STORM_WINDOW_MS)
                 recent++;
         if (p->nkeys >= SKIFF_KEYPOOL_STORM_KEYS && recent >= SKIFF_KEYPOOL_STORM_KEYS &&
             p->pool_rest_until_ms < now_ms) {
@@ -403,8 +418,14 @@ skiff_keypool_redact(const struct skiff_keypool *p, char *data, size_t len)
     for (size_t i = 0; i < p->nkeys; i++) {
         const char *k = p->cfg->keys[i].key;
         size_t kl = strlen(k);
-        char *hit;
-        while ((hit = memmem(data, len, k, kl)))
+        if (!kl)
+            continue;
+        /* The search goes on after each hit: a key that contains '*' must not be found
+         * again in its own mask. */
+        char *from = data, *end = data + len, *hit;
+        while ((hit = memmem(from, (size_t)(end - from), k, kl))) {
             memset(hit, '*', kl);
+            from = hit + kl;
+        }
     }
 }

@@ -1,6 +1,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -19,11 +20,13 @@ classify(int status, const char *body)
 static const char *rpm429 =
     "{\"error\": {\"code\": 429, \"message\": \"You exceeded your current quota\", \"status\": "
     "\"RESOURCE_EXHAUSTED\", \"details\": [{\"@type\": \"type.googleapis.com/google.rpc.Help\"},"
-    "{\"@type\": \"type.googleapis.com/google.rpc.QuotaFailure\", \"violations\": [{\"quotaMetric\":"
+    "{\"@type\": \"type.googleapis.com/google.rpc.QuotaFailure\", \"violations\": "
+    "[{\"quotaMetric\":"
     " \"generativelanguage.googleapis.com/generate_content_free_tier_requests\", \"quotaId\": "
     "\"GenerateRequestsPerMinutePerProjectPerModel-FreeTier\", \"quotaDimensions\": {\"location\": "
     "\"global\", \"model\": \"gemini-2.5-flash\"}, \"quotaValue\": \"15\"}]},"
-    "{\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": \"38.292227434s\"}]}}";
+    "{\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": "
+    "\"38.292227434s\"}]}}";
 
 static void
 test_per_minute_and_retry_delay(void **state)
@@ -53,28 +56,31 @@ test_per_day_even_with_zero_delay_and_in_an_array(void **state)
 static void
 test_zero_quota(void **state)
 {
-    const char *body = "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"details\": "
-                       "[{\"@type\": \"x.QuotaFailure\", \"violations\": [{\"quotaId\": "
-                       "\"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", \"quotaValue\": "
-                       "\"0\"}]}]}}";
+    const char *body =
+        "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"details\": "
+        "[{\"@type\": \"x.QuotaFailure\", \"violations\": [{\"quotaId\": "
+        "\"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", \"quotaValue\": "
+        "\"0\"}]}]}}";
     assert_int_equal(classify(429, body).fault, SKIFF_FAULT_QUOTA_ZERO);
 }
 
 static void
 test_key_problems(void **state)
 {
-    assert_int_equal(classify(400, "{\"error\": {\"code\": 400, \"status\": \"INVALID_ARGUMENT\", "
-                                   "\"message\": \"API key not valid. Please pass a valid API key.\","
-                                   " \"details\": [{\"reason\": \"API_KEY_INVALID\"}]}}")
+    assert_int_equal(classify(400,
+                              "{\"error\": {\"code\": 400, \"status\": \"INVALID_ARGUMENT\", "
+                              "\"message\": \"API key not valid. Please pass a valid API key.\","
+                              " \"details\": [{\"reason\": \"API_KEY_INVALID\"}]}}")
                          .fault,
                      SKIFF_FAULT_KEY_INVALID);
     assert_int_equal(classify(403, "{\"error\": {\"code\": 403, \"status\": \"PERMISSION_DENIED\", "
                                    "\"message\": \"The caller does not have permission\"}}")
                          .fault,
                      SKIFF_FAULT_KEY_DENIED);
-    assert_int_equal(classify(400, "{\"error\": {\"code\": 400, \"message\": \"User location is not "
-                                   "supported for the API use.\", \"status\": "
-                                   "\"FAILED_PRECONDITION\"}}")
+    assert_int_equal(classify(400,
+                              "{\"error\": {\"code\": 400, \"message\": \"User location is not "
+                              "supported for the API use.\", \"status\": "
+                              "\"FAILED_PRECONDITION\"}}")
                          .fault,
                      SKIFF_FAULT_KEY_REGION);
 }
@@ -82,9 +88,10 @@ test_key_problems(void **state)
 static void
 test_client_errors_are_not_retried(void **state)
 {
-    struct skiff_verdict v = classify(400, "{\"error\": {\"code\": 400, \"status\": "
-                                           "\"INVALID_ARGUMENT\", \"message\": \"* Generate"
-                                           "ContentRequest.contents: contents is not specified\\n\"}}");
+    struct skiff_verdict v =
+        classify(400, "{\"error\": {\"code\": 400, \"status\": "
+                      "\"INVALID_ARGUMENT\", \"message\": \"* Generate"
+                      "ContentRequest.contents: contents is not specified\\n\"}}");
     assert_int_equal(v.fault, SKIFF_FAULT_CLIENT);
     assert_false(skiff_fault_retryable(v.fault));
     assert_false(skiff_fault_blames_key(v.fault));
@@ -119,6 +126,59 @@ test_retry_after_header_and_durations(void **state)
     assert_true(skiff_parse_duration("-1s") < 0);
 }
 
+/* Durations the upstream controls never give a value that cannot become an int64 of ms. */
+static void
+test_hostile_durations(void **state)
+{
+    assert_true(skiff_parse_duration("1e300s") < 0);
+    assert_true(skiff_parse_duration("infs") < 0);
+    assert_true(skiff_parse_duration("nans") < 0);
+    assert_true(skiff_parse_duration("0x10s") < 0);
+    assert_true(skiff_parse_duration("+5s") < 0);
+    assert_true(skiff_parse_duration(".5s") < 0);
+    assert_true(skiff_parse_duration("5.s") < 0);
+    assert_true(skiff_parse_duration("5s ") < 0);
+    assert_true(skiff_parse_duration("") < 0);
+    assert_true(skiff_parse_duration(NULL) < 0);
+    /* Longer than a day: a day. */
+    assert_true(skiff_parse_duration("99999999999999999999999999999999999999s") ==
+                SKIFF_MAX_RETRY_DELAY_S);
+    assert_true(skiff_parse_duration("86401s") == SKIFF_MAX_RETRY_DELAY_S);
+    assert_true(skiff_parse_duration("86400s") == 86400);
+    double d = skiff_parse_duration("1.000000000999s");
+    assert_true(d >= 1 && d < 1.000001);
+
+    /* Through a whole 429: RetryInfo 1e300s counts as no delay at all. */
+    const char *fmt = "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", "
+                      "\"details\": [{\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", "
+                      "\"retryDelay\": \"%s\"}]}}";
+    const char *bad[] = {"1e300s", "infs", "nans", "0x1p10s", "-inf s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, fmt, bad[i]);
+        struct skiff_verdict v = classify(429, body);
+        assert_int_equal(v.fault, SKIFF_FAULT_QUOTA_OTHER);
+        assert_true(v.retry_delay_s == -1);
+    }
+    char body[256];
+    snprintf(body, sizeof body, fmt, "1000000000000s");
+    assert_true(classify(429, body).retry_delay_s == SKIFF_MAX_RETRY_DELAY_S);
+
+    /* Retry-After: delay-seconds only, clamped; the rest is ignored. */
+    const char *ra_bad[] = {
+        "inf", "nan", "1e300", "0x10", "-5", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", ""};
+    for (size_t i = 0; i < sizeof ra_bad / sizeof ra_bad[0]; i++) {
+        struct skiff_verdict v;
+        skiff_classify(503, NULL, 0, ra_bad[i], &v);
+        assert_true(v.retry_delay_s == -1);
+    }
+    struct skiff_verdict v;
+    skiff_classify(503, NULL, 0, "999999999999999999999999", &v);
+    assert_true(v.retry_delay_s == SKIFF_MAX_RETRY_DELAY_S);
+    skiff_classify(503, NULL, 0, " 12 ", &v);
+    assert_true(v.retry_delay_s == 12);
+}
+
 int
 main(void)
 {
@@ -130,6 +190,7 @@ main(void)
         cmocka_unit_test(test_client_errors_are_not_retried),
         cmocka_unit_test(test_transient_and_garbage),
         cmocka_unit_test(test_retry_after_header_and_durations),
+        cmocka_unit_test(test_hostile_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -538,6 +538,20 @@ test_env_errors_name_the_variable(void **state)
                      "SKIFF_TOKENS: item 2: the same name as item 1");
     assert_env_error("GEMINI_API_KEYS", "AIzaOne,AIzaTwo,AIzaOne",
                      "GEMINI_API_KEYS: item 3: the same key as item 1");
+    assert_error_at("upstreams:\n"
+                    "  gemini:\n"
+                    "    keys:\n"
+                    "      - AIzaOne\n"
+                    "      - '********'\n",
+                    5, "upstreams.gemini.keys[1]", "is only '*' characters");
+    assert_error_at("upstreams:\n"
+                    "  gemini:\n"
+                    "    keys:\n"
+                    "      - {key: '*', label: masked}\n",
+                    4, "upstreams.gemini.keys[0].key", "is only '*' characters");
+    assert_env_error("GEMINI_API_KEYS", "AIzaOne,***",
+                     "GEMINI_API_KEYS: item 2: the key is only '*' characters: that is a masked "
+                     "key, paste the key itself");
     assert_env_error("GEMINI_API_KEYS", "AIza One",
                      "GEMINI_API_KEYS: item 1: the key may contain only printable ASCII "
                      "characters, without spaces");

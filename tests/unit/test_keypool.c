@@ -1,5 +1,6 @@
 #include <setjmp.h>
 #include <stdarg.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -113,8 +114,11 @@ test_client_and_transient_faults_blame_no_key(void **state)
 static void
 test_many_keys_throttled_at_once_rest_the_pool(void **state)
 {
-    struct skiff_key many[] = {{"k1-0000000000", "1"}, {"k2-0000000000", "2"}, {"k3-0000000000", "3"},
-                               {"k4-0000000000", "4"}, {"k5-0000000000", "5"}};
+    struct skiff_key many[] = {{"k1-0000000000", "1"},
+                               {"k2-0000000000", "2"},
+                               {"k3-0000000000", "3"},
+                               {"k4-0000000000", "4"},
+                               {"k5-0000000000", "5"}};
     struct skiff_config c = {.keys = many, .nkeys = 5};
     struct skiff_keypool *p = skiff_keypool_new(&c, NULL);
     for (int i = 0; i < SKIFF_KEYPOOL_STORM_KEYS; i++)
@@ -127,6 +131,29 @@ test_many_keys_throttled_at_once_rest_the_pool(void **state)
     skiff_keypool_free(p);
 }
 
+/* Whatever delay comes in (a caller that did not clamp it), a rest lasts at most a day and
+ * is never undefined: 1e300 and infinity rest a day, NaN and negatives take the default. */
+static void
+test_hostile_delays_rest_at_most_a_day(void **state)
+{
+    struct skiff_keypool *p = skiff_keypool_new(&cfg, NULL);
+    const double delays[] = {1e300, INFINITY, -INFINITY, NAN, -5};
+    const int64_t expect[] = {86400000, 86400000, 60000, 60000, 60000};
+    for (size_t i = 0; i < sizeof delays / sizeof delays[0]; i++) {
+        int64_t now = NOW + (int64_t)i * 100000000;
+        int k = acquire(p, "flash", now);
+        skiff_keypool_release(p, k, "flash", SKIFF_FAULT_QUOTA_MINUTE, delays[i], "rpm", 0, now);
+        assert_string_equal(skiff_keypool_status(p, k, "flash", now + expect[i] - 1), "resting");
+        assert_string_equal(skiff_keypool_status(p, k, "flash", now + expect[i]), "ok");
+        k = acquire(p, "lite", now);
+        skiff_keypool_release(p, k, "lite", SKIFF_FAULT_QUOTA_OTHER, delays[i], "429", 0, now);
+        int64_t other = expect[i] == 60000 ? SKIFF_KEYPOOL_BARE_429_REST_MS : expect[i];
+        assert_string_equal(skiff_keypool_status(p, k, "lite", now + other - 1), "resting");
+        assert_string_equal(skiff_keypool_status(p, k, "lite", now + other), "ok");
+    }
+    skiff_keypool_free(p);
+}
+
 static void
 test_redaction(void **state)
 {
@@ -136,6 +163,19 @@ test_redaction(void **state)
     skiff_keypool_redact(p, body, strlen(body));
     assert_false(skiff_keypool_leaks(p, body, strlen(body)));
     assert_non_null(strstr(body, "********************"));
+    skiff_keypool_free(p);
+}
+
+/* A key made of '*' (or holding some) is found in its own mask: redaction still ends. */
+static void
+test_redaction_of_a_key_of_stars_ends(void **state)
+{
+    static struct skiff_key stars[] = {{"***", "stars"}, {"a*b", "mixed"}};
+    static struct skiff_config scfg = {.keys = stars, .nkeys = 2};
+    struct skiff_keypool *p = skiff_keypool_new(&scfg, NULL);
+    char body[] = "{\"detail\": \"Invalid API key: ***** a*ba*b\"}";
+    skiff_keypool_redact(p, body, strlen(body));
+    assert_string_equal(body, "{\"detail\": \"Invalid API key: ***** ******\"}");
     skiff_keypool_free(p);
 }
 
@@ -162,7 +202,9 @@ main(void)
         cmocka_unit_test(test_retirements),
         cmocka_unit_test(test_client_and_transient_faults_blame_no_key),
         cmocka_unit_test(test_many_keys_throttled_at_once_rest_the_pool),
+        cmocka_unit_test(test_hostile_delays_rest_at_most_a_day),
         cmocka_unit_test(test_redaction),
+        cmocka_unit_test(test_redaction_of_a_key_of_stars_ends),
         cmocka_unit_test(test_pacific_date),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
