@@ -56,6 +56,8 @@ skiff_serve_main(int argc, char **argv)
     if (pool)
         skiff_keypool_restore(pool, skiff_now_ms());
     struct skiff_catalog *cat = skiff_catalog_new();
+    if (pool && cat)
+        skiff_keypool_use_catalog(pool, cat);
     struct skiff_relay_shared shared = {.cfg = cfg, .pool = pool, .budget = budget, .cat = cat};
     struct skiff_server_opts opts = {
         .host = cfg->listen_host,

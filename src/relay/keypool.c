@@ -5,12 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemini/catalog.h"
 #include "gemini/pacific.h"
 #include "hash.h"
 #include "obs/log.h"
 #include "store/store.h"
 
-#define MAX_MODELS 128 /* distinct models tracked; more share the last slot's health */
+/*
+ * Health is kept per (key, model slot). A slot belongs to one model name, compared whole, so
+ * two models never share health. Models of the catalog (known when their slot is made)
+ * keep their slot for good, up to MAX_PINNED of them; any other name (a model newer than
+ * the catalog, or whatever a client typed) takes one of the other slots, and when none is
+ * free the least recently used of those is emptied and reused, an idle one first. Acquiring
+ * never makes a slot: a model with none is healthy everywhere. A name longer than
+ * MAX_MODEL_NAME gets no slot, so nothing is recorded for it but key-wide retirements.
+ */
+#define MAX_MODELS 256
+#define MAX_PINNED 192
+#define MAX_MODEL_NAME 128
 
 /* Health of one (key, model). */
 struct health {
@@ -30,15 +42,26 @@ struct key {
     char id[17];
 };
 
+/* One model's slot in the health table. */
+struct mslot {
+    char name[MAX_MODEL_NAME + 1];
+    uint64_t hash;
+    uint64_t used; /* model_seq at the last use */
+    int pinned;    /* a catalog model: never evicted */
+};
+
 struct skiff_keypool {
     const struct skiff_config *cfg;
     struct skiff_store *store;
     pthread_mutex_t mu;
     size_t nkeys;
     struct key *keys;
-    char models[MAX_MODELS][129];
-    size_t nmodels;
-    struct health *health; /* [nkeys][MAX_MODELS] */
+    struct mslot models[MAX_MODELS];
+    size_t nmodels; /* slots ever used: [0, nmodels) */
+    size_t npinned;
+    uint64_t model_seq;              /* orders the slots by last use */
+    const struct skiff_catalog *cat; /* what pins a slot; NULL: nothing is pinned */
+    struct health *health;           /* [nkeys][MAX_MODELS] */
     uint64_t seq;
     int64_t pool_rest_until_ms;
 };
@@ -83,17 +106,96 @@ skiff_keypool_size(const struct skiff_keypool *p)
     return p->nkeys;
 }
 
-/* The model's slot; adds it when new. Called with the lock held. */
-static size_t
-model_slot(struct skiff_keypool *p, const char *model)
+static struct health *health_of(struct skiff_keypool *p, size_t key, size_t slot);
+static int64_t available_at(struct skiff_keypool *p, size_t key, long slot);
+
+/* The slot of model, or -1. Called with the lock held. */
+static long
+find_slot(struct skiff_keypool *p, const char *model)
 {
-    for (size_t i = 0; i < p->nmodels; i++)
-        if (strcmp(p->models[i], model) == 0)
-            return i;
-    if (p->nmodels == MAX_MODELS)
-        return MAX_MODELS - 1;
-    snprintf(p->models[p->nmodels], sizeof p->models[0], "%s", model);
-    return p->nmodels++;
+    size_t len = strnlen(model, MAX_MODEL_NAME + 1);
+    if (len > MAX_MODEL_NAME)
+        return -1;
+    uint64_t h = skiff_fnv1a64(SKIFF_FNV64_BASIS, model, len);
+    for (size_t i = 0; i < p->nmodels; i++) {
+        struct mslot *m = &p->models[i];
+        if (m->hash == h && strcmp(m->name, model) == 0) {
+            m->used = ++p->model_seq;
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* Whether slot holds anything that matters at now: a rest not over, or a retirement. */
+static int
+slot_busy(struct skiff_keypool *p, size_t slot, int64_t now_ms)
+{
+    for (size_t k = 0; k < p->nkeys; k++) {
+        struct health *h = health_of(p, k, slot);
+        if (h->retired || h->rest_until_ms > now_ms)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The slot of model, made when new: a free slot, else the unpinned slot used least
+ * recently (an idle one before one that holds a rest). -1 when the name is too long to be
+ * tracked. Called with the lock held.
+ */
+static long
+model_slot(struct skiff_keypool *p, const char *model, int64_t now_ms)
+{
+    long found = find_slot(p, model);
+    if (found >= 0)
+        return found;
+    size_t len = strnlen(model, MAX_MODEL_NAME + 1);
+    if (len > MAX_MODEL_NAME)
+        return -1;
+    struct skiff_model_info info;
+    int pin = p->cat && p->npinned < MAX_PINNED && skiff_catalog_lookup(p->cat, model, len, &info);
+    size_t slot;
+    if (p->nmodels < MAX_MODELS) {
+        slot = p->nmodels++;
+    } else {
+        long idle = -1, any = -1;
+        for (size_t i = 0; i < MAX_MODELS; i++) {
+            const struct mslot *m = &p->models[i];
+            if (m->pinned)
+                continue;
+            if (any < 0 || m->used < p->models[any].used)
+                any = (long)i;
+            if (!slot_busy(p, i, now_ms) && (idle < 0 || m->used < p->models[idle].used))
+                idle = (long)i;
+        }
+        slot = (size_t)(idle >= 0 ? idle : any); /* MAX_PINNED < MAX_MODELS: any >= 0 */
+        for (size_t k = 0; k < p->nkeys; k++)
+            *health_of(p, k, slot) = (struct health){0};
+    }
+    struct mslot *m = &p->models[slot];
+    memcpy(m->name, model, len + 1);
+    m->hash = skiff_fnv1a64(SKIFF_FNV64_BASIS, model, len);
+    m->used = ++p->model_seq;
+    m->pinned = pin;
+    p->npinned += (size_t)pin;
+    return (long)slot;
+}
+
+void
+skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat)
+{
+    pthread_mutex_lock(&p->mu);
+    p->cat = cat;
+    for (size_t i = 0; cat && i < p->nmodels && p->npinned < MAX_PINNED; i++) {
+        struct mslot *m = &p->models[i];
+        struct skiff_model_info info;
+        if (!m->pinned && skiff_catalog_lookup(cat, m->name, strlen(m->name), &info)) {
+            m->pinned = 1;
+            p->npinned++;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
 }
 
 static struct health *
@@ -123,7 +225,10 @@ restore_state(const struct skiff_key_state *st, void *ud)
         snprintf(p->keys[k].reason, sizeof p->keys[k].reason, "%s", st->reason);
         return;
     }
-    struct health *h = health_of(p, (size_t)k, model_slot(p, st->model));
+    long slot = model_slot(p, st->model, 0);
+    if (slot < 0)
+        return;
+    struct health *h = health_of(p, (size_t)k, (size_t)slot);
     h->rest_until_ms = st->rest_until_ms;
     h->retired = st->retired;
 }
@@ -135,7 +240,10 @@ restore_usage(const struct skiff_key_usage *u, void *ud)
     int k = find_key(p, u->key_id);
     if (k < 0)
         return;
-    struct health *h = health_of(p, (size_t)k, model_slot(p, u->model));
+    long slot = model_slot(p, u->model, 0);
+    if (slot < 0)
+        return;
+    struct health *h = health_of(p, (size_t)k, (size_t)slot);
     h->requests = u->requests;
     h->tokens = u->tokens;
 }
@@ -168,13 +276,16 @@ skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms)
     pthread_mutex_unlock(&p->mu);
 }
 
-/* When key can serve slot again: now or earlier if it can, INT64_MAX if never. */
+/* When key can serve slot again: now or earlier if it can, INT64_MAX if never. slot -1 (a
+ * model with no slot) has no health of its own. */
 static int64_t
-available_at(struct skiff_keypool *p, size_t key, size_t slot)
+available_at(struct skiff_keypool *p, size_t key, long slot)
 {
     if (p->keys[key].retired)
         return INT64_MAX;
-    struct health *h = health_of(p, key, slot);
+    if (slot < 0)
+        return 0;
+    struct health *h = health_of(p, key, (size_t)slot);
     if (h->retired)
         return INT64_MAX;
     return h->rest_until_ms;
@@ -187,7 +298,7 @@ skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms
     int best = -1;
     int64_t first_back = INT64_MAX;
     pthread_mutex_lock(&p->mu);
-    size_t slot = model_slot(p, model);
+    long slot = find_slot(p, model);
     for (size_t k = 0; k < p->nkeys; k++) {
         int64_t at = available_at(p, k, slot);
         if (at > now_ms) {
@@ -268,8 +379,12 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum 
     struct key *c = &p->keys[k];
     if (c->inflight > 0)
         c->inflight--;
-    size_t slot = model_slot(p, model);
-    struct health *h = health_of(p, k, slot);
+    /* Only what records something per model makes a slot: usage and quota verdicts. */
+    int per_model = fault == SKIFF_FAULT_NONE ||
+                    (fault >= SKIFF_FAULT_QUOTA_MINUTE && fault <= SKIFF_FAULT_QUOTA_OTHER);
+    long slot = per_model ? model_slot(p, model, now_ms) : find_slot(p, model);
+    struct health untracked = {0};
+    struct health *h = slot >= 0 ? health_of(p, k, (size_t)slot) : &untracked;
     int64_t today = skiff_pacific_day(now_ms);
     if (h->day != today) {
         h->day = today;
@@ -304,6 +419,8 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum 
     case SKIFF_FAULT_KEY_INVALID:
     case SKIFF_FAULT_KEY_DENIED:
     case SKIFF_FAULT_KEY_REGION:
+        if (c->retired)
+            break; /* several calls saw it (they wait for one probe): logged and kept once */
         c->retired = 1;
         snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : skiff_fault_name(fault));
         log_health(p, k, "*", "retired", 0, now_ms, c->reason);
@@ -382,7 +499,7 @@ const char *
 skiff_keypool_status(struct skiff_keypool *p, int key, const char *model, int64_t now_ms)
 {
     pthread_mutex_lock(&p->mu);
-    int64_t at = available_at(p, (size_t)key, model_slot(p, model));
+    int64_t at = available_at(p, (size_t)key, find_slot(p, model));
     pthread_mutex_unlock(&p->mu);
     return at == INT64_MAX ? "retired" : at > now_ms ? "resting" : "ok";
 }

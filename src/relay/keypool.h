@@ -8,6 +8,10 @@
  *   retired   for one model (quotaValue "0": no quota for it at all), or for every model
  *             (invalid key, no permission, region or billing), with the reason recorded.
  *
+ * Two models never share health: names are compared whole. Catalog models keep their
+ * entry; other names (newer models, or whatever a client typed) live in a bounded table
+ * that forgets the least recently used one (skiff_keypool_use_catalog).
+ *
  * Others name a key by index and label; only skiff_keypool_secret hands out the key, to be
  * put in the x-goog-api-key header of an upstream call and nowhere else.
  *
@@ -29,6 +33,15 @@ struct skiff_store;
 /* A pool over cfg's keys; cfg must outlive it. store may be NULL (no persistence). */
 struct skiff_keypool *skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store);
 void skiff_keypool_free(struct skiff_keypool *p);
+
+/*
+ * Health is kept apart for every model name. The catalog's models (looked up in cat when
+ * their slot is made, or now for slots already made) keep their slot for good; any other
+ * name shares a bounded table whose least recently used entry is emptied for a new one.
+ * cat must outlive the pool; without a catalog no model is kept for good.
+ */
+struct skiff_catalog;
+void skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat);
 
 /* Identifies cfg's key set (16 hex digits), so the store forgets retirements decided for
  * another set of keys ("until the config changes"). */

@@ -3,10 +3,12 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "gemini/catalog.h"
 #include "gemini/pacific.h"
 #include "relay/keypool.h"
 
@@ -131,6 +133,66 @@ test_many_keys_throttled_at_once_rest_the_pool(void **state)
     skiff_keypool_free(p);
 }
 
+/* The finding of issue 10: 130 client-chosen model names later, a per-day 429 on
+ * gemini-2.5-pro rested the key for gemini-2.5-flash-lite (both fell in the last slot). */
+static void
+test_client_model_names_never_share_health(void **state)
+{
+    struct skiff_catalog *cat = skiff_catalog_new();
+    struct skiff_keypool *p = skiff_keypool_new(&cfg, NULL);
+    skiff_keypool_use_catalog(p, cat);
+    /* A catalog model's rest from before the flood must survive it. */
+    skiff_keypool_release(p, 2, "gemini-2.5-flash", SKIFF_FAULT_QUOTA_DAY, -1, "rpd", 0, NOW);
+    char name[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "junk-model-%d", i);
+        int k = i % 2 ? 0 : acquire(p, name, NOW);
+        skiff_keypool_release(p, k, name, i % 2 ? SKIFF_FAULT_QUOTA_MINUTE : SKIFF_FAULT_NONE, 50,
+                              "rpm", 0, NOW);
+    }
+    skiff_keypool_release(p, 0, "gemini-2.5-pro", SKIFF_FAULT_QUOTA_DAY, -1, "rpd", 0, NOW + 1);
+    assert_string_equal(skiff_keypool_status(p, 0, "gemini-2.5-pro", NOW + 2), "resting");
+    assert_string_equal(skiff_keypool_status(p, 0, "gemini-2.5-flash-lite", NOW + 2), "ok");
+    assert_string_equal(skiff_keypool_status(p, 2, "gemini-2.5-flash", NOW + 2), "resting");
+    for (int k = 0; k < 3; k++)
+        assert_string_equal(skiff_keypool_status(p, k, "gemini-3-flash-preview", NOW + 2), "ok");
+    /* A name never seen is healthy, whatever the junk before it did. */
+    assert_string_equal(skiff_keypool_status(p, 0, "junk-model-never", NOW + 2), "ok");
+    assert_string_equal(skiff_keypool_status(p, 1, "junk-model-never", NOW + 2), "ok");
+    /* The latest junk rests are still known: the table forgets the oldest. */
+    assert_string_equal(skiff_keypool_status(p, 0, "junk-model-999", NOW + 2), "resting");
+    /* Every key still serves the lite model at once. */
+    int64_t back;
+    assert_true(skiff_keypool_acquire(p, "gemini-2.5-flash-lite", NOW + 2, &back) >= 0);
+    skiff_keypool_free(p);
+    skiff_catalog_free(cat);
+}
+
+/* Without a catalog (or for models newer than it) names still never share health, and a
+ * name too long to track is never mistaken for another one. */
+static void
+test_uncatalogued_names_are_bounded_and_apart(void **state)
+{
+    struct skiff_keypool *p = skiff_keypool_new(&cfg, NULL);
+    char name[64];
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "model-%d", i);
+        skiff_keypool_release(p, 0, name, SKIFF_FAULT_QUOTA_MINUTE, 30, "rpm", 0, NOW);
+        assert_string_equal(skiff_keypool_status(p, 0, name, NOW + 1), "resting");
+        snprintf(name, sizeof name, "model-%d-other", i);
+        assert_string_equal(skiff_keypool_status(p, 0, name, NOW + 1), "ok");
+    }
+    char a[200], b[200];
+    memset(a, 'x', sizeof a - 1);
+    a[sizeof a - 1] = '\0';
+    memcpy(b, a, sizeof b);
+    b[sizeof b - 2] = 'y';
+    skiff_keypool_release(p, 1, a, SKIFF_FAULT_QUOTA_DAY, -1, "rpd", 0, NOW);
+    assert_string_equal(skiff_keypool_status(p, 1, b, NOW + 1), "ok");
+    assert_string_equal(skiff_keypool_status(p, 1, "model-x", NOW + 1), "ok");
+    skiff_keypool_free(p);
+}
+
 /* Whatever delay comes in (a caller that did not clamp it), a rest lasts at most a day and
  * is never undefined: 1e300 and infinity rest a day, NaN and negatives take the default. */
 static void
@@ -203,6 +265,8 @@ main(void)
         cmocka_unit_test(test_client_and_transient_faults_blame_no_key),
         cmocka_unit_test(test_many_keys_throttled_at_once_rest_the_pool),
         cmocka_unit_test(test_hostile_delays_rest_at_most_a_day),
+        cmocka_unit_test(test_client_model_names_never_share_health),
+        cmocka_unit_test(test_uncatalogued_names_are_bounded_and_apart),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_redaction_of_a_key_of_stars_ends),
         cmocka_unit_test(test_pacific_date),
