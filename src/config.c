@@ -980,7 +980,7 @@ out:
 
 /* upstreams. */
 
-static const char *const gemini_fields[] = {"base_url", "keys", "proxy", "client", NULL};
+static const char *const gemini_fields[] = {"base_url", "keys", "proxy", "client", "ca_file", NULL};
 
 static int
 gemini_pair(struct loader *ld, const struct pair *p)
@@ -1009,6 +1009,24 @@ gemini_pair(struct loader *ld, const struct pair *p)
                            quote(v, buf, sizeof buf));
         ld->cfg->curl_only = !strcmp(v, "curl");
         return 0;
+    case 4:
+        if (get_string(ld, p->value, "a file path", &v) < 0)
+            return -1;
+        /* Checked now, so a wrong path fails the start rather than every https call. */
+        if (*v) {
+            struct stat st;
+            const char *cause = stat(v, &st) != 0      ? strerror(errno)
+                                : !S_ISREG(st.st_mode) ? "not a regular file"
+                                : access(v, R_OK) != 0 ? strerror(errno)
+                                                       : NULL;
+            if (cause)
+                return fail_at(ld, p->value,
+                               "cannot read %s: %s (give the PEM file of CA certificates that "
+                               "signed the upstream's TLS certificate, or leave it empty for the "
+                               "system store)",
+                               quote(v, buf, sizeof buf), cause);
+        }
+        return set_string(ld, &ld->cfg->ca_file, v, 1);
     default:
         if (get_string(ld, p->value, "a proxy URL", &v) < 0)
             return -1;
@@ -1725,6 +1743,7 @@ skiff_config_free(struct skiff_config *cfg)
     free(cfg->base_url);
     free_keys(cfg);
     free(cfg->proxy);
+    free(cfg->ca_file);
     free_fallbacks(cfg);
     free(cfg->storage.sqlite);
     free(cfg->storage.redis);

@@ -85,6 +85,8 @@ skiff_serve_main(int argc, char **argv)
         skiff_config_free(cfg);
         return 1;
     }
+    /* From here on lines go through the log thread: no loop ever waits for stderr. */
+    skiff_log_start();
     int v6 = strchr(cfg->listen_host, ':') != NULL;
     printf("skiff serve listening on http://%s%s%s:%u (%d worker%s, %zu key%s, %s, upstream %s)\n",
            v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", skiff_server_port(srv), cfg->workers,
@@ -100,5 +102,6 @@ skiff_serve_main(int argc, char **argv)
     skiff_keypool_free(pool);
     skiff_store_close(store);
     skiff_config_free(cfg);
+    skiff_log_stop(SKIFF_LOG_STOP_TIMEOUT_MS);
     return rc;
 }

@@ -488,8 +488,8 @@ elapsed_ms(const struct timespec *t0)
 }
 
 int
-skiff_gemini_get(const char *url, const char *key, const char *proxy, long connect_timeout_ms,
-                 long timeout_ms, struct skiff_get_result *out)
+skiff_gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
+                 long connect_timeout_ms, long timeout_ms, struct skiff_get_result *out)
 {
     memset(out, 0, sizeof *out);
     struct timespec t0;
@@ -535,6 +535,8 @@ skiff_gemini_get(const char *url, const char *key, const char *proxy, long conne
         /* The configured proxy is the only one: an http_proxy variable must not divert keys. */
         curl_easy_setopt(e, CURLOPT_PROXY, "");
     }
+    if (ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
     CURLcode rc = curl_easy_perform(e);
     int ret = 0;
     if (rc == CURLE_OK) {
@@ -597,7 +599,7 @@ add_token(char *url, size_t cap, const char *tok)
 
 int
 skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
-                      const char *proxy, char *err, size_t errlen)
+                      const char *proxy, const char *ca_file, char *err, size_t errlen)
 {
     char dummy[8];
     if (!err || !errlen) {
@@ -616,7 +618,7 @@ skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const cha
         free(token);
         token = NULL;
         struct skiff_get_result r;
-        if (skiff_gemini_get(url, key, proxy, 10000, 30000, &r) < 0) {
+        if (skiff_gemini_get(url, key, proxy, ca_file, 10000, 30000, &r) < 0) {
             snprintf(err, errlen, "models.list failed: %s", r.error);
             skiff_get_result_release(&r);
             goto out;

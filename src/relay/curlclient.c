@@ -465,6 +465,8 @@ skiff_curlc_start(struct skiff_curlc *u, const struct skiff_upcall_opts *o)
     curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "");
     if (o->proxy && *o->proxy)
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    if (o->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     if (strcmp(o->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);

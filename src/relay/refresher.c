@@ -27,9 +27,9 @@ refresh_once(struct skiff_refresher *r)
         if (strcmp(skiff_keypool_status(r->pool, (int)k, "models", now), "retired") == 0)
             continue;
         char err[256];
-        int n = skiff_catalog_refresh(r->cat, r->cfg->base_url,
-                                      skiff_keypool_secret(r->pool, (int)k), r->cfg->proxy, err,
-                                      sizeof err);
+        int n =
+            skiff_catalog_refresh(r->cat, r->cfg->base_url, skiff_keypool_secret(r->pool, (int)k),
+                                  r->cfg->proxy, r->cfg->ca_file, err, sizeof err);
         struct skiff_log l;
         skiff_log_begin(&l, n >= 0 ? SKIFF_LOG_INFO : SKIFF_LOG_WARN, "catalog_refresh");
         skiff_log_str(&l, "key", skiff_keypool_label(r->pool, (int)k));

@@ -40,6 +40,7 @@ struct skiff_upcall_opts {
     const char *body;           /* borrowed: must outlive the call */
     size_t body_len;
     const char *proxy;          /* NULL: none */
+    const char *ca_file;        /* PEM CAs to verify the upstream's TLS with; NULL: system */
     long connect_timeout_ms;
     long first_byte_timeout_ms; /* 0: none */
     long idle_timeout_ms;       /* between body pieces; 0: none */

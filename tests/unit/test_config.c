@@ -720,6 +720,40 @@ test_free_null(void **state)
     skiff_config_free(NULL);
 }
 
+/* upstreams.gemini.ca_file: the system store by default; a readable file is kept as given;
+ * a path that cannot be read fails the load at its line, before any https call is made. */
+static void
+test_ca_file(void **state)
+{
+    (void)state;
+    struct skiff_config *cfg = load_ok("upstreams: {gemini: {keys: []}}\n");
+    assert_null(cfg->ca_file);
+    skiff_config_free(cfg);
+
+    cfg = load_ok("upstreams: {gemini: {ca_file: ''}}\n");
+    assert_null(cfg->ca_file);
+    skiff_config_free(cfg);
+
+    char pem[64];
+    snprintf(pem, sizeof pem, "/tmp/skiff-test-ca-XXXXXX.pem");
+    int fd = mkstemps(pem, 4);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "-----BEGIN CERTIFICATE-----\n", 28), 28);
+    close(fd);
+    char text[160];
+    snprintf(text, sizeof text, "upstreams:\n  gemini:\n    ca_file: %s\n", pem);
+    cfg = load_ok(text);
+    assert_string_equal(cfg->ca_file, pem);
+    skiff_config_free(cfg);
+    unlink(pem);
+
+    /* The same path once it is gone, and a directory. */
+    assert_error_at(text, 3, "upstreams.gemini.ca_file", "No such file or directory");
+    assert_error_at(text, 3, "upstreams.gemini.ca_file", "system store");
+    assert_error_at("upstreams:\n  gemini:\n    ca_file: /tmp\n", 3, "upstreams.gemini.ca_file",
+                    "cannot read \"/tmp\": not a regular file");
+}
+
 int
 main(void)
 {
@@ -742,6 +776,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_workers_auto, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_or_missing_err_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_example_file_loads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_file, setup, teardown),
         cmocka_unit_test(test_free_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
