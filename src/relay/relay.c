@@ -81,6 +81,8 @@ struct relay {
     struct skiff_buf up_headers;
     struct skiff_buf body; /* a buffered upstream body, or a held stream prefix */
     size_t scanned;        /* how much of a held stream has been judged */
+    struct skiff_stream_scan scan;       /* where the held stream's units end */
+    struct skiff_stream_scan guard_scan; /* where the guard's events (carry) end */
     int started;           /* the client's response has begun */
     int sse;               /* a stream in the SSE form (?alt=sse) */
     int stream_failed;     /* a held stream turned out to be an error or empty */
@@ -777,6 +779,7 @@ on_status(struct skiff_upcall *call, int status, const char *headers, size_t len
     skiff_buf_init(&r->body, status != 200 ? MAX_UPSTREAM_ERROR
                              : is_stream(r) ? MAX_HOLD : MAX_UPSTREAM_BODY);
     r->scanned = 0;
+    skiff_stream_scan_init(&r->scan, r->sse);
     return 0;
 }
 
@@ -853,8 +856,9 @@ static int
 judge_held(struct relay *r)
 {
     for (;;) {
-        size_t end = skiff_stream_unit_end(r->body.data + r->scanned, r->body.len - r->scanned,
-                                           r->sse);
+        /* The scanner goes on where the last piece left it: each byte is looked at once. */
+        size_t end = skiff_stream_scan_next(&r->scan, r->body.data + r->scanned,
+                                            r->body.len - r->scanned);
         if (end == 0)
             return 0;
         const char *unit = r->body.data + r->scanned;
@@ -895,11 +899,13 @@ guard_feed(struct relay *r, const char *data, size_t len)
         return SKIFF_REP_NONE;
     if (skiff_buf_add(&r->carry, data, len)) {
         skiff_buf_reset(&r->carry); /* an event larger than the carry: skip it */
+        skiff_stream_scan_init(&r->guard_scan, 1);
         return SKIFF_REP_NONE;
     }
     size_t off = 0, end;
     enum skiff_rep rep = SKIFF_REP_NONE;
-    while (!rep && (end = skiff_stream_unit_end(r->carry.data + off, r->carry.len - off, 1))) {
+    while (!rep &&
+           (end = skiff_stream_scan_next(&r->guard_scan, r->carry.data + off, r->carry.len - off))) {
         rep = skiff_repguard_feed_event(r->guard, r->carry.data + off, end);
         off += end;
     }
@@ -1397,6 +1403,8 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         if (r->guard)
             skiff_repguard_init(r->guard);
     }
+    skiff_stream_scan_init(&r->scan, r->sse);
+    skiff_stream_scan_init(&r->guard_scan, 1);
     skiff_buf_init(&r->carry, 1024 * 1024);
     skiff_buf_init(&r->up_headers, 64 * 1024);
     skiff_buf_init(&r->scratch, 128 * 1024);
