@@ -15,6 +15,10 @@ skiff_doctor_judge(int status, const struct skiff_verdict *v)
 {
     if (status == 0)
         return SKIFF_KEY_UNREACHABLE;
+    /* doctor's call carries the key and nothing else: a refusal that names no key is still
+     * the key's here. */
+    if (v->fault == SKIFF_FAULT_CLIENT && (status == 401 || status == 403))
+        return status == 401 ? SKIFF_KEY_INVALID : SKIFF_KEY_DENIED;
     switch (v->fault) {
     case SKIFF_FAULT_NONE:
         return SKIFF_KEY_VALID;

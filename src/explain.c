@@ -55,7 +55,10 @@ static const struct skiff_advice table[] = {
      "The wrong key, a key whose API restrictions exclude the Generative Language API, a "
      "suspended consumer, or a tuned model used without proper authentication.",
      "Check in Google Cloud Console that the key is valid, that the Generative Language API is "
-     "enabled, and that the key's restrictions allow it; skiff retires the key and uses others.",
+     "enabled, and that the key's restrictions allow it. skiff retires a key only when the 403 "
+     "names it (ErrorInfo SERVICE_DISABLED, CONSUMER_SUSPENDED, API_KEY_SERVICE_BLOCKED...) and a "
+     "probe with the key alone confirms it; a 403 that names no key is about the request (a "
+     "file or cache of another project) and is answered as it came.",
      1, L_KEY},
     {403, "PERMISSION_DENIED", "no API key",
      "The request carried no API key (\"Method doesn't allow unregistered callers\").",
@@ -205,6 +208,8 @@ skiff_explain_verdict(int status, const struct skiff_verdict *v, const char *bod
     }
     if (status == 404 && body && memmem(body, len, "no longer available", 19))
         return skiff_explain_kind("model retired");
+    if (status == 403 && body && memmem(body, len, "unregistered callers", 20))
+        return skiff_explain_kind("no API key");
     return by_code(status);
 }
 

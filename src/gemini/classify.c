@@ -49,6 +49,13 @@ skiff_fault_retryable(enum skiff_fault f)
 }
 
 int
+skiff_fault_needs_probe(enum skiff_fault f)
+{
+    return f == SKIFF_FAULT_KEY_INVALID || f == SKIFF_FAULT_KEY_DENIED ||
+           f == SKIFF_FAULT_KEY_REGION;
+}
+
+int
 skiff_fault_blames_key(enum skiff_fault f)
 {
     return f >= SKIFF_FAULT_QUOTA_MINUTE;
@@ -68,6 +75,30 @@ set(struct skiff_verdict *v, enum skiff_fault f, const char *fmt, const char *ar
 {
     v->fault = f;
     snprintf(v->reason, sizeof v->reason, fmt, arg ? arg : "");
+}
+
+/*
+ * ErrorInfo reasons that only the key (its project, its restrictions) can earn: any request
+ * with that key gets them. Each still needs a probe before a retirement
+ * (skiff_fault_needs_probe): a client's header naming another project can earn some too.
+ */
+static int
+key_reason(const char *reason)
+{
+    static const char *const reasons[] = {"SERVICE_DISABLED",
+                                          "CONSUMER_SUSPENDED",
+                                          "CONSUMER_INVALID",
+                                          "BILLING_DISABLED",
+                                          "API_KEY_SERVICE_BLOCKED",
+                                          "API_KEY_IP_ADDRESS_BLOCKED",
+                                          "API_KEY_HTTP_REFERRER_BLOCKED",
+                                          "API_KEY_ANDROID_APP_BLOCKED",
+                                          "API_KEY_IOS_APP_BLOCKED",
+                                          NULL};
+    for (const char *const *r = reasons; *r; r++)
+        if (strcmp(*r, reason) == 0)
+            return 1;
+    return 0;
 }
 
 /* Reads the details of a Google error object into v; returns 1 when they decided it. */
@@ -102,10 +133,12 @@ from_details(json_t *err, int status, struct skiff_verdict *v)
     }
 
     const char *msg = json_string_value(json_object_get(err, "message"));
-    if ((reason && strcmp(reason, "API_KEY_INVALID") == 0) ||
+    if ((reason &&
+         (strcmp(reason, "API_KEY_INVALID") == 0 || strcmp(reason, "API_KEY_EXPIRED") == 0)) ||
         (status == 400 && msg && strcasestr(msg, "API key") &&
-         (strstr(msg, "not valid") || strstr(msg, "not found")))) {
-        set(v, SKIFF_FAULT_KEY_INVALID, "invalid API key (API_KEY_INVALID)", NULL);
+         (strstr(msg, "not valid") || strstr(msg, "not found") || strstr(msg, "expired")))) {
+        set(v, SKIFF_FAULT_KEY_INVALID, "invalid API key (%s)",
+            reason ? reason : "API_KEY_INVALID");
         return 1;
     }
     if (status == 429) {
@@ -124,13 +157,28 @@ from_details(json_t *err, int status, struct skiff_verdict *v)
         set(v, SKIFF_FAULT_QUOTA_OTHER, "rate limited (429 without quota details)", NULL);
         return 1;
     }
-    if (gstatus && strcmp(gstatus, "FAILED_PRECONDITION") == 0) {
-        set(v, SKIFF_FAULT_KEY_REGION, "location or billing (FAILED_PRECONDITION)", NULL);
+    if (reason && key_reason(reason)) {
+        set(v, SKIFF_FAULT_KEY_DENIED, "the key's project or restrictions refuse it (%s)", reason);
         return 1;
     }
-    if (status == 403 || (gstatus && strcmp(gstatus, "PERMISSION_DENIED") == 0)) {
-        set(v, SKIFF_FAULT_KEY_DENIED, "permission denied (%s)",
-            reason ? reason : "PERMISSION_DENIED");
+    /* The location or billing refusal carries no ErrorInfo in every capture, but may gain one:
+     * the message decides, whatever the reason. */
+    if (gstatus && strcmp(gstatus, "FAILED_PRECONDITION") == 0 && msg &&
+        (strcasestr(msg, "location") || strcasestr(msg, "billing") || strcasestr(msg, "country") ||
+         strcasestr(msg, "region"))) {
+        set(v, SKIFF_FAULT_KEY_REGION,
+            reason ? "location or billing (FAILED_PRECONDITION, %s)"
+                   : "location or billing (FAILED_PRECONDITION)%s",
+            reason);
+        return 1;
+    }
+    if (status == 401 || status == 403 || (gstatus && strcmp(gstatus, "PERMISSION_DENIED") == 0)) {
+        /* Nothing names the key: a file, cache or tuned model of another project, or a header
+         * of the client's (X-Goog-User-Project, Authorization). Answered, no key blamed. */
+        snprintf(v->reason, sizeof v->reason, "%d %s about the request, not the key%s%s",
+                 status ? status : 403, gstatus ? gstatus : "PERMISSION_DENIED", reason ? ": " : "",
+                 reason ? reason : "");
+        v->fault = SKIFF_FAULT_CLIENT;
         return 1;
     }
     return 0;
@@ -178,10 +226,12 @@ skiff_classify(int status, const char *body, size_t len, const char *retry_after
 
     switch (status) {
     case 401:
-        set(v, SKIFF_FAULT_KEY_INVALID, "the upstream refused the key (401)", NULL);
+        /* Not Google's body (Google answers a bad key 400): a gateway refusing the key. */
+        set(v, SKIFF_FAULT_KEY_INVALID, "the upstream refused the key (401, not a Google error)",
+            NULL);
         break;
     case 403:
-        set(v, SKIFF_FAULT_KEY_DENIED, "permission denied (403)", NULL);
+        set(v, SKIFF_FAULT_CLIENT, "403 that names no key (not a Google error)", NULL);
         break;
     case 429:
         set(v, SKIFF_FAULT_QUOTA_OTHER, "rate limited (429)", NULL);

@@ -18,9 +18,12 @@ enum skiff_fault {
     SKIFF_FAULT_QUOTA_DAY,    /* per-day quota: rest (key, model) until midnight Pacific */
     SKIFF_FAULT_QUOTA_ZERO,   /* quotaValue "0": the key has no quota for the model at all */
     SKIFF_FAULT_QUOTA_OTHER,  /* a 429 without quota details: rest (key, model) briefly */
-    SKIFF_FAULT_KEY_INVALID,  /* API_KEY_INVALID: retire the key for every model */
-    SKIFF_FAULT_KEY_DENIED,   /* PERMISSION_DENIED: retire the key */
-    SKIFF_FAULT_KEY_REGION,   /* FAILED_PRECONDITION (location, billing): retire the key */
+    /* The three below name the key, so they retire it for every model, once a probe with
+     * the key alone confirms them (skiff_fault_needs_probe). A 401 or 403 that names no key
+     * (a file or cache of another project, a client's header) is SKIFF_FAULT_CLIENT. */
+    SKIFF_FAULT_KEY_INVALID, /* API_KEY_INVALID, API_KEY_EXPIRED (or a non-Google 401) */
+    SKIFF_FAULT_KEY_DENIED,  /* SERVICE_DISABLED, CONSUMER_SUSPENDED, API_KEY_*_BLOCKED... */
+    SKIFF_FAULT_KEY_REGION,  /* FAILED_PRECONDITION about location or billing */
 };
 
 struct skiff_verdict {
@@ -40,6 +43,10 @@ void skiff_classify(int status, const char *body, size_t len, const char *retry_
 
 /* Whether the relay may try again (on another key, model, or after a wait). */
 int skiff_fault_retryable(enum skiff_fault f);
+
+/* Whether the fault would retire the key for every model: a verdict to confirm first with
+ * a probe that carries the key and nothing of the client's (relay/probe.h). */
+int skiff_fault_needs_probe(enum skiff_fault f);
 
 /* Whether the fault is about the key rather than the request or the service. */
 int skiff_fault_blames_key(enum skiff_fault f);

@@ -124,6 +124,15 @@ compose(int status, const struct skiff_verdict *v, const struct skiff_advice *a,
         snprintf(out, cap, "the request is malformed: check it against the API reference "
                            "(skiff explain 400); beta features need /v1beta");
         return;
+    case 403:
+        if (strcmp(a->kind, "no API key") == 0)
+            snprintf(out, cap, "no API key reached Google: send it in x-goog-api-key");
+        else
+            snprintf(out, cap, "permission denied for something the request refers to or "
+                               "sends (a file, cached content or tuned model of another project "
+                               "is not accessible with skiff's keys); no key was blamed. If every "
+                               "request gets it, check the keys with skiff doctor");
+        return;
     default:
         snprintf(out, cap, "%s", a->fix);
     }
@@ -156,7 +165,10 @@ skiff_hint_apply(int status, const char *body, size_t len, const struct skiff_hi
     skiff_classify(status, body, len, NULL, &v);
     const struct skiff_advice *a = skiff_explain_verdict(status, &v, body, len);
     char line[512];
-    compose(status, &v, a, ctx, line, sizeof line);
+    if (ctx->override)
+        snprintf(line, sizeof line, "%s", ctx->override);
+    else
+        compose(status, &v, a, ctx, line, sizeof line);
     sanitize(line);
     if (hintlen)
         snprintf(hint, hintlen, "%s", line);

@@ -21,6 +21,7 @@ struct skiff_hint_ctx {
     int64_t now_ms;       /* Unix ms; 0: the clock */
     size_t input_bytes;   /* the request body's size (for the 500 "long input" advice) */
     int proxy_configured; /* upstreams.gemini.proxy is set */
+    const char *override; /* the hint to give instead of the guide's (NULL: the guide's) */
 };
 
 /*

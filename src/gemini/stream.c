@@ -2,44 +2,101 @@
 
 #include <string.h>
 
-size_t
-skiff_stream_unit_end(const char *p, size_t n, int sse)
+void
+skiff_stream_scan_init(struct skiff_stream_scan *s, int sse)
 {
-    if (sse) {
-        /* Gemini ends events with CRLF CRLF; accept LF LF from other upstreams too. */
-        for (size_t i = 0; i + 1 < n; i++) {
-            if (p[i] == '\n' && p[i + 1] == '\n')
-                return i + 2;
-            if (i + 3 < n && p[i] == '\r' && p[i + 1] == '\n' && p[i + 2] == '\r' && p[i + 3] == '\n')
-                return i + 4;
-        }
-        return 0;
-    }
-    /* Elements are pretty-printed, so a newline followed by ',' or ']' at column 0 ends one;
-     * inside an element such a line cannot occur (its lines are indented). */
-    for (size_t i = 1; i + 1 < n; i++) {
-        if (p[i] != '\n')
-            continue;
-        if (p[i + 1] == ']')
-            return i + 2;
-        if (p[i + 1] == ',') {
-            size_t j = i + 2;
-            if (j < n && p[j] == '\r')
-                j++;
-            if (j < n && p[j] == '\n')
-                return j + 1;
-            if (j >= n)
-                return 0;
+    memset(s, 0, sizeof *s);
+    s->sse = sse;
+}
+
+/* SSE: an event ends at its blank line. */
+static size_t
+scan_sse(struct skiff_stream_scan *s, const char *p, size_t n)
+{
+    for (size_t i = s->pos; i < n; i++) {
+        if (p[i] == '\n') {
+            if (++s->newlines == 2) {
+                s->newlines = 0;
+                return i + 1;
+            }
+        } else if (p[i] != '\r') {
+            s->newlines = 0;
         }
     }
     return 0;
+}
+
+/* The array form: an element ends where its closing brace brings the depth back to the
+ * array's own (or to 0 for a bare top-level value); the array's ']' ends a unit too. */
+static size_t
+scan_array(struct skiff_stream_scan *s, const char *p, size_t n)
+{
+    for (size_t i = s->pos; i < n; i++) {
+        char c = p[i];
+        if (s->in_string) {
+            if (s->escape)
+                s->escape = 0;
+            else if (c == '\\')
+                s->escape = 1;
+            else if (c == '"')
+                s->in_string = 0;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            s->in_string = 1;
+            break;
+        case '[':
+        case '{':
+            if (s->depth == 0 && c == '[')
+                s->in_array = 1;
+            s->depth++;
+            break;
+        case ']':
+        case '}':
+            if (s->depth == 0)
+                break; /* not JSON: left for the judge of the tail */
+            s->depth--;
+            if (s->depth == 0 && s->in_array) {
+                s->in_array = 0; /* the array's own end */
+                return i + 1;
+            }
+            if (s->depth == (s->in_array ? 1 : 0))
+                return i + 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+size_t
+skiff_stream_scan_next(struct skiff_stream_scan *s, const char *p, size_t n)
+{
+    if (n <= s->pos)
+        return 0;
+    size_t from = s->pos;
+    size_t end = s->sse ? scan_sse(s, p, n) : scan_array(s, p, n);
+    s->examined += (end ? end : n) - from;
+    s->pos = end ? 0 : n;
+    return end;
+}
+
+size_t
+skiff_stream_unit_end(const char *p, size_t n, int sse)
+{
+    struct skiff_stream_scan s;
+    skiff_stream_scan_init(&s, sse);
+    return skiff_stream_scan_next(&s, p, n);
 }
 
 const char *
 skiff_stream_json(const char *p, size_t n, size_t *len)
 {
     const char *end = p + n;
-    while (p < end && (*p == ' ' || *p == '\r' || *p == '\n' || *p == '\t' || *p == '[' || *p == ','))
+    while (p < end &&
+           (*p == ' ' || *p == '\r' || *p == '\n' || *p == '\t' || *p == '[' || *p == ','))
         p++;
     if ((size_t)(end - p) >= 5 && memcmp(p, "data:", 5) == 0) {
         p += 5;
@@ -101,7 +158,7 @@ skiff_stream_judge(const char *p, size_t n)
         if ((size_t)(j + len - k) >= 7 && memcmp(k, "\"error\"", 7) == 0)
             return SKIFF_UNIT_ERROR;
     }
-    static const char *const content[] = {"\"functionCall\"", "\"inlineData\"",
+    static const char *const content[] = {"\"functionCall\"",   "\"inlineData\"",
                                           "\"executableCode\"", "\"codeExecutionResult\"",
                                           "\"promptFeedback\"", "\"fileData\""};
     if (has_text(j, len))

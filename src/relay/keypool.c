@@ -40,6 +40,9 @@ struct key {
     uint64_t last_used; /* a pool-wide sequence number */
     int64_t last_429_ms;
     char id[17];
+    int probing;       /* a probe of the key is running (skiff_keypool_probe_claim) */
+    uint64_t probes;   /* probes ended */
+    int probe_outcome; /* how the last one ended */
 };
 
 /* One model's slot in the health table. */
@@ -545,4 +548,50 @@ skiff_keypool_redact(const struct skiff_keypool *p, char *data, size_t len)
             from = hit + kl;
         }
     }
+}
+
+enum skiff_keypool_probe
+skiff_keypool_probe_claim(struct skiff_keypool *p, int key, uint64_t *gen)
+{
+    enum skiff_keypool_probe rc = SKIFF_KEYPOOL_PROBE_RETIRED;
+    if (key < 0 || (size_t)key >= p->nkeys)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    struct key *c = &p->keys[key];
+    *gen = c->probes;
+    if (!c->retired) {
+        rc = c->probing ? SKIFF_KEYPOOL_PROBE_WAIT : SKIFF_KEYPOOL_PROBE_RUN;
+        c->probing = 1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void
+skiff_keypool_probe_end(struct skiff_keypool *p, int key, int outcome)
+{
+    if (key < 0 || (size_t)key >= p->nkeys)
+        return;
+    pthread_mutex_lock(&p->mu);
+    struct key *c = &p->keys[key];
+    c->probing = 0;
+    c->probe_outcome = outcome;
+    c->probes++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+int
+skiff_keypool_probe_outcome(struct skiff_keypool *p, int key, uint64_t gen, int *outcome)
+{
+    int ended = 0;
+    if (key < 0 || (size_t)key >= p->nkeys)
+        return 1;
+    pthread_mutex_lock(&p->mu);
+    const struct key *c = &p->keys[key];
+    if (c->probes != gen) {
+        ended = 1;
+        *outcome = c->probe_outcome;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return ended;
 }

@@ -69,6 +69,25 @@ void skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
                            enum skiff_fault fault, double retry_delay_s, const char *reason,
                            int64_t tokens, int64_t now_ms);
 
+/*
+ * Coalescing the probes that confirm a retirement (relay/probe.h): one runs per key at a
+ * time, across every worker. skiff_keypool_probe_claim says what the caller is to do:
+ * RUN the probe (then report its outcome with skiff_keypool_probe_end, always, also when
+ * it is cancelled), WAIT for the one running (poll skiff_keypool_probe_outcome with *gen),
+ * or nothing, because the key is already RETIRED for every model. *gen is the number of
+ * probes of the key ended so far.
+ */
+enum skiff_keypool_probe {
+    SKIFF_KEYPOOL_PROBE_RUN,
+    SKIFF_KEYPOOL_PROBE_WAIT,
+    SKIFF_KEYPOOL_PROBE_RETIRED,
+};
+enum skiff_keypool_probe skiff_keypool_probe_claim(struct skiff_keypool *p, int key, uint64_t *gen);
+/* Ends the running probe of key with outcome (the prober's code, kept for the waiters). */
+void skiff_keypool_probe_end(struct skiff_keypool *p, int key, int outcome);
+/* 1 with *outcome once a probe of key ended after gen (the value claim gave), else 0. */
+int skiff_keypool_probe_outcome(struct skiff_keypool *p, int key, uint64_t gen, int *outcome);
+
 /* How many keys are not retired for every model (what /healthz reports). */
 size_t skiff_keypool_usable(struct skiff_keypool *p);
 

@@ -36,6 +36,7 @@
 #include "num.h"
 #include "obs/log.h"
 #include "relay/budget.h"
+#include "relay/probe.h"
 #include "relay/upstream.h"
 #include "router.h"
 
@@ -45,6 +46,8 @@
 #define STREAM_HIGH_WATER (1024u * 1024)       /* pause the upstream above this */
 #define MAX_CHAIN 8                            /* models in a fallback chain */
 #define MAX_ASKED_MODEL 128                    /* the asked model is cut to this many bytes */
+#define PROBE_TIMEOUT_MS 5000                  /* a probe's connect, first byte, and gaps */
+#define PROBE_POLL_MS 20                       /* how often a call waiting for a probe looks */
 
 struct relay_worker {
     const struct skiff_relay_shared *sh;
@@ -78,6 +81,8 @@ struct relay {
     struct skiff_buf up_headers;
     struct skiff_buf body; /* a buffered upstream body, or a held stream prefix */
     size_t scanned;        /* how much of a held stream has been judged */
+    struct skiff_stream_scan scan;       /* where the held stream's units end */
+    struct skiff_stream_scan guard_scan; /* where the guard's events (carry) end */
     int started;           /* the client's response has begun */
     int sse;               /* a stream in the SSE form (?alt=sse) */
     int stream_failed;     /* a held stream turned out to be an error or empty */
@@ -89,6 +94,11 @@ struct relay {
     struct skiff_repguard *guard; /* quality.repetition_guard on an SSE stream, else NULL */
     int recited;                  /* a RECITATION answer was already retried */
     struct skiff_buf carry;       /* the guard's part of an event not yet complete */
+    struct skiff_probe *probe;      /* the probe of key this relay runs (relay/probe.h) */
+    int probe_waiting;              /* waiting (wait_timer) for another relay's probe of key */
+    uint64_t probe_gen;             /* the key's probe count when the wait began */
+    struct skiff_verdict probe_for; /* the verdict the probe is to confirm */
+    int key_cleared;                /* a probe found the key working: the request was refused */
     char *rewritten;      /* the request body as the thinking policy rewrote it (owned), */
     size_t rewritten_len; /* or NULL: the client's body goes as it came */
     char asked[];         /* chain[0]: the asked model, NUL-terminated (allocated with r) */
@@ -310,6 +320,14 @@ relay_done(struct relay *r)
         r->call = NULL;
         release_key(r, SKIFF_FAULT_TRANSIENT, -1, "cancelled");
     }
+    if (r->probe) {
+        /* The waiters on this probe learn that it told nothing. */
+        skiff_probe_cancel(r->probe);
+        r->probe = NULL;
+        skiff_keypool_probe_end(r->w->sh->pool, r->key, SKIFF_PROBE_UNKNOWN);
+    }
+    r->probe_waiting = 0;
+    release_key(r, SKIFF_FAULT_TRANSIENT, -1, "cancelled"); /* a key held while probing */
     if (r->req) {
         r->req->data = NULL;
         r->req->on_abort = NULL;
@@ -368,6 +386,13 @@ answer_error(struct relay *r)
         .model = model_of(r),
         .input_bytes = r->req->body_len,
         .proxy_configured = r->w->cfg->proxy && *r->w->cfg->proxy,
+        .override = r->key_cleared
+                        ? "the upstream's refusal named the key, but a probe with the same key "
+                          "succeeded: something this request refers to or sends (a file, cached "
+                          "content or tuned model of another project, a header naming another "
+                          "project) is not accessible with skiff's keys; no key was blamed and the "
+                          "request was not re-sent"
+                        : NULL,
     };
     char hint[512], ct[128], *body = NULL;
     size_t len = 0;
@@ -624,6 +649,122 @@ after_failure(struct relay *r, const struct skiff_verdict *v)
         wait_then_retry(r, delay);
 }
 
+/* ---- confirming a retirement (relay/probe.h) ------------------------------------------ */
+
+static void
+log_probe(const struct relay *r, enum skiff_probe_result res, const struct skiff_verdict *pv)
+{
+    struct skiff_log l;
+    skiff_log_begin(&l, res == SKIFF_PROBE_KEY_OK ? SKIFF_LOG_WARN : SKIFF_LOG_INFO, "key_probe");
+    skiff_log_str(&l, "id", r->req ? r->req->id : "");
+    skiff_log_str(&l, "key", label_of(r, r->key));
+    skiff_log_str(&l, "model", model_of(r));
+    skiff_log_str(&l, "refused_for", r->probe_for.reason);
+    skiff_log_str(&l, "result", skiff_probe_result_name(res));
+    if (pv && pv->reason[0])
+        skiff_log_str(&l, "probe", pv->reason);
+    skiff_log_end(&l);
+}
+
+/*
+ * The probe of r->key ended (this relay's, or another one's it waited for): the key is
+ * released with what the probe found, then after_failure decides as for any failure. A
+ * confirmed verdict retires the key and the call goes to another key at once; a verdict the
+ * probe contradicts is the client's (answered, not re-sent, nothing blamed); a probe that
+ * told nothing leaves the key as it was and the call counts as transient.
+ */
+static void
+probe_settled(struct relay *r, enum skiff_probe_result res)
+{
+    struct skiff_verdict v = r->probe_for;
+    char why[sizeof v.reason];
+    switch (res) {
+    case SKIFF_PROBE_KEY_BAD:
+        release_key(r, v.fault, v.retry_delay_s, v.reason);
+        break;
+    case SKIFF_PROBE_KEY_OK:
+        release_key(r, SKIFF_FAULT_CLIENT, -1, v.reason);
+        r->key_cleared = 1;
+        v.fault = SKIFF_FAULT_CLIENT;
+        snprintf(why, sizeof why, "%.80s; the key works (probe): the request's", v.reason);
+        memcpy(v.reason, why, sizeof why);
+        break;
+    default:
+        release_key(r, SKIFF_FAULT_TRANSIENT, -1, v.reason);
+        v.fault = SKIFF_FAULT_TRANSIENT;
+        v.retry_delay_s = -1;
+        snprintf(why, sizeof why, "%.80s; the probe to confirm it told nothing", v.reason);
+        memcpy(v.reason, why, sizeof why);
+        break;
+    }
+    after_failure(r, &v);
+}
+
+static void
+on_probe(void *data, enum skiff_probe_result res, const struct skiff_verdict *pv)
+{
+    struct relay *r = data;
+    r->probe = NULL;
+    skiff_keypool_probe_end(r->w->sh->pool, r->key, (int)res);
+    log_probe(r, res, pv);
+    probe_settled(r, res);
+}
+
+static void
+on_probe_poll(uv_timer_t *t)
+{
+    struct relay *r = t->data;
+    int outcome;
+    if (!skiff_keypool_probe_outcome(r->w->sh->pool, r->key, r->probe_gen, &outcome))
+        return;
+    uv_timer_stop(&r->wait_timer);
+    r->probe_waiting = 0;
+    probe_settled(r, (enum skiff_probe_result)outcome);
+}
+
+/*
+ * v would retire r->key for every model: before that, a probe with the key alone says
+ * whether the key is at fault (relay/probe.h). One probe per key runs at a time; a call
+ * that finds one running waits for its outcome, and one whose key is already retired goes
+ * on as if it had been confirmed. The key stays held until then.
+ */
+static void
+confirm_key(struct relay *r, const struct skiff_verdict *v)
+{
+    struct skiff_keypool *pool = r->w->sh->pool;
+    r->probe_for = *v;
+    switch (skiff_keypool_probe_claim(pool, r->key, &r->probe_gen)) {
+    case SKIFF_KEYPOOL_PROBE_RETIRED:
+        probe_settled(r, SKIFF_PROBE_KEY_BAD);
+        return;
+    case SKIFF_KEYPOOL_PROBE_WAIT:
+        r->probe_waiting = 1;
+        uv_timer_start(&r->wait_timer, on_probe_poll, PROBE_POLL_MS, PROBE_POLL_MS);
+        return;
+    case SKIFF_KEYPOOL_PROBE_RUN:
+        break;
+    }
+    const struct skiff_config *cfg = r->w->cfg;
+    int64_t left = r->deadline_ms - skiff_now_ms();
+    long timeout = left < PROBE_TIMEOUT_MS ? (long)(left > 1 ? left : 1) : PROBE_TIMEOUT_MS;
+    struct skiff_probe_opts o = {
+        .base_url = cfg->base_url,
+        .proxy = cfg->proxy,
+        .key = skiff_keypool_secret(pool, r->key),
+        .model = model_of(r),
+        .connect_timeout_ms = cfg->retry.connect_timeout_ms < timeout ? cfg->retry.connect_timeout_ms
+                                                                      : timeout,
+        .timeout_ms = timeout,
+        .cb = on_probe,
+        .data = r,
+    };
+    r->probe = skiff_probe_start(r->w->up, &o);
+    if (!r->probe) {
+        skiff_keypool_probe_end(pool, r->key, SKIFF_PROBE_UNKNOWN);
+        probe_settled(r, SKIFF_PROBE_UNKNOWN);
+    }
+}
+
 /* ---- upstream callbacks --------------------------------------------------------------- */
 
 static int
@@ -638,6 +779,7 @@ on_status(struct skiff_upcall *call, int status, const char *headers, size_t len
     skiff_buf_init(&r->body, status != 200 ? MAX_UPSTREAM_ERROR
                              : is_stream(r) ? MAX_HOLD : MAX_UPSTREAM_BODY);
     r->scanned = 0;
+    skiff_stream_scan_init(&r->scan, r->sse);
     return 0;
 }
 
@@ -714,8 +856,9 @@ static int
 judge_held(struct relay *r)
 {
     for (;;) {
-        size_t end = skiff_stream_unit_end(r->body.data + r->scanned, r->body.len - r->scanned,
-                                           r->sse);
+        /* The scanner goes on where the last piece left it: each byte is looked at once. */
+        size_t end = skiff_stream_scan_next(&r->scan, r->body.data + r->scanned,
+                                            r->body.len - r->scanned);
         if (end == 0)
             return 0;
         const char *unit = r->body.data + r->scanned;
@@ -756,11 +899,13 @@ guard_feed(struct relay *r, const char *data, size_t len)
         return SKIFF_REP_NONE;
     if (skiff_buf_add(&r->carry, data, len)) {
         skiff_buf_reset(&r->carry); /* an event larger than the carry: skip it */
+        skiff_stream_scan_init(&r->guard_scan, 1);
         return SKIFF_REP_NONE;
     }
     size_t off = 0, end;
     enum skiff_rep rep = SKIFF_REP_NONE;
-    while (!rep && (end = skiff_stream_unit_end(r->carry.data + off, r->carry.len - off, 1))) {
+    while (!rep &&
+           (end = skiff_stream_scan_next(&r->guard_scan, r->carry.data + off, r->carry.len - off))) {
         rep = skiff_repguard_feed_event(r->guard, r->carry.data + off, end);
         off += end;
     }
@@ -931,6 +1076,10 @@ on_done(struct skiff_upcall *call, const char *error)
             if (t >= 0)
                 r->tokens = t;
         }
+    }
+    if (skiff_fault_needs_probe(v.fault)) {
+        confirm_key(r, &v); /* releases the key and goes on once the probe tells */
+        return;
     }
     release_key(r, v.fault, v.retry_delay_s, v.reason);
 
@@ -1255,6 +1404,8 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         if (r->guard)
             skiff_repguard_init(r->guard);
     }
+    skiff_stream_scan_init(&r->scan, r->sse);
+    skiff_stream_scan_init(&r->guard_scan, 1);
     skiff_buf_init(&r->carry, 1024 * 1024);
     skiff_buf_init(&r->up_headers, 64 * 1024);
     skiff_buf_init(&r->scratch, 128 * 1024);

@@ -64,6 +64,16 @@ test_zero_quota(void **state)
     assert_int_equal(classify(429, body).fault, SKIFF_FAULT_QUOTA_ZERO);
 }
 
+/* The suspended-consumer 403 of gemini-api.md §4.3. */
+static const char *suspended403 =
+    "{\"error\": {\"code\": 403, \"message\": \"Permission denied: Consumer 'api_key:AIzaSy...' "
+    "has been suspended.\", \"status\": \"PERMISSION_DENIED\", \"details\": [{\"@type\": "
+    "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"CONSUMER_SUSPENDED\", "
+    "\"domain\": \"googleapis.com\", \"metadata\": {\"consumer\": \"projects/123456789012\", "
+    "\"service\": \"generativelanguage.googleapis.com\"}}, {\"@type\": "
+    "\"type.googleapis.com/google.rpc.LocalizedMessage\", \"locale\": \"en-US\", \"message\": "
+    "\"Permission denied: Consumer 'api_key:AIzaSy...' has been suspended.\"}]}}";
+
 static void
 test_key_problems(void **state)
 {
@@ -73,16 +83,79 @@ test_key_problems(void **state)
                               " \"details\": [{\"reason\": \"API_KEY_INVALID\"}]}}")
                          .fault,
                      SKIFF_FAULT_KEY_INVALID);
-    assert_int_equal(classify(403, "{\"error\": {\"code\": 403, \"status\": \"PERMISSION_DENIED\", "
-                                   "\"message\": \"The caller does not have permission\"}}")
+    assert_int_equal(classify(400, "{\"error\": {\"code\": 400, \"status\": \"INVALID_ARGUMENT\", "
+                                   "\"message\": \"API key expired. Please renew the API key.\","
+                                   " \"details\": [{\"reason\": \"API_KEY_EXPIRED\"}]}}")
                          .fault,
-                     SKIFF_FAULT_KEY_DENIED);
+                     SKIFF_FAULT_KEY_INVALID);
+    assert_int_equal(classify(403, suspended403).fault, SKIFF_FAULT_KEY_DENIED);
+    const char *reasons[] = {"SERVICE_DISABLED", "API_KEY_SERVICE_BLOCKED", "CONSUMER_INVALID",
+                             "API_KEY_IP_ADDRESS_BLOCKED", "BILLING_DISABLED"};
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"error\": {\"code\": 403, \"status\": \"PERMISSION_DENIED\", \"message\": "
+                 "\"x\", \"details\": [{\"@type\": \"type.googleapis.com/google.rpc.ErrorInfo\", "
+                 "\"reason\": \"%s\"}]}}",
+                 reasons[i]);
+        struct skiff_verdict v = classify(403, body);
+        assert_int_equal(v.fault, SKIFF_FAULT_KEY_DENIED);
+        assert_non_null(strstr(v.reason, reasons[i]));
+    }
+    /* The region refusal, as captured (no details) and with an ErrorInfo it may gain. */
     assert_int_equal(classify(400,
                               "{\"error\": {\"code\": 400, \"message\": \"User location is not "
                               "supported for the API use.\", \"status\": "
                               "\"FAILED_PRECONDITION\"}}")
                          .fault,
                      SKIFF_FAULT_KEY_REGION);
+    assert_int_equal(classify(400,
+                              "[{\"error\": {\"code\": 400, \"message\": \"Gemini API free tier "
+                              "is not available in your country. Please enable billing on your "
+                              "project in Google AI Studio.\", \"status\": "
+                              "\"FAILED_PRECONDITION\", \"details\": [{\"@type\": "
+                              "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": "
+                              "\"USER_LOCATION_INVALID\"}]}}]")
+                         .fault,
+                     SKIFF_FAULT_KEY_REGION);
+    for (enum skiff_fault f = SKIFF_FAULT_NONE; f <= SKIFF_FAULT_KEY_REGION; f++)
+        assert_int_equal(skiff_fault_needs_probe(f), f >= SKIFF_FAULT_KEY_INVALID);
+}
+
+/* A refusal that names no key is about the request: answered, never retried, no key blamed
+ * (a file or cache of another project, a client's header naming another project). */
+static void
+test_refusals_that_name_no_key_are_the_clients(void **state)
+{
+    const char *bodies[] = {
+        "{\"error\": {\"code\": 403, \"status\": \"PERMISSION_DENIED\", "
+        "\"message\": \"The caller does not have permission\"}}",
+        "{\"error\": {\"code\": 403, \"message\": \"You do not have permission to access the File "
+        "abc123 or it may not exist.\", \"status\": \"PERMISSION_DENIED\"}}",
+        "{\"error\": {\"code\": 403, \"message\": \"CachedContent not found (or permission "
+        "denied)\", \"status\": \"PERMISSION_DENIED\", \"details\": [{\"@type\": "
+        "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"IAM_PERMISSION_DENIED\"}]}}",
+        "<html><body>403 Forbidden</body></html>",
+    };
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        struct skiff_verdict v = classify(403, bodies[i]);
+        assert_int_equal(v.fault, SKIFF_FAULT_CLIENT);
+        assert_false(skiff_fault_retryable(v.fault));
+        assert_false(skiff_fault_blames_key(v.fault));
+    }
+    /* Google answers a bad API key 400; its 401 is about OAuth credentials a client sent. */
+    assert_int_equal(classify(401, "{\"error\": {\"code\": 401, \"message\": \"Request had invalid "
+                                   "authentication credentials.\", \"status\": "
+                                   "\"UNAUTHENTICATED\"}}")
+                         .fault,
+                     SKIFF_FAULT_CLIENT);
+    /* A 401 from something that is not Google (a gateway) is about the key it was given. */
+    assert_int_equal(classify(401, "Unauthorized").fault, SKIFF_FAULT_KEY_INVALID);
+    /* FAILED_PRECONDITION about something else than location or billing. */
+    assert_int_equal(classify(400, "{\"error\": {\"code\": 400, \"message\": \"The cached content "
+                                   "has expired.\", \"status\": \"FAILED_PRECONDITION\"}}")
+                         .fault,
+                     SKIFF_FAULT_CLIENT);
 }
 
 static void
@@ -187,6 +260,7 @@ main(void)
         cmocka_unit_test(test_per_day_even_with_zero_delay_and_in_an_array),
         cmocka_unit_test(test_zero_quota),
         cmocka_unit_test(test_key_problems),
+        cmocka_unit_test(test_refusals_that_name_no_key_are_the_clients),
         cmocka_unit_test(test_client_errors_are_not_retried),
         cmocka_unit_test(test_transient_and_garbage),
         cmocka_unit_test(test_retry_after_header_and_durations),

@@ -18,8 +18,8 @@ apply(int status, const char *body, const struct skiff_hint_ctx *ctx, int expect
 {
     char *nb = NULL;
     size_t nl = 0;
-    int rc = skiff_hint_apply(status, body, body ? strlen(body) : 0, ctx, &nb, &nl, hint,
-                              sizeof hint);
+    int rc =
+        skiff_hint_apply(status, body, body ? strlen(body) : 0, ctx, &nb, &nl, hint, sizeof hint);
     assert_int_equal(rc, expect_rc);
     assert_null(strchr(hint, '\n'));
     if (rc != 1)
@@ -64,10 +64,11 @@ static void
 test_503_keeps_the_error_and_counts_retries(void **state)
 {
     (void)state;
-    struct skiff_hint_ctx ctx = {.attempts = 6, .keys_tried = 3, .models_tried = 2,
-                                 .model = "gemini-2.5-pro"};
-    json_t *j = apply(503, "{\"error\": {\"code\": 503, \"message\": \"The model is overloaded. "
-                           "Please try again later.\", \"status\": \"UNAVAILABLE\"}}",
+    struct skiff_hint_ctx ctx = {
+        .attempts = 6, .keys_tried = 3, .models_tried = 2, .model = "gemini-2.5-pro"};
+    json_t *j = apply(503,
+                      "{\"error\": {\"code\": 503, \"message\": \"The model is overloaded. "
+                      "Please try again later.\", \"status\": \"UNAVAILABLE\"}}",
                       &ctx, 1);
     json_t *e = err_of(j);
     assert_int_equal(json_integer_value(json_object_get(e, "code")), 503);
@@ -85,14 +86,15 @@ test_429_per_day_and_per_minute(void **state)
     (void)state;
     /* 2026-08-27 12:00 UTC = 05:00 PDT: 19 hours to midnight Pacific (07:00 UTC next day). */
     struct skiff_hint_ctx ctx = {.model = "gemini-2.5-flash", .now_ms = 1787832000000LL};
-    json_t *j = apply(429,
-                      "{\"error\": {\"code\": 429, \"message\": \"You exceeded your current quota\","
-                      " \"status\": \"RESOURCE_EXHAUSTED\", \"details\": [{\"@type\": "
-                      "\"type.googleapis.com/google.rpc.QuotaFailure\", \"violations\": "
-                      "[{\"quotaId\": \"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", "
-                      "\"quotaValue\": \"20\"}]}, {\"@type\": "
-                      "\"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": \"38s\"}]}}",
-                      &ctx, 1);
+    json_t *j =
+        apply(429,
+              "{\"error\": {\"code\": 429, \"message\": \"You exceeded your current quota\","
+              " \"status\": \"RESOURCE_EXHAUSTED\", \"details\": [{\"@type\": "
+              "\"type.googleapis.com/google.rpc.QuotaFailure\", \"violations\": "
+              "[{\"quotaId\": \"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", "
+              "\"quotaValue\": \"20\"}]}, {\"@type\": "
+              "\"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": \"38s\"}]}}",
+              &ctx, 1);
     contains(hint, "per-day quota of gemini-2.5-flash");
     contains(hint, "midnight Pacific (2026-08-28T07:00Z, in 19h00m)");
     json_t *d = json_object_get(err_of(j), "details");
@@ -100,13 +102,14 @@ test_429_per_day_and_per_minute(void **state)
     help_is_last(j);
     json_decref(j);
 
-    j = apply(429,
-              "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"message\": \"x\", "
-              "\"details\": [{\"@type\": \"type.googleapis.com/google.rpc.QuotaFailure\", "
-              "\"violations\": [{\"quotaId\": "
-              "\"GenerateRequestsPerMinutePerProjectPerModel-FreeTier\", \"quotaValue\": \"10\"}]}, "
-              "{\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": \"38s\"}]}}",
-              &ctx, 1);
+    j = apply(
+        429,
+        "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"message\": \"x\", "
+        "\"details\": [{\"@type\": \"type.googleapis.com/google.rpc.QuotaFailure\", "
+        "\"violations\": [{\"quotaId\": "
+        "\"GenerateRequestsPerMinutePerProjectPerModel-FreeTier\", \"quotaValue\": \"10\"}]}, "
+        "{\"@type\": \"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": \"38s\"}]}}",
+        &ctx, 1);
     contains(hint, "per-minute quota of gemini-2.5-flash exhausted: it frees up in 38s");
     json_decref(j);
 
@@ -124,16 +127,41 @@ test_key_and_region_cases(void **state)
 {
     (void)state;
     struct skiff_hint_ctx ctx = {0};
-    json_t *j = apply(403, "{\"error\": {\"code\": 403, \"message\": \"The caller does not have "
-                           "permission\", \"status\": \"PERMISSION_DENIED\"}}",
+    /* A 403 that names no key is about what the request refers to. */
+    json_t *j = apply(403,
+                      "{\"error\": {\"code\": 403, \"message\": \"You do not have permission "
+                      "to access the File abc or it may not exist.\", \"status\": "
+                      "\"PERMISSION_DENIED\"}}",
                       &ctx, 1);
+    contains(hint, "not accessible with skiff's keys");
+    contains(hint, "no key was blamed");
+    help_is_last(j);
+    json_decref(j);
+    /* One that names the key's project. */
+    j = apply(403,
+              "{\"error\": {\"code\": 403, \"message\": \"Generative Language API has not "
+              "been used in project 1 before or it is disabled.\", \"status\": "
+              "\"PERMISSION_DENIED\", \"details\": [{\"@type\": "
+              "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"SERVICE_DISABLED\"}]}}",
+              &ctx, 1);
     contains(hint, "API restrictions");
     contains(hint, "Generative Language API");
     json_decref(j);
+    /* The relay's own word wins over the guide's when it knows better (a probe cleared the key). */
+    struct skiff_hint_ctx over = {.override = "a probe with the same key succeeded"};
+    j = apply(403,
+              "{\"error\": {\"code\": 403, \"message\": \"x\", \"status\": "
+              "\"PERMISSION_DENIED\", \"details\": [{\"@type\": "
+              "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"SERVICE_DISABLED\"}]}}",
+              &over, 1);
+    assert_string_equal(hint, "a probe with the same key succeeded");
+    help_is_last(j);
+    json_decref(j);
 
     /* The OpenAI-compatible surface wraps the error in a one-element array. */
-    j = apply(400, "[{\"error\": {\"code\": 400, \"message\": \"User location is not supported "
-                   "for the API use.\", \"status\": \"FAILED_PRECONDITION\"}}]",
+    j = apply(400,
+              "[{\"error\": {\"code\": 400, \"message\": \"User location is not supported "
+              "for the API use.\", \"status\": \"FAILED_PRECONDITION\"}}]",
               &ctx, 1);
     assert_true(json_is_array(j));
     contains(hint, "upstreams.gemini.proxy");
@@ -141,9 +169,10 @@ test_key_and_region_cases(void **state)
     help_is_last(j);
     json_decref(j);
 
-    j = apply(400, "{\"error\": {\"code\": 400, \"message\": \"API key not valid. Please pass a "
-                   "valid API key.\", \"status\": \"INVALID_ARGUMENT\", \"details\": [{\"@type\": "
-                   "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"API_KEY_INVALID\"}]}}",
+    j = apply(400,
+              "{\"error\": {\"code\": 400, \"message\": \"API key not valid. Please pass a "
+              "valid API key.\", \"status\": \"INVALID_ARGUMENT\", \"details\": [{\"@type\": "
+              "\"type.googleapis.com/google.rpc.ErrorInfo\", \"reason\": \"API_KEY_INVALID\"}]}}",
               &ctx, 1);
     contains(hint, "not valid");
     json_decref(j);
@@ -154,8 +183,9 @@ test_500_long_input_and_504_deadline(void **state)
 {
     (void)state;
     struct skiff_hint_ctx ctx = {.attempts = 2, .input_bytes = 900 * 1024};
-    json_t *j = apply(500, "{\"error\": {\"code\": 500, \"message\": \"An internal error has "
-                           "occurred.\", \"status\": \"INTERNAL\"}}",
+    json_t *j = apply(500,
+                      "{\"error\": {\"code\": 500, \"message\": \"An internal error has "
+                      "occurred.\", \"status\": \"INTERNAL\"}}",
                       &ctx, 1);
     contains(hint, "long input (900 KiB): reduce the context or switch to another model");
     json_decref(j);
@@ -167,8 +197,9 @@ test_500_long_input_and_504_deadline(void **state)
     json_decref(j);
 
     ctx.deadline_ms = 120000;
-    j = apply(504, "{\"error\": {\"code\": 504, \"message\": \"Deadline expired before operation "
-                   "could complete.\", \"status\": \"DEADLINE_EXCEEDED\"}}",
+    j = apply(504,
+              "{\"error\": {\"code\": 504, \"message\": \"Deadline expired before operation "
+              "could complete.\", \"status\": \"DEADLINE_EXCEEDED\"}}",
               &ctx, 1);
     contains(hint, "raise the client's timeout and skiff's retry.deadline_ms (now 120000 ms)");
     json_decref(j);
