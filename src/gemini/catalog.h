@@ -15,6 +15,8 @@
 #ifndef SKIFF_GEMINI_CATALOG_H
 #define SKIFF_GEMINI_CATALOG_H
 
+#include <stdatomic.h>
+
 #include <stddef.h>
 
 #include <jansson.h>
@@ -93,6 +95,12 @@ int skiff_catalog_apply_list(struct skiff_catalog *cat, json_t *models);
  */
 int skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
                           const char *proxy, char *err, size_t errlen);
+
+/* The same, ended early (-1, "models.list failed: ...") within about a second of *stop
+ * becoming non-zero, so that a thread running it can be stopped. stop may be NULL. */
+int skiff_catalog_refresh_until(struct skiff_catalog *cat, const char *base_url, const char *key,
+                                const char *proxy, const atomic_int *stop, char *err,
+                                size_t errlen);
 
 /* The answer of a blocking GET (skiff_gemini_get). */
 struct skiff_get_result {
