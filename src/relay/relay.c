@@ -1221,7 +1221,9 @@ launch(struct relay *r, int key)
         .connect_timeout_ms = cfg->retry.connect_timeout_ms < left ? cfg->retry.connect_timeout_ms
                                                                   : (long)(left > 1 ? left : 1),
         .first_byte_timeout_ms = first_byte_timeout(r),
-        .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : 0,
+        /* No deadline cuts a call in flight: a non-stream body that stalls after its first
+         * byte is bounded by the first-byte timeout between pieces. */
+        .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : first_byte_timeout(r),
         /* A stream lives long and carries small events: a smaller buffer per open stream. */
         .recv_buffer = is_stream(r) ? 4096 : 0,
         .ops = &upcall_ops,

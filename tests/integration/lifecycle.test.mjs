@@ -321,3 +321,29 @@ test('the non-stream first-byte timeout defaults to 600 s; streams keep their ow
     await serve.stop();
   }
 });
+
+test('a non-stream body that stalls after its first byte is bounded, not left hanging', async () => {
+  // A raw upstream: the head and a few bytes of a 1000-byte body, then nothing.
+  const up = net.createServer((sock) => {
+    sock.once('data', () => sock.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"candidates":'));
+  });
+  await new Promise((r) => up.listen(0, '127.0.0.1', r));
+  const serve = await startServe(`
+upstreams: {gemini: {base_url: http://127.0.0.1:${up.address().port}, keys: [${K[0]}]}}
+retry: {max_attempts: 1, deadline_ms: 300, first_byte_timeout_ms: 500}
+storage: {sqlite: ""}
+validation: off
+workers: 1
+`);
+  try {
+    const t0 = Date.now();
+    const r = await gen(serve);
+    const dt = Date.now() - t0;
+    assert.equal(r.status, 504);
+    assert.match((await r.json()).error.message, /stalled/);
+    assert.ok(dt >= 450 && dt < 2500, `took ${dt} ms`);
+  } finally {
+    await serve.stop();
+    up.close();
+  }
+});
