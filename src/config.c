@@ -1052,11 +1052,13 @@ upstream_pair(struct loader *ld, const struct pair *p)
 static const char *const retry_fields[] = {
     "max_attempts",       "base_delay_ms",          "max_delay_ms", "deadline_ms",
     "max_wait_ms",        "connect_timeout_ms",     "first_byte_timeout_ms",
-    "stream_idle_timeout_ms", NULL};
+    "stream_idle_timeout_ms", "stream_first_byte_timeout_ms", "max_stream_ms", NULL};
 
-/* Where base_delay_ms and max_delay_ms were set, to report a conflict between them. */
+/* Where base_delay_ms and max_delay_ms were set, to report a conflict between them; and
+ * which first-byte timeouts the file set (first_byte_timeout_ms alone sets both). */
 struct retry_nodes {
     yaml_node_t *base, *max;
+    int first_byte_set, stream_first_byte_set;
 };
 
 static int
@@ -1084,9 +1086,19 @@ retry_pair(struct loader *ld, const struct pair *p)
     case 5:
         return get_duration(ld, p->value, &cfg->retry.connect_timeout_ms);
     case 6:
+        rn->first_byte_set = 1;
         return get_duration(ld, p->value, &cfg->retry.first_byte_timeout_ms);
-    default:
+    case 7:
         return get_duration(ld, p->value, &cfg->retry.stream_idle_timeout_ms);
+    case 8:
+        rn->stream_first_byte_set = 1;
+        return get_duration(ld, p->value, &cfg->retry.stream_first_byte_timeout_ms);
+    default:
+        if (get_int(ld, p->value, 0, MAX_DURATION_MS,
+                    "a whole number of milliseconds from 0 (no limit) to 86400000 (a day)", &v) < 0)
+            return -1;
+        cfg->retry.max_stream_ms = (int)v;
+        return 0;
     }
 }
 
@@ -1097,10 +1109,12 @@ retry_pair(struct loader *ld, const struct pair *p)
 static int
 read_retry(struct loader *ld, const yaml_node_t *n)
 {
-    struct retry_nodes rn = {NULL, NULL};
-    const struct skiff_config *cfg = ld->cfg;
+    struct retry_nodes rn = {NULL, NULL, 0, 0};
+    struct skiff_config *cfg = ld->cfg;
     if (walk_mapping(ld, n, retry_fields, retry_pair, &rn) < 0)
         return -1;
+    if (rn.first_byte_set && !rn.stream_first_byte_set)
+        cfg->retry.stream_first_byte_timeout_ms = cfg->retry.first_byte_timeout_ms;
     if (cfg->retry.max_delay_ms >= cfg->retry.base_delay_ms)
         return 0;
     if (rn.max) {
@@ -1338,11 +1352,27 @@ catalog_pair(struct loader *ld, const struct pair *p)
     return 0;
 }
 
+/* shutdown. */
+
+static const char *const shutdown_fields[] = {"drain_timeout_ms", NULL};
+
+static int
+shutdown_pair(struct loader *ld, const struct pair *p)
+{
+    long long v;
+    if (get_int(ld, p->value, 0, MAX_DURATION_MS,
+                "a whole number of milliseconds from 0 (stop at once) to 86400000 (a day)", &v) < 0)
+        return -1;
+    ld->cfg->shutdown.drain_timeout_ms = (int)v;
+    return 0;
+}
+
 /* The top level. */
 
 static const char *const root_fields[] = {"listen",    "workers", "tokens",  "upstreams", "retry",
                                           "fallbacks", "limits",  "storage", "validation",
-                                          "quality",   "thinking", "catalog", NULL};
+                                          "quality",   "thinking", "catalog", "shutdown",
+                                          NULL};
 
 static int
 root_pair(struct loader *ld, const struct pair *p)
@@ -1371,8 +1401,10 @@ root_pair(struct loader *ld, const struct pair *p)
     case 10:
         free_thinking(ld->cfg);
         return walk_mapping(ld, p->value, thinking_fields, thinking_pair, NULL);
-    default:
+    case 11:
         return walk_mapping(ld, p->value, catalog_fields, catalog_pair, NULL);
+    default:
+        return walk_mapping(ld, p->value, shutdown_fields, shutdown_pair, NULL);
     }
 }
 
@@ -1659,8 +1691,13 @@ set_defaults(struct loader *ld)
     cfg->retry.deadline_ms = 120000;
     cfg->retry.max_wait_ms = 10000;
     cfg->retry.connect_timeout_ms = 10000;
-    cfg->retry.first_byte_timeout_ms = 60000;
+    /* A thinking model may work for minutes before a non-stream answer's first byte; a
+     * stream sends its headers at once. */
+    cfg->retry.first_byte_timeout_ms = 600000;
+    cfg->retry.stream_first_byte_timeout_ms = 60000;
     cfg->retry.stream_idle_timeout_ms = 30000;
+    cfg->retry.max_stream_ms = 0;
+    cfg->shutdown.drain_timeout_ms = 30000;
     cfg->limits.max_body_bytes = 20971520;
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.idle_timeout_ms = 60000;

@@ -11,7 +11,8 @@
  *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL,
  *                        client: auto | curl, ca_file: PATH}}
  *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms,
- *           connect_timeout_ms, first_byte_timeout_ms, stream_idle_timeout_ms}
+ *           connect_timeout_ms, first_byte_timeout_ms, stream_first_byte_timeout_ms,
+ *           stream_idle_timeout_ms, max_stream_ms}
  *   fallbacks: {MODEL: [MODEL, ...]}
  *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections}
  *   storage: {sqlite: PATH, redis: URL}
@@ -19,6 +20,7 @@
  *   catalog: {refresh_s: N}
  *   quality: {retry_recitation: BOOL, repetition_guard: on | off}
  *   thinking: {default_budget: {MODEL: N}, tokens: {TOKEN_NAME: {MODEL: N}}}
+ *   shutdown: {drain_timeout_ms}
  *
  * Environment overrides, applied after the file: GEMINI_API_KEYS (comma list, replaces the
  * keys), SKIFF_TOKENS (comma list of tokens, or name:token items; replaces the tokens),
@@ -74,11 +76,16 @@ struct skiff_config {
         int max_attempts; /* 1..60 */
         int base_delay_ms;
         int max_delay_ms;
-        int deadline_ms;  /* per request: no retry or wait crosses it */
+        int deadline_ms;  /* per request: no retry, wait or fallback starts after it; an
+                           * attempt in flight is not cut by it */
         int max_wait_ms;  /* the longest wait for a resting key before answering 429 */
         int connect_timeout_ms;
-        int first_byte_timeout_ms;  /* per attempt: an upstream that says nothing is retried */
-        int stream_idle_timeout_ms; /* between stream chunks: a stalled stream fails over */
+        int first_byte_timeout_ms;        /* per non-stream attempt (600 s): the upstream may
+                                           * be thinking, so it is not retried by default */
+        int stream_first_byte_timeout_ms; /* per stream attempt (60 s; first_byte_timeout_ms
+                                           * when only that one is set) */
+        int stream_idle_timeout_ms;       /* between stream chunks: a stalled stream fails */
+        int max_stream_ms;                /* a stream's longest life once it started; 0: none */
     } retry;
 
     struct skiff_fallback *fallbacks;
@@ -103,6 +110,11 @@ struct skiff_config {
         int retry_recitation; /* retry a RECITATION finish once with temperature >= 0.8 */
         int repetition_guard; /* stop a stream stuck in a repetition loop */
     } quality;
+
+    struct {
+        int drain_timeout_ms; /* SIGTERM: requests in flight may finish for this long; 0:
+                               * stop at once */
+    } shutdown;
 
     /* thinking.default_budget entries (token NULL) then thinking.tokens entries. */
     struct skiff_thinking_default *thinking;

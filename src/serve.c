@@ -69,6 +69,8 @@ skiff_serve_main(int argc, char **argv)
         .max_connections = cfg->limits.max_connections,
         .handler = skiff_relay_handle,
         .error = skiff_relay_http_error,
+        .cut = skiff_relay_cut,
+        .drain_timeout_ms = cfg->shutdown.drain_timeout_ms,
         .worker_init = skiff_relay_worker_init,
         .worker_fini = skiff_relay_worker_fini,
         .data = &shared,

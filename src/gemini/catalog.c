@@ -5,6 +5,7 @@
 #include "gemini/catalog.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 
 #include "hash.h"
 
-#define MAX_MODELS 2000          /* a models.list this long is not a Gemini API */
+#define MAX_MODELS 2000 /* a models.list this long is not a Gemini API */
 #define MAX_PAGES 20
 #define MAX_GET_BODY (8u * 1024 * 1024)
 
@@ -216,7 +217,8 @@ skiff_catalog_lookup(const struct skiff_catalog *cat, const char *name, size_t l
     rdlock(cat);
     const struct table *t = cat->t;
     for (size_t i = 0; i < t->n; i++) {
-        if (t->hash[i] == h && strlen(t->m[i].name) == len && memcmp(t->m[i].name, name, len) == 0) {
+        if (t->hash[i] == h && strlen(t->m[i].name) == len &&
+            memcmp(t->m[i].name, name, len) == 0) {
             *out = t->m[i];
             found = 1;
             break;
@@ -343,7 +345,8 @@ methods_of(json_t *list)
     unsigned bits = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         const char *s = json_string_value(v);
         if (!s)
             continue;
@@ -409,7 +412,8 @@ skiff_catalog_apply_list(struct skiff_catalog *cat, json_t *models)
         return -1;
     size_t i;
     json_t *o;
-    json_array_foreach(models, i, o) {
+    json_array_foreach(models, i, o)
+    {
         if (from_json(&t->m[t->n], o) == 0) {
             t->hash[t->n] = fnv1a(t->m[t->n].name, strlen(t->m[t->n].name));
             t->n++;
@@ -487,9 +491,20 @@ elapsed_ms(const struct timespec *t0)
     return (long)((t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
-int
-skiff_gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
-                 long connect_timeout_ms, long timeout_ms, struct skiff_get_result *out)
+/* libcurl's progress callback (about once a second even while nothing moves): a non-zero
+ * return aborts the transfer, so a set stop flag ends a blocking call promptly. */
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((const atomic_int *)ud) != 0;
+}
+
+/* skiff_gemini_get, ended early (a transport failure) once *stop is set; stop may be NULL. */
+static int
+gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
+           long connect_timeout_ms, long timeout_ms, const atomic_int *stop,
+           struct skiff_get_result *out)
 {
     memset(out, 0, sizeof *out);
     struct timespec t0;
@@ -528,6 +543,11 @@ skiff_gemini_get(const char *url, const char *key, const char *proxy, const char
     curl_easy_setopt(e, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (stop) {
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)stop);
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    }
     if (proxy && *proxy) {
         curl_easy_setopt(e, CURLOPT_PROXY, proxy);
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -552,6 +572,13 @@ skiff_gemini_get(const char *url, const char *key, const char *proxy, const char
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(e);
     return ret;
+}
+
+int
+skiff_gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
+                 long connect_timeout_ms, long timeout_ms, struct skiff_get_result *out)
+{
+    return gemini_get(url, key, proxy, ca_file, connect_timeout_ms, timeout_ms, NULL, out);
 }
 
 void
@@ -601,6 +628,14 @@ int
 skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
                       const char *proxy, const char *ca_file, char *err, size_t errlen)
 {
+    return skiff_catalog_refresh_until(cat, base_url, key, proxy, ca_file, NULL, err, errlen);
+}
+
+int
+skiff_catalog_refresh_until(struct skiff_catalog *cat, const char *base_url, const char *key,
+                            const char *proxy, const char *ca_file, const atomic_int *stop,
+                            char *err, size_t errlen)
+{
     char dummy[8];
     if (!err || !errlen) {
         err = dummy;
@@ -618,7 +653,7 @@ skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const cha
         free(token);
         token = NULL;
         struct skiff_get_result r;
-        if (skiff_gemini_get(url, key, proxy, ca_file, 10000, 30000, &r) < 0) {
+        if (gemini_get(url, key, proxy, ca_file, 10000, 30000, stop, &r) < 0) {
             snprintf(err, errlen, "models.list failed: %s", r.error);
             skiff_get_result_release(&r);
             goto out;

@@ -15,6 +15,8 @@
 #ifndef SKIFF_GEMINI_CATALOG_H
 #define SKIFF_GEMINI_CATALOG_H
 
+#include <stdatomic.h>
+
 #include <stddef.h>
 
 #include <jansson.h>
@@ -22,11 +24,11 @@
 #include "router.h"
 
 /* Bits of struct skiff_model_info.methods. */
-#define SKIFF_CAT_GENERATE 0x1u     /* generateContent (implies streamGenerateContent) */
-#define SKIFF_CAT_COUNT 0x2u        /* countTokens */
-#define SKIFF_CAT_EMBED 0x4u        /* embedContent (implies batchEmbedContents) */
-#define SKIFF_CAT_BATCH_EMBED 0x8u  /* batchEmbedContents or asyncBatchEmbedContent listed */
-#define SKIFF_CAT_OTHER 0x10u       /* some other method (generateAnswer, predict, ...) */
+#define SKIFF_CAT_GENERATE 0x1u    /* generateContent (implies streamGenerateContent) */
+#define SKIFF_CAT_COUNT 0x2u       /* countTokens */
+#define SKIFF_CAT_EMBED 0x4u       /* embedContent (implies batchEmbedContents) */
+#define SKIFF_CAT_BATCH_EMBED 0x8u /* batchEmbedContents or asyncBatchEmbedContent listed */
+#define SKIFF_CAT_OTHER 0x10u      /* some other method (generateAnswer, predict, ...) */
 
 enum skiff_catalog_source {
     SKIFF_CATALOG_BUILTIN = 0, /* skiff's own list: may be older than the API */
@@ -34,14 +36,14 @@ enum skiff_catalog_source {
 };
 
 struct skiff_model_info {
-    char name[96];   /* "gemini-2.5-flash": no "models/" prefix */
-    char target[96]; /* the concrete model an alias serves ("" when unknown or not an alias) */
+    char name[96];     /* "gemini-2.5-flash": no "models/" prefix */
+    char target[96];   /* the concrete model an alias serves ("" when unknown or not an alias) */
     long input_limit;  /* inputTokenLimit; 0 when unknown */
     long output_limit; /* outputTokenLimit; 0 when unknown */
     unsigned methods;  /* SKIFF_CAT_* bits; 0 when unknown (then no method is refused) */
     double max_temperature; /* < 0 when unknown or absent (then 2.0, the API's bound, applies) */
-    int sampling;    /* the model takes temperature/topP/topK (embedding models do not) */
-    int thinking;    /* the model thinks */
+    int sampling;           /* the model takes temperature/topP/topK (embedding models do not) */
+    int thinking;           /* the model thinks */
     /* thinkingBudget: -1 (dynamic) is always accepted on a thinking model; 0 only when
      * budget_zero_ok; otherwise [budget_min, budget_max]. budget_max 0: range unknown. */
     int budget_min;
@@ -69,8 +71,8 @@ int skiff_catalog_lookup(const struct skiff_catalog *cat, const char *name, size
  * it is close enough to be a likely typo (at most one edit per four letters, and at most
  * 3). Returns 1 when found, else 0 and out = "".
  */
-int skiff_catalog_suggest(const struct skiff_catalog *cat, const char *name, size_t len,
-                          char *out, size_t outlen);
+int skiff_catalog_suggest(const struct skiff_catalog *cat, const char *name, size_t len, char *out,
+                          size_t outlen);
 
 /* Where the current table came from, and how many models it holds. */
 enum skiff_catalog_source skiff_catalog_source(const struct skiff_catalog *cat);
@@ -94,14 +96,20 @@ int skiff_catalog_apply_list(struct skiff_catalog *cat, json_t *models);
 int skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
                           const char *proxy, const char *ca_file, char *err, size_t errlen);
 
+/* The same, ended early (-1, "models.list failed: ...") within about a second of *stop
+ * becoming non-zero, so that a thread running it can be stopped. stop may be NULL. */
+int skiff_catalog_refresh_until(struct skiff_catalog *cat, const char *base_url, const char *key,
+                                const char *proxy, const char *ca_file, const atomic_int *stop,
+                                char *err, size_t errlen);
+
 /* The answer of a blocking GET (skiff_gemini_get). */
 struct skiff_get_result {
-    int status;        /* HTTP status; 0 when no answer came */
-    char *body;        /* malloc'd, NUL-terminated (may be NULL); free it */
+    int status; /* HTTP status; 0 when no answer came */
+    char *body; /* malloc'd, NUL-terminated (may be NULL); free it */
     size_t len;
     char retry_after[32]; /* the Retry-After header, "" when absent */
-    long ms;           /* how long the call took */
-    char error[256];   /* the transport failure when status is 0; never holds the key */
+    long ms;              /* how long the call took */
+    char error[256];      /* the transport failure when status is 0; never holds the key */
 };
 
 /*

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,7 +17,7 @@ struct skiff_refresher {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop;
+    atomic_int stop; /* set under mu (for cv) and read by the refresh's curl callback */
 };
 
 static void
@@ -27,9 +28,11 @@ refresh_once(struct skiff_refresher *r)
         if (strcmp(skiff_keypool_status(r->pool, (int)k, "models", now), "retired") == 0)
             continue;
         char err[256];
-        int n =
-            skiff_catalog_refresh(r->cat, r->cfg->base_url, skiff_keypool_secret(r->pool, (int)k),
-                                  r->cfg->proxy, r->cfg->ca_file, err, sizeof err);
+        int n = skiff_catalog_refresh_until(r->cat, r->cfg->base_url,
+                                            skiff_keypool_secret(r->pool, (int)k), r->cfg->proxy,
+                                            r->cfg->ca_file, &r->stop, err, sizeof err);
+        if (n < 0 && atomic_load(&r->stop))
+            return; /* stopped: not a failure worth a warning */
         struct skiff_log l;
         skiff_log_begin(&l, n >= 0 ? SKIFF_LOG_INFO : SKIFF_LOG_WARN, "catalog_refresh");
         skiff_log_str(&l, "key", skiff_keypool_label(r->pool, (int)k));
@@ -90,7 +93,7 @@ skiff_refresher_stop(struct skiff_refresher *r)
     if (!r)
         return;
     pthread_mutex_lock(&r->mu);
-    r->stop = 1;
+    atomic_store(&r->stop, 1);
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thread, NULL);

@@ -18,7 +18,8 @@ struct skiff_refresher *skiff_refresher_start(struct skiff_catalog *cat,
                                               const struct skiff_config *cfg,
                                               struct skiff_keypool *pool);
 
-/* Stops and joins the thread. NULL is fine. */
+/* Stops and joins the thread, within about a second even while a refresh is under way
+ * (the upstream may hang). NULL is fine. */
 void skiff_refresher_stop(struct skiff_refresher *r);
 
 #endif

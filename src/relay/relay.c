@@ -72,8 +72,13 @@ struct relay {
     uint64_t keys_used;   /* a bit per key tried (first 64), for the hint */
     int key;              /* the key held by the call in flight, or -1 */
     int last_key;         /* the key of the latest call (for the headers and logs), or -1 */
-    int64_t deadline_ms;  /* Unix ms */
+    int64_t deadline_ms;  /* Unix ms: no attempt, wait or fallback starts after it */
     int deadline_total_ms;
+    int hard_total_ms;    /* the client's x-skiff-deadline-ms: cuts everything; 0: none */
+    int hard_armed;       /* deadline_timer is set for hard_total_ms */
+    int deadline_passed;  /* deadline_ms passed while an attempt was in flight */
+    int retry_timeouts;   /* x-skiff-retry-timeouts: on */
+    int timed_out_sent;   /* the last attempt timed out after its request was sent */
     uv_timer_t deadline_timer, wait_timer;
     int handles_open;
     struct skiff_upcall *call;
@@ -462,6 +467,37 @@ forward_answer(struct relay *r)
     relay_done(r);
 }
 
+/* The first-byte timeout that applied to the last attempt. */
+static int
+first_byte_timeout(const struct relay *r)
+{
+    const struct skiff_config *cfg = r->w->cfg;
+    return is_stream(r) ? cfg->retry.stream_first_byte_timeout_ms
+                        : cfg->retry.first_byte_timeout_ms;
+}
+
+/* Whether a transport error is a first-byte timeout: the request was sent and the upstream
+ * said nothing, so it may be generating (and billing) the answer still. */
+static int
+is_first_byte_timeout(const char *error)
+{
+    return error && strstr(error, "waiting for the first byte") != NULL;
+}
+
+/* Says why a first-byte timeout was not retried, and what the client can do about it. */
+static void
+add_timeout_hint(struct relay *r)
+{
+    char hint[400];
+    snprintf(hint, sizeof hint,
+             "the upstream sent nothing for %d ms (retry.%sfirst_byte_timeout_ms) after the "
+             "whole request was sent; it may still have been generating (and billing) the "
+             "answer, so skiff did not retry on another key. Raise the timeout, or send "
+             "x-skiff-retry-timeouts: on to allow a retry",
+             first_byte_timeout(r), is_stream(r) ? "stream_" : "");
+    skiff_http_add_header(r->req, "x-skiff-hint", hint);
+}
+
 /* Gives up: the last upstream error as it came, or skiff's own when there was none. */
 static void
 give_up(struct relay *r)
@@ -482,6 +518,8 @@ give_up(struct relay *r)
                                   "attempt%s: %s", r->w->cfg->base_url, r->attempts,
                  r->attempts == 1 ? "" : "s", last_error);
     relay_decorate(r);
+    if (r->timed_out_sent)
+        add_timeout_hint(r);
     int code = timeout ? 504 : r->stream_failed && r->stream_error_code >= 400 ? r->stream_error_code : 502;
     skiff_gerr_respond(r->req, code, code == 502 ? "UNAVAILABLE" : NULL, msg, NULL);
     relay_done(r);
@@ -541,6 +579,10 @@ wait_then_retry(struct relay *r, int64_t delay_ms)
 static void
 next_attempt(struct relay *r)
 {
+    if (r->deadline_passed) {
+        give_up(r); /* the deadline passed during the last attempt: nothing follows it */
+        return;
+    }
     for (;;) {
         int64_t now = skiff_now_ms(), back_at;
         int key = skiff_keypool_acquire(r->w->sh->pool, model_of(r), now, &back_at);
@@ -564,38 +606,113 @@ next_attempt(struct relay *r)
     }
 }
 
+/*
+ * Ends the answer now, visibly: skiff's own error while nothing was sent, else the stream is
+ * cut so that the client sees a failure (an SSE stream gets the error as a last raw object,
+ * as the API sends one mid-stream), never a clean end. The call in flight is cancelled.
+ */
 static void
-on_deadline(uv_timer_t *t)
+cut(struct relay *r, int code, const char *status, const char *msg, const char *why)
 {
-    struct relay *r = t->data;
     if (r->call) {
         skiff_upcall_cancel(r->call);
         r->call = NULL;
-        release_key(r, SKIFF_FAULT_TRANSIENT, -1, "deadline");
+        release_key(r, SKIFF_FAULT_TRANSIENT, -1, why);
     }
-    char msg[256];
-    snprintf(msg, sizeof msg, "skiff's deadline of %d ms passed after %d attempt%s; raise "
-                              "retry.deadline_ms or x-skiff-deadline-ms, or shorten the prompt",
-             r->deadline_total_ms, r->attempts, r->attempts == 1 ? "" : "s");
-    struct skiff_log l;
-    skiff_log_begin(&l, SKIFF_LOG_WARN, "deadline");
-    skiff_log_str(&l, "id", r->req->id);
-    skiff_log_int(&l, "ms", r->deadline_total_ms);
-    skiff_log_end(&l);
     if (r->started) {
         if (r->sse) {
-            char *body = skiff_gerr_body(504, NULL, msg, NULL, 0);
+            char *body = skiff_gerr_body(code, status, msg, NULL, 0);
             if (body) {
                 skiff_http_write(r->req, body, strlen(body));
                 free(body);
             }
         }
-        skiff_http_abort(r->req, "deadline passed mid-stream");
+        skiff_http_abort(r->req, why);
     } else {
         relay_decorate(r);
-        skiff_gerr_respond(r->req, 504, NULL, msg, NULL);
+        skiff_gerr_respond(r->req, code, status, msg, NULL);
     }
     relay_done(r);
+}
+
+/*
+ * The deadline timer. retry.deadline_ms bounds waiting for a key, retries and fallbacks:
+ * when it passes while an attempt is in flight, that attempt goes on (its own first-byte,
+ * idle and max_stream_ms timeouts bound it) and nothing follows it. The client's
+ * x-skiff-deadline-ms is a hard limit on the whole answer: when it passes, everything ends.
+ */
+static void
+on_deadline(uv_timer_t *t)
+{
+    struct relay *r = t->data;
+    if (!r->hard_armed && r->call) {
+        r->deadline_passed = 1;
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_INFO, "deadline_passed");
+        skiff_log_str(&l, "id", r->req->id);
+        skiff_log_int(&l, "ms", r->deadline_total_ms);
+        skiff_log_str(&l, "next", "the attempt in flight goes on; no further attempt");
+        skiff_log_end(&l);
+        if (r->hard_total_ms > r->deadline_total_ms) {
+            r->hard_armed = 1;
+            uv_timer_start(&r->deadline_timer, on_deadline,
+                           (uint64_t)(r->hard_total_ms - r->deadline_total_ms), 0);
+        }
+        return;
+    }
+    char msg[256];
+    if (r->hard_armed)
+        snprintf(msg, sizeof msg,
+                 "the client's deadline of %d ms (x-skiff-deadline-ms) passed "
+                 "after %d attempt%s; raise it, or shorten the prompt",
+                 r->hard_total_ms, r->attempts, r->attempts == 1 ? "" : "s");
+    else
+        snprintf(msg, sizeof msg,
+                 "skiff's deadline of %d ms passed after %d attempt%s; raise "
+                 "retry.deadline_ms or x-skiff-deadline-ms, or shorten the "
+                 "prompt",
+                 r->deadline_total_ms, r->attempts, r->attempts == 1 ? "" : "s");
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_WARN, "deadline");
+    skiff_log_str(&l, "id", r->req->id);
+    skiff_log_int(&l, "ms", r->hard_armed ? r->hard_total_ms : r->deadline_total_ms);
+    skiff_log_str(&l, "by", r->hard_armed ? "x-skiff-deadline-ms" : "retry.deadline_ms");
+    skiff_log_end(&l);
+    cut(r, 504, NULL, msg, "deadline passed mid-stream");
+}
+
+/* retry.max_stream_ms: a stream that started is ended visibly once it has run this long. */
+static void
+on_max_stream(uv_timer_t *t)
+{
+    struct relay *r = t->data;
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "the stream ran for retry.max_stream_ms (%d ms) and skiff ended "
+             "it; raise retry.max_stream_ms (0: no limit)",
+             r->w->cfg->retry.max_stream_ms);
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_WARN, "max_stream");
+    skiff_log_str(&l, "id", r->req->id);
+    skiff_log_int(&l, "ms", r->w->cfg->retry.max_stream_ms);
+    skiff_log_end(&l);
+    cut(r, 504, NULL, msg, "retry.max_stream_ms passed");
+}
+
+void
+skiff_relay_cut(struct skiff_request *req, void *worker)
+{
+    struct relay *r = req->data;
+    if (!r) {
+        skiff_http_abort(req, "shutdown.drain_timeout_ms passed");
+        return;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "skiff is shutting down and this request did not finish within "
+             "shutdown.drain_timeout_ms (%d ms); please retry it",
+             r->w->cfg->shutdown.drain_timeout_ms);
+    cut(r, 503, "UNAVAILABLE", msg, "shutdown.drain_timeout_ms passed");
 }
 
 /* Decides what follows a failed call: retry (when, with what), fall back, or give up. */
@@ -611,6 +728,11 @@ after_failure(struct relay *r, const struct skiff_verdict *v)
     }
     if (r->attempts >= cfg->retry.max_attempts) {
         log_attempt(r, r->up_status, v, "give-up: retry.max_attempts", -1);
+        give_up(r);
+        return;
+    }
+    if (r->deadline_passed || now >= r->deadline_ms) {
+        log_attempt(r, r->up_status, v, "give-up: retry.deadline_ms passed", -1);
         give_up(r);
         return;
     }
@@ -815,6 +937,9 @@ commit_stream(struct relay *r)
     forward_headers(r);
     note_finish(r, r->body.data, r->body.len);
     r->started = 1;
+    /* No attempt follows a started stream, so wait_timer is free to time its length. */
+    if (r->w->cfg->retry.max_stream_ms > 0)
+        uv_timer_start(&r->wait_timer, on_max_stream, (uint64_t)r->w->cfg->retry.max_stream_ms, 0);
     skiff_http_start(r->req, 200, content_type(r, ct, sizeof ct));
     /* The upstream's headers are read only to answer (forward_headers, content_type) and
      * to judge a failed call (retry-after in on_done); once started, neither happens again
@@ -1083,6 +1208,14 @@ on_done(struct skiff_upcall *call, const char *error)
     }
     release_key(r, v.fault, v.retry_delay_s, v.reason);
 
+    r->timed_out_sent = is_first_byte_timeout(error);
+    if (r->timed_out_sent && !r->retry_timeouts) {
+        /* The upstream may be generating the answer still: another attempt could pay for
+         * it twice. Only the client can say that is fine (x-skiff-retry-timeouts: on). */
+        log_attempt(r, 0, &v, "answer: the upstream may still be generating", -1);
+        give_up(r);
+        return;
+    }
     if (v.fault == SKIFF_FAULT_NONE && retry_recitation(r))
         return;
     if (v.fault == SKIFF_FAULT_NONE) {
@@ -1236,9 +1369,11 @@ launch(struct relay *r, int key)
         .proxy = cfg->proxy,
         .ca_file = cfg->ca_file,
         .connect_timeout_ms = cfg->retry.connect_timeout_ms < left ? cfg->retry.connect_timeout_ms
-                                                                   : (long)(left > 1 ? left : 1),
-        .first_byte_timeout_ms = cfg->retry.first_byte_timeout_ms,
-        .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : 0,
+                                                                  : (long)(left > 1 ? left : 1),
+        .first_byte_timeout_ms = first_byte_timeout(r),
+        /* No deadline cuts a call in flight: a non-stream body that stalls after its first
+         * byte is bounded by the first-byte timeout between pieces. */
+        .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : first_byte_timeout(r),
         /* A stream lives long and carries small events: a smaller buffer per open stream. */
         .recv_buffer = is_stream(r) ? 4096 : 0,
         .ops = &upcall_ops,
@@ -1416,15 +1551,22 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     r->wait_timer.data = r;
     r->handles_open = 2;
 
-    /* The client may shorten the deadline, never lengthen it. */
+    /* The client's deadline is a hard limit on the whole answer, and shortens skiff's own
+     * (which bounds waits and retries) when it is shorter. */
     r->deadline_total_ms = cfg->retry.deadline_ms;
     size_t dl;
     const char *d = skiff_http_header(req, "x-skiff-deadline-ms", &dl);
     if (d) {
         long v = strtol(d, NULL, 10);
-        if (v > 0 && v < r->deadline_total_ms)
-            r->deadline_total_ms = (int)v;
+        if (v > 0)
+            r->hard_total_ms = v < 86400000 ? (int)v : 86400000;
+        if (r->hard_total_ms && r->hard_total_ms <= r->deadline_total_ms) {
+            r->deadline_total_ms = r->hard_total_ms;
+            r->hard_armed = 1;
+        }
     }
+    const char *rt_on = skiff_http_header(req, "x-skiff-retry-timeouts", &dl);
+    r->retry_timeouts = rt_on && dl == 2 && strncasecmp(rt_on, "on", 2) == 0;
     r->deadline_ms = skiff_now_ms() + r->deadline_total_ms;
     uv_timer_start(&r->deadline_timer, on_deadline, (uint64_t)r->deadline_total_ms, 0);
 
@@ -1446,6 +1588,10 @@ skiff_relay_worker_init(uv_loop_t *loop, int index, void *shared)
     w->cfg = sh->cfg;
     w->loop = loop;
     w->up = skiff_upstream_new(loop, w->cfg->curl_only);
+    if (!w->up) {
+        free(w);
+        return NULL;
+    }
     if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
         w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)index;
     return w;

@@ -48,7 +48,11 @@ struct http {
     int fail_status; /* set by a callback that stopped the parser on purpose */
     int linger;      /* the client may still be sending: close gracefully */
     const char *fail_msg;
+    int inflight; /* the request is counted in the worker's inflight (see the drain below) */
 };
+
+static void inflight_begin(struct http *h);
+static void inflight_end(struct http *h);
 
 static struct http *
 http_of(struct skiff_conn *c)
@@ -283,6 +287,9 @@ dispatch(struct http *h)
         r->id[len] = '\0';
     }
     skiff_conn_timer_stop(h->conn);
+    inflight_begin(h);
+    if (w->draining)
+        r->keep_alive = 0;
     w->opts->handler(r, w->data);
 }
 
@@ -419,6 +426,7 @@ on_close(struct skiff_conn *c, const char *reason)
         if (r->on_abort)
             r->on_abort(r);
     }
+    inflight_end(h);
     skiff_buf_release(&r->head);
     skiff_buf_release(&r->bodybuf);
     skiff_buf_release(&r->out_hdrs);
@@ -656,6 +664,7 @@ finish(struct skiff_request *req, int clean)
     struct skiff_conn *c = req->conn;
     struct http *h = http_of(c);
     req->ended = 1;
+    inflight_end(h);
     if (skiff_log_enabled(SKIFF_LOG_INFO)) {
         struct skiff_log l;
         skiff_log_begin(&l, SKIFF_LOG_INFO, "request");
@@ -777,4 +786,66 @@ skiff_http_reset(struct skiff_request *req)
         req->status = 502;
     req->ended = 1;
     skiff_conn_reset(req->conn, "reset by the handler");
+}
+
+/* ---- drain ---------------------------------------------------------------------------- */
+
+/*
+ * A request is in flight from dispatch until its response ends or its connection closes;
+ * the worker counts them so that a drain knows when it is over (server.c).
+ */
+static void
+inflight_begin(struct http *h)
+{
+    if (h->inflight)
+        return;
+    h->inflight = 1;
+    h->conn->worker->inflight++;
+}
+
+static void
+inflight_end(struct http *h)
+{
+    if (!h->inflight)
+        return;
+    h->inflight = 0;
+    struct skiff_worker *w = h->conn->worker;
+    if (--w->inflight == 0 && w->draining)
+        skiff_worker_drained(w);
+}
+
+void
+skiff_http_drain_begin(struct skiff_worker *w)
+{
+    for (struct skiff_conn *c = w->conns; c; c = c->next) {
+        struct http *h = http_of(c);
+        if (h->inflight)
+            h->req.keep_alive = 0; /* a response not yet started says Connection: close */
+    }
+}
+
+int
+skiff_http_drain_cut(struct skiff_worker *w)
+{
+    int n = 0;
+    struct skiff_conn *next;
+    for (struct skiff_conn *c = w->conns; c; c = next) {
+        next = c->next; /* the cut may close c */
+        struct http *h = http_of(c);
+        if (!h->inflight || h->req.ended)
+            continue;
+        n++;
+        if (w->opts->cut)
+            w->opts->cut(&h->req, w->data);
+    }
+    return n;
+}
+
+int
+skiff_http_flushing(const struct skiff_worker *w)
+{
+    for (const struct skiff_conn *c = w->conns; c; c = c->next)
+        if (c->queued > 0 && !c->write_error && !c->closing)
+            return 1;
+    return 0;
 }

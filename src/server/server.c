@@ -30,6 +30,9 @@ struct skiff_server {
     uint16_t port;
     pthread_t sig_thread;
     int sig_thread_started;
+    /* What the signal thread asked for, read by each worker's stop_async callback. */
+    pthread_mutex_t mu;
+    enum { RUNNING, DRAINING, STOPPING } phase;
 };
 
 /* Opens, binds and listens on one socket for host:port with SO_REUSEPORT. */
@@ -86,6 +89,7 @@ skiff_server_new(const struct skiff_server_opts *opts, char *err, size_t errlen)
         return NULL;
     }
     srv->opts = *opts;
+    pthread_mutex_init(&srv->mu, NULL);
     srv->nworkers = opts->workers > 0 ? opts->workers : 1;
     srv->workers = calloc((size_t)srv->nworkers, sizeof *srv->workers);
     if (!srv->workers) {
@@ -118,6 +122,7 @@ skiff_server_new(const struct skiff_server_opts *opts, char *err, size_t errlen)
         if (w->fd < 0) {
             for (int j = 0; j < i; j++)
                 close(srv->workers[j].fd);
+            pthread_mutex_destroy(&srv->mu);
             free(srv->workers);
             free(srv);
             return NULL;
@@ -160,34 +165,136 @@ on_trim(uv_timer_t *t)
     }
 }
 
+static void
+close_once(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 /* On the worker's loop: stop accepting, close every connection, let the handler clean up. */
 static void
-on_stop(uv_async_t *a)
+stop_now(struct skiff_worker *w)
 {
-    struct skiff_worker *w = a->data;
+    if (w->stopping)
+        return;
     w->stopping = 1;
-    uv_close((uv_handle_t *)&w->listener, NULL);
-    uv_close((uv_handle_t *)&w->trim_timer, NULL);
+    close_once((uv_handle_t *)&w->listener);
+    close_once((uv_handle_t *)&w->trim_timer);
+    close_once((uv_handle_t *)&w->drain_timer);
     while (w->conns)
         skiff_conn_close(w->conns, "server stopping");
-    if (w->opts->worker_fini)
+    if (w->opts->worker_fini && !w->init_failed)
         w->opts->worker_fini(w->data);
     w->data = NULL;
+    pthread_mutex_lock(&w->srv->mu);
+    w->async_closed = 1;
+    pthread_mutex_unlock(&w->srv->mu);
     uv_close((uv_handle_t *)&w->stop_async, NULL);
+}
+
+/*
+ * The drain's timer: at drain_end the requests still in flight are cut (the cut's last
+ * bytes get a second to leave), and the worker stops once nothing is in flight and nothing
+ * is left to flush, or at drain_end whatever is left.
+ */
+static void
+on_drain_timer(uv_timer_t *t)
+{
+    struct skiff_worker *w = t->data;
+    uint64_t now = uv_now(&w->loop);
+    if (w->inflight > 0 && now < w->drain_end) {
+        uv_timer_start(t, on_drain_timer, w->drain_end - now, 0);
+        return;
+    }
+    if (w->inflight > 0 && !w->cut) {
+        w->cut = 1;
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_WARN, "drain_cut");
+        skiff_log_int(&l, "worker", w->index);
+        skiff_log_int(&l, "requests", w->inflight);
+        skiff_log_int(&l, "drain_timeout_ms", w->opts->drain_timeout_ms);
+        skiff_log_end(&l);
+        skiff_http_drain_cut(w);
+        w->drain_end = now + 1000;
+    }
+    if ((w->inflight > 0 || skiff_http_flushing(w)) && now < w->drain_end) {
+        uv_timer_start(t, on_drain_timer, 20, 0);
+        return;
+    }
+    stop_now(w);
+}
+
+void
+skiff_worker_drained(struct skiff_worker *w)
+{
+    if (w->draining && !w->stopping)
+        uv_timer_start(&w->drain_timer, on_drain_timer, 0, 0);
+}
+
+/* On the worker's loop: stop accepting and let what is in flight finish. */
+static void
+drain_begin(struct skiff_worker *w)
+{
+    if (w->draining || w->stopping)
+        return;
+    w->draining = 1;
+    close_once((uv_handle_t *)&w->listener);
+    skiff_http_drain_begin(w);
+    int ms = w->opts->drain_timeout_ms > 0 ? w->opts->drain_timeout_ms : 0;
+    w->drain_end = uv_now(&w->loop) + (uint64_t)ms;
+    if (w->inflight > 0) {
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_INFO, "draining");
+        skiff_log_int(&l, "worker", w->index);
+        skiff_log_int(&l, "requests", w->inflight);
+        skiff_log_int(&l, "drain_timeout_ms", ms);
+        skiff_log_end(&l);
+    }
+    uv_timer_start(&w->drain_timer, on_drain_timer, 0, 0);
+}
+
+/* The signal thread asked for something (skiff_server_drain or skiff_server_stop). */
+static void
+on_async(uv_async_t *a)
+{
+    struct skiff_worker *w = a->data;
+    pthread_mutex_lock(&w->srv->mu);
+    int phase = w->srv->phase;
+    pthread_mutex_unlock(&w->srv->mu);
+    if (phase == STOPPING || w->init_failed)
+        stop_now(w);
+    else if (phase == DRAINING)
+        drain_begin(w);
 }
 
 static void
 worker_main(void *arg)
 {
     struct skiff_worker *w = arg;
-    if (w->opts->worker_init)
-        w->data = w->opts->worker_init(&w->loop, w->index, w->opts->data);
     uv_timer_init(&w->loop, &w->trim_timer);
     w->trim_timer.data = w;
-    uv_timer_start(&w->trim_timer, on_trim, 2000, 2000);
-    uv_unref((uv_handle_t *)&w->trim_timer);
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->drain_timer.data = w;
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
+    if (w->opts->worker_init) {
+        w->data = w->opts->worker_init(&w->loop, w->index, w->opts->data);
+        if (!w->data) {
+            /* A worker that cannot serve must not accept: the whole server stops. */
+            skiff_log_msg(SKIFF_LOG_ERROR, "worker_init",
+                          "a worker could not start (out of "
+                          "memory?); skiff stops");
+            w->init_failed = 1;
+            close(w->fd);
+            stop_now(w);
+            skiff_server_stop(w->srv);
+            uv_run(&w->loop, UV_RUN_DEFAULT);
+            return;
+        }
+    }
+    uv_timer_start(&w->trim_timer, on_trim, 2000, 2000);
+    uv_unref((uv_handle_t *)&w->trim_timer);
     int rc = uv_tcp_open(&w->listener, w->fd);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
@@ -196,32 +303,66 @@ worker_main(void *arg)
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
+static void
+signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+}
+
+/*
+ * The signal thread: the first SIGTERM or SIGINT drains, the next stops at once; SIGHUP is
+ * logged and ignored (there is no reload yet: the configuration, keys and tokens are read
+ * once at start); SIGUSR1 from skiff_server_run ends the thread.
+ */
 static void *
 signal_main(void *arg)
 {
     struct skiff_server *srv = arg;
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (sig != SIGUSR1) {
-        skiff_log_msg(SKIFF_LOG_INFO, "stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        skiff_server_stop(srv);
+    signal_set(&set);
+    int stops = 0;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGUSR1)
+            return NULL;
+        if (sig == SIGHUP) {
+            struct skiff_log l;
+            skiff_log_begin(&l, SKIFF_LOG_WARN, "sighup_ignored");
+            skiff_log_str(&l, "reason",
+                          "skiff cannot reload its configuration while running "
+                          "yet; nothing was changed: restart it to apply changes "
+                          "(SIGTERM drains requests in flight first)");
+            skiff_log_end(&l);
+            continue;
+        }
+        const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_INFO, "stopping");
+        skiff_log_str(&l, "signal", name);
+        if (stops++ == 0 && srv->opts.drain_timeout_ms > 0) {
+            skiff_log_str(&l, "mode", "drain");
+            skiff_log_int(&l, "drain_timeout_ms", srv->opts.drain_timeout_ms);
+            skiff_log_end(&l);
+            skiff_server_drain(srv);
+        } else {
+            skiff_log_str(&l, "mode", "now");
+            skiff_log_end(&l);
+            skiff_server_stop(srv);
+        }
     }
-    return NULL;
 }
 
 void
 skiff_server_block_signals(void)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
+    signal_set(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -235,29 +376,49 @@ skiff_server_run(struct skiff_server *srv)
     for (int i = 0; i < srv->nworkers; i++) {
         struct skiff_worker *w = &srv->workers[i];
         uv_loop_init(&w->loop);
-        uv_async_init(&w->loop, &w->stop_async, on_stop);
+        uv_async_init(&w->loop, &w->stop_async, on_async);
         w->stop_async.data = w;
     }
     for (int i = 0; i < srv->nworkers; i++)
         uv_thread_create(&srv->workers[i].thread, worker_main, &srv->workers[i]);
     srv->sig_thread_started = pthread_create(&srv->sig_thread, NULL, signal_main, srv) == 0;
 
+    int failed = 0;
     for (int i = 0; i < srv->nworkers; i++) {
         uv_thread_join(&srv->workers[i].thread);
         uv_loop_close(&srv->workers[i].loop);
+        failed |= srv->workers[i].init_failed;
     }
     if (srv->sig_thread_started) {
         pthread_kill(srv->sig_thread, SIGUSR1);
         pthread_join(srv->sig_thread, NULL);
     }
-    return 0;
+    return failed ? 1 : 0;
+}
+
+/* Sets the phase and wakes every worker that is still there to read it. */
+static void
+request_phase(struct skiff_server *srv, int phase)
+{
+    pthread_mutex_lock(&srv->mu);
+    if ((int)srv->phase < phase)
+        srv->phase = phase;
+    for (int i = 0; i < srv->nworkers; i++)
+        if (!srv->workers[i].async_closed)
+            uv_async_send(&srv->workers[i].stop_async);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+void
+skiff_server_drain(struct skiff_server *srv)
+{
+    request_phase(srv, DRAINING);
 }
 
 void
 skiff_server_stop(struct skiff_server *srv)
 {
-    for (int i = 0; i < srv->nworkers; i++)
-        uv_async_send(&srv->workers[i].stop_async);
+    request_phase(srv, STOPPING);
 }
 
 void
@@ -265,6 +426,7 @@ skiff_server_free(struct skiff_server *srv)
 {
     if (!srv)
         return;
+    pthread_mutex_destroy(&srv->mu);
     free(srv->workers);
     free(srv);
 }

@@ -30,6 +30,14 @@ typedef void skiff_handler_cb(struct skiff_request *req, void *worker_data);
  */
 typedef void skiff_error_cb(struct skiff_request *req, int status, const char *message);
 
+/*
+ * Ends a request still in flight when the drain time is over (shutdown.drain_timeout_ms),
+ * visibly: an error answer, or a stream cut so that the client sees a failure rather than a
+ * clean end. It must end req (skiff_http_respond or skiff_http_abort). Optional: without
+ * it the connection is closed and the handler hears of it through req->on_abort.
+ */
+typedef void skiff_cut_cb(struct skiff_request *req, void *worker_data);
+
 struct skiff_server_opts {
     const char *host;
     uint16_t port; /* 0: any free port; skiff_server_port tells which */
@@ -40,6 +48,9 @@ struct skiff_server_opts {
     int max_connections; /* for the whole server, split evenly over the workers */
     skiff_handler_cb *handler;
     skiff_error_cb *error;
+    skiff_cut_cb *cut;    /* optional */
+    int drain_timeout_ms; /* SIGTERM/SIGINT: how long requests in flight may finish; 0 stops
+                           * at once, cutting them */
     skiff_worker_init_cb *worker_init; /* optional */
     skiff_worker_fini_cb *worker_fini; /* optional */
     void *data;                        /* passed to worker_init */
@@ -57,19 +68,30 @@ struct skiff_server *skiff_server_new(const struct skiff_server_opts *opts, char
 uint16_t skiff_server_port(const struct skiff_server *srv);
 
 /*
- * Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread and so in every thread created
- * after it; call it first thing in main, before any library starts a thread, so that only
- * the server's signal thread ever receives them.
+ * Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 in the calling thread and so in every thread
+ * created after it; call it first thing in main, before any library starts a thread, so
+ * that only the server's signal thread ever receives them (and a command without a server
+ * is not killed by SIGHUP either).
  */
 void skiff_server_block_signals(void);
 
 /*
- * Runs the workers until skiff_server_stop is called (SIGINT/SIGTERM call it).
- * Blocks; returns 0 after every worker has stopped and closed its connections.
+ * Runs the workers until they have stopped. Signals, taken by one thread:
+ *   SIGTERM, SIGINT  the first drains (skiff_server_drain), a second stops at once;
+ *   SIGHUP           is logged as ignored: nothing is reloaded (restart to apply changes).
+ * Blocks; returns 0 after every worker has stopped and closed its connections, 1 when a
+ * worker could not start (its worker_init returned NULL).
  */
 int skiff_server_run(struct skiff_server *srv);
 
-/* Asks every worker to stop; safe from a signal handler's loop callback or any thread. */
+/*
+ * Asks every worker to drain: stop accepting, let the requests in flight end for up to
+ * drain_timeout_ms (answering further requests on open connections with Connection:
+ * close), then cut what is left through opts.cut and stop. Safe from any thread.
+ */
+void skiff_server_drain(struct skiff_server *srv);
+
+/* Asks every worker to stop at once, closing every connection; safe from any thread. */
 void skiff_server_stop(struct skiff_server *srv);
 
 void skiff_server_free(struct skiff_server *srv);

@@ -32,6 +32,22 @@ struct skiff_worker {
     char readbuf[64 * 1024]; /* every read of this worker lands here first */
     int stopping;
     uint32_t srv_nonce; /* random per process, so request ids differ across restarts */
+
+    /* Draining (SIGTERM/SIGINT): the listener is closed, requests in flight may finish until
+     * drain_end, new requests on open connections are answered with Connection: close. */
+    int draining;
+    int cut;                /* the requests left at drain_end were cut */
+    int async_closed;       /* stop_async is closed: the signal thread must not send */
+    int init_failed;        /* worker_init returned NULL: this worker never served */
+    int inflight;           /* requests handed to the handler and not yet ended (http.c) */
+    uint64_t drain_end;     /* uv_now of the end of the drain */
+    uv_timer_t drain_timer; /* the drain's end, and the polls until the last bytes are out */
 };
+
+/*
+ * Called by the HTTP layer when the last request in flight of a draining worker has ended,
+ * from inside that request's call stack: the stop is scheduled, never done under it.
+ */
+void skiff_worker_drained(struct skiff_worker *w);
 
 #endif

@@ -428,6 +428,8 @@ skiff_sim_log_json(const struct skiff_sim_log *log)
         char fnv[17];
         snprintf(fnv, sizeof fnv, "%016llx", (unsigned long long)e->body_fnv);
         json_object_set_new(o, "body_fnv", json_string(fnv));
+        json_object_set_new(o, "temperature",
+                            e->has_temperature ? json_real(e->temperature) : json_null());
         json_object_set_new(o, "stream", json_boolean(e->stream));
         json_object_set_new(o, "scripted", json_boolean(e->scripted));
         json_object_set_new(o, "fault", str_or_null(e->fault));

@@ -101,7 +101,9 @@ struct skiff_sim_log_entry {
     int has_key;
     char alt[16];
     size_t body_bytes;
-    uint64_t body_fnv; /* FNV-1a 64 of the body: tests prove a relay forwarded it unchanged */
+    uint64_t body_fnv;  /* FNV-1a 64 of the body: tests prove a relay forwarded it unchanged */
+    double temperature; /* generationConfig.temperature of the body, when has_temperature */
+    int has_temperature;
     int stream;
     int scripted;
     const char *fault; /* static name, or NULL */

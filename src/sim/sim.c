@@ -663,6 +663,22 @@ apply_stream_overrides(struct sim_req *sr, const struct call *c, const struct sk
         plan_tail_error(sr, c, r->error_after);
 }
 
+/* Logs generationConfig.temperature (tests check what a relay changed); the body is parsed
+ * only when it mentions a temperature at all. */
+static void
+log_temperature(struct skiff_sim_log_entry *e, const char *body, size_t len)
+{
+    if (!len || !memmem(body, len, "\"temperature\"", 13))
+        return;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *t = json_object_get(json_object_get(root, "generationConfig"), "temperature");
+    if (json_is_number(t)) {
+        e->temperature = json_number_value(t);
+        e->has_temperature = 1;
+    }
+    json_decref(root);
+}
+
 /*
  * The API handler: route, credentials, script, auth, model, validation, quota, faults,
  * answer. Each stage either plans a reply and stops, or passes to the next; go() sends.
@@ -679,6 +695,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     snprintf(e->path, sizeof e->path, "%.*s", (int)req->path_len, req->path);
     e->body_bytes = req->body_len;
     e->body_fnv = skiff_fnv1a64(SKIFF_FNV64_BASIS, req->body, req->body_len);
+    log_temperature(e, req->body, req->body_len);
     /* One draw per request keeps every later request's randomness independent of this one. */
     skiff_sim_rng_seed(&sr->rng, skiff_sim_rng_next(&sim->rng));
     sr->reset_after = -1;

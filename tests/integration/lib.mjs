@@ -104,6 +104,19 @@ export function run(args, { env = {}, input } = {}) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Polls fn (sync or async) every 20 ms until it returns something truthy, and returns that;
+// fails naming `what` once ms have passed. For asserting what happens "soon" (an upstream
+// call cancelled, a log line written) without a fixed sleep.
+export async function waitFor(what, fn, ms = 3000) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() - t0 > ms) assert.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 // FNV-1a 64 of a body, as skiff sim's log reports it (body_fnv): equal hashes prove a relay
 // forwarded the bytes unchanged.
 export function fnv1a64(data) {

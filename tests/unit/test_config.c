@@ -714,6 +714,40 @@ test_example_file_loads(void **state)
     skiff_config_free(cfg);
 }
 
+/* Issue 11: first-byte timeouts that fit thinking models, stream limits, the drain. */
+static void
+test_timeouts_and_shutdown(void **state)
+{
+    char err[256] = "";
+    struct skiff_config *cfg = skiff_config_load(NULL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->retry.first_byte_timeout_ms, 600000);
+    assert_int_equal(cfg->retry.stream_first_byte_timeout_ms, 60000);
+    assert_int_equal(cfg->retry.stream_idle_timeout_ms, 30000);
+    assert_int_equal(cfg->retry.max_stream_ms, 0);
+    assert_int_equal(cfg->shutdown.drain_timeout_ms, 30000);
+    skiff_config_free(cfg);
+
+    /* first_byte_timeout_ms alone sets both, as it did before streams had their own. */
+    cfg = load_ok("retry: {first_byte_timeout_ms: 5000}\n");
+    assert_int_equal(cfg->retry.first_byte_timeout_ms, 5000);
+    assert_int_equal(cfg->retry.stream_first_byte_timeout_ms, 5000);
+    skiff_config_free(cfg);
+    cfg = load_ok("retry: {stream_first_byte_timeout_ms: 700, first_byte_timeout_ms: 900000,\n"
+                  "        max_stream_ms: 3600000}\n"
+                  "shutdown: {drain_timeout_ms: 0}\n");
+    assert_int_equal(cfg->retry.first_byte_timeout_ms, 900000);
+    assert_int_equal(cfg->retry.stream_first_byte_timeout_ms, 700);
+    assert_int_equal(cfg->retry.max_stream_ms, 3600000);
+    assert_int_equal(cfg->shutdown.drain_timeout_ms, 0);
+    skiff_config_free(cfg);
+
+    assert_error_at("retry:\n  max_stream_ms: -1\n", 2, "retry.max_stream_ms", "from 0 (no limit)");
+    assert_error_at("shutdown:\n  drain_timeout_ms: 86400001\n", 2, "shutdown.drain_timeout_ms",
+                    "from 0 (stop at once)");
+    assert_error_at("shutdown:\n  drain_ms: 10\n", 2, "shutdown", "drain_timeout_ms");
+}
+
 static void
 test_free_null(void **state)
 {
@@ -777,6 +811,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_small_or_missing_err_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_example_file_loads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeouts_and_shutdown, setup, teardown),
         cmocka_unit_test(test_free_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
