@@ -1,10 +1,12 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -15,29 +17,48 @@
 /*
  * Threads and locks (docs/internals/store.md says the same at more length):
  *
- *   q_lock   guards the queue (ring, counters, stopping). Producers on event loops hold it
- *            for a struct copy, never across I/O, so put_state and add_usage never wait for
- *            the disk.
+ *   q_lock   guards the pending tables and the counters beside them. Producers on event
+ *            loops hold it for a hash lookup and a struct copy, never across I/O, so
+ *            put_state and add_usage never wait for the disk.
  *   db_lock  guards the SQLite connection. The store thread holds it while it writes a
  *            batch; skiff_store_load holds it while it reads. Since every use of the
  *            connection is serialised here, the connection is opened SQLITE_OPEN_NOMUTEX.
  *
  * The two locks are never held together, so there is no lock order to get wrong.
+ *
+ * What is pending is not a queue but two tables: the newest state per (key, model), which
+ * a later put replaces, and the usage added per (key, model, day) since the last write,
+ * which a later add increases. Neither can lose a row to a burst of the other, both are
+ * bounded by the number of distinct rows rather than by the request rate, and a write that
+ * fails puts its rows back (unless a newer state arrived meanwhile) to be tried again.
  */
 
 #define SCHEMA_VERSION 1
-#define QUEUE_CAP 10000 /* items; past this the oldest are dropped, callers never block */
-#define BATCH_MAX 1024  /* items written in one transaction */
-#define BUSY_TIMEOUT_MS 5000
+#define TABLE_MAX 65536     /* distinct pending rows per table; past this a new row is dropped */
+#define USAGE_FLUSH_MS 2000 /* usage is written at most this long after it was counted */
+#define RETRY_MIN_MS 1000   /* after a failed write; doubles up to RETRY_MAX_MS */
+#define RETRY_MAX_MS 30000
+#define BUSY_TIMEOUT_MS 1000       /* a write waits this long for another writer, then is retried */
+#define CLOSE_BUSY_TIMEOUT_MS 5000 /* the last write, at close, waits longer */
 
-enum item_kind { ITEM_STATE, ITEM_USAGE };
+enum row_kind { ROW_STATE, ROW_USAGE };
 
-struct item {
-    enum item_kind kind;
+/* A pending row: the state to write, or the usage to add. */
+struct row {
+    uint64_t hash;
     union {
         struct skiff_key_state st;
         struct skiff_key_usage u;
     };
+};
+
+/* Rows by key, dense; slots hold index + 1 (0: empty), open addressing, a power of two. */
+struct table {
+    enum row_kind kind;
+    struct row *rows;
+    size_t n, cap;
+    uint32_t *slots;
+    size_t nslots;
 };
 
 struct skiff_store {
@@ -52,21 +73,23 @@ struct skiff_store {
     pthread_mutex_t db_lock;
 
     pthread_mutex_t q_lock;
-    pthread_cond_t wake;    /* work arrived or stopping was set */
-    pthread_cond_t done_cv; /* done advanced */
-    struct item *ring;
-    size_t head;            /* index of the oldest queued item */
-    size_t count;           /* items in the ring */
-    uint64_t queued;        /* items ever queued, dropped ones included: the last one's sequence */
-    uint64_t done;          /* every item with a sequence up to this one is written or dropped */
-    uint64_t dropped_burst; /* drops since the store thread last reported them */
-    uint64_t dropped_total;
+    pthread_cond_t wake;    /* work arrived, a flush was asked for, or stopping was set */
+    pthread_cond_t done_cv; /* flush_done advanced */
+    struct table states;    /* pending: producers write here */
+    struct table usage;
+    int64_t usage_due_ms;   /* monotonic: when pending usage is written; 0 when none is */
+    int64_t retry_at_ms;    /* monotonic: no write before this after a failure */
+    uint64_t flush_req;     /* flushes asked for */
+    uint64_t flush_done;    /* flushes answered: everything pending before them was tried */
+    uint64_t dropped_burst; /* rows refused (table full) since the store thread reported them */
     int stopping;
+    struct skiff_store_stats stats;
 
-    /* Owned by the store thread. */
-    struct item *batch;
-    int failing; /* the last batch failed: later failures are not logged until one succeeds */
-    uint64_t failed_batches;
+    /* Owned by the store thread: the rows being written. */
+    struct table w_states;
+    struct table w_usage;
+    int64_t backoff_ms;
+    uint64_t run_failures; /* attempts with a failure since writes last worked */
 
     pthread_t thread;
 };
@@ -283,100 +306,338 @@ run(sqlite3_stmt *stmt)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static int
-write_item(struct skiff_store *s, const struct item *it)
+/* ---- pending tables ---- */
+
+static uint64_t
+row_hash(enum row_kind kind, const struct row *r)
 {
-    sqlite3_stmt *stmt;
-    if (it->kind == ITEM_STATE) {
-        const struct skiff_key_state *st = &it->st;
-        stmt = s->put_state;
-        bind_field(stmt, 1, st->key_id, sizeof st->key_id);
-        bind_field(stmt, 2, st->model, sizeof st->model);
-        bind_field(stmt, 3, st->label, sizeof st->label);
-        sqlite3_bind_int64(stmt, 4, st->rest_until_ms);
-        sqlite3_bind_int(stmt, 5, st->retired != 0);
-        bind_field(stmt, 6, st->reason, sizeof st->reason);
-        sqlite3_bind_int64(stmt, 7, st->updated_ms);
+    uint64_t h = SKIFF_FNV64_BASIS;
+    if (kind == ROW_STATE) {
+        h = skiff_fnv1a64(h, r->st.key_id, strnlen(r->st.key_id, sizeof r->st.key_id));
+        h = skiff_fnv1a64(h, "", 1);
+        h = skiff_fnv1a64(h, r->st.model, strnlen(r->st.model, sizeof r->st.model));
     } else {
-        const struct skiff_key_usage *u = &it->u;
-        stmt = s->add_usage;
-        bind_field(stmt, 1, u->key_id, sizeof u->key_id);
-        bind_field(stmt, 2, u->model, sizeof u->model);
-        bind_field(stmt, 3, u->day, sizeof u->day);
-        sqlite3_bind_int64(stmt, 4, u->requests);
-        sqlite3_bind_int64(stmt, 5, u->tokens);
+        h = skiff_fnv1a64(h, r->u.key_id, strnlen(r->u.key_id, sizeof r->u.key_id));
+        h = skiff_fnv1a64(h, "", 1);
+        h = skiff_fnv1a64(h, r->u.model, strnlen(r->u.model, sizeof r->u.model));
+        h = skiff_fnv1a64(h, "", 1);
+        h = skiff_fnv1a64(h, r->u.day, strnlen(r->u.day, sizeof r->u.day));
     }
+    return h;
+}
+
+static int
+same_key(enum row_kind kind, const struct row *a, const struct row *b)
+{
+    if (a->hash != b->hash)
+        return 0;
+    if (kind == ROW_STATE)
+        return strncmp(a->st.key_id, b->st.key_id, sizeof a->st.key_id) == 0 &&
+               strncmp(a->st.model, b->st.model, sizeof a->st.model) == 0;
+    return strncmp(a->u.key_id, b->u.key_id, sizeof a->u.key_id) == 0 &&
+           strncmp(a->u.model, b->u.model, sizeof a->u.model) == 0 &&
+           strncmp(a->u.day, b->u.day, sizeof a->u.day) == 0;
+}
+
+static void
+table_release(struct table *t)
+{
+    free(t->rows);
+    free(t->slots);
+    t->rows = NULL;
+    t->slots = NULL;
+    t->n = t->cap = t->nslots = 0;
+}
+
+/* Empties t, keeping its memory for the next rows. */
+static void
+table_clear(struct table *t)
+{
+    t->n = 0;
+    if (t->slots)
+        memset(t->slots, 0, t->nslots * sizeof *t->slots);
+}
+
+static void
+slot_insert(uint32_t *slots, size_t nslots, uint64_t hash, uint32_t idx)
+{
+    size_t i = (size_t)hash & (nslots - 1);
+    while (slots[i])
+        i = (i + 1) & (nslots - 1);
+    slots[i] = idx + 1;
+}
+
+/* Makes room for one more row; returns 0, or -1 when t is at TABLE_MAX or out of memory. */
+static int
+table_reserve(struct table *t)
+{
+    if (t->n == TABLE_MAX)
+        return -1;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        struct row *rows = realloc(t->rows, cap * sizeof *rows);
+        if (!rows)
+            return -1;
+        t->rows = rows;
+        t->cap = cap;
+    }
+    if ((t->n + 1) * 2 > t->nslots) { /* load factor at most 1/2 */
+        size_t nslots = t->nslots ? t->nslots * 2 : 32;
+        uint32_t *slots = calloc(nslots, sizeof *slots);
+        if (!slots)
+            return -1;
+        for (size_t i = 0; i < t->n; i++)
+            slot_insert(slots, nslots, t->rows[i].hash, (uint32_t)i);
+        free(t->slots);
+        t->slots = slots;
+        t->nslots = nslots;
+    }
+    return 0;
+}
+
+/*
+ * The row of t with r's key, or NULL. With add set, a missing row is added as a copy of r
+ * and *added set; NULL then means the table is full.
+ */
+static struct row *
+table_get(struct table *t, const struct row *r, int add, int *added)
+{
+    if (t->nslots) {
+        size_t i = (size_t)r->hash & (t->nslots - 1);
+        for (; t->slots[i]; i = (i + 1) & (t->nslots - 1)) {
+            struct row *have = &t->rows[t->slots[i] - 1];
+            if (same_key(t->kind, have, r))
+                return have;
+        }
+    }
+    if (!add || table_reserve(t) != 0)
+        return NULL;
+    t->rows[t->n] = *r;
+    slot_insert(t->slots, t->nslots, r->hash, (uint32_t)t->n);
+    *added = 1;
+    return &t->rows[t->n++];
+}
+
+/* Puts a state in t: a newer one replaces the row. Returns 0, or -1 when t is full. */
+static int
+merge_state(struct table *t, const struct row *r, int keep_newer)
+{
+    int added = 0;
+    struct row *have = table_get(t, r, 1, &added);
+    if (!have)
+        return -1;
+    if (!added && !keep_newer)
+        *have = *r;
+    return 0;
+}
+
+/* Adds usage into t. Returns 0, or -1 when t is full. */
+static int
+merge_usage(struct table *t, const struct row *r)
+{
+    int added = 0;
+    struct row *have = table_get(t, r, 1, &added);
+    if (!have)
+        return -1;
+    if (!added) {
+        have->u.requests += r->u.requests;
+        have->u.tokens += r->u.tokens;
+    }
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+write_state(struct skiff_store *s, const struct skiff_key_state *st)
+{
+    sqlite3_stmt *stmt = s->put_state;
+    bind_field(stmt, 1, st->key_id, sizeof st->key_id);
+    bind_field(stmt, 2, st->model, sizeof st->model);
+    bind_field(stmt, 3, st->label, sizeof st->label);
+    sqlite3_bind_int64(stmt, 4, st->rest_until_ms);
+    sqlite3_bind_int(stmt, 5, st->retired != 0);
+    bind_field(stmt, 6, st->reason, sizeof st->reason);
+    sqlite3_bind_int64(stmt, 7, st->updated_ms);
+    return run(stmt);
+}
+
+static int
+write_usage(struct skiff_store *s, const struct skiff_key_usage *u)
+{
+    sqlite3_stmt *stmt = s->add_usage;
+    bind_field(stmt, 1, u->key_id, sizeof u->key_id);
+    bind_field(stmt, 2, u->model, sizeof u->model);
+    bind_field(stmt, 3, u->day, sizeof u->day);
+    sqlite3_bind_int64(stmt, 4, u->requests);
+    sqlite3_bind_int64(stmt, 5, u->tokens);
     return run(stmt);
 }
 
 /*
- * Logs a failed batch, but only the first of a run of failures: a full disk would otherwise
- * log on every wake-up. The log names the path and SQLite's message, never row contents.
+ * Whether a failure is about the database as a whole (another writer, a full disk, a
+ * read-only file, I/O) and so worth retrying, rather than about one row (a missing table, a
+ * constraint), which would fail the same way every time.
+ */
+static int
+retryable(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* What one write attempt did, for the log and the counters. */
+struct attempt {
+    int failed;       /* nothing was committed; every row is to be retried */
+    const char *step; /* where it failed */
+    char error[256];  /* SQLite's message for the first failure */
+    size_t bad;       /* rows SQLite refused for good (counted lost) */
+    size_t rows;
+};
+
+static void
+attempt_error(struct skiff_store *s, struct attempt *a, const char *step)
+{
+    if (a->error[0])
+        return;
+    a->step = step;
+    snprintf(a->error, sizeof a->error, "%s", sqlite3_errmsg(s->db));
+}
+
+/*
+ * Writes the rows being written in one transaction. A row refused for a reason of its own
+ * is skipped and counted lost, so it does not cost the others; a failure of the database
+ * as a whole (BEGIN, COMMIT, or a row failing with a retryable code) rolls everything back,
+ * to be tried again. Called on the store thread with db_lock held.
  */
 static void
-log_write_failure(struct skiff_store *s, const char *step, const char *error, size_t lost)
+write_rows(struct skiff_store *s, struct attempt *a)
 {
-    s->failed_batches++;
-    if (s->failing)
+    a->rows = s->w_states.n + s->w_usage.n;
+    int rc = run(s->begin);
+    if (rc != SQLITE_OK) {
+        attempt_error(s, a, "begin");
+        a->failed = 1;
         return;
-    s->failing = 1;
+    }
+    for (size_t i = 0; i < s->w_states.n + s->w_usage.n && !a->failed; i++) {
+        rc = i < s->w_states.n ? write_state(s, &s->w_states.rows[i].st)
+                               : write_usage(s, &s->w_usage.rows[i - s->w_states.n].u);
+        if (rc == SQLITE_OK)
+            continue;
+        attempt_error(s, a, "write");
+        if (retryable(rc))
+            a->failed = 1;
+        else
+            a->bad++;
+    }
+    if (!a->failed && run(s->commit) != SQLITE_OK) {
+        attempt_error(s, a, "commit");
+        a->failed = 1;
+    }
+    /* A failed statement or COMMIT may leave the transaction open; close it. */
+    if (a->failed && !sqlite3_get_autocommit(s->db))
+        run(s->rollback);
+}
+
+/*
+ * Logs the first failure of a run of failures only: a full disk would otherwise log on
+ * every retry. The log names the path and SQLite's message, never row contents.
+ */
+static void
+log_failure(struct skiff_store *s, const struct attempt *a, int64_t retry_ms)
+{
     struct skiff_log l;
     skiff_log_begin(&l, SKIFF_LOG_ERROR, "store_write_failed");
     skiff_log_str(&l, "path", s->path);
-    skiff_log_str(&l, "step", step);
-    skiff_log_str(&l, "error", error);
-    skiff_log_int(&l, "lost", (long long)lost);
+    skiff_log_str(&l, "step", a->step);
+    skiff_log_str(&l, "error", a->error);
+    if (a->failed) {
+        skiff_log_int(&l, "rows_kept", (long long)a->rows);
+        skiff_log_int(&l, "retry_in_ms", (long long)retry_ms);
+        skiff_log_str(&l, "msg",
+                      "state is kept in memory and written when the database takes "
+                      "writes again; only the first failure is logged");
+    } else {
+        skiff_log_int(&l, "rows_lost", (long long)a->bad);
+    }
     skiff_log_end(&l);
 }
 
 /*
- * Writes n items in one transaction. A row that fails is skipped (and counted) so one bad
- * row does not cost the others; a failed BEGIN or COMMIT loses the batch. Either way the
- * store goes on: the key pool in memory is the truth, the database only its memory across
- * restarts. Called on the store thread with db_lock held.
+ * After an attempt, with q_lock held: a failed one puts its rows back into the pending
+ * tables (a state only when no newer one arrived meanwhile; usage is added back) and sets
+ * the retry time; a good one resets the backoff.
  */
 static void
-write_batch(struct skiff_store *s, const struct item *items, size_t n)
+settle(struct skiff_store *s, const struct attempt *a, int64_t now)
 {
-    char first_error[256] = "";
-    size_t bad = 0;
-    if (run(s->begin) != SQLITE_OK) {
-        log_write_failure(s, "begin", sqlite3_errmsg(s->db), n);
+    s->stats.rows_lost += a->bad;
+    if (!a->failed) {
+        s->stats.rows_written += a->rows - a->bad;
+        s->backoff_ms = 0;
+        s->retry_at_ms = 0;
+        table_clear(&s->w_states);
+        table_clear(&s->w_usage);
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        if (write_item(s, &items[i]) != SQLITE_OK) {
-            /* Kept now: the COMMIT below replaces the connection's message. */
-            if (bad++ == 0)
-                snprintf(first_error, sizeof first_error, "%s", sqlite3_errmsg(s->db));
-        }
-    if (run(s->commit) != SQLITE_OK) {
-        log_write_failure(s, "commit", sqlite3_errmsg(s->db), n);
-        /* A failed COMMIT may leave the transaction open; close it so the next BEGIN works. */
-        if (!sqlite3_get_autocommit(s->db))
-            run(s->rollback);
-        return;
-    }
-    if (bad) {
-        log_write_failure(s, "write", first_error, bad);
-        return;
-    }
-    if (s->failing) {
-        struct skiff_log l;
-        skiff_log_begin(&l, SKIFF_LOG_INFO, "store_write_recovered");
-        skiff_log_str(&l, "path", s->path);
-        skiff_log_int(&l, "failed_batches", (long long)s->failed_batches);
-        skiff_log_end(&l);
-        s->failing = 0;
-        s->failed_batches = 0;
-    }
+    s->stats.write_failures++;
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : RETRY_MIN_MS;
+    if (s->backoff_ms > RETRY_MAX_MS)
+        s->backoff_ms = RETRY_MAX_MS;
+    s->retry_at_ms = now + s->backoff_ms;
+    for (size_t i = 0; i < s->w_states.n; i++)
+        if (merge_state(&s->states, &s->w_states.rows[i], 1) != 0)
+            s->stats.rows_lost++;
+    for (size_t i = 0; i < s->w_usage.n; i++)
+        if (merge_usage(&s->usage, &s->w_usage.rows[i]) != 0)
+            s->stats.rows_lost++;
+    if (s->usage.n && !s->usage_due_ms)
+        s->usage_due_ms = now;
+    table_clear(&s->w_states);
+    table_clear(&s->w_usage);
+}
+
+static void
+swap_tables(struct table *a, struct table *b)
+{
+    struct table t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void
+deadline_at(struct timespec *ts, int64_t mono)
+{
+    ts->tv_sec = (time_t)(mono / 1000);
+    ts->tv_nsec = (long)(mono % 1000) * 1000000L;
 }
 
 /*
- * The store thread: waits for work, moves up to BATCH_MAX items out of the ring (so
- * producers are free again at once), writes them in one transaction, then tells flushers
- * how far it got. It leaves only when stopping is set and the queue is empty, so close
- * writes everything queued before it.
+ * The store thread. States are written as soon as they arrive (they are rare and they are
+ * what a restart needs); usage USAGE_FLUSH_MS after the first count since the last write;
+ * after a failure nothing before retry_at_ms. A flush, and close, write everything pending
+ * at once, whatever the timers say. It leaves only when stopping is set and one last
+ * attempt has been made, so close writes everything it can.
  */
 static void *
 store_main(void *arg)
@@ -384,36 +645,93 @@ store_main(void *arg)
     struct skiff_store *s = arg;
     pthread_mutex_lock(&s->q_lock);
     for (;;) {
-        while (s->count == 0 && !s->stopping)
-            pthread_cond_wait(&s->wake, &s->q_lock);
-        if (s->count == 0)
-            break;
+        int64_t now = mono_ms();
+        int urgent = s->stopping || s->flush_req > s->flush_done;
+        int held = !urgent && s->retry_at_ms > now;
+        int take_states = s->states.n > 0 && !held;
+        int take_usage = s->usage.n > 0 && !held && (urgent || now >= s->usage_due_ms);
+        if (!take_states && !take_usage) {
+            if (urgent) {
+                s->flush_done = s->flush_req;
+                pthread_cond_broadcast(&s->done_cv);
+                if (s->stopping)
+                    break;
+                continue;
+            }
+            int64_t next = INT64_MAX;
+            if (s->states.n)
+                next = s->retry_at_ms;
+            if (s->usage.n) {
+                int64_t u = s->usage_due_ms > s->retry_at_ms ? s->usage_due_ms : s->retry_at_ms;
+                next = u < next ? u : next;
+            }
+            if (next == INT64_MAX) {
+                pthread_cond_wait(&s->wake, &s->q_lock);
+            } else {
+                struct timespec ts;
+                deadline_at(&ts, next);
+                pthread_cond_timedwait(&s->wake, &s->q_lock, &ts);
+            }
+            continue;
+        }
 
-        size_t n = s->count < BATCH_MAX ? s->count : BATCH_MAX;
-        for (size_t i = 0; i < n; i++)
-            s->batch[i] = s->ring[(s->head + i) % QUEUE_CAP];
-        s->head = (s->head + n) % QUEUE_CAP;
-        s->count -= n;
-        /* The newest item taken; everything older was taken before or dropped. */
-        uint64_t upto = s->queued - s->count;
-        uint64_t dropped = s->dropped_burst;
+        uint64_t flush_upto = s->flush_req;
+        if (take_states)
+            swap_tables(&s->states, &s->w_states);
+        if (take_usage) {
+            swap_tables(&s->usage, &s->w_usage);
+            s->usage_due_ms = 0;
+        }
+        uint64_t refused = s->dropped_burst;
         s->dropped_burst = 0;
+        int stopping = s->stopping;
         pthread_mutex_unlock(&s->q_lock);
 
-        if (dropped) {
+        if (refused) {
             struct skiff_log l;
-            skiff_log_begin(&l, SKIFF_LOG_WARN, "store_queue_dropped");
+            skiff_log_begin(&l, SKIFF_LOG_ERROR, "store_rows_dropped");
             skiff_log_str(&l, "path", s->path);
-            skiff_log_int(&l, "dropped", (long long)dropped);
+            skiff_log_int(&l, "dropped", (long long)refused);
+            skiff_log_int(&l, "table_max", TABLE_MAX);
             skiff_log_end(&l);
         }
+        struct attempt a = {0};
         pthread_mutex_lock(&s->db_lock);
-        write_batch(s, s->batch, n);
+        if (stopping)
+            sqlite3_busy_timeout(s->db, CLOSE_BUSY_TIMEOUT_MS);
+        write_rows(s, &a);
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->q_lock);
-        s->done = upto;
-        pthread_cond_broadcast(&s->done_cv);
+        now = mono_ms();
+        int problem = a.failed || a.bad;
+        int first = problem && !s->stats.failing;
+        int recovered = !problem && s->stats.failing;
+        settle(s, &a, now);
+        s->stats.failing = problem;
+        if (urgent) {
+            if (flush_upto > s->flush_done)
+                s->flush_done = flush_upto;
+            pthread_cond_broadcast(&s->done_cv);
+        }
+        int64_t retry_ms = s->backoff_ms;
+        pthread_mutex_unlock(&s->q_lock);
+
+        s->run_failures += problem;
+        if (first)
+            log_failure(s, &a, retry_ms);
+        if (recovered) {
+            struct skiff_log l;
+            skiff_log_begin(&l, SKIFF_LOG_INFO, "store_write_recovered");
+            skiff_log_str(&l, "path", s->path);
+            skiff_log_int(&l, "failed_attempts", (long long)s->run_failures);
+            skiff_log_int(&l, "rows", (long long)a.rows);
+            skiff_log_end(&l);
+            s->run_failures = 0;
+        }
+        pthread_mutex_lock(&s->q_lock);
+        if (stopping && a.failed)
+            break; /* the last attempt at close failed: what is left is lost (close says so) */
     }
     pthread_mutex_unlock(&s->q_lock);
     return NULL;
@@ -430,8 +748,10 @@ store_free(struct skiff_store *s)
     pthread_mutex_destroy(&s->q_lock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->done_cv);
-    free(s->batch);
-    free(s->ring);
+    table_release(&s->states);
+    table_release(&s->usage);
+    table_release(&s->w_states);
+    table_release(&s->w_usage);
     free(s->path);
     free(s);
 }
@@ -455,12 +775,17 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
     }
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
-    pthread_cond_init(&s->wake, NULL);
+    /* The store thread's timers are monotonic: a clock step must not delay a write. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&s->done_cv, NULL);
+    s->states.kind = s->w_states.kind = ROW_STATE;
+    s->usage.kind = s->w_usage.kind = ROW_USAGE;
     s->path = strdup(path);
-    s->ring = malloc(QUEUE_CAP * sizeof *s->ring);
-    s->batch = malloc(BATCH_MAX * sizeof *s->batch);
-    if (!s->path || !s->ring || !s->batch) {
+    if (!s->path) {
         open_error(err, errlen, path, "out of memory");
         goto out_free;
     }
@@ -480,7 +805,8 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
         open_error(err, errlen, path, "attempt to write a readonly database");
         goto out_free;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* At open, another writer is waited for as long as at close. */
+    sqlite3_busy_timeout(s->db, CLOSE_BUSY_TIMEOUT_MS);
     /*
      * WAL lets a second process (sqlite3 shell, a test) read while we write; NORMAL syncs at
      * checkpoints only, so a power cut may lose the last few writes but never corrupts,
@@ -499,7 +825,13 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
         open_error(err, errlen, path, "%s", sqlite3_errmsg(s->db));
         goto out_free;
     }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* The thread inherits this mask: a SIGTERM must reach the thread that waits for it. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&s->thread, NULL, store_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         open_error(err, errlen, path, "cannot start the store thread: %s", strerror(rc));
         goto out_free;
@@ -517,9 +849,23 @@ skiff_store_flush(struct skiff_store *s)
     if (!s)
         return;
     pthread_mutex_lock(&s->q_lock);
-    uint64_t target = s->queued;
-    while (s->done < target)
+    uint64_t target = ++s->flush_req;
+    pthread_cond_signal(&s->wake);
+    while (s->flush_done < target)
         pthread_cond_wait(&s->done_cv, &s->q_lock);
+    pthread_mutex_unlock(&s->q_lock);
+}
+
+void
+skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->q_lock);
+    *out = s->stats;
+    out->pending_states = s->states.n;
+    out->pending_usage = s->usage.n;
     pthread_mutex_unlock(&s->q_lock);
 }
 
@@ -532,70 +878,80 @@ skiff_store_close(struct skiff_store *s)
     s->stopping = 1;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->q_lock);
-    /* The thread drains the queue before it leaves, so joining it is the final flush. */
+    /* The thread writes what is pending before it leaves, so joining it is the final flush. */
     pthread_join(s->thread, NULL);
-    if (s->dropped_total) {
+    s->stats.rows_lost += s->states.n + s->usage.n;
+    if (s->stats.rows_lost) {
         struct skiff_log l;
         skiff_log_begin(&l, SKIFF_LOG_WARN, "store_closed");
         skiff_log_str(&l, "path", s->path);
-        skiff_log_int(&l, "dropped_total", (long long)s->dropped_total);
+        skiff_log_int(&l, "rows_lost", (long long)s->stats.rows_lost);
+        skiff_log_int(&l, "unwritten_states", (long long)s->states.n);
+        skiff_log_int(&l, "unwritten_usage", (long long)s->usage.n);
         skiff_log_end(&l);
     }
     store_free(s);
 }
 
-/*
- * Puts one item at the tail of the ring. When the ring is full the oldest item is dropped
- * instead of making the caller wait: the caller is an event loop (often holding the key
- * pool's lock), and the newest state of a key matters more than an old one. The first drop
- * of a burst is logged here; the store thread reports the count when it catches up.
- */
+/* Logs the first row a full table refused; the store thread reports the count later. */
 static void
-enqueue(struct skiff_store *s, const struct item *it)
+log_refused(struct skiff_store *s)
 {
-    int first_drop = 0;
-    pthread_mutex_lock(&s->q_lock);
-    if (s->count == QUEUE_CAP) {
-        s->head = (s->head + 1) % QUEUE_CAP;
-        s->count--;
-        first_drop = s->dropped_burst == 0;
-        s->dropped_burst++;
-        s->dropped_total++;
-    }
-    s->ring[(s->head + s->count) % QUEUE_CAP] = *it;
-    s->count++;
-    s->queued++;
-    pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->q_lock);
-
-    if (first_drop) {
-        struct skiff_log l;
-        skiff_log_begin(&l, SKIFF_LOG_WARN, "store_queue_full");
-        skiff_log_str(&l, "path", s->path);
-        skiff_log_int(&l, "capacity", QUEUE_CAP);
-        skiff_log_str(&l, "msg", "the disk is not keeping up: dropping the oldest writes");
-        skiff_log_end(&l);
-    }
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_ERROR, "store_table_full");
+    skiff_log_str(&l, "path", s->path);
+    skiff_log_int(&l, "table_max", TABLE_MAX);
+    skiff_log_str(&l, "msg", "too many distinct rows waiting for the disk: new ones are dropped");
+    skiff_log_end(&l);
 }
 
+/*
+ * Replaces the pending state of (key, model): only the newest matters, so a burst of other
+ * writes can never push it out. Wakes the store thread, which writes states at once.
+ */
 void
 skiff_store_put_state(struct skiff_store *s, const struct skiff_key_state *st)
 {
     if (!s || !st)
         return;
-    struct item it = {.kind = ITEM_STATE};
-    it.st = *st;
-    enqueue(s, &it);
+    struct row r;
+    r.st = *st;
+    r.hash = row_hash(ROW_STATE, &r);
+    pthread_mutex_lock(&s->q_lock);
+    int refused = merge_state(&s->states, &r, 0) != 0;
+    int first = refused && s->dropped_burst++ == 0;
+    s->stats.rows_lost += refused;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->q_lock);
+    if (first)
+        log_refused(s);
 }
 
+/*
+ * Adds to the pending usage of (key, model, day). The first count since the last write
+ * arms the flush timer; later ones are an addition under q_lock and nothing else.
+ */
 void
 skiff_store_add_usage(struct skiff_store *s, const struct skiff_key_usage *u)
 {
     if (!s || !u)
         return;
-    struct item it = {.kind = ITEM_USAGE};
-    it.u = *u;
-    enqueue(s, &it);
+    struct row r;
+    r.u = *u;
+    r.hash = row_hash(ROW_USAGE, &r);
+    pthread_mutex_lock(&s->q_lock);
+    int was_empty = s->usage.n == 0;
+    int refused = merge_usage(&s->usage, &r) != 0;
+    int first = refused && s->dropped_burst++ == 0;
+    s->stats.rows_lost += refused;
+    if (was_empty && !refused) {
+        if (!s->usage_due_ms)
+            s->usage_due_ms = mono_ms() + USAGE_FLUSH_MS;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    if (first)
+        log_refused(s);
 }
 
 static int

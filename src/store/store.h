@@ -1,8 +1,10 @@
 /*
  * Persistence of the key pool's state in SQLite (storage.sqlite), so a restart does not
- * forget that a key is spent for today or retired. Writes go through a queue to one store
- * thread: callers on an event loop never wait for the disk. Reads happen once, at start,
- * before the workers run.
+ * forget that a key is spent for today or retired. Writes are coalesced in memory (the
+ * newest state per key and model, usage summed per key, model and day) and written by one
+ * store thread: callers on an event loop never wait for the disk, and a write that fails
+ * (a full disk, a locked or read-only file) is kept and retried. Reads happen once, at
+ * start, before the workers run.
  *
  * Keys are identified by key_id, a fingerprint of the key (never the key itself), plus
  * their label for humans.
@@ -17,7 +19,7 @@ struct skiff_store;
 
 /* One (key, model) state row. model "*" stands for every model (a key-wide retirement). */
 struct skiff_key_state {
-    char key_id[17];  /* 16 hex digits */
+    char key_id[17]; /* 16 hex digits */
     char label[64];
     char model[129];
     int64_t rest_until_ms; /* Unix ms; 0 when not resting */
@@ -41,17 +43,35 @@ struct skiff_key_usage {
  * database was last used with, key-wide retirements are forgotten ("until the config
  * changes"). Returns NULL with a message in err (naming the path) on failure.
  */
-struct skiff_store *skiff_store_open(const char *path, const char *config_fingerprint,
-                                     char *err, size_t errlen);
+struct skiff_store *skiff_store_open(const char *path, const char *config_fingerprint, char *err,
+                                     size_t errlen);
 
-/* Writes what is queued, stops the thread, closes the database. NULL is fine. */
+/* Writes what is pending (one last attempt), stops the thread, closes the database; logs
+ * what could not be written. NULL is fine. */
 void skiff_store_close(struct skiff_store *s);
 
-/* Queues an upsert of a state row (copied). Never blocks on the disk. */
+/*
+ * Sets the state of (key, model) to *st (copied): it replaces any state of that row still
+ * waiting, and is written at once. Never blocks on the disk.
+ */
 void skiff_store_put_state(struct skiff_store *s, const struct skiff_key_state *st);
 
-/* Queues adding to a usage row (requests and tokens are added to what is stored). */
+/*
+ * Adds u's requests and tokens to (key, model, day). Counts are summed in memory and
+ * written within a few seconds (or at flush and close). Never blocks on the disk.
+ */
 void skiff_store_add_usage(struct skiff_store *s, const struct skiff_key_usage *u);
+
+/* What the store has done since open (for logs, tests and metrics). */
+struct skiff_store_stats {
+    uint64_t rows_written;
+    uint64_t write_failures; /* attempts that failed as a whole; their rows were kept */
+    uint64_t rows_lost;      /* refused by SQLite for good, or by a full table */
+    size_t pending_states;   /* waiting for the next write */
+    size_t pending_usage;
+    int failing; /* the last attempt failed */
+};
+void skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out);
 
 /*
  * Reads every state row whose rest has not ended at now_ms or that is retired, calling
@@ -62,7 +82,11 @@ int skiff_store_load(struct skiff_store *s, int64_t now_ms, const char *day,
                      void (*fn)(const struct skiff_key_state *st, void *ud),
                      void (*ufn)(const struct skiff_key_usage *u, void *ud), void *ud);
 
-/* Waits until everything queued so far is on disk (tests, shutdown). */
+/*
+ * Writes everything pending now, whatever the timers say, and waits until that attempt is
+ * over: on return what was put before the call is on disk, unless the database refused it
+ * (then it is still pending, and retried). Tests, shutdown.
+ */
 void skiff_store_flush(struct skiff_store *s);
 
 /* The fingerprint of a key: 16 hex digits of a 64-bit hash; never reversible to the key. */
