@@ -62,7 +62,8 @@ struct h1_conn {
     uint64_t idle_since;
     int idle;
     int closing;
-    int reused; /* it carried a response before this call */
+    int reused;  /* it carried a response before this call */
+    int writing; /* a uv_write in flight: it points into the call's head and body */
     const struct h1_origin *origin;
 };
 
@@ -270,13 +271,17 @@ skiff_h1c_cancel(struct skiff_upcall *call)
 }
 
 /* The response is complete: the connection goes back to the idle list when it may carry
- * another request (and nothing unasked came after the response), then the call ends. */
+ * another request (nothing unasked came after the response, and the whole request went
+ * out: an upstream may answer before it has read the body, and a write still in flight
+ * points into the call's head and the relay's body, both freed when the call ends), then
+ * the call ends. Otherwise the connection is closed, which cancels that write. */
 static void
 complete(struct h1_call *c, int extra_bytes)
 {
     struct h1_conn *k = c->conn;
     struct skiff_h1c *cl = c->cl;
-    if (k && c->resp.keep_alive && !extra_bytes && !cl->closing && cl->nidle < MAX_IDLE) {
+    if (k && c->resp.keep_alive && !extra_bytes && !k->writing && !cl->closing &&
+        cl->nidle < MAX_IDLE) {
         c->conn = NULL;
         k->call = NULL;
         k->reused = 1;
@@ -432,7 +437,10 @@ feed(struct h1_call *c, const char *data, size_t len)
     if (!c->got_bytes) {
         c->got_bytes = 1;
         c->phase = RECEIVING;
-        wipe(&c->req); /* kept until now only to send again on a new connection */
+        /* Kept until now only to send again on a new connection; a write still in flight
+         * reads it, so then it goes with the call. */
+        if (!c->conn || !c->conn->writing)
+            wipe(&c->req);
     }
     while (len > 0) {
         ssize_t n;
@@ -512,6 +520,7 @@ write_cb(uv_write_t *w, int status)
 {
     struct h1_conn *k = w->data;
     free(w);
+    k->writing = 0;
     struct h1_call *c = k->call;
     if (!c)
         return; /* closed meanwhile */
@@ -550,7 +559,9 @@ send_request(struct h1_call *c)
     if (rc < 0) {
         free(w);
         conn_failed(c, "could not send the request to the upstream", rc);
+        return;
     }
+    k->writing = 1;
 }
 
 /* A connection to one address of the origin failed: the next address, or the end. */
