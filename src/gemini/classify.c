@@ -1,9 +1,23 @@
 #include "gemini/classify.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Longest wait an upstream may ask for; NaN, infinities and longer waits are not taken as
+ * given (they would overflow the milliseconds the key pool computes from them). */
+#define MAX_DELAY_S 86400.0
+
+/* A delay in seconds, or -1 when d is not a finite number >= 0; clamped to a day. */
+static double
+sane_delay(double d)
+{
+    if (!isfinite(d) || d < 0)
+        return -1;
+    return d > MAX_DELAY_S ? MAX_DELAY_S : d;
+}
 
 double
 skiff_parse_duration(const char *s)
@@ -12,9 +26,9 @@ skiff_parse_duration(const char *s)
         return -1;
     char *end;
     double d = strtod(s, &end);
-    if (end == s || d < 0 || strcmp(end, "s") != 0)
+    if (end == s || strcmp(end, "s") != 0)
         return -1;
-    return d;
+    return sane_delay(d);
 }
 
 int
@@ -117,8 +131,8 @@ skiff_classify(int status, const char *body, size_t len, const char *retry_after
     if (retry_after) {
         char *end;
         double s = strtod(retry_after, &end);
-        if (end != retry_after && s >= 0)
-            v->retry_delay_s = s;
+        if (end != retry_after)
+            v->retry_delay_s = sane_delay(s);
     }
     if (status >= 200 && status < 300) {
         v->fault = SKIFF_FAULT_NONE;

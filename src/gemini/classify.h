@@ -25,7 +25,7 @@ enum skiff_fault {
 
 struct skiff_verdict {
     enum skiff_fault fault;
-    double retry_delay_s; /* from RetryInfo (or Retry-After); < 0 when the upstream gave none */
+    double retry_delay_s; /* from RetryInfo (or Retry-After), at most 86400; < 0 when none */
     char reason[128];     /* one line for logs and hints: "per-day quota (GenerateRe...)" */
 };
 
@@ -46,7 +46,8 @@ int skiff_fault_blames_key(enum skiff_fault f);
 /* A short name for logs: "transient", "quota-minute", ... */
 const char *skiff_fault_name(enum skiff_fault f);
 
-/* Parses a protobuf Duration ("45.837906927s", "0s"); returns -1 when it is not one. */
+/* Parses a protobuf Duration ("45.837906927s", "0s"); returns -1 when it is not one or not
+ * finite, and at most 86400 (a day). */
 double skiff_parse_duration(const char *s);
 
 #endif

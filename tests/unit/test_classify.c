@@ -119,6 +119,29 @@ test_retry_after_header_and_durations(void **state)
     assert_true(skiff_parse_duration("-1s") < 0);
 }
 
+/* Found by tests/fuzz/fuzz_classify (seed corpus/classify/retry_after_inf): a delay that is
+ * not a finite number is no delay, and one longer than a day is a day, so the key pool's
+ * (int64_t)(delay * 1000) never overflows. */
+static void
+test_delays_are_finite_and_at_most_a_day(void **state)
+{
+    struct skiff_verdict v;
+    skiff_classify(503, NULL, 0, "Inf", &v);
+    assert_true(v.retry_delay_s < 0);
+    skiff_classify(503, NULL, 0, "nan", &v);
+    assert_true(v.retry_delay_s < 0);
+    skiff_classify(503, NULL, 0, "1e300", &v);
+    assert_true(v.retry_delay_s == 86400);
+    assert_true(skiff_parse_duration("infs") < 0);
+    assert_true(skiff_parse_duration("nans") < 0);
+    assert_true(skiff_parse_duration("1e300s") == 86400);
+    const char *body = "{\"error\": {\"code\": 429, \"details\": [{\"@type\": "
+                       "\"type.googleapis.com/google.rpc.RetryInfo\", \"retryDelay\": "
+                       "\"nans\"}]}}";
+    skiff_classify(429, body, strlen(body), NULL, &v);
+    assert_true(v.retry_delay_s < 0);
+}
+
 int
 main(void)
 {
@@ -130,6 +153,7 @@ main(void)
         cmocka_unit_test(test_client_errors_are_not_retried),
         cmocka_unit_test(test_transient_and_garbage),
         cmocka_unit_test(test_retry_after_header_and_durations),
+        cmocka_unit_test(test_delays_are_finite_and_at_most_a_day),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
