@@ -9,8 +9,8 @@
 #include "err.h"
 #include "sim/catalog.h"
 
-static const char *const names[SKIFF_SIM_FAULT_COUNT] = {"none", "500",   "503",
-                                                         "504",  "reset", "hang"};
+static const char *const names[SKIFF_SIM_FAULT_COUNT] = {"none",  "500",  "503", "504",
+                                                         "reset", "hang", "429"};
 
 const char *
 skiff_sim_fault_name(enum skiff_sim_fault f)
@@ -148,7 +148,7 @@ parse_item(struct skiff_sim_faults *f, const char *item, size_t len, char *err, 
             break;
     if (k == SKIFF_SIM_FAULT_COUNT) {
         snprintf(err, errlen,
-                 "--faults: unknown fault \"%.*s\" in \"%.*s\" (use 500, 503, 504, reset, hang)",
+                 "--faults: unknown fault \"%.*s\" in \"%.*s\" (use 500, 503, 504, reset, hang, 429)",
                  (int)klen, kind, (int)len, item);
         return SKIFF_EINVAL;
     }

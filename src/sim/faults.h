@@ -2,7 +2,7 @@
  * Fault injection: the --faults spec, and the simulator's seeded random numbers.
  *
  * A spec is a comma-separated list of KIND=P items, P a probability in [0, 1] per request;
- * KIND is 500, 503, 504, reset or hang. An item written MODEL:KIND=P applies to that model
+ * KIND is 500, 503, 504, reset, hang or 429. An item written MODEL:KIND=P applies to that model
  * only and overrides the global probability of that kind for it (other kinds are
  * inherited). For every model the probabilities must add up to at most 1; the rest is the
  * chance of a normal answer.
@@ -23,6 +23,7 @@ enum skiff_sim_fault {
     SKIFF_SIM_FAULT_504,   /* 504 DEADLINE_EXCEEDED */
     SKIFF_SIM_FAULT_RESET, /* connection reset: before the reply, or mid-stream */
     SKIFF_SIM_FAULT_HANG,  /* never answer */
+    SKIFF_SIM_FAULT_429,   /* a per-minute quota 429 (RetryInfo 1-4 s) without the quota spent */
     SKIFF_SIM_FAULT_COUNT
 };
 

@@ -873,6 +873,15 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         sr->plan = PLAN_HANG;
         json_decref(body);
         goto send;
+    case SKIFF_SIM_FAULT_429: {
+        /* A per-minute refusal as the quota module words it, with a short wait: the load
+         * the API sheds with 429s that no quota of the caller's explains. */
+        long rpm = lim.rpm > 0 ? lim.rpm : c.model->free_rpm > 0 ? c.model->free_rpm : 10;
+        struct skiff_sim_verdict qv = {1, {{SKIFF_SIM_QUOTA_RPM, rpm, pick(sr, 1000, 4999)}}};
+        plan_quota(sr, &c, &qv);
+        json_decref(body);
+        goto send;
+    }
     case SKIFF_SIM_FAULT_RESET:
         if (!c.stream) {
             sr->plan = PLAN_RESET;

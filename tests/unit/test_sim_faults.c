@@ -73,6 +73,36 @@ test_pick_lays_kinds_end_to_end(void **state)
     skiff_sim_faults_release(&f);
 }
 
+/* Resets, hangs and quota 429s take their place after the older kinds, so a spec without
+ * them draws exactly as before. */
+static void
+test_reset_hang_and_429(void **state)
+{
+    (void)state;
+    struct skiff_sim_faults f;
+    char err[256];
+    assert_int_equal(skiff_sim_faults_parse(&f, "503=0.3,429=0.1,reset=0.05,hang=0.05,"
+                                                "gemini-2.5-pro:429=0.5",
+                                            err, sizeof err),
+                     0);
+    assert_string_equal(skiff_sim_fault_name(SKIFF_SIM_FAULT_429), "429");
+    assert_string_equal(skiff_sim_fault_name(SKIFF_SIM_FAULT_RESET), "reset");
+    assert_string_equal(skiff_sim_fault_name(SKIFF_SIM_FAULT_HANG), "hang");
+    assert_true(skiff_sim_faults_p(&f, "gemini-2.5-flash", SKIFF_SIM_FAULT_429) == 0.1);
+    assert_true(skiff_sim_faults_p(&f, "gemini-2.5-pro", SKIFF_SIM_FAULT_429) == 0.5);
+    /* 503 [0, 0.3), reset [0.3, 0.35), hang [0.35, 0.4), 429 [0.4, 0.5). */
+    assert_int_equal(skiff_sim_faults_pick(&f, "m", 0.29), SKIFF_SIM_FAULT_503);
+    assert_int_equal(skiff_sim_faults_pick(&f, "m", 0.32), SKIFF_SIM_FAULT_RESET);
+    assert_int_equal(skiff_sim_faults_pick(&f, "m", 0.37), SKIFF_SIM_FAULT_HANG);
+    assert_int_equal(skiff_sim_faults_pick(&f, "m", 0.45), SKIFF_SIM_FAULT_429);
+    assert_int_equal(skiff_sim_faults_pick(&f, "m", 0.55), SKIFF_SIM_FAULT_NONE);
+    assert_int_equal(skiff_sim_faults_pick(&f, "gemini-2.5-pro", 0.85), SKIFF_SIM_FAULT_429);
+    skiff_sim_faults_release(&f);
+
+    expect_error("503=0.6,429=0.5", "add up to 1.1");
+    expect_error("430=0.1", "429)");
+}
+
 static void
 test_per_model_override_only_hits_that_model(void **state)
 {
@@ -132,6 +162,7 @@ main(void)
         cmocka_unit_test(test_parse_global_and_model),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_pick_lays_kinds_end_to_end),
+        cmocka_unit_test(test_reset_hang_and_429),
         cmocka_unit_test(test_per_model_override_only_hits_that_model),
         cmocka_unit_test(test_seeded_reproducible),
     };
