@@ -7,6 +7,14 @@
  * pause, but a write callback returning CURL_WRITEFUNC_PAUSE tells curl the bytes were
  * not taken, and curl would deliver them again on resume. So write_cb takes them and the
  * call is paused with curl_easy_pause once curl has returned (apply_pauses()).
+ *
+ * An HTTP/2 upstream may send its whole answer before it has read the request body (an
+ * early error, or nginx's `return`), then RST_STREAM(NO_ERROR), as RFC 9113 section 8.1
+ * allows. libcurl before 8.3 then fails the transfer when it next tries to send the body
+ * (CURLE_HTTP2_STREAM, "stream N closed", nothing in the error buffer). When the answer had
+ * already reached our callbacks, check_done() takes it as the success it is; when curl had
+ * not yet handed it over, it is lost and the relay retries. So the body must leave with its
+ * headers (poll_cb()). docs/internals/upstream.md, "The ~200 ms stall", has the evidence.
  */
 #include "relay/upcall.h"
 
@@ -46,6 +54,7 @@ struct curl_call {
     struct skiff_buf head; /* response header block */
     int status;
     int got_bytes; /* anything at all came back */
+    int answered;  /* on_status was called: the final header block came */
     int cancelled;
     int done;
     int paused;
@@ -191,6 +200,7 @@ header_cb(char *p, size_t size, size_t n, void *ud)
     if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
         if (c->status >= 100 && c->status < 200)
             return len;
+        c->answered = 1;
         int rc = c->base.ops->on_status(&c->base, c->status, c->head.data ? c->head.data : "",
                                         c->head.len);
         return rc == 0 && !c->cancelled ? len : 0;
@@ -245,6 +255,11 @@ check_done(struct skiff_curlc *u)
         if (!c || c->cancelled || c->done)
             continue;
         CURLcode rc = m->data.result;
+        /* The stream closed cleanly after a full answer, before curl sent the request body
+         * (see the top of this file): libcurl 7.88 fails only the send, with an empty error
+         * buffer; a reset or a cut-short answer comes with a message there. */
+        if (rc == CURLE_HTTP2_STREAM && c->answered && !c->errbuf[0])
+            rc = CURLE_OK;
         if (rc == CURLE_OK) {
             finish(c, NULL);
         } else {
@@ -294,8 +309,14 @@ poll_cb(uv_poll_t *h, int status, int events)
         flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
+    /* Always "writable" as well (a send that cannot go returns EAGAIN inside curl). libcurl
+     * 7.88 keeps these bits per connection (conn->cselect_bits), not per transfer, and a
+     * transfer uploads only in a pass whose bits say writable. On an HTTP/2 connection a
+     * transfer that sent its request HEADERS during a "readable" event left its body for the
+     * next loop turn; an upstream that answered in between, before it had the body, lost the
+     * answer inside curl (top of this file), and the relay retried after its backoff: ~1% of
+     * calls with 8 in flight on one connection waited 0-250 ms. Measured: 0 with this. */
+    flags |= CURL_CSELECT_OUT;
     process(s->u, s->fd, flags);
 }
 
