@@ -3,7 +3,7 @@
 // and a key is retired only when a probe with it confirms the upstream's verdict.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSim, startServe } from './lib.mjs';
+import { startSim, startServe, logged } from './lib.mjs';
 
 const K = ['AIzaKeyHealthOne000000000000000000000001', 'AIzaKeyHealthTwo000000000000000000000002'];
 let sim;
@@ -140,7 +140,7 @@ test('a refusal that names the key but that a probe with it contradicts is answe
     assert.equal(log[1].http_method, 'GET');
     assert.equal(log[1].body_bytes, 0);
     assert.equal((await health(serve)).usable_keys, 2);
-    assert.match(serve.stderr, /"event":"key_probe".*"result":"key-ok"/);
+    await logged(serve, /"event":"key_probe".*"result":"key-ok"/);
     for (let i = 0; i < 4; i++) { const x = await gen(serve); assert.equal(x.status, 200); await x.text(); }
     assert.equal(new Set((await sim.log()).slice(2).map((e) => e.key)).size, 2, 'a key was left out');
     assert.doesNotMatch(serve.stderr, /"state":"retired"/);
@@ -159,8 +159,8 @@ test('a genuinely invalid key is retired after the probe confirms it, and the re
     assert.deepEqual(log.map((e) => [e.method, e.key === bad ? 'bad' : 'good', e.status]),
       [['generateContent', 'bad', 400], ['models.get', 'bad', 400], ['generateContent', 'good', 200]]);
     assert.equal((await health(serve)).usable_keys, 1);
-    assert.match(serve.stderr, /"event":"key_probe".*"result":"key-bad"/);
-    assert.match(serve.stderr, /"key":"key#1","model":"\*","state":"retired"/);
+    await logged(serve, /"event":"key_probe".*"result":"key-bad"/);
+    await logged(serve, /"key":"key#1","model":"\*","state":"retired"/);
     // Retired: never used again, and never probed again.
     for (let i = 0; i < 3; i++) { const x = await gen(serve); assert.equal(x.status, 200); await x.text(); }
     assert.equal((await sim.log()).filter((e) => e.key === bad).length, 2);
@@ -183,7 +183,7 @@ test('a probe that gets no answer retires nothing: the call is retried as transi
     assert.ok(methods.slice(1, -1).every((m) => m === 'models.get') && methods.length >= 3, methods.join());
     assert.ok(log.slice(1, -1).every((e) => e.reset));
     assert.equal((await health(serve)).usable_keys, 2);
-    assert.match(serve.stderr, /"event":"key_probe".*"result":"unknown"/);
+    await logged(serve, /"event":"key_probe".*"result":"unknown"/);
     assert.doesNotMatch(serve.stderr, /"state":"retired"/);
   });
 });

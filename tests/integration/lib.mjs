@@ -117,6 +117,12 @@ export async function waitFor(what, fn, ms = 3000) {
   }
 }
 
+// Waits until a started binary's stderr has a line matching re: logs are written by a log
+// thread, so a line can arrive a moment after the answer it is about.
+export async function logged(proc, re, ms = 3000) {
+  await waitFor(`a log line matching ${re}`, () => re.test(proc.stderr), ms);
+}
+
 // FNV-1a 64 of a body, as skiff sim's log reports it (body_fnv): equal hashes prove a relay
 // forwarded the bytes unchanged.
 export function fnv1a64(data) {

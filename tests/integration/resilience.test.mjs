@@ -3,7 +3,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startSim, startServe, sleep, run, waitFor } from './lib.mjs';
+import { startSim, startServe, sleep, run, waitFor, logged } from './lib.mjs';
 
 const K = ['AIzaResilienceKeyOne0000000000000000001', 'AIzaResilienceKeyTwo0000000000000000002', 'AIzaResilienceKeyThree00000000000000003'];
 let sim;
@@ -135,7 +135,7 @@ test('an invalid key is retired after one use and its error never reaches the cl
     // One generation call with it, and the probe that confirmed the verdict before retiring it.
     assert.equal(log.filter((e) => e.key === bad && e.method !== 'models.get').length, 1, 'the invalid key was used more than once');
     assert.equal(log.filter((e) => e.key === bad && e.method === 'models.get').length, 1, 'no probe confirmed the retirement');
-    assert.match(serve.stderr, /"state":"retired"/);
+    await logged(serve, /"state":"retired"/);
   });
 });
 

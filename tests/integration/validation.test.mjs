@@ -3,7 +3,7 @@
 // the guide's advice, notable finishes flagged, and the catalog read from the upstream.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startSim, startServe, sleep, fnv1a64, waitFor } from './lib.mjs';
+import { startSim, startServe, sleep, fnv1a64, waitFor, logged } from './lib.mjs';
 
 const KEY = 'AIzaValidationKey000000000000000000001';
 let sim, serve;
@@ -107,7 +107,7 @@ storage: {sqlite: ""}
     }
     assert.ok(calls.length >= 1, 'no models.list call');
     assert.equal(calls[0].key, KEY);
-    assert.match(s3.stderr, /"event":"catalog_refresh".*"models":\d+/);
+    await logged(s3, /"event":"catalog_refresh".*"models":\d+/);
   } finally {
     await s3.stop();
   }
@@ -134,7 +134,7 @@ workers: 1
     assert.equal(last.candidates[0].finishReason, 'OTHER');
     assert.match(last.candidates[0].finishMessage, /skiff stopped the stream/);
     await waitFor('the upstream call to be cancelled after the guard stopped it', async () => (await sim.log()).at(-1).aborted, 1000);
-    assert.match(guarded.stderr, /"event":"repetition_stopped"/);
+    await logged(guarded, /"event":"repetition_stopped"/);
   } finally {
     await guarded.stop();
   }
