@@ -33,6 +33,7 @@ struct skiff_server {
     /* What the signal thread asked for, read by each worker's stop_async callback. */
     pthread_mutex_t mu;
     enum { RUNNING, DRAINING, STOPPING } phase;
+    int finished; /* every worker has stopped: SIGUSR1 from skiff_server_run ends sig_thread */
 };
 
 /* Opens, binds and listens on one socket for host:port with SO_REUSEPORT. */
@@ -283,8 +284,7 @@ worker_main(void *arg)
         if (!w->data) {
             /* A worker that cannot serve must not accept: the whole server stops. */
             skiff_log_msg(SKIFF_LOG_ERROR, "worker_init",
-                          "a worker could not start (out of "
-                          "memory?); skiff stops");
+                          "a worker could not start (out of memory?); skiff stops");
             w->init_failed = 1;
             close(w->fd);
             stop_now(w);
@@ -316,7 +316,8 @@ signal_set(sigset_t *set)
 /*
  * The signal thread: the first SIGTERM or SIGINT drains, the next stops at once; SIGHUP is
  * logged and ignored (there is no reload yet: the configuration, keys and tokens are read
- * once at start); SIGUSR1 from skiff_server_run ends the thread.
+ * once at start); SIGUSR1 from skiff_server_run, once every worker has stopped, ends the
+ * thread (any other SIGUSR1 is ignored, so that SIGTERM keeps working).
  */
 static void *
 signal_main(void *arg)
@@ -329,15 +330,21 @@ signal_main(void *arg)
         int sig = 0;
         if (sigwait(&set, &sig) != 0)
             continue;
-        if (sig == SIGUSR1)
-            return NULL;
+        if (sig == SIGUSR1) {
+            pthread_mutex_lock(&srv->mu);
+            int finished = srv->finished;
+            pthread_mutex_unlock(&srv->mu);
+            if (finished)
+                return NULL;
+            continue; /* from someone else: not ours to act on */
+        }
         if (sig == SIGHUP) {
             struct skiff_log l;
             skiff_log_begin(&l, SKIFF_LOG_WARN, "sighup_ignored");
             skiff_log_str(&l, "reason",
-                          "skiff cannot reload its configuration while running "
-                          "yet; nothing was changed: restart it to apply changes "
-                          "(SIGTERM drains requests in flight first)");
+                          "skiff cannot reload its configuration while running yet; nothing "
+                          "was changed: restart it to apply changes (SIGTERM drains the "
+                          "requests in flight first)");
             skiff_log_end(&l);
             continue;
         }
@@ -390,6 +397,9 @@ skiff_server_run(struct skiff_server *srv)
         failed |= srv->workers[i].init_failed;
     }
     if (srv->sig_thread_started) {
+        pthread_mutex_lock(&srv->mu);
+        srv->finished = 1;
+        pthread_mutex_unlock(&srv->mu);
         pthread_kill(srv->sig_thread, SIGUSR1);
         pthread_join(srv->sig_thread, NULL);
     }

@@ -85,6 +85,7 @@ test('SIGHUP kills neither serve nor sim: both log that it was ignored and go on
   try {
     serve.proc.kill('SIGHUP');
     own.proc.kill('SIGHUP');
+    serve.proc.kill('SIGUSR1'); // a stray one must not take SIGTERM's handler away (stop() below)
     await waitFor('the sighup_ignored log lines', () => /"event":"sighup_ignored"/.test(serve.stderr) && /"event":"sighup_ignored"/.test(own.stderr));
     await logged(serve, /"event":"sighup_ignored".*restart/);
     const r = await gen(serve);
