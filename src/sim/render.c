@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "err.h"
 #include "hash.h"
+#include "sim/tools.h"
 
 /* No reply the simulator renders comes near this; it bounds a runaway rendering. */
 #define MAX_RENDER (64u * 1024 * 1024)
@@ -77,14 +78,14 @@ skiff_sim_prompt_read(const json_t *contents, const json_t *system_instruction,
 }
 
 static const char *const words[] = {
-    "the",     "model",    "answer",   "simulated", "request", "quota",    "stream",   "token",
-    "gemini",  "relay",    "response", "window",    "minute",  "daily",    "retry",    "budget",
-    "careful", "quick",    "steady",   "overload",  "signal",  "reply",    "chunk",    "random",
-    "seeded",  "faithful", "shape",    "field",     "detail",  "error",    "status",   "latency",
-    "thought", "summary",  "content",  "part",      "text",    "every",    "simple",   "clear",
-    "with",    "and",      "for",      "from",      "into",    "across",   "under",    "over",
-    "keeps",   "sends",    "counts",   "returns",   "follows", "matches",  "explains", "carries",
-    "a",       "one",      "each",     "this",      "that",    "its",      "our",      "their",
+    "the",     "model",    "answer",   "simulated", "request", "quota",   "stream",   "token",
+    "gemini",  "relay",    "response", "window",    "minute",  "daily",   "retry",    "budget",
+    "careful", "quick",    "steady",   "overload",  "signal",  "reply",   "chunk",    "random",
+    "seeded",  "faithful", "shape",    "field",     "detail",  "error",   "status",   "latency",
+    "thought", "summary",  "content",  "part",      "text",    "every",   "simple",   "clear",
+    "with",    "and",      "for",      "from",      "into",    "across",  "under",    "over",
+    "keeps",   "sends",    "counts",   "returns",   "follows", "matches", "explains", "carries",
+    "a",       "one",      "each",     "this",      "that",    "its",     "our",      "their",
 };
 #define NWORDS (sizeof words / sizeof words[0])
 
@@ -174,13 +175,31 @@ skiff_sim_answer_make(struct skiff_sim_answer *a, const struct skiff_sim_answer_
         budget_left -= t;
     }
 
+    if (o->calls) {
+        a->calls = json_incref(o->calls);
+        a->sign_calls = o->sign_calls;
+    }
     struct skiff_buf b;
     skiff_buf_init(&b, MAX_RENDER);
-    if (compose(&b, o->prompt) != 0) {
+    int rc = o->calls  ? skiff_buf_adds(&b, "")
+             : o->text ? skiff_buf_adds(&b, o->text)
+                       : compose(&b, o->prompt);
+    if (rc != 0) {
         skiff_buf_release(&b);
         return SKIFF_ENOMEM;
     }
     size_t len = b.len;
+    size_t i;
+    const json_t *stop;
+    json_array_foreach(o->stops, i, stop)
+    {
+        const char *at =
+            json_string_length(stop) && b.data
+                ? memmem(b.data, len, json_string_value(stop), json_string_length(stop))
+                : NULL;
+        if (at)
+            len = (size_t)(at - b.data);
+    }
     if (skiff_sim_text_tokens(len) > budget_left) {
         /* Keep whole words that fit in the remaining output tokens. */
         size_t keep = budget_left > 0 ? (size_t)budget_left * 4 : 0;
@@ -199,7 +218,11 @@ skiff_sim_answer_make(struct skiff_sim_answer *a, const struct skiff_sim_answer_
     }
     a->text[len] = '\0';
     a->len = len;
-    if (cut(a) != 0) {
+    if (a->calls) {
+        a->cuts = calloc(2, sizeof *a->cuts);
+        a->nchunks = 1;
+    }
+    if (a->calls ? !a->cuts : cut(a) != 0) {
         skiff_sim_answer_release(a);
         return SKIFF_ENOMEM;
     }
@@ -211,13 +234,21 @@ skiff_sim_answer_release(struct skiff_sim_answer *a)
 {
     free(a->text);
     free(a->cuts);
+    json_decref(a->calls);
     a->text = NULL;
     a->cuts = NULL;
+    a->calls = NULL;
 }
 
 long
 skiff_sim_answer_tokens(const struct skiff_sim_answer *a, size_t upto)
 {
+    if (a->calls) {
+        char *s = json_dumps(a->calls, JSON_COMPACT);
+        long t = s ? skiff_sim_text_tokens(strlen(s)) : 1;
+        free(s);
+        return t;
+    }
     return skiff_sim_text_tokens(upto < a->len ? upto : a->len);
 }
 
@@ -233,9 +264,9 @@ skiff_sim_render_usage(long prompt, long candidates, long thoughts)
     if (prompt + candidates + thoughts)
         json_object_set_new(u, "totalTokenCount", json_integer(prompt + candidates + thoughts));
     if (prompt)
-        json_object_set_new(u, "promptTokensDetails",
-                            json_pack("[{s:s,s:I}]", "modality", "TEXT", "tokenCount",
-                                      (json_int_t)prompt));
+        json_object_set_new(
+            u, "promptTokensDetails",
+            json_pack("[{s:s,s:I}]", "modality", "TEXT", "tokenCount", (json_int_t)prompt));
     if (thoughts)
         json_object_set_new(u, "thoughtsTokenCount", json_integer(thoughts));
     return u;
@@ -251,17 +282,33 @@ skiff_sim_render_response(const struct skiff_sim_answer *a, size_t i)
 
     json_t *parts = json_array();
     if (a->include_thoughts && (whole || i == 0))
-        json_array_append_new(parts,
-                              json_pack("{s:s,s:b}", "text",
-                                        "**Planning the reply**\n\nThe simulator works out "
-                                        "a deterministic answer from the prompt.",
-                                        "thought", 1));
-    json_array_append_new(parts, json_pack("{s:s%}", "text", a->text + from, to - from));
+        json_array_append_new(parts, json_pack("{s:s,s:b}", "text",
+                                               "**Planning the reply**\n\nThe simulator works out "
+                                               "a deterministic answer from the prompt.",
+                                               "thought", 1));
+    size_t k;
+    json_t *call;
+    json_array_foreach(a->calls, k, call)
+    {
+        json_t *part = json_pack("{s:O}", "functionCall", call);
+        if (k == 0 && a->sign_calls) {
+            char *sig = skiff_sim_signature(json_string_value(json_object_get(call, "name")));
+            if (sig)
+                json_object_set_new(part, "thoughtSignature", json_string(sig));
+            free(sig);
+        }
+        json_array_append_new(parts, part);
+    }
+    if (!a->calls)
+        json_array_append_new(parts, json_pack("{s:s%}", "text", a->text + from, to - from));
 
     json_t *cand = json_object();
     json_object_set_new(cand, "content", json_pack("{s:o,s:s}", "parts", parts, "role", "model"));
     if (last)
         json_object_set_new(cand, "finishReason", json_string(a->finish_reason));
+    if (last && a->calls)
+        json_object_set_new(cand, "finishMessage",
+                            json_string("Model generated function call(s)."));
     json_object_set_new(cand, "index", json_integer(0));
 
     json_t *r = json_object();

@@ -55,9 +55,11 @@ struct skiff_sim_answer {
     size_t *cuts; /* chunk i is text[cuts[i], cuts[i + 1]); nchunks + 1 entries */
     size_t nchunks;
     long prompt_tokens;
-    long thoughts_tokens; /* 0: the model did not think (the field is then omitted) */
-    int include_thoughts; /* add a thought-summary part (thinkingConfig.includeThoughts) */
+    long thoughts_tokens;      /* 0: the model did not think (the field is then omitted) */
+    int include_thoughts;      /* add a thought-summary part (thinkingConfig.includeThoughts) */
     const char *finish_reason; /* "STOP" or "MAX_TOKENS" */
+    json_t *calls;             /* functionCall objects answered instead of text, or NULL */
+    int sign_calls;            /* the first call carries the simulator's thoughtSignature */
     char model_version[64];
     char response_id[24]; /* 23 URL-safe characters */
 };
@@ -69,12 +71,17 @@ struct skiff_sim_answer_opts {
     int include_thoughts;
     const char *model_version; /* the concrete model */
     uint64_t id_seed;          /* random bits for responseId */
+    const char *text;          /* the answer's text instead of the composed one, or NULL */
+    json_t *calls;             /* answer with these calls (borrowed; the answer keeps a ref) */
+    int sign_calls;
+    const json_t *stops; /* generationConfig.stopSequences, or NULL */
 };
 
 /*
  * Builds the answer: the same prompt gives the same text. Thinking tokens (when the budget
  * is not 0) come out of max_output_tokens first, as on 2.5 models; an answer cut short
- * ends with MAX_TOKENS. Returns 0 or SKIFF_ENOMEM.
+ * ends with MAX_TOKENS. The text ends before the first stop sequence it holds (STOP). An
+ * answer with calls is one chunk. Returns 0 or SKIFF_ENOMEM.
  */
 int skiff_sim_answer_make(struct skiff_sim_answer *a, const struct skiff_sim_answer_opts *o);
 void skiff_sim_answer_release(struct skiff_sim_answer *a);

@@ -22,6 +22,7 @@
 #include "sim/render.h"
 #include "sim/script.h"
 #include "sim/simconf.h"
+#include "sim/tools.h"
 #include "sim/validate.h"
 
 #define JSON_TYPE "application/json; charset=UTF-8"
@@ -531,14 +532,27 @@ plan_invalid(struct sim_req *sr, const struct call *c, struct skiff_sim_invalid 
 
 /* Builds and frames the generated answer (whole, or as stream events). */
 static int
-plan_answer(struct sim_req *sr, const struct call *c, const struct skiff_sim_gen *g,
-            const struct skiff_sim_prompt *prompt)
+plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
+            const struct skiff_sim_gen *g, const struct skiff_sim_prompt *prompt)
 {
+    struct skiff_sim_ask ask;
+    skiff_sim_tools_plan(body, prompt->hash, g->thinking_budget != 0, &ask);
     struct skiff_sim_answer a;
-    struct skiff_sim_answer_opts o = {prompt, g->max_output_tokens, g->thinking_budget,
-                                      g->include_thoughts, c->model->target,
-                                      skiff_sim_rng_next(&sr->rng)};
-    if (skiff_sim_answer_make(&a, &o) != 0)
+    struct skiff_sim_answer_opts o = {
+        .prompt = prompt,
+        .max_output_tokens = g->max_output_tokens,
+        .thinking_budget = g->thinking_budget,
+        .include_thoughts = g->include_thoughts,
+        .model_version = c->model->target,
+        .id_seed = skiff_sim_rng_next(&sr->rng),
+        .text = ask.text,
+        .calls = ask.calls,
+        .sign_calls = ask.sign,
+        .stops = skiff_sim_field(skiff_sim_field(body, "generationConfig"), "stopSequences"),
+    };
+    int made = skiff_sim_answer_make(&a, &o);
+    skiff_sim_ask_release(&ask);
+    if (made != 0)
         return SKIFF_ENOMEM;
     int rc = 0;
     if (!c->stream) {
@@ -821,6 +835,8 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     } else {
         rc = skiff_sim_validate_generate(c.model, c.version, body, &gen, &inv);
         if (!rc)
+            rc = skiff_sim_tools_check(c.model, body, &inv);
+        if (!rc)
             skiff_sim_prompt_read(gen.contents, gen.system_instruction, &prompt);
     }
     if (!rc && prompt.tokens > c.model->input_limit) {
@@ -936,7 +952,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         json_t *r = json_pack("{s:o}", "embeddings", list);
         plan_json(sr, 200, r);
         json_decref(r);
-    } else if (plan_answer(sr, &c, &gen, &prompt) != 0) {
+    } else if (plan_answer(sr, &c, body, &gen, &prompt) != 0) {
         plan_error(sr, 500, NULL, default_message(500), NULL, arr);
     }
     json_decref(body);

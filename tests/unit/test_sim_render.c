@@ -86,7 +86,11 @@ make(struct skiff_sim_answer *a, const char *text, long max_out, long budget, ui
     json_t *c = request(text);
     struct skiff_sim_prompt p;
     skiff_sim_prompt_read(c, NULL, &p);
-    struct skiff_sim_answer_opts o = {&p, max_out, budget, 0, "gemini-2.5-flash", id};
+    struct skiff_sim_answer_opts o = {.prompt = &p,
+                                      .max_output_tokens = max_out,
+                                      .thinking_budget = budget,
+                                      .model_version = "gemini-2.5-flash",
+                                      .id_seed = id};
     assert_int_equal(skiff_sim_answer_make(a, &o), 0);
     json_decref(c);
 }
@@ -140,9 +144,9 @@ test_stream_chunks(void **state)
     /* The chunks are deltas that add up to the whole text. */
     json_t *whole = skiff_sim_render_response(&a, SIZE_MAX);
     json_t *part = json_array_get(
-        json_object_get(json_object_get(json_array_get(json_object_get(whole, "candidates"), 0),
-                                        "content"),
-                        "parts"),
+        json_object_get(
+            json_object_get(json_array_get(json_object_get(whole, "candidates"), 0), "content"),
+            "parts"),
         0);
     assert_string_equal(json_string_value(json_object_get(part, "text")), a.text);
     json_decref(whole);
