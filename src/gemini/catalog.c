@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "hash.h"
+#include "url.h"
 
 #define MAX_MODELS 2000          /* a models.list this long is not a Gemini API */
 #define MAX_PAGES 20
@@ -543,7 +544,8 @@ skiff_gemini_get(const char *url, const char *key, const char *proxy, long conne
         out->status = (int)code;
     } else {
         /* libcurl's messages name hosts and proxies, never request headers. */
-        snprintf(out->error, sizeof out->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        skiff_url_redact(errbuf[0] ? errbuf : curl_easy_strerror(rc), out->error,
+                         sizeof out->error);
         ret = -1;
     }
     out->ms = elapsed_ms(&t0);
