@@ -31,6 +31,7 @@
 
 /* The one list of header names that may never go upstream lives with the request builder. */
 #include "relay/uprequest.h"
+#include "router.h"
 #include "url.h"
 
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
@@ -493,6 +494,10 @@ check_model(const char *v)
         return "is longer than 128 characters";
     if (!is_visible_ascii(v))
         return "may contain only printable ASCII characters, without spaces";
+    /* The name goes into upstream URLs: the router's charset, checked again there. */
+    if (!skiff_model_name_ok(v, strlen(v)))
+        return "is not a model name: letters, digits, '-', '.' and '_', starting with a letter "
+               "or a digit (gemini-2.5-flash, not models/gemini-2.5-flash)";
     return NULL;
 }
 

@@ -248,6 +248,14 @@ test_path_from_the_route(void **state)
     assert_int_equal(build(cfg, &req, "../tunedModels/x", &u, lines, sizeof lines), SKIFF_EINVAL);
     assert_null(u.buf.data);
     skiff_config_free(cfg);
+
+    /* ... and the config refuses such a fallback at load, with the reason. */
+    char err[512];
+    assert_null(load("upstreams:\n  gemini:\n    keys: [" KEY "]\n"
+                     "fallbacks:\n  gemini-2.5-pro: [../tunedModels/x]\n",
+                     err, sizeof err));
+    assert_non_null(strstr(err, "fallbacks.gemini-2.5-pro[0]"));
+    assert_non_null(strstr(err, "is not a model name"));
 }
 
 /* The query that goes upstream for a client's query on path. */
