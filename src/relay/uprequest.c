@@ -171,10 +171,13 @@ skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
             q->alt = alt;
         } else if (list && nl == 8 && memcmp(name, "pageSize", 8) == 0) {
             long l = decode(v, vlen, val, sizeof val);
-            if (l <= 0 || l > 9 || strspn(val, "0123456789") < (size_t)l)
+            int digits = l > 0 && l <= 9;
+            for (long i = 0; digits && i < l; i++)
+                digits = val[i] >= '0' && val[i] <= '9';
+            if (!digits)
                 return refuse(msg, msglen,
-                              "The query parameter pageSize must be a whole number of models "
-                              "(1 to 1000), got \"%.*s\".",
+                              "The query parameter pageSize must be a whole number (models "
+                              "per page, at most 1000), got \"%.*s\".",
                               (int)(vlen > 64 ? 64 : vlen), v);
             if (q->page_size)
                 return refuse(msg, msglen, "The query gives pageSize twice: give it once.");
