@@ -249,22 +249,25 @@ skiff_uprequest_unlistable(const char *name)
     return NULL;
 }
 
-/* Whether name is listed in the client's Connection header (hop-by-hop by declaration,
- * RFC 9110 7.6.1). */
+/* Whether name is listed in one of the client's Connection headers (hop-by-hop by
+ * declaration, RFC 9110 7.6.1). */
 static int
 named_by_connection(const struct skiff_request *req, const char *name, size_t n)
 {
-    size_t len;
-    const char *v = skiff_http_header(req, "connection", &len);
-    const char *end = v ? v + len : NULL;
-    while (v && v < end) {
-        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
-            v++;
-        const char *t = v;
-        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
-            v++;
-        if ((size_t)(v - t) == n && strncasecmp(t, name, n) == 0)
-            return 1;
+    for (int i = 0; i < req->nheaders; i++) {
+        const struct skiff_header *c = &req->headers[i];
+        if (c->name_len != 10 || strncasecmp(c->name, "connection", 10) != 0)
+            continue;
+        const char *v = c->value, *end = c->value + c->value_len;
+        while (v < end) {
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *t = v;
+            while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+                v++;
+            if ((size_t)(v - t) == n && strncasecmp(t, name, n) == 0)
+                return 1;
+        }
     }
     return 0;
 }

@@ -159,6 +159,10 @@ test_connection_named_and_control_bytes_dropped(void **state)
                           "b",
                           "traceparent",
                           "t",
+                          "tracestate",
+                          "s",
+                          "connection",
+                          "TraceState", /* a second Connection header counts too */
                           NULL};
     struct skiff_request req;
     request(&req, "POST", "/v1beta/models/gemini-2.5-flash:countTokens", "", hdrs);
