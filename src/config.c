@@ -29,6 +29,11 @@
 
 #include <yaml.h>
 
+/* The one list of header names that may never go upstream lives with the request builder. */
+#include "relay/uprequest.h"
+#include "router.h"
+#include "url.h"
+
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
 #define DEFAULT_LISTEN_PORT 8080
 #define DEFAULT_BASE_URL "https://generativelanguage.googleapis.com"
@@ -502,6 +507,10 @@ check_model(const char *v)
         return "is longer than 128 characters";
     if (!is_visible_ascii(v))
         return "may contain only printable ASCII characters, without spaces";
+    /* The name goes into upstream URLs: the router's charset, checked again there. */
+    if (!skiff_model_name_ok(v, strlen(v)))
+        return "is not a model name: letters, digits, '-', '.' and '_', starting with a letter "
+               "or a digit (gemini-2.5-flash, not models/gemini-2.5-flash)";
     return NULL;
 }
 
@@ -528,11 +537,12 @@ check_base_url(const char *v)
     return NULL;
 }
 
-/* Quotes a URL for a message unless it carries credentials (user:password@host). */
+/* Quotes a URL for a message, its credentials (user:password@) starred out. */
 static const char *
 quote_url(const char *v, char *buf, size_t n)
 {
-    return strchr(v, '@') ? "a URL with credentials (not shown)" : quote(v, buf, n);
+    char shown[256];
+    return quote(skiff_url_redact(v, shown, sizeof shown), buf, n);
 }
 
 /* Stores base_url without its trailing slashes: callers append "/v1beta/...". */
@@ -980,7 +990,51 @@ out:
 
 /* upstreams. */
 
-static const char *const gemini_fields[] = {"base_url", "keys", "proxy", "client", "ca_file", NULL};
+static void
+free_forward_headers(struct skiff_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nforward_headers; i++)
+        free(cfg->forward_headers[i]);
+    free(cfg->forward_headers);
+    cfg->forward_headers = NULL;
+    cfg->nforward_headers = 0;
+}
+
+/* upstreams.gemini.forward_headers: header names, each one skiff may forward. */
+static int
+read_forward_headers(struct loader *ld, const yaml_node_t *n)
+{
+    struct skiff_config *cfg = ld->cfg;
+    free_forward_headers(cfg);
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail_type(ld, n, "a list of header names");
+    size_t count = seq_len(n);
+    if (count && !(cfg->forward_headers = calloc(count, sizeof *cfg->forward_headers)))
+        return fail_nomem(ld);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = seq_item(ld, n, i);
+        size_t saved = path_push_index(ld, i);
+        const char *v, *why;
+        char buf[96];
+        int rc = get_string(ld, item, "a header name", &v);
+        if (rc == 0 && (why = skiff_uprequest_unlistable(v)))
+            rc = fail_at(ld, item, "%s %s", quote(v, buf, sizeof buf), why);
+        if (rc == 0) {
+            rc = set_string(ld, &cfg->forward_headers[i], v, 0);
+            if (rc == 0)
+                cfg->nforward_headers = i + 1;
+        }
+        path_pop(ld, saved);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *const gemini_fields[] = {"base_url", "keys",    "proxy",
+                                            "client",   "ca_file", "forward_headers", NULL};
 
 static int
 gemini_pair(struct loader *ld, const struct pair *p)
@@ -1027,6 +1081,8 @@ gemini_pair(struct loader *ld, const struct pair *p)
                                quote(v, buf, sizeof buf), cause);
         }
         return set_string(ld, &ld->cfg->ca_file, v, 1);
+    case 5:
+        return read_forward_headers(ld, p->value);
     default:
         if (get_string(ld, p->value, "a proxy URL", &v) < 0)
             return -1;
@@ -1781,6 +1837,7 @@ skiff_config_free(struct skiff_config *cfg)
     free_keys(cfg);
     free(cfg->proxy);
     free(cfg->ca_file);
+    free_forward_headers(cfg);
     free_fallbacks(cfg);
     free(cfg->storage.sqlite);
     free(cfg->storage.redis);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "explain.h"
 #include "gemini/catalog.h"
+#include "url.h"
 
 #define CHECK_TIMEOUT_MS 20000L
 
@@ -149,8 +150,11 @@ skiff_doctor_main(int argc, char **argv)
         printf("\nskiff doctor: the configuration does not load; fix it first.\n");
         return 2;
     }
-    printf("config: %s loads (%zu key%s, upstream %s, proxy %s)\n", path ? path : "(defaults and environment)",
-           cfg->nkeys, cfg->nkeys == 1 ? "" : "s", cfg->base_url, cfg->proxy ? "configured" : "none");
+    char upstream[256];
+    printf("config: %s loads (%zu key%s, upstream %s, proxy %s)\n",
+           path ? path : "(defaults and environment)", cfg->nkeys, cfg->nkeys == 1 ? "" : "s",
+           skiff_url_redact(cfg->base_url, upstream, sizeof upstream),
+           cfg->proxy ? "configured" : "none");
     if (cfg->nkeys == 0) {
         printf("\nNo upstream key is configured: set upstreams.gemini.keys or GEMINI_API_KEYS.\n");
         skiff_config_free(cfg);

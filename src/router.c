@@ -32,18 +32,20 @@ eat(const char **p, const char *end, const char *lit)
     return 1;
 }
 
-/* A model id as the API accepts it: letters, digits, '-', '.', '_'. */
 static int
-model_ok(const char *s, size_t n)
+alnum(char c)
 {
-    if (n == 0 || n > 128)
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+int
+skiff_model_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 128 || !alnum(s[0]))
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_'))
+    for (size_t i = 1; i < n; i++)
+        if (!alnum(s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
             return 0;
-    }
     return 1;
 }
 
@@ -77,10 +79,16 @@ skiff_route(const char *http_method, const char *path, size_t path_len, struct s
         return;
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *mend = colon ? colon : end;
-    if (!model_ok(p, (size_t)(mend - p)))
-        return;
+    if (memchr(p, '/', (size_t)(mend - p)))
+        return; /* tunedModels/x, models/a/b: paths skiff does not serve */
     r->model = p;
     r->model_len = (size_t)(mend - p);
+    if (!skiff_model_name_ok(p, r->model_len)) {
+        /* ".", "..", "%2e%2e", "": never a model, and never sent upstream. */
+        r->kind = SKIFF_ROUTE_BAD_MODEL;
+        r->http_method_ok = 1;
+        return;
+    }
     if (!colon) {
         r->kind = SKIFF_ROUTE_MODEL;
         r->http_method_ok = get;

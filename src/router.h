@@ -13,6 +13,8 @@ enum skiff_route_kind {
     SKIFF_ROUTE_MODELS,    /* GET /{ver}/models */
     SKIFF_ROUTE_MODEL,     /* GET /{ver}/models/{model} */
     SKIFF_ROUTE_GENERATE,  /* POST /{ver}/models/{model}:{method} */
+    SKIFF_ROUTE_BAD_MODEL, /* /{ver}/models/{segment}[:...] where the segment is not a model
+                            * name (".", "..", "%2e", ""): 400; model points at it */
 };
 
 enum skiff_method {
@@ -37,6 +39,12 @@ struct skiff_route {
 /* Routes method + path. Always fills *r; r->kind is SKIFF_ROUTE_NONE for unknown paths. */
 void skiff_route(const char *http_method, const char *path, size_t path_len,
                  struct skiff_route *r);
+
+/*
+ * Whether s[0..n) is a model name as it may appear in an upstream URL: 1 to 128 letters,
+ * digits, '-', '.' and '_', starting with a letter or a digit (so never "." or "..").
+ */
+int skiff_model_name_ok(const char *s, size_t n);
 
 /* The wire name of a method ("streamGenerateContent"); "" for SKIFF_M_NONE. */
 const char *skiff_method_name(enum skiff_method m);

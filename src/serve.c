@@ -15,6 +15,7 @@
 #include "relay/relay.h"
 #include "server/server.h"
 #include "store/store.h"
+#include "url.h"
 
 static int
 usage(void)
@@ -90,10 +91,12 @@ skiff_serve_main(int argc, char **argv)
     /* From here on lines go through the log thread: no loop ever waits for stderr. */
     skiff_log_start();
     int v6 = strchr(cfg->listen_host, ':') != NULL;
+    char upstream[256];
     printf("skiff serve listening on http://%s%s%s:%u (%d worker%s, %zu key%s, %s, upstream %s)\n",
            v6 ? "[" : "", cfg->listen_host, v6 ? "]" : "", skiff_server_port(srv), cfg->workers,
            cfg->workers == 1 ? "" : "s", cfg->nkeys, cfg->nkeys == 1 ? "" : "s",
-           cfg->ntokens ? "tokens required" : "open on loopback (no tokens)", cfg->base_url);
+           cfg->ntokens ? "tokens required" : "open on loopback (no tokens)",
+           skiff_url_redact(cfg->base_url, upstream, sizeof upstream));
     fflush(stdout);
     struct skiff_refresher *refresher = skiff_refresher_start(cat, cfg, pool);
     int rc = skiff_server_run(srv);

@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "hash.h"
+#include "url.h"
 
 #define MAX_MODELS 2000 /* a models.list this long is not a Gemini API */
 #define MAX_PAGES 20
@@ -565,7 +566,8 @@ gemini_get(const char *url, const char *key, const char *proxy, const char *ca_f
         out->status = (int)code;
     } else {
         /* libcurl's messages name hosts and proxies, never request headers. */
-        snprintf(out->error, sizeof out->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        skiff_url_redact(errbuf[0] ? errbuf : curl_easy_strerror(rc), out->error,
+                         sizeof out->error);
         ret = -1;
     }
     out->ms = elapsed_ms(&t0);

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "relay/h1resp.h"
+#include "url.h"
 
 /* Easy handles kept for reuse: curl_easy_init costs more than a reset. */
 #define SPARE_EASY 64
@@ -201,12 +202,15 @@ header_cb(char *p, size_t size, size_t n, void *ud)
         if (c->status >= 100 && c->status < 200)
             return len;
         c->answered = 1;
+        skiff_h1_drop_connection(&c->head, 0);
         int rc = c->base.ops->on_status(&c->base, c->status, c->head.data ? c->head.data : "",
                                         c->head.len);
         return rc == 0 && !c->cancelled ? len : 0;
     }
     const char *colon = memchr(p, ':', len);
-    if (colon && !skiff_h1_hop_by_hop(p, (size_t)(colon - p))) {
+    /* Connection lines stay until the head is complete (skiff_h1_drop_connection). */
+    if (colon && (!skiff_h1_hop_by_hop(p, (size_t)(colon - p)) ||
+                  ((size_t)(colon - p) == 10 && strncasecmp(p, "connection", 10) == 0))) {
         /* Keep the line as it came, minus a bare-LF ending normalised to CRLF. */
         size_t l = len;
         while (l && (p[l - 1] == '\r' || p[l - 1] == '\n'))
@@ -264,7 +268,8 @@ check_done(struct skiff_curlc *u)
             finish(c, NULL);
         } else {
             char msg[CURL_ERROR_SIZE + 64];
-            snprintf(msg, sizeof msg, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+            /* libcurl may quote a URL: its password (user:pw@) is starred out. */
+            skiff_url_redact(c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc), msg, sizeof msg);
             finish(c, msg);
         }
     }

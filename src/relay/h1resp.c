@@ -19,6 +19,79 @@ skiff_h1_hop_by_hop(const char *name, size_t n)
     return 0;
 }
 
+/* Whether name[0..n) is a token of the comma list v[0..vlen). */
+static int
+listed(const char *v, size_t vlen, const char *name, size_t n)
+{
+    const char *end = v + vlen;
+    while (v < end) {
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        const char *t = v;
+        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+            v++;
+        if ((size_t)(v - t) == n && n && strncasecmp(t, name, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+is_connection(const char *name, size_t n)
+{
+    return n == 10 && strncasecmp(name, "connection", 10) == 0;
+}
+
+void
+skiff_h1_drop_connection(struct skiff_buf *block, size_t from)
+{
+    if (block->len <= from)
+        return;
+    char *start = block->data + from, *end = block->data + block->len;
+    /* Pass 1: the names every Connection line lists, before or after the fields. */
+    char names[2048];
+    size_t nl_len = 0;
+    int any = 0;
+    for (char *l = start; l < end;) {
+        char *nl = memchr(l, '\n', (size_t)(end - l));
+        char *le = nl ? nl : end;
+        if (le > l && le[-1] == '\r')
+            le--;
+        char *colon = memchr(l, ':', (size_t)(le - l));
+        if (colon && is_connection(l, (size_t)(colon - l))) {
+            size_t n = (size_t)(le - colon - 1);
+            if (nl_len + n + 1 > sizeof names) {
+                block->len = from; /* kilobytes of Connection: garbage, none of it goes on */
+                if (block->data)
+                    block->data[from] = '\0';
+                return;
+            }
+            memcpy(names + nl_len, colon + 1, n);
+            nl_len += n;
+            names[nl_len++] = ',';
+            any = 1;
+        }
+        l = nl ? nl + 1 : end;
+    }
+    if (!any)
+        return;
+    /* Pass 2: keep the lines that are neither Connection nor named by one. */
+    char *w = start;
+    for (char *l = start; l < end;) {
+        char *nl = memchr(l, '\n', (size_t)(end - l));
+        char *next = nl ? nl + 1 : end;
+        char *colon = memchr(l, ':', (size_t)((nl ? nl : end) - l));
+        size_t n = colon ? (size_t)(colon - l) : 0;
+        if (!colon || !(is_connection(l, n) || listed(names, nl_len, l, n))) {
+            memmove(w, l, (size_t)(next - l));
+            w += next - l;
+        }
+        l = next;
+    }
+    block->len = (size_t)(w - block->data);
+    block->data[block->len] = '\0';
+}
+
 size_t
 skiff_h1_head_end(const char *data, size_t len, size_t from)
 {
@@ -116,6 +189,7 @@ skiff_h1_parse_head(struct skiff_h1resp *p, const char *head, size_t len, int he
 
     int chunked = 0, has_te = 0;
     int64_t length = -1;
+    size_t out_start = out->len;
     for (const char *line = eol + 1; line < end;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         if (!nl)
@@ -149,7 +223,8 @@ skiff_h1_parse_head(struct skiff_h1resp *p, const char *head, size_t len, int he
             else if (list_has(v, vlen, "keep-alive"))
                 p->keep_alive = 1;
         }
-        if (!skiff_h1_hop_by_hop(line, nlen)) {
+        /* Connection stays until the fields it names are dropped with it, below. */
+        if (!skiff_h1_hop_by_hop(line, nlen) || is_connection(line, nlen)) {
             /* "name: value" as it came (the usual form) in one piece, else rebuilt. */
             int rc = v == colon + 2 && colon[1] == ' '
                          ? skiff_buf_add(out, line, (size_t)(ve - line))
@@ -160,6 +235,7 @@ skiff_h1_parse_head(struct skiff_h1resp *p, const char *head, size_t len, int he
         }
         line = nl + 1;
     }
+    skiff_h1_drop_connection(out, out_start);
 
     p->left = 0;
     p->line_len = p->size_digits = p->in_extension = 0;

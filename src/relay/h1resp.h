@@ -44,7 +44,8 @@ size_t skiff_h1_head_end(const char *data, size_t len, size_t from);
 /*
  * Parses one complete head. Sets status, keep_alive and the body framing (none for 1xx,
  * 204, 304 and answers to HEAD). Appends each end-to-end header field to `out` as
- * "name: value\r\n"; hop-by-hop fields and those the framing consumed are left out.
+ * "name: value\r\n"; hop-by-hop fields, those the framing consumed and those the
+ * Connection header names are left out.
  * Returns 0, or -1 when the head is not an HTTP/1.x response, a Content-Length is not a
  * number (or two disagree), or `out` is full.
  */
@@ -66,5 +67,13 @@ int skiff_h1_eof(struct skiff_h1resp *p);
 
 /* Whether a header field is hop-by-hop (connection-level) and so never forwarded. */
 int skiff_h1_hop_by_hop(const char *name, size_t len);
+
+/*
+ * Removes from block[from..] ("name: value\r\n" lines) every Connection line and every
+ * field a Connection line names (RFC 9110 7.6.1: hop-by-hop by declaration). The
+ * transports keep Connection lines in the block they build, then call this once the head
+ * is complete, so a name is found whether it comes before or after its Connection line.
+ */
+void skiff_h1_drop_connection(struct skiff_buf *block, size_t from);
 
 #endif

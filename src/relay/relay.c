@@ -3,7 +3,7 @@
  *
  *   handle: route -> auth -> body check -> plan (model chain, deadline)
  *   next_attempt: key = keypool_acquire(model)   (none: wait for one, fall back, or 429)
- *   launch: upstream call with that key
+ *   launch: upstream call with that key, the request built by uprequest.c from allowlists
  *     on_status / on_body: a stream is held until its first event with content, then
  *                          forwarded as it comes; anything else is buffered
  *     on_done: classify -> release the key with the verdict -> answer, or retry after a
@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "clock.h"
+#include "err.h"
 #include "gemini/classify.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
@@ -38,7 +39,9 @@
 #include "relay/budget.h"
 #include "relay/probe.h"
 #include "relay/upstream.h"
+#include "relay/uprequest.h"
 #include "router.h"
+#include "url.h"
 
 #define MAX_UPSTREAM_BODY (256u * 1024 * 1024) /* a whole non-stream answer */
 #define MAX_UPSTREAM_ERROR (1024u * 1024)      /* an error body we may need to read */
@@ -61,6 +64,7 @@ struct relay {
     struct skiff_request *req; /* NULL once the client is gone or answered */
     struct relay_worker *w;
     struct skiff_route route;
+    struct skiff_upquery query; /* the client's query, checked (uprequest.h) */
     /* The asked model (asked[] below), then its fallbacks: the configuration's own strings,
      * which outlive every request (the config is freed only after the server is). */
     const char *chain[MAX_CHAIN];
@@ -94,8 +98,7 @@ struct relay {
     struct skiff_verdict stream_verdict; /* what a held stream that failed amounted to */
     int stream_error_code;
     int64_t tokens;
-    char *last_error;      /* a transport failure of the last call (owned), or NULL */
-    struct skiff_buf scratch;
+    char *last_error;             /* a transport failure of the last call (owned), or NULL */
     struct skiff_repguard *guard; /* quality.repetition_guard on an SSE stream, else NULL */
     int recited;                  /* a RECITATION answer was already retried */
     struct skiff_buf carry;       /* the guard's part of an event not yet complete */
@@ -207,59 +210,11 @@ relay_decorate(struct relay *r)
     decorate(r->req, r->attempts, model_of(r), label_of(r, r->last_key));
 }
 
-/* One "name: value" line of the upstream's header block (upstream.c stores CRLF lines). */
-struct hline {
-    const char *name, *value;
-    size_t name_len, value_len;
-};
-
-/* The next header line at *p (before end), advancing *p; 0 at the end of the block. */
-static int
-next_header(const char **p, const char *end, struct hline *h)
-{
-    while (*p && *p < end) {
-        const char *line = *p;
-        const char *lf = memchr(line, '\n', (size_t)(end - line));
-        if (!lf || lf == line)
-            return 0;
-        *p = lf + 1;
-        const char *eol = lf[-1] == '\r' ? lf - 1 : lf;
-        const char *colon = memchr(line, ':', (size_t)(eol - line));
-        if (!colon)
-            continue;
-        const char *v = colon + 1;
-        while (v < eol && (*v == ' ' || *v == '\t'))
-            v++;
-        *h = (struct hline){line, v, (size_t)(colon - line), (size_t)(eol - v)};
-        return 1;
-    }
-    return 0;
-}
-
-/* Whether name[0..n) is one of list (NULL-terminated), ignoring case. */
-static int
-name_in(const char *name, size_t n, const char *const *list)
-{
-    for (; *list; list++)
-        if (strnlen(*list, n + 1) == n && strncasecmp(*list, name, n) == 0)
-            return 1;
-    return 0;
-}
-
-/* Copies the upstream's headers that make sense to a client. */
+/* Copies the upstream's headers that make sense to a client (uprequest.h's allowlist). */
 static void
 forward_headers(struct relay *r)
 {
-    const char *p = r->up_headers.data, *end = p + r->up_headers.len;
-    struct hline h;
-    while (next_header(&p, end, &h)) {
-        /* content-type goes with the status; server, date, ids and x-skiff-* are ours. */
-        static const char *const ours[] = {"content-type", "server", "date", "x-request-id",
-                                           NULL};
-        if (!name_in(h.name, h.name_len, ours) &&
-            !(h.name_len >= 8 && strncasecmp(h.name, "x-skiff-", 8) == 0))
-            skiff_http_add_headern(r->req, h.name, h.name_len, h.value, h.value_len);
-    }
+    skiff_uprequest_forward_head(r->req, r->up_headers.data, r->up_headers.len, r->w->sh->pool);
 }
 
 /* A header of the upstream's answer into out, or NULL. */
@@ -268,8 +223,8 @@ upstream_header(const struct relay *r, const char *name, char *out, size_t outle
 {
     size_t nl = strlen(name);
     const char *p = r->up_headers.data, *end = p + r->up_headers.len;
-    struct hline h;
-    while (next_header(&p, end, &h)) {
+    struct skiff_hline h;
+    while (skiff_hblock_next(&p, end, &h)) {
         if (h.name_len == nl && strncasecmp(h.name, name, nl) == 0) {
             size_t n = h.value_len < outlen ? h.value_len : outlen - 1;
             memcpy(out, h.value, n);
@@ -283,8 +238,8 @@ upstream_header(const struct relay *r, const char *name, char *out, size_t outle
 static const char *
 content_type(const struct relay *r, char *out, size_t outlen)
 {
-    const char *ct = upstream_header(r, "content-type", out, outlen);
-    return ct ? ct : "application/json; charset=UTF-8";
+    return skiff_uprequest_content_type(r->up_headers.data, r->up_headers.len, r->w->sh->pool, out,
+                                        outlen);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------- */
@@ -297,7 +252,6 @@ free_relay(uv_handle_t *h)
         return;
     skiff_buf_release(&r->up_headers);
     skiff_buf_release(&r->body);
-    skiff_buf_release(&r->scratch);
     free(r->last_error);
     free(r->rewritten);
     free(r->guard);
@@ -506,16 +460,19 @@ give_up(struct relay *r)
         forward_answer(r);
         return;
     }
-    char msg[512];
-    const char *last_error = r->last_error ? r->last_error : "";
+    char msg[512], base[256], why[256];
+    /* A base_url or a proxy may carry a password (user:pw@): never in an answer. */
+    const char *last_error = skiff_url_redact(r->last_error, why, sizeof why);
     int timeout = strstr(last_error, "timed out") || strstr(last_error, "idle timeout");
     if (r->stream_failed)
         snprintf(msg, sizeof msg, "the upstream's stream failed before any content after %d "
                                   "attempt%s: %s", r->attempts, r->attempts == 1 ? "" : "s",
                  r->stream_verdict.reason);
     else
-        snprintf(msg, sizeof msg, "skiff could not get an answer from the upstream (%s) after %d "
-                                  "attempt%s: %s", r->w->cfg->base_url, r->attempts,
+        snprintf(msg, sizeof msg,
+                 "skiff could not get an answer from the upstream (%s) after %d "
+                 "attempt%s: %s",
+                 skiff_url_redact(r->w->cfg->base_url, base, sizeof base), r->attempts,
                  r->attempts == 1 ? "" : "s", last_error);
     relay_decorate(r);
     if (r->timed_out_sent)
@@ -1240,64 +1197,6 @@ static const struct skiff_upcall_ops upcall_ops = {
 
 /* ---- the upstream request ------------------------------------------------------------- */
 
-/* Whether name is listed in the client's Connection header (hop-by-hop by declaration,
- * RFC 9110 7.6.1). */
-static int
-named_by_connection(const struct skiff_request *req, const char *name, size_t n)
-{
-    size_t len;
-    const char *v = skiff_http_header(req, "connection", &len);
-    const char *end = v ? v + len : NULL;
-    while (v && v < end) {
-        while (v < end && (*v == ' ' || *v == ','))
-            v++;
-        const char *t = v;
-        while (v < end && *v != ',' && *v != ' ')
-            v++;
-        if ((size_t)(v - t) == n && strncasecmp(t, name, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Request headers that stay here: hop-by-hop ones, the client's credentials, skiff's own
- * controls, and what libcurl sets itself. Everything else goes upstream as it came. */
-static int
-keep_header(const struct skiff_request *req, const struct skiff_header *h)
-{
-    if (named_by_connection(req, h->name, h->name_len))
-        return 0;
-    static const char *const drop[] = {
-        "host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "content-length", "expect",
-        "x-goog-api-key", "authorization", "cookie", "accept-encoding", "x-request-id", NULL};
-    if (name_in(h->name, h->name_len, drop))
-        return 0;
-    if (h->name_len >= 8 && strncasecmp(h->name, "x-skiff-", 8) == 0)
-        return 0;
-    return 1;
-}
-
-/* The query string without the client's `key` parameter. */
-static void
-add_query(struct skiff_buf *b, const struct skiff_request *req)
-{
-    const char *p = req->query, *end = req->query + req->query_len;
-    int first = 1;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        size_t n = (size_t)(stop - p);
-        int is_key = (n >= 4 && memcmp(p, "key=", 4) == 0) || (n == 3 && memcmp(p, "key", 3) == 0);
-        if (!is_key && n) {
-            skiff_buf_add(b, first ? "?" : "&", 1);
-            skiff_buf_add(b, p, n);
-            first = 0;
-        }
-        p = stop + 1;
-    }
-}
-
 static void
 launch(struct relay *r, int key)
 {
@@ -1315,55 +1214,28 @@ launch(struct relay *r, int key)
     skiff_buf_reset(&r->up_headers);
     skiff_buf_release(&r->body);
 
-    /* url, then each header, NUL-separated in scratch; pointers taken once it stops moving */
-    struct skiff_buf *s = &r->scratch;
-    skiff_buf_reset(s);
-    skiff_buf_adds(s, cfg->base_url);
-    if (r->route.kind == SKIFF_ROUTE_GENERATE) {
-        skiff_buf_add(s, "/", 1);
-        skiff_buf_adds(s, r->route.version);
-        skiff_buf_adds(s, "/models/");
-        skiff_buf_adds(s, model_of(r));
-        skiff_buf_add(s, ":", 1);
-        skiff_buf_adds(s, r->route.method_name);
-    } else {
-        skiff_buf_add(s, req->path, req->path_len);
+    /* What goes upstream is built in one place (uprequest.c), from allowlists. */
+    struct skiff_uprequest u;
+    int built = skiff_uprequest_build(&u, cfg, req, &r->route, &r->query, model_of(r),
+                                      skiff_keypool_secret(r->w->sh->pool, key));
+    if (built) {
+        release_key(r, SKIFF_FAULT_TRANSIENT, -1, "could not build the request");
+        relay_decorate(r);
+        skiff_gerr_respond(req, 500, NULL,
+                           built == SKIFF_EINVAL
+                               ? "skiff could not build the upstream request: the model name is "
+                                 "not one (check the fallbacks in the configuration)"
+                               : "skiff could not build the upstream request (out of memory)",
+                           NULL);
+        relay_done(r);
+        return;
     }
-    add_query(s, req);
-    size_t offs[SKIFF_MAX_HEADERS + 3];
-    int n = 0, has_ct = 0;
-    for (int i = 0; i < req->nheaders; i++) {
-        const struct skiff_header *h = &req->headers[i];
-        if (!keep_header(req, h))
-            continue;
-        if (h->name_len == 12 && strncasecmp(h->name, "content-type", 12) == 0)
-            has_ct = 1;
-        skiff_buf_add(s, "", 1);
-        offs[n++] = s->len;
-        skiff_buf_add(s, h->name, h->name_len);
-        skiff_buf_add(s, ": ", 2);
-        skiff_buf_add(s, h->value, h->value_len);
-    }
-    if (!has_ct && strcmp(req->method, "POST") == 0) {
-        skiff_buf_add(s, "", 1);
-        offs[n++] = s->len;
-        skiff_buf_adds(s, "content-type: application/json");
-    }
-    skiff_buf_add(s, "", 1);
-    offs[n++] = s->len;
-    skiff_buf_adds(s, "x-goog-api-key: ");
-    skiff_buf_adds(s, skiff_keypool_secret(r->w->sh->pool, key));
-
-    const char *hdrs[SKIFF_MAX_HEADERS + 4];
-    for (int i = 0; i < n; i++)
-        hdrs[i] = s->data + offs[i];
-    hdrs[n] = NULL;
 
     int64_t left = r->deadline_ms - skiff_now_ms();
     struct skiff_upcall_opts o = {
         .method = strcmp(req->method, "POST") == 0 ? "POST" : "GET",
-        .url = s->data,
-        .headers = hdrs,
+        .url = u.url,
+        .headers = u.headers,
         .body = r->rewritten ? r->rewritten : req->body,
         .body_len = r->rewritten ? r->rewritten_len : req->body_len,
         .proxy = cfg->proxy,
@@ -1382,8 +1254,7 @@ launch(struct relay *r, int key)
     r->call = skiff_upcall_start(r->w->up, &o);
     /* Both transports copy the url and headers in skiff_upcall_start: the key's bytes are
      * wiped, and the buffer goes (the next attempt builds it anew; a stream holds none). */
-    memset(s->data, 0, s->len);
-    skiff_buf_release(s);
+    skiff_uprequest_wipe(&u);
     if (!r->call) {
         release_key(r, SKIFF_FAULT_TRANSIENT, -1, "could not start a call");
         relay_decorate(r);
@@ -1436,6 +1307,25 @@ plan_chain(struct relay *r)
         r->share = 1;
 }
 
+/* A path whose model segment is no model name ("..", "%2e", ""): it never goes upstream. */
+static void
+bad_model(struct skiff_request *req, const struct skiff_route *rt)
+{
+    char shown[65], msg[320];
+    size_t n = 0;
+    for (size_t i = 0; i < rt->model_len && n < sizeof shown - 1; i++) {
+        unsigned char c = (unsigned char)rt->model[i];
+        shown[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    shown[n] = '\0';
+    snprintf(msg, sizeof msg,
+             "\"%s\" is not a model name: a model name is letters, digits, '-', '.' and '_', "
+             "starting with a letter or a digit, as in /v1beta/models/gemini-2.5-flash "
+             "(GET /v1beta/models lists them)",
+             shown);
+    refuse_with(req, NULL, 400, "INVALID_ARGUMENT", msg, NULL);
+}
+
 void
 skiff_relay_handle(struct skiff_request *req, void *worker)
 {
@@ -1452,6 +1342,10 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
                  "batchEmbedContents) or /v1beta/models",
                  (int)(req->path_len > 100 ? 100 : req->path_len), req->path);
         early_error(req, &rt, 404, msg);
+        return;
+    }
+    if (rt.kind == SKIFF_ROUTE_BAD_MODEL) {
+        bad_model(req, &rt);
         return;
     }
     if (!rt.http_method_ok) {
@@ -1490,6 +1384,12 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
                     "skiff has no upstream key: set GEMINI_API_KEYS or upstreams.gemini.keys");
         return;
     }
+    struct skiff_upquery query;
+    char qmsg[256];
+    if (skiff_upquery_parse(req->query, req->query_len, &rt, &query, qmsg, sizeof qmsg)) {
+        refuse_with(req, &rt, 400, "INVALID_ARGUMENT", qmsg, NULL);
+        return;
+    }
     if (rt.kind == SKIFF_ROUTE_GENERATE) {
         size_t off;
         const char *why;
@@ -1523,6 +1423,7 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     r->req = req;
     r->w = w;
     r->route = rt;
+    r->query = query;
     r->key = -1;
     r->last_key = -1;
     memcpy(r->asked, rt.model ? rt.model : "models", asked_len); /* calloc'd: NUL-terminated */
@@ -1531,9 +1432,7 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     if (rt.method == SKIFF_M_GENERATE || rt.method == SKIFF_M_STREAM)
         r->rewritten = skiff_thinking_apply(cfg, w->sh->cat, who, rt.version, r->chain[0],
                                             req->body, req->body_len, &r->rewritten_len);
-    char alt[8];
-    r->sse = is_stream(r) && skiff_http_query(req, "alt", alt, sizeof alt) == 3 &&
-             strcmp(alt, "sse") == 0;
+    r->sse = is_stream(r) && query.alt == SKIFF_ALT_SSE; /* what goes upstream: one reading */
     if (cfg->quality.repetition_guard && r->sse) {
         r->guard = calloc(1, sizeof *r->guard);
         if (r->guard)
@@ -1543,7 +1442,6 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     skiff_stream_scan_init(&r->guard_scan, 1);
     skiff_buf_init(&r->carry, 1024 * 1024);
     skiff_buf_init(&r->up_headers, 64 * 1024);
-    skiff_buf_init(&r->scratch, 128 * 1024);
     skiff_buf_init(&r->body, MAX_UPSTREAM_ERROR);
     uv_timer_init(w->loop, &r->deadline_timer);
     uv_timer_init(w->loop, &r->wait_timer);

@@ -21,9 +21,10 @@ struct skiff_upstream;
 struct skiff_upcall;
 
 struct skiff_upcall_ops {
-    /* The final response headers: status and the header block ("name: value\r\n" lines,
-     * hop-by-hop headers already removed). Return 0 to go on, -1 to stop the call: it ends
-     * and on_done follows with an error (unless the callback cancelled the call itself). */
+    /* The final response headers: status and the header block ("name: value\r\n" lines;
+     * hop-by-hop headers, and those the upstream's Connection header names, removed).
+     * Return 0 to go on, -1 to stop the call: it ends and on_done follows with an error
+     * (unless the callback cancelled the call itself). */
     int (*on_status)(struct skiff_upcall *call, int status, const char *headers, size_t len);
     /* Body bytes, consumed whatever the return: 0 to go on, 1 to hold the next pieces
      * until skiff_upcall_resume, -1 to stop the call as on_status's -1 does. */

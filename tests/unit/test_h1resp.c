@@ -236,14 +236,44 @@ test_hop_by_hop(void **state)
     assert_true(skiff_h1_hop_by_hop("TE", 2));
 }
 
+/* Fields the upstream's Connection header names are hop-by-hop too, wherever they come. */
+static void
+test_connection_named_fields(void **state)
+{
+    struct skiff_h1resp p;
+    struct skiff_buf out;
+    assert_int_equal(parse(&p,
+                           "HTTP/1.1 200 OK\r\nServer-Timing: a\r\nConnection: keep-alive, "
+                           "Server-Timing\r\nContent-Type: text/plain\r\nconnection: x-late"
+                           "\r\nX-Late: 1\r\nVary: Origin\r\nContent-Length: 0\r\n\r\n",
+                           &out),
+                     0);
+    assert_string_equal(out.data, "Content-Type: text/plain\r\nVary: Origin\r\n");
+    assert_true(p.keep_alive);
+    skiff_buf_release(&out);
+
+    /* The same on a block the libcurl transport builds, after what came before it. */
+    skiff_buf_init(&out, 1024);
+    const char blk[] = "keep: 1\r\nA: 1\r\nB: 2\r\nConnection: a,,b\r\nC: 3\r\n";
+    skiff_buf_add(&out, blk, sizeof blk - 1);
+    skiff_h1_drop_connection(&out, 9); /* from "A: 1": "keep" is before the range */
+    assert_string_equal(out.data, "keep: 1\r\nC: 3\r\n");
+    skiff_buf_release(&out);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_head_end),          cmocka_unit_test(test_status_and_headers),
-        cmocka_unit_test(test_garbage_heads),     cmocka_unit_test(test_header_block_limit),
-        cmocka_unit_test(test_chunked_any_split), cmocka_unit_test(test_chunked_garbage),
-        cmocka_unit_test(test_length_and_eof),    cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_head_end),
+        cmocka_unit_test(test_status_and_headers),
+        cmocka_unit_test(test_garbage_heads),
+        cmocka_unit_test(test_header_block_limit),
+        cmocka_unit_test(test_chunked_any_split),
+        cmocka_unit_test(test_chunked_garbage),
+        cmocka_unit_test(test_length_and_eof),
+        cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_connection_named_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,10 +67,14 @@ test_wrong_method_is_flagged(void **state)
 static void
 test_unknown_paths(void **state)
 {
-    const char *bad[] = {"/", "/v2/models", "/v1beta/model/x:generateContent",
-                         "/v1beta/models/x:explode", "/v1beta/models/../etc:generateContent",
-                         "/v1beta/models/:generateContent", "/v1beta/modelsX",
-                         "/v1beta/models/a b:generateContent", "/healthzz"};
+    const char *bad[] = {"/",
+                         "/v2/models",
+                         "/v1beta/model/x:generateContent",
+                         "/v1beta/models/x:explode",
+                         "/v1beta/models/../etc:generateContent",
+                         "/v1beta/models/a/b",
+                         "/v1beta/modelsX",
+                         "/healthzz"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct skiff_route r;
         route("POST", bad[i], &r);
@@ -78,14 +82,48 @@ test_unknown_paths(void **state)
     }
 }
 
+/* A models/ segment that is no model name is the client's mistake (400), never a path that
+ * libcurl would collapse ("models/.." into "/v1beta/") and send with the pool key. */
+static void
+test_bad_model_names(void **state)
+{
+    const char *bad[] = {"/v1beta/models/..",
+                         "/v1beta/models/.",
+                         "/v1/models/..:generateContent",
+                         "/v1beta/models/.:streamGenerateContent",
+                         "/v1beta/models/%2e%2e:generateContent",
+                         "/v1beta/models/%2E",
+                         "/v1beta/models/:generateContent",
+                         "/v1beta/models/a b:generateContent",
+                         "/v1beta/models/gemini\t2:countTokens",
+                         "/v1beta/models/-flag",
+                         "/v1beta/models/.hidden",
+                         "/v1beta/models/gemini-2.5-flash%00:generateContent",
+                         "/v1beta/models/g\xc3\xa9mini:generateContent"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct skiff_route r;
+        route("POST", bad[i], &r);
+        assert_int_equal(r.kind, SKIFF_ROUTE_BAD_MODEL);
+        assert_non_null(r.model);
+    }
+    char long_name[200];
+    memset(long_name, 'a', sizeof long_name);
+    assert_false(skiff_model_name_ok(long_name, 129));
+    assert_true(skiff_model_name_ok(long_name, 128));
+    assert_true(skiff_model_name_ok("gemini-2.5-flash-lite", 21));
+    assert_true(skiff_model_name_ok("text-embedding-004", 18));
+    assert_true(skiff_model_name_ok("gemma_3.27b-it", 14));
+    assert_false(skiff_model_name_ok("..", 2));
+    assert_false(skiff_model_name_ok("", 0));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_paths),
-        cmocka_unit_test(test_models_and_health),
-        cmocka_unit_test(test_wrong_method_is_flagged),
-        cmocka_unit_test(test_unknown_paths),
+        cmocka_unit_test(test_generate_paths),          cmocka_unit_test(test_models_and_health),
+        cmocka_unit_test(test_wrong_method_is_flagged), cmocka_unit_test(test_unknown_paths),
+        cmocka_unit_test(test_bad_model_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
