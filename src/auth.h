@@ -23,6 +23,19 @@ enum skiff_auth_result {
 enum skiff_auth_result skiff_auth_check(const struct skiff_config *cfg,
                                         const struct skiff_request *req, const char **who);
 
+/*
+ * Open mode (no tokens configured): whether req may be served. A request addressed to a name
+ * that is not loopback (Host other than localhost, 127.0.0.0/8 or [::1]) or sent by a web page
+ * of another origin (Origin not loopback) is refused, so that a page reached through DNS
+ * rebinding cannot use the relay. Returns 0, or 403 with the message (saying how to add a
+ * token) in msg. With tokens configured, returns 0.
+ */
+int skiff_auth_open_check(const struct skiff_config *cfg, const struct skiff_request *req,
+                          char *msg, size_t msglen);
+
+/* Whether s[0..n) is host[:port] with a loopback host: localhost, 127.0.0.0/8 or [::1]. */
+int skiff_auth_loopback_host(const char *s, size_t n);
+
 /* Compares two byte strings in time that depends only on their lengths. */
 int skiff_auth_equal(const char *a, size_t alen, const char *b, size_t blen);
 

@@ -46,6 +46,8 @@
 #define MIN_BODY_BYTES 1024LL
 #define MAX_BODY_BYTES (1024LL * 1024 * 1024)
 #define MAX_CONNECTIONS 1000000LL
+#define MIN_BUFFERED_BYTES (1024LL * 1024)
+#define MAX_BUFFERED_BYTES (64LL * 1024 * 1024 * 1024)
 #define MIN_TOKEN_LEN 8
 /* Names and labels end up in logs, headers and metrics, so they stay short and printable. */
 #define MAX_NAME_LEN 64
@@ -1254,7 +1256,8 @@ read_fallbacks(struct loader *ld, const yaml_node_t *n)
 /* limits, storage. */
 
 static const char *const limit_fields[] = {"max_body_bytes", "header_timeout_ms", "idle_timeout_ms",
-                                           "max_connections", NULL};
+                                           "max_connections", "body_timeout_ms", "send_timeout_ms",
+                                           "max_buffered_bytes", NULL};
 
 static int
 limit_pair(struct loader *ld, const struct pair *p)
@@ -1272,10 +1275,20 @@ limit_pair(struct loader *ld, const struct pair *p)
         return get_duration(ld, p->value, &cfg->limits.header_timeout_ms);
     case 2:
         return get_duration(ld, p->value, &cfg->limits.idle_timeout_ms);
-    default:
+    case 3:
         if (get_int(ld, p->value, 1, MAX_CONNECTIONS, "an integer from 1 to 1000000", &v) < 0)
             return -1;
         cfg->limits.max_connections = (int)v;
+        return 0;
+    case 4:
+        return get_duration(ld, p->value, &cfg->limits.body_timeout_ms);
+    case 5:
+        return get_duration(ld, p->value, &cfg->limits.send_timeout_ms);
+    default:
+        if (get_int(ld, p->value, MIN_BUFFERED_BYTES, MAX_BUFFERED_BYTES,
+                    "a number of bytes from 1048576 (1 MiB) to 68719476736 (64 GiB)", &v) < 0)
+            return -1;
+        cfg->limits.max_buffered_bytes = (size_t)v;
         return 0;
     }
 }
@@ -1758,6 +1771,9 @@ set_defaults(struct loader *ld)
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.idle_timeout_ms = 60000;
     cfg->limits.max_connections = 10000;
+    cfg->limits.body_timeout_ms = 60000;
+    cfg->limits.send_timeout_ms = 60000;
+    cfg->limits.max_buffered_bytes = 268435456;
     cfg->validation = 1;
     cfg->catalog_refresh_s = 600;
 

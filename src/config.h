@@ -14,7 +14,8 @@
  *           connect_timeout_ms, first_byte_timeout_ms, stream_first_byte_timeout_ms,
  *           stream_idle_timeout_ms, max_stream_ms}
  *   fallbacks: {MODEL: [MODEL, ...]}
- *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections}
+ *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections,
+ *            body_timeout_ms, send_timeout_ms, max_buffered_bytes}
  *   storage: {sqlite: PATH, redis: URL}
  *   validation: on | off
  *   catalog: {refresh_s: N}
@@ -100,6 +101,9 @@ struct skiff_config {
         int header_timeout_ms;
         int idle_timeout_ms;
         int max_connections;
+        int body_timeout_ms;       /* the whole request body, from the end of its head */
+        int send_timeout_ms;       /* a client that takes no byte of its answer this long */
+        size_t max_buffered_bytes; /* request bodies held at once by the whole process */
     } limits;
 
     struct {

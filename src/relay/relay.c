@@ -43,9 +43,8 @@
 #include "router.h"
 #include "url.h"
 
-#define MAX_UPSTREAM_BODY (256u * 1024 * 1024) /* a whole non-stream answer */
 #define MAX_UPSTREAM_ERROR (1024u * 1024)      /* an error body we may need to read */
-#define MAX_HOLD (4u * 1024 * 1024)            /* stream bytes held before the first content */
+#define MAX_HOLD (4u * 1024 * 1024)            /* held: a stream's prefix, or a whole success */
 #define STREAM_HIGH_WATER (1024u * 1024)       /* pause the upstream above this */
 #define MAX_CHAIN 8                            /* models in a fallback chain */
 #define MAX_ASKED_MODEL 128                    /* the asked model is cut to this many bytes */
@@ -855,8 +854,7 @@ on_status(struct skiff_upcall *call, int status, const char *headers, size_t len
     if (skiff_buf_add(&r->up_headers, headers, len))
         return -1;
     skiff_buf_release(&r->body);
-    skiff_buf_init(&r->body, status != 200 ? MAX_UPSTREAM_ERROR
-                             : is_stream(r) ? MAX_HOLD : MAX_UPSTREAM_BODY);
+    skiff_buf_init(&r->body, status != 200 ? MAX_UPSTREAM_ERROR : MAX_HOLD);
     r->scanned = 0;
     skiff_stream_scan_init(&r->scan, r->sse);
     return 0;
@@ -1054,6 +1052,19 @@ on_body(struct skiff_upcall *call, const char *data, size_t len)
         }
         judge_held(r);
         return r->stream_failed ? -1 : 0;
+    }
+    if (r->up_status == 200) {
+        /* A success is held whole when it fits MAX_HOLD (for x-skiff-finish and the
+         * recitation retry); a larger one is forwarded as it comes, with backpressure, so a
+         * slow client never makes skiff hold the whole answer. */
+        if (!r->started && skiff_buf_add(&r->body, data, len) == 0)
+            return 0;
+        if (!r->started)
+            commit_stream(r);
+        int64_t t = scan_tokens(data, len);
+        if (t >= 0)
+            r->tokens = t;
+        return forward_chunk(r, data, len) > STREAM_HIGH_WATER ? 1 : 0;
     }
     if (skiff_buf_add(&r->body, data, len))
         return -1;
@@ -1326,6 +1337,105 @@ bad_model(struct skiff_request *req, const struct skiff_route *rt)
     refuse_with(req, NULL, 400, "INVALID_ARGUMENT", msg, NULL);
 }
 
+/* The path for a message: bytes that are not printable ASCII become %XX, so that the JSON
+ * body (which must be UTF-8) keeps its message whatever the client sent. */
+static void
+printable_path(const struct skiff_request *req, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < req->path_len && i < 100 && o + 4 <= outlen; i++) {
+        unsigned char c = (unsigned char)req->path[i];
+        if (c > 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Answers what the route alone decides (no route, wrong method); returns 1 when it did. */
+static int
+refuse_route(struct skiff_request *req, const struct skiff_route *rt)
+{
+    if (rt->kind == SKIFF_ROUTE_NONE) {
+        char msg[512], path[304];
+        printable_path(req, path, sizeof path);
+        snprintf(msg, sizeof msg,
+                 "skiff has no route for %s: use /v1beta/models/{model}:{method} "
+                 "(generateContent, streamGenerateContent, countTokens, embedContent, "
+                 "batchEmbedContents) or /v1beta/models",
+                 path);
+        early_error(req, rt, 404, msg);
+        return 1;
+    }
+    if (rt->kind == SKIFF_ROUTE_BAD_MODEL) {
+        bad_model(req, rt);
+        return 1;
+    }
+    if (!rt->http_method_ok) {
+        skiff_http_add_header(req, "allow", rt->kind == SKIFF_ROUTE_GENERATE ? "POST" : "GET");
+        early_error(req, rt, 405, "method not allowed on this path");
+        return 1;
+    }
+    return 0;
+}
+
+/* Open mode's Host/Origin rule, then the client's token; returns 1 when it answered. */
+static int
+refuse_client(const struct skiff_config *cfg, struct skiff_request *req,
+              const struct skiff_route *rt, const char **who)
+{
+    char msg[640];
+    int code = skiff_auth_open_check(cfg, req, msg, sizeof msg);
+    if (code) {
+        early_error(req, rt, code, msg);
+        return 1;
+    }
+    switch (skiff_auth_check(cfg, req, who)) {
+    case SKIFF_AUTH_OK:
+        return 0;
+    case SKIFF_AUTH_MISSING:
+        early_error(req, rt, 401,
+                    "skiff needs a client token: send it as the x-goog-api-key header (what the "
+                    "Gemini SDKs do with apiKey), as ?key=, or as Authorization: Bearer");
+        return 1;
+    case SKIFF_AUTH_INVALID:
+        early_error(req, rt, 401,
+                    "the client token is not one of skiff's tokens (config `tokens`, or "
+                    "SKIFF_TOKENS); note that skiff expects its own token here, not a Gemini key");
+        return 1;
+    }
+    return 1;
+}
+
+/*
+ * The server's on_head hook: what the head alone decides (route, method, open mode's
+ * Host/Origin rule, the client's token) is answered before the body is read, so a client
+ * without a token costs no body memory. skiff_relay_handle checks the same again.
+ */
+void
+skiff_relay_head(struct skiff_request *req, void *worker)
+{
+    struct relay_worker *w = worker;
+    struct skiff_route rt;
+    skiff_route(req->method, req->path, req->path_len, &rt);
+    if (refuse_route(req, &rt))
+        return;
+    if (rt.kind == SKIFF_ROUTE_HEALTH) {
+        char msg[640];
+        int code = skiff_auth_open_check(w->cfg, req, msg, sizeof msg);
+        if (code)
+            early_error(req, &rt, code, msg);
+        return;
+    }
+    const char *who;
+    refuse_client(w->cfg, req, &rt, &who);
+}
+
 void
 skiff_relay_handle(struct skiff_request *req, void *worker)
 {
@@ -1334,25 +1444,8 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     struct skiff_route rt;
     skiff_route(req->method, req->path, req->path_len, &rt);
 
-    if (rt.kind == SKIFF_ROUTE_NONE) {
-        char msg[256];
-        snprintf(msg, sizeof msg,
-                 "skiff has no route for %.*s: use /v1beta/models/{model}:{method} "
-                 "(generateContent, streamGenerateContent, countTokens, embedContent, "
-                 "batchEmbedContents) or /v1beta/models",
-                 (int)(req->path_len > 100 ? 100 : req->path_len), req->path);
-        early_error(req, &rt, 404, msg);
+    if (refuse_route(req, &rt))
         return;
-    }
-    if (rt.kind == SKIFF_ROUTE_BAD_MODEL) {
-        bad_model(req, &rt);
-        return;
-    }
-    if (!rt.http_method_ok) {
-        skiff_http_add_header(req, "allow", rt.kind == SKIFF_ROUTE_GENERATE ? "POST" : "GET");
-        early_error(req, &rt, 405, "method not allowed on this path");
-        return;
-    }
     if (rt.kind == SKIFF_ROUTE_HEALTH) {
         /* Healthy while at least one key can serve; load balancers take the rest. */
         size_t usable = skiff_keypool_usable(w->sh->pool);
@@ -1365,20 +1458,8 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
     }
 
     const char *who;
-    switch (skiff_auth_check(cfg, req, &who)) {
-    case SKIFF_AUTH_OK:
-        break;
-    case SKIFF_AUTH_MISSING:
-        early_error(req, &rt, 401,
-                    "skiff needs a client token: send it as the x-goog-api-key header (what the "
-                    "Gemini SDKs do with apiKey), as ?key=, or as Authorization: Bearer");
+    if (refuse_client(cfg, req, &rt, &who))
         return;
-    case SKIFF_AUTH_INVALID:
-        early_error(req, &rt, 401,
-                    "the client token is not one of skiff's tokens (config `tokens`, or "
-                    "SKIFF_TOKENS); note that skiff expects its own token here, not a Gemini key");
-        return;
-    }
     if (skiff_keypool_size(w->sh->pool) == 0) {
         early_error(req, &rt, 503,
                     "skiff has no upstream key: set GEMINI_API_KEYS or upstreams.gemini.keys");

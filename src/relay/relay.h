@@ -27,6 +27,7 @@ struct skiff_relay_shared {
 void *skiff_relay_worker_init(uv_loop_t *loop, int index, void *shared);
 void skiff_relay_worker_fini(void *worker);
 void skiff_relay_handle(struct skiff_request *req, void *worker);
+void skiff_relay_head(struct skiff_request *req, void *worker);
 void skiff_relay_http_error(struct skiff_request *req, int status, const char *message);
 /* The drain's end (server.h skiff_cut_cb): a 503 if nothing was sent, else a visible cut. */
 void skiff_relay_cut(struct skiff_request *req, void *worker);

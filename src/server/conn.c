@@ -186,9 +186,9 @@ skiff_conn_accept(struct skiff_worker *w, uv_stream_t *server, const struct skif
             c->peer_loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
         } else if (ss.ss_family == AF_INET6) {
             const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-            c->peer_loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-                               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
-                                in6->sin6_addr.s6_addr[12] == 127);
+            c->peer_loopback =
+                IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+                (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
         }
     }
 
@@ -214,6 +214,11 @@ write_cb(uv_write_t *req, int status)
     if (status < 0) {
         skiff_conn_close(c, uv_strerror(status));
         return;
+    }
+    if (c->queued == 0 && c->ops->on_flushed) {
+        c->ops->on_flushed(c);
+        if (c->closing)
+            return;
     }
     if (c->queued == 0 && c->close_when_flushed) {
         skiff_conn_close(c, "response sent");
@@ -267,10 +272,8 @@ skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs)
 
     size_t rest = total - done;
     struct write_req *wr = malloc(sizeof *wr + rest);
-    if (!wr) {
-        skiff_conn_close(c, "out of memory queueing a write");
-        return UV_ENOMEM;
-    }
+    if (!wr)
+        return write_failed(c, UV_ENOMEM); /* closed from the loop, as any failed write */
     size_t off = 0, skip = done;
     for (unsigned i = 0; i < nbufs; i++) {
         size_t len = bufs[i].len;
@@ -291,7 +294,12 @@ skiff_conn_write(struct skiff_conn *c, const uv_buf_t *bufs, unsigned nbufs)
         free(wr);
         return write_failed(c, rc);
     }
+    if (c->queued == 0) {
+        c->stall_since_ms = uv_now(c->tcp.loop);
+        c->written_mark = c->queued_total;
+    }
     c->queued += rest;
+    c->queued_total += rest;
     if (c->queued >= SKIFF_CONN_LOW_WATER)
         c->above_low_water = 1;
     return 0;
@@ -309,6 +317,32 @@ skiff_conn_timer_stop(struct skiff_conn *c)
 {
     if (!c->write_error) /* the timer carries the pending close */
         uv_timer_stop(&c->timer);
+}
+
+size_t
+skiff_conn_unwritten(const struct skiff_conn *c)
+{
+    return c->queued ? c->tcp.write_queue_size : 0;
+}
+
+void
+skiff_conn_sweep(struct skiff_worker *w, uint64_t timeout_ms)
+{
+    uint64_t now = uv_now(&w->loop);
+    struct skiff_conn *c = w->conns, *next;
+    for (; c; c = next) {
+        next = c->next; /* closing unlinks c */
+        if (c->queued == 0 || c->closing || c->write_error)
+            continue;
+        uint64_t written = c->queued_total - c->tcp.write_queue_size;
+        if (written > c->written_mark) {
+            c->written_mark = written;
+            c->stall_since_ms = now;
+        } else if (now - c->stall_since_ms >= timeout_ms) {
+            skiff_conn_close(c, "send timeout: the client took no byte for "
+                                "limits.send_timeout_ms");
+        }
+    }
 }
 
 void

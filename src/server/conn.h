@@ -24,7 +24,10 @@ struct skiff_conn_ops {
     void (*on_drain)(struct skiff_conn *c);
     /* The timer set with skiff_conn_timer fired. */
     void (*on_timer)(struct skiff_conn *c);
-    /* The connection is closing (client gone, error, or skiff_conn_close): release state. */
+    /* Every queued byte has been written (called before a pending close or linger acts). */
+    void (*on_flushed)(struct skiff_conn *c);
+    /* The connection is closing (client gone, error, or skiff_conn_close): release state.
+     * skiff_conn_unwritten still tells what was not written. */
     void (*on_close)(struct skiff_conn *c, const char *reason);
 };
 
@@ -35,17 +38,22 @@ struct skiff_conn {
     uv_timer_t timer;
     struct skiff_worker *worker;
     const struct skiff_conn_ops *ops;
-    void *upper; /* the HTTP layer's state */
+    void *upper;                    /* the HTTP layer's state */
     struct skiff_conn *prev, *next; /* the worker's list of open connections */
     size_t queued;                  /* bytes handed to uv_write and not yet written */
     int closing;
     int close_when_flushed;
     const char *write_error; /* a write failed: the connection closes on the next loop turn */
-    int lingering;        /* 1: waiting to flush, 2: half-closed and draining */
+    int lingering;           /* 1: waiting to flush, 2: half-closed and draining */
     uint64_t linger_ms;
     int above_low_water;
     int peer_loopback;
     int handles_open; /* close callbacks still to come before the memory can go */
+    /* Send timeout: bytes ever queued (past uv_try_write), how many of them had been
+     * written at the last sweep that saw progress, and when that was (loop ms). */
+    uint64_t queued_total;
+    uint64_t written_mark;
+    uint64_t stall_since_ms;
 };
 
 /*
@@ -85,6 +93,15 @@ void skiff_conn_reset(struct skiff_conn *c, const char *reason);
 /* (Re)arms the connection's one timer; 0 ms means "on the next loop turn". */
 void skiff_conn_timer(struct skiff_conn *c, uint64_t ms);
 void skiff_conn_timer_stop(struct skiff_conn *c);
+
+/* Bytes handed to skiff_conn_write that the socket has not taken yet. */
+size_t skiff_conn_unwritten(const struct skiff_conn *c);
+
+/*
+ * The send timeout, run by the worker every so often: closes each connection that has had
+ * bytes queued and none of them taken by the client for timeout_ms ("send timeout").
+ */
+void skiff_conn_sweep(struct skiff_worker *w, uint64_t timeout_ms);
 
 /* Stops and restarts reading (backpressure against a pipelining client). */
 void skiff_conn_read_stop(struct skiff_conn *c);

@@ -10,6 +10,7 @@
 #include "server/http.h"
 
 #include <http_parser.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,26 @@
 #include "server/http_conn.h"
 #include "server/worker.h"
 
-#define MAX_HEAD (64 * 1024)     /* request line and headers */
-#define MAX_OUT_HDRS (8 * 1024)  /* extra response headers */
-#define MAX_PENDING (256 * 1024) /* pipelined bytes held while a request is handled */
+#define MAX_HEAD (64 * 1024)      /* request line and headers */
+#define MAX_OUT_HDRS (8 * 1024)   /* extra response headers */
+#define MAX_PENDING (256 * 1024)  /* pipelined bytes held while a request is handled */
 #define KEEP_BODY_MEM (16 * 1024) /* larger body buffers are freed between requests */
 
 enum phase { IDLE, HEAD, BODY, HANDLING };
+
+/* Where head_scan is in a request head (see below). */
+struct headscan {
+    uint32_t seen; /* head bytes so far */
+    uint8_t state;
+};
+
+/* Where chunk_scan is in a chunked body. */
+struct chunkscan {
+    uint64_t left; /* data bytes left in the current chunk */
+    uint32_t line; /* bytes of the current extension, or of the trailers */
+    uint8_t state;
+    uint8_t digits;
+};
 
 struct http {
     struct skiff_conn *conn;
@@ -49,6 +64,15 @@ struct http {
     int linger;      /* the client may still be sending: close gracefully */
     const char *fail_msg;
     int inflight; /* the request is counted in the worker's inflight (see the drain below) */
+    struct headscan hs;
+    struct chunkscan cs;
+    size_t head_end;        /* where head_scan saw the head end in the bytes being parsed */
+    int in_head_hook;       /* on_head runs: finish leaves the rest to answered_at_head */
+    int end_clean;          /* the response ended cleanly (not aborted) */
+    int log_pending;        /* the response ended; its log line waits for its bytes to go */
+    int flushing;           /* keep-alive: the next request waits for the response's bytes */
+    uint64_t body_deadline; /* loop ms by which the whole body must be in; 0: none */
+    size_t charged;         /* body bytes counted in the workers' limits.max_buffered_bytes */
 };
 
 static void inflight_begin(struct http *h);
@@ -60,7 +84,247 @@ http_of(struct skiff_conn *c)
     return c->upper;
 }
 
+/* ---- raw checks ------------------------------------------------------------------------ */
+
+/*
+ * http-parser is built lenient on Debian (HTTP_PARSER_STRICT=0): it takes a header name with
+ * a space before its colon as a different header, folds obs-fold lines into the value, and
+ * reads whatever two bytes follow chunk data as its CRLF. skiff owns the strictness here: the
+ * raw bytes of the head and of a chunked body pass these two scanners before http-parser
+ * sees them, and what RFC 9112 refuses is a 400 (431/414 for a head over the limit).
+ */
+
+enum { HS_START, HS_REQLINE, HS_REQLINE_LF, HS_LINE, HS_NAME, HS_VALUE, HS_VALUE_LF, HS_END_LF };
+
+static const char not_token[] = "a header name is not a token (RFC 9110 5.1): nothing, not even "
+                                "a space, may come between a header's name and its colon";
+
+static int
+is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/*
+ * Scans the next bytes of a request head. Returns how many of them belong to the head once
+ * its empty line is seen, 0 when all of them did and the head goes on, or -1 with *status
+ * and *msg set.
+ */
+static long
+head_scan(struct headscan *s, const char *data, size_t len, int *status, const char **msg)
+{
+    *status = 400;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        if (++s->seen > MAX_HEAD) {
+            int in_target = s->state <= HS_REQLINE_LF;
+            *status = in_target ? 414 : 431;
+            *msg = in_target ? "the request line is too long (the limit is 64 KiB)"
+                             : "request headers are too large (the limit is 64 KiB)";
+            return -1;
+        }
+        switch (s->state) {
+        case HS_START: /* empty lines before the request line are ignored (RFC 9112 2.2) */
+            if (ch != '\r' && ch != '\n')
+                s->state = HS_REQLINE;
+            break;
+        case HS_REQLINE:
+            if (ch == '\r')
+                s->state = HS_REQLINE_LF;
+            else if (ch == '\n')
+                s->state = HS_LINE;
+            break;
+        case HS_REQLINE_LF:
+        case HS_VALUE_LF:
+            if (ch != '\n') {
+                *msg = "a CR in the request head is not followed by LF (RFC 9112 2.2)";
+                return -1;
+            }
+            s->state = HS_LINE;
+            break;
+        case HS_LINE:
+            if (ch == '\r') {
+                s->state = HS_END_LF;
+            } else if (ch == '\n') {
+                return (long)i + 1;
+            } else if (ch == ' ' || ch == '\t') {
+                *msg = "a header line starts with whitespace: folded header values (obs-fold) "
+                       "are refused (RFC 9112 5.2)";
+                return -1;
+            } else if (is_tchar(ch)) {
+                s->state = HS_NAME;
+            } else {
+                *msg = not_token;
+                return -1;
+            }
+            break;
+        case HS_NAME:
+            if (ch == ':') {
+                s->state = HS_VALUE;
+            } else if (!is_tchar(ch)) {
+                *msg = not_token;
+                return -1;
+            }
+            break;
+        case HS_VALUE:
+            if (ch == '\r') {
+                s->state = HS_VALUE_LF;
+            } else if (ch == '\n') {
+                s->state = HS_LINE;
+            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                *msg = "a header value contains a control character (RFC 9110 5.5)";
+                return -1;
+            }
+            break;
+        case HS_END_LF:
+            if (ch != '\n') {
+                *msg = "a CR in the request head is not followed by LF (RFC 9112 2.2)";
+                return -1;
+            }
+            return (long)i + 1;
+        }
+    }
+    return 0;
+}
+
+enum {
+    CS_SIZE, /* the first hex digit of a chunk size */
+    CS_SIZE_MORE,
+    CS_EXT,
+    CS_SIZE_LF,
+    CS_DATA,
+    CS_DATA_CR,
+    CS_DATA_LF,
+    CS_TRAILER_START,
+    CS_TRAILER,
+    CS_TRAILER_LF,
+    CS_END_LF,
+    CS_DONE,
+};
+
+#define MAX_CHUNK_LINE 4096      /* a chunk-size line with its extensions */
+#define MAX_TRAILERS (16 * 1024) /* the trailer section of a chunked body */
+
+static const char bad_chunk_end[] = "chunk data is not followed by CRLF: the chunk is longer than "
+                                    "its size says (RFC 9112 7.1)";
+
+/*
+ * Scans the next bytes of a chunked body, up to the end of the message (bytes after it, a
+ * pipelined request, are not looked at). Returns 0, or -1 with *msg set.
+ */
+static int
+chunk_scan(struct chunkscan *s, const char *data, size_t len, const char **msg)
+{
+    for (size_t i = 0; i < len && s->state != CS_DONE; i++) {
+        unsigned char ch = (unsigned char)data[i];
+        int hex = skiff_hexdigit((char)ch);
+        switch (s->state) {
+        case CS_SIZE:
+        case CS_SIZE_MORE:
+            if (hex >= 0) {
+                if (++s->digits > 15) {
+                    *msg = "a chunk size is too large";
+                    return -1;
+                }
+                s->left = s->left * 16 + (uint64_t)hex;
+                s->state = CS_SIZE_MORE;
+            } else if (s->state == CS_SIZE) {
+                *msg = "a chunk does not start with its size in hex (RFC 9112 7.1)";
+                return -1;
+            } else if (ch == ';') {
+                s->state = CS_EXT;
+            } else if (ch == '\r') {
+                s->state = CS_SIZE_LF;
+            } else {
+                *msg = "a chunk size is followed by something other than ';' or CRLF (a space "
+                       "after the size is refused, RFC 9112 7.1)";
+                return -1;
+            }
+            break;
+        case CS_EXT:
+            if (ch == '\r') {
+                s->state = CS_SIZE_LF;
+            } else if (ch == '\n') {
+                *msg = "a bare LF in a chunk extension (RFC 9112 7.1.1)";
+                return -1;
+            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                *msg = "a control character in a chunk extension (RFC 9112 7.1.1)";
+                return -1;
+            } else if (++s->line > MAX_CHUNK_LINE) {
+                *msg = "a chunk extension is too long (the limit is 4 KiB)";
+                return -1;
+            }
+            break;
+        case CS_SIZE_LF:
+            if (ch != '\n') {
+                *msg = "a chunk-size line ends in a CR not followed by LF (RFC 9112 7.1)";
+                return -1;
+            }
+            s->line = 0;
+            s->digits = 0;
+            s->state = s->left ? CS_DATA : CS_TRAILER_START;
+            break;
+        case CS_DATA: {
+            size_t n = len - i < s->left ? len - i : (size_t)s->left;
+            s->left -= n;
+            i += n - 1;
+            if (s->left == 0)
+                s->state = CS_DATA_CR;
+            break;
+        }
+        case CS_DATA_CR:
+            if (ch != '\r') {
+                *msg = bad_chunk_end;
+                return -1;
+            }
+            s->state = CS_DATA_LF;
+            break;
+        case CS_DATA_LF:
+            if (ch != '\n') {
+                *msg = bad_chunk_end;
+                return -1;
+            }
+            s->state = CS_SIZE;
+            break;
+        case CS_TRAILER_START:
+        case CS_TRAILER:
+            if (++s->line > MAX_TRAILERS) {
+                *msg = "the trailer section is too large (the limit is 16 KiB)";
+                return -1;
+            }
+            if (ch == '\r') {
+                s->state = s->state == CS_TRAILER_START ? CS_END_LF : CS_TRAILER_LF;
+            } else if (ch == '\n') {
+                *msg = "a bare LF in the trailer section (RFC 9112 7.1.2)";
+                return -1;
+            } else if (s->state == CS_TRAILER_START && (ch == ' ' || ch == '\t')) {
+                *msg = "a trailer line starts with whitespace (obs-fold, RFC 9112 5.2)";
+                return -1;
+            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                *msg = "a control character in the trailer section (RFC 9110 5.5)";
+                return -1;
+            } else {
+                s->state = CS_TRAILER;
+            }
+            break;
+        case CS_TRAILER_LF:
+        case CS_END_LF:
+            if (ch != '\n') {
+                *msg = "a CR in the trailer section is not followed by LF (RFC 9112 7.1.2)";
+                return -1;
+            }
+            s->state = s->state == CS_END_LF ? CS_DONE : CS_TRAILER_START;
+            break;
+        }
+    }
+    return 0;
+}
+
 /* ---- request parsing ---------------------------------------------------------------- */
+
+static const char busy_msg[] = "skiff is holding too many request bodies at once "
+                               "(limits.max_buffered_bytes); retry in a moment";
 
 static int
 fail(struct http *h, int status, const char *msg)
@@ -68,6 +332,35 @@ fail(struct http *h, int status, const char *msg)
     h->fail_status = status;
     h->fail_msg = msg;
     return -1; /* stops http-parser (1 would mean "no body" from on_headers_complete) */
+}
+
+/* Counts n more body bytes against the process-wide limits.max_buffered_bytes. */
+static int
+charge(struct http *h, size_t n)
+{
+    struct skiff_worker *w = h->conn->worker;
+    size_t cap = w->opts->max_buffered_bytes;
+    size_t before = atomic_fetch_add(w->buffered, n);
+    if (cap && before + n > cap) {
+        atomic_fetch_sub(w->buffered, n);
+        return -1;
+    }
+    h->charged += n;
+    return 0;
+}
+
+static void
+uncharge(struct http *h)
+{
+    if (h->charged)
+        atomic_fetch_sub(h->conn->worker->buffered, h->charged);
+    h->charged = 0;
+}
+
+static int
+expects_body(const http_parser *p)
+{
+    return (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
 }
 
 static int
@@ -131,17 +424,16 @@ on_header_value(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* The head is parsed: fill in the request and pause, so that parse() judges the head from
+ * outside http-parser (head_complete) before a byte of the body is read. */
 static int
 on_headers_complete(http_parser *p)
 {
     struct http *h = p->data;
     struct skiff_request *r = &h->req;
-    const struct skiff_server_opts *o = h->conn->worker->opts;
 
     if (end_url(h) || (h->nparsed > 0 && skiff_buf_add(&r->head, "", 1)))
         return fail(h, 431, "request headers are too large (the limit is 64 KiB)");
-    if (p->upgrade)
-        return fail(h, 400, "protocol upgrades are not supported");
 
     /* The head buffer no longer moves: turn offsets into pointers. */
     char *base = r->head.data;
@@ -152,8 +444,8 @@ on_headers_complete(http_parser *p)
         hd->name_len = (uint32_t)strlen(hd->name);
         hd->value_len = (uint32_t)strlen(hd->value);
         /* http-parser leaves optional whitespace after a value. */
-        while (hd->value_len && (hd->value[hd->value_len - 1] == ' ' ||
-                                 hd->value[hd->value_len - 1] == '\t'))
+        while (hd->value_len &&
+               (hd->value[hd->value_len - 1] == ' ' || hd->value[hd->value_len - 1] == '\t'))
             ((char *)hd->value)[--hd->value_len] = '\0';
     }
     r->nheaders = h->nparsed;
@@ -170,23 +462,8 @@ on_headers_complete(http_parser *p)
     r->path = url;
     r->path_len = strlen(url);
     r->method = http_method_str((enum http_method)p->method);
-
-    if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes)
-        return fail(h, 413, "request body too large");
-    if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
-        skiff_buf_reserve(&r->bodybuf, (size_t)p->content_length))
-        return fail(h, 503, "out of memory for the request body");
-
-    /* A client that waits for "100 Continue" before sending its body gets it now. */
-    size_t elen;
-    const char *expect = skiff_http_header(r, "expect", &elen);
-    if (expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0) {
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
-        skiff_conn_write(h->conn, &b, 1);
-    }
     h->phase = BODY;
-    skiff_conn_timer(h->conn, (uint64_t)o->idle_timeout_ms);
+    http_parser_pause(p, 1);
     return 0;
 }
 
@@ -194,7 +471,14 @@ static int
 on_body(http_parser *p, const char *at, size_t len)
 {
     struct http *h = p->data;
-    if (skiff_buf_add(&h->req.bodybuf, at, len))
+    struct skiff_buf *b = &h->req.bodybuf;
+    if (b->len + len > h->charged) {
+        /* A chunked body: counted as it grows, 64 KiB at a time. */
+        size_t more = b->len + len - h->charged;
+        if (charge(h, more > 64 * 1024 ? more : 64 * 1024))
+            return fail(h, 503, busy_msg);
+    }
+    if (skiff_buf_add(b, at, len))
         return fail(h, 413, "request body too large");
     return 0;
 }
@@ -228,6 +512,7 @@ request_reset(struct http *h)
         skiff_buf_release(&body);
     skiff_buf_reset(&body);
     skiff_buf_reset(&out);
+    uncharge(h);
     memset(r, 0, sizeof *r);
     r->head = head;
     r->bodybuf = body;
@@ -239,6 +524,10 @@ request_reset(struct http *h)
     h->url_done = 0;
     h->fail_status = 0;
     h->fail_msg = NULL;
+    h->end_clean = 0;
+    h->body_deadline = 0;
+    memset(&h->hs, 0, sizeof h->hs);
+    memset(&h->cs, 0, sizeof h->cs);
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
 }
@@ -257,13 +546,12 @@ sane_id(const char *s, size_t n)
     return 1;
 }
 
+/* The request's identity, taken when its head is complete: id, start time, keep-alive. */
 static void
-dispatch(struct http *h)
+begin_request(struct http *h)
 {
     struct skiff_request *r = &h->req;
     struct skiff_worker *w = h->conn->worker;
-    r->body = r->bodybuf.data ? r->bodybuf.data : "";
-    r->body_len = r->bodybuf.len;
     r->keep_alive = http_should_keep_alive(&h->parser);
     r->start_ns = uv_hrtime();
     size_t n;
@@ -286,6 +574,15 @@ dispatch(struct http *h)
         }
         r->id[len] = '\0';
     }
+}
+
+static void
+dispatch(struct http *h)
+{
+    struct skiff_request *r = &h->req;
+    struct skiff_worker *w = h->conn->worker;
+    r->body = r->bodybuf.data ? r->bodybuf.data : "";
+    r->body_len = r->bodybuf.len;
     skiff_conn_timer_stop(h->conn);
     inflight_begin(h);
     if (w->draining)
@@ -306,7 +603,8 @@ refuse(struct http *h, int status, const char *msg)
         r->query = "";
     r->keep_alive = 0;
     r->start_ns = uv_hrtime();
-    snprintf(r->id, sizeof r->id, "refused");
+    if (!r->id[0])
+        snprintf(r->id, sizeof r->id, "refused");
     h->linger = 1;
     h->phase = HANDLING;
     const struct skiff_server_opts *o = h->conn->worker->opts;
@@ -314,11 +612,143 @@ refuse(struct http *h, int status, const char *msg)
         o->error(r, status, msg);
     } else {
         char body[512];
-        int len = snprintf(body, sizeof body,
-                           "{\n  \"error\": {\n    \"code\": %d,\n    \"message\": \"%s\"\n  }\n}\n",
-                           status, msg);
+        int len = snprintf(
+            body, sizeof body,
+            "{\n  \"error\": {\n    \"code\": %d,\n    \"message\": \"%s\"\n  }\n}\n", status, msg);
         skiff_http_respond(r, status, "application/json; charset=UTF-8", body, (size_t)len);
     }
+}
+
+/* What RFC 9112 refuses in a parsed head; 0, or a status with *msg. */
+static int
+check_head(struct http *h, const char **msg)
+{
+    const http_parser *p = &h->parser;
+    const struct skiff_request *r = &h->req;
+    if (p->http_major != 1 || p->http_minor > 1) {
+        *msg = "skiff speaks HTTP/1.1 (and HTTP/1.0); the request names another version";
+        return 505;
+    }
+    int hosts = 0, lengths = 0, codings = 0, chunked = 0;
+    for (int i = 0; i < r->nheaders; i++) {
+        const struct skiff_header *hd = &r->headers[i];
+        if (hd->name_len == 4 && strncasecmp(hd->name, "host", 4) == 0)
+            hosts++;
+        else if (hd->name_len == 14 && strncasecmp(hd->name, "content-length", 14) == 0)
+            lengths++;
+        else if (hd->name_len == 17 && strncasecmp(hd->name, "transfer-encoding", 17) == 0) {
+            codings++;
+            chunked = hd->value_len == 7 && strncasecmp(hd->value, "chunked", 7) == 0;
+        }
+    }
+    if (hosts > 1 || (hosts == 0 && p->http_minor == 1)) {
+        *msg = hosts ? "the request carries more than one Host header (RFC 9112 3.2)"
+                     : "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)";
+        return 400;
+    }
+    if (codings && lengths) {
+        *msg = "the request carries both Content-Length and Transfer-Encoding (RFC 9112 6.3)";
+        return 400;
+    }
+    if (codings && (codings > 1 || !chunked)) {
+        *msg = "skiff accepts no transfer coding but chunked (Transfer-Encoding: chunked)";
+        return 501;
+    }
+    if (p->upgrade) {
+        *msg = "protocol upgrades are not supported";
+        return 400;
+    }
+    return 0;
+}
+
+/*
+ * The head is in and the body not yet read: the checks, the server's on_head hook, the
+ * body limits, 100-continue. Returns 0 to read the body, 1 when on_head answered, -1 when
+ * the request was refused (then h must not be touched).
+ */
+static int
+head_complete(struct http *h)
+{
+    http_parser *p = &h->parser;
+    struct skiff_request *r = &h->req;
+    struct skiff_worker *w = h->conn->worker;
+    const struct skiff_server_opts *o = w->opts;
+    const char *msg;
+    int status = check_head(h, &msg);
+    if (status) {
+        refuse(h, status, msg);
+        return -1;
+    }
+    begin_request(h);
+    int body = expects_body(p);
+    if (o->on_head) {
+        if (body)
+            r->keep_alive = 0; /* an answer now closes the connection: the body is not read */
+        h->in_head_hook = 1;
+        o->on_head(r, w->data);
+        h->in_head_hook = 0;
+        if (r->ended)
+            return 1;
+        r->keep_alive = http_should_keep_alive(p);
+    }
+    if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes) {
+        refuse(h, 413, "request body too large");
+        return -1;
+    }
+    if (body && p->content_length != ULLONG_MAX) {
+        if (charge(h, (size_t)p->content_length)) {
+            refuse(h, 503, busy_msg);
+            return -1;
+        }
+        if (skiff_buf_reserve(&r->bodybuf, (size_t)p->content_length)) {
+            refuse(h, 503, "out of memory for the request body");
+            return -1;
+        }
+    }
+
+    /* A client that waits for "100 Continue" before sending its body gets it now. */
+    size_t elen;
+    const char *expect = skiff_http_header(r, "expect", &elen);
+    if (body && expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        skiff_conn_write(h->conn, &b, 1);
+    }
+    if (body && o->body_timeout_ms > 0)
+        h->body_deadline = uv_now(&w->loop) + (uint64_t)o->body_timeout_ms;
+    return 0;
+}
+
+/* In BODY: the idle timeout between reads, cut short by what is left of body_timeout_ms. */
+static void
+arm_body_timer(struct http *h)
+{
+    uint64_t ms = (uint64_t)h->conn->worker->opts->idle_timeout_ms;
+    if (h->body_deadline) {
+        uint64_t now = uv_now(&h->conn->worker->loop);
+        uint64_t left = h->body_deadline > now ? h->body_deadline - now : 0;
+        if (left < ms)
+            ms = left;
+    }
+    skiff_conn_timer(h->conn, ms);
+}
+
+static void after_response(struct http *h);
+
+/*
+ * on_head answered: the body is never read. A request that had a body closes (lingering, so
+ * the client reads the answer); one without goes on, the bytes after its head (rest) being
+ * the next request.
+ */
+static void
+answered_at_head(struct http *h, const char *rest, size_t restlen)
+{
+    if (expects_body(&h->parser))
+        h->linger = 1;
+    else if (restlen && skiff_buf_add(&h->pending, rest, restlen))
+        h->linger = 1;
+    h->phase = HANDLING;
+    after_response(h);
 }
 
 /*
@@ -328,12 +758,50 @@ refuse(struct http *h, int status, const char *msg)
 static void
 parse(struct http *h, const char *data, size_t len)
 {
+    const char *msg;
+    int status;
     if (h->phase == IDLE) {
         h->phase = HEAD;
         skiff_conn_timer(h->conn, (uint64_t)h->conn->worker->opts->header_timeout_ms);
     }
+    if (h->phase == HEAD) {
+        long k = head_scan(&h->hs, data, len, &status, &msg);
+        if (k < 0) {
+            refuse(h, status, msg);
+            return;
+        }
+        h->head_end = (size_t)k;
+    }
+    if (h->phase == BODY && (h->parser.flags & F_CHUNKED) && chunk_scan(&h->cs, data, len, &msg)) {
+        refuse(h, 400, msg);
+        return;
+    }
     size_t n = http_parser_execute(&h->parser, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
+    if (e == HPE_PAUSED && h->phase == BODY) {
+        /* Paused in on_headers_complete: data[n] is the head's last byte, which http-parser
+         * reads once more when it resumes; the body starts after it. */
+        if (h->head_end != n + 1) {
+            refuse(h, 400, "malformed HTTP request head");
+            return;
+        }
+        int rc = head_complete(h);
+        if (rc < 0)
+            return;
+        if (rc > 0) {
+            answered_at_head(h, data + n + 1, len - n - 1);
+            return;
+        }
+        if ((h->parser.flags & F_CHUNKED) && chunk_scan(&h->cs, data + n + 1, len - n - 1, &msg)) {
+            refuse(h, 400, msg);
+            return;
+        }
+        http_parser_pause(&h->parser, 0);
+        data += n;
+        len -= n;
+        n = http_parser_execute(&h->parser, &settings, data, len);
+        e = HTTP_PARSER_ERRNO(&h->parser);
+    }
     if (e == HPE_PAUSED) {
         if (n < len && skiff_buf_add(&h->pending, data + n, len - n)) {
             skiff_conn_close(h->conn, "too many pipelined bytes");
@@ -347,13 +815,13 @@ parse(struct http *h, const char *data, size_t len)
             refuse(h, h->fail_status, h->fail_msg);
             return;
         }
-        char msg[160];
-        snprintf(msg, sizeof msg, "malformed HTTP request: %s", http_errno_description(e));
-        refuse(h, 400, msg);
+        char emsg[160];
+        snprintf(emsg, sizeof emsg, "malformed HTTP request: %s", http_errno_description(e));
+        refuse(h, 400, emsg);
         return;
     }
     if (h->phase == BODY)
-        skiff_conn_timer(h->conn, (uint64_t)h->conn->worker->opts->idle_timeout_ms);
+        arm_body_timer(h);
 }
 
 /* Parses what waited while the previous request was handled. */
@@ -395,7 +863,10 @@ on_timer(struct skiff_conn *c)
         refuse(h, 408, "the request headers did not arrive in time (limits.header_timeout_ms)");
         break;
     case BODY:
-        refuse(h, 408, "the request body stalled (limits.idle_timeout_ms)");
+        if (h->body_deadline && uv_now(&c->worker->loop) >= h->body_deadline)
+            refuse(h, 408, "the request body did not arrive in time (limits.body_timeout_ms)");
+        else
+            refuse(h, 408, "the request body stalled (limits.idle_timeout_ms)");
         break;
     case HANDLING:
         break;
@@ -408,6 +879,22 @@ on_drain(struct skiff_conn *c)
     struct http *h = http_of(c);
     if (h->phase == HANDLING && !h->req.ended && h->req.on_drain)
         h->req.on_drain(&h->req);
+}
+
+static void log_request(struct http *h, const char *cut);
+static void next_request(struct http *h);
+
+/* Every byte queued is written: the ended response's log line, then the next request. */
+static void
+on_flushed(struct skiff_conn *c)
+{
+    struct http *h = http_of(c);
+    if (h->log_pending)
+        log_request(h, NULL);
+    if (h->flushing) {
+        h->flushing = 0;
+        next_request(h);
+    }
 }
 
 static void
@@ -427,6 +914,9 @@ on_close(struct skiff_conn *c, const char *reason)
             r->on_abort(r);
     }
     inflight_end(h);
+    if (h->log_pending)
+        log_request(h, reason); /* the response ended, its bytes did not all go */
+    uncharge(h);
     skiff_buf_release(&r->head);
     skiff_buf_release(&r->bodybuf);
     skiff_buf_release(&r->out_hdrs);
@@ -437,6 +927,7 @@ static const struct skiff_conn_ops http_ops = {
     .on_read = on_read,
     .on_drain = on_drain,
     .on_timer = on_timer,
+    .on_flushed = on_flushed,
     .on_close = on_close,
 };
 
@@ -534,27 +1025,48 @@ const char *
 skiff_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 499:
+        return "Client Closed Request";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
     }
 }
 
@@ -657,35 +1169,42 @@ format_head(struct skiff_request *req, int status, const char *content_type, lon
     return h.len;
 }
 
-/* The response is over: log it, then get ready for the next request or close. */
+/*
+ * The request's access-log line, once its response ended and its bytes are written (cut
+ * NULL), or once the connection closed before they were (cut is why). "bytes" counts what
+ * the socket took: head, body and chunk framing.
+ */
 static void
-finish(struct skiff_request *req, int clean)
+log_request(struct http *h, const char *cut)
 {
-    struct skiff_conn *c = req->conn;
-    struct http *h = http_of(c);
-    req->ended = 1;
-    inflight_end(h);
-    if (skiff_log_enabled(SKIFF_LOG_INFO)) {
-        struct skiff_log l;
-        skiff_log_begin(&l, SKIFF_LOG_INFO, "request");
-        skiff_log_str(&l, "id", req->id);
-        skiff_log_str(&l, "method", req->method);
-        skiff_log_str(&l, "path", req->path); /* never the query: it may hold ?key= */
-        skiff_log_int(&l, "status", req->status);
-        skiff_log_int(&l, "us", (long long)skiff_http_elapsed_us(req));
-        skiff_log_int(&l, "bytes", (long long)req->bytes_out);
-        if (!clean)
-            skiff_log_str(&l, "end", "aborted");
-        skiff_log_end(&l);
-    }
-    if (h->linger) {
-        skiff_conn_linger(c, 2000);
+    struct skiff_request *req = &h->req;
+    h->log_pending = 0;
+    if (!skiff_log_enabled(SKIFF_LOG_INFO))
         return;
-    }
-    if (!clean || !req->keep_alive || c->worker->stopping) {
-        skiff_conn_close_when_flushed(c, clean ? "response sent" : "response aborted");
-        return;
-    }
+    uint64_t unwritten = cut ? skiff_conn_unwritten(h->conn) : 0;
+    struct skiff_log l;
+    skiff_log_begin(&l, SKIFF_LOG_INFO, "request");
+    skiff_log_str(&l, "id", req->id);
+    skiff_log_str(&l, "method", req->method);
+    skiff_log_str(&l, "path", req->path); /* never the query: it may hold ?key= */
+    skiff_log_int(&l, "status", req->status);
+    skiff_log_int(&l, "us", (long long)skiff_http_elapsed_us(req));
+    skiff_log_int(&l, "bytes",
+                  (long long)(req->bytes_out > unwritten ? req->bytes_out - unwritten : 0));
+    if (!h->end_clean)
+        skiff_log_str(&l, "end", "aborted");
+    else if (cut)
+        skiff_log_str(&l, "end", "incomplete");
+    if (cut)
+        skiff_log_str(&l, "close", cut);
+    skiff_log_end(&l);
+}
+
+/* The next request on a kept-alive connection: parse what waited, or wait for it. */
+static void
+next_request(struct http *h)
+{
+    struct skiff_conn *c = h->conn;
     request_reset(h);
     h->phase = IDLE;
     if (h->pending.len) {
@@ -694,6 +1213,55 @@ finish(struct skiff_request *req, int clean)
     } else {
         skiff_conn_timer(c, (uint64_t)c->worker->opts->idle_timeout_ms);
     }
+}
+
+/*
+ * The response has ended: log it once its bytes are written, then close (lingering when
+ * the client may still be sending) or go on with the next request, only once this one's
+ * bytes are all written, so a connection never holds more than one response queued.
+ */
+static void
+after_response(struct http *h)
+{
+    struct skiff_conn *c = h->conn;
+    struct skiff_request *req = &h->req;
+    if (c->queued == 0 && !c->write_error)
+        log_request(h, NULL);
+    else
+        h->log_pending = 1;
+    if (h->linger) {
+        skiff_conn_linger(c, 2000);
+        return;
+    }
+    if (!h->end_clean || !req->keep_alive || c->worker->stopping) {
+        skiff_conn_close_when_flushed(c, h->end_clean ? "response sent" : "response aborted");
+        return;
+    }
+    if (c->queued) {
+        h->flushing = 1;
+        return;
+    }
+    next_request(h);
+}
+
+/* The response is over (the handler let go of req). */
+static void
+finish(struct skiff_request *req, int clean)
+{
+    struct http *h = http_of(req->conn);
+    req->ended = 1;
+    h->end_clean = clean;
+    if (!h->in_head_hook) /* else answered_at_head goes on once the hook has returned */
+        after_response(h);
+}
+
+/* Writes bufs for req, counting what the connection accepted. */
+static void
+send_bufs(struct skiff_request *req, const uv_buf_t *bufs, unsigned n)
+{
+    if (skiff_conn_write(req->conn, bufs, n) == 0)
+        for (unsigned i = 0; i < n; i++)
+            req->bytes_out += bufs[i].len;
 }
 
 void
@@ -706,9 +1274,9 @@ skiff_http_respond(struct skiff_request *req, int status, const char *content_ty
     char head[MAX_OUT_HDRS + 512];
     int is_head = strcmp(req->method, "HEAD") == 0;
     size_t hlen = format_head(req, status, content_type, (long long)len, head, sizeof head);
-    uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)len)};
-    skiff_conn_write(req->conn, bufs, is_head || len == 0 ? 1 : 2);
-    req->bytes_out += len;
+    uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hlen),
+                        uv_buf_init((char *)body, (unsigned)len)};
+    send_bufs(req, bufs, is_head || len == 0 ? 1 : 2);
     finish(req, 1);
 }
 
@@ -722,7 +1290,7 @@ skiff_http_start(struct skiff_request *req, int status, const char *content_type
     char head[MAX_OUT_HDRS + 512];
     size_t hlen = format_head(req, status, content_type, -1, head, sizeof head);
     uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
-    skiff_conn_write(req->conn, &b, 1);
+    send_bufs(req, &b, 1);
     /* out_hdrs is read only by format_head, and no head follows this one (respond and a
      * second start return at once now that status is set; end just closes the chunks). A
      * stream may stay open for long: free the headers now rather than at the next request.
@@ -742,8 +1310,7 @@ skiff_http_write(struct skiff_request *req, const void *data, size_t len)
     n += 2;
     uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
                         uv_buf_init("\r\n", 2)};
-    skiff_conn_write(req->conn, bufs, 3);
-    req->bytes_out += len;
+    send_bufs(req, bufs, 3);
     return req->conn->queued;
 }
 
@@ -757,7 +1324,7 @@ skiff_http_end(struct skiff_request *req)
         return;
     }
     uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-    skiff_conn_write(req->conn, &b, 1);
+    send_bufs(req, &b, 1);
     finish(req, 1);
 }
 

@@ -2,8 +2,11 @@
  * HTTP/1.1 on top of a connection: http-parser glue, limits, and the response writers
  * (whole body, chunked stream, abort). Knows HTTP, not Gemini.
  *
- * Life of a request: the server parses a request (headers and the whole body, bounded by
- * limits.max_body_bytes), then calls the handler. The handler owns the request until it
+ * Life of a request: the server parses the head and checks it (RFC 9112 framing, header
+ * names, Host, version); the server's on_head hook (server.h) may answer it then, before a
+ * byte of the body is read. Otherwise the whole body is read (bounded by
+ * limits.max_body_bytes, body_timeout_ms and the process-wide max_buffered_bytes), then the
+ * handler is called. id, start_ns and keep_alive are set when the head is complete. The handler owns the request until it
  * ends the response with skiff_http_respond, skiff_http_end or skiff_http_abort; it may do
  * so at once or later from the loop (timers, upstream callbacks). If the client goes away
  * first, the server calls req->on_abort (when set) and after that the handler must not
@@ -49,7 +52,7 @@ struct skiff_request {
     size_t body_len;
 
     char id[40];        /* x-request-id: from the client when sane, else generated */
-    uint64_t start_ns;  /* when the request's headers completed (uv_hrtime) */
+    uint64_t start_ns;  /* when the request's head completed (uv_hrtime) */
     int keep_alive;     /* the client allows another request on this connection */
 
     /* Set by the handler. */
@@ -64,7 +67,7 @@ struct skiff_request {
     int status;                /* response status once started, else 0 */
     int chunked;               /* the response body is being sent chunked */
     int ended;
-    uint64_t bytes_out;
+    uint64_t bytes_out; /* response bytes the connection accepted (head, body, framing) */
 };
 
 /* The value of a request header (case-insensitive name) or NULL; *len gets its length. */

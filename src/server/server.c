@@ -34,13 +34,15 @@ struct skiff_server {
     pthread_mutex_t mu;
     enum { RUNNING, DRAINING, STOPPING } phase;
     int finished; /* every worker has stopped: SIGUSR1 from skiff_server_run ends sig_thread */
+    atomic_size_t buffered; /* limits.max_buffered_bytes counts against this */
 };
 
 /* Opens, binds and listens on one socket for host:port with SO_REUSEPORT. */
 static int
 bind_socket(const char *host, uint16_t port, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char portstr[8];
@@ -116,6 +118,7 @@ skiff_server_new(const struct skiff_server_opts *opts, char *err, size_t errlen)
         w->opts = &srv->opts;
         w->index = i;
         w->srv_nonce = nonce;
+        w->buffered = &srv->buffered;
         int per = opts->max_connections / srv->nworkers;
         w->max_conns = per > 0 ? per : 1;
         /* With port 0 the first socket picks a free port and the others share it. */
@@ -173,6 +176,13 @@ close_once(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+static void
+on_send_sweep(uv_timer_t *t)
+{
+    struct skiff_worker *w = t->data;
+    skiff_conn_sweep(w, (uint64_t)w->opts->send_timeout_ms);
+}
+
 /* On the worker's loop: stop accepting, close every connection, let the handler clean up. */
 static void
 stop_now(struct skiff_worker *w)
@@ -183,6 +193,7 @@ stop_now(struct skiff_worker *w)
     close_once((uv_handle_t *)&w->listener);
     close_once((uv_handle_t *)&w->trim_timer);
     close_once((uv_handle_t *)&w->drain_timer);
+    close_once((uv_handle_t *)&w->send_timer);
     while (w->conns)
         skiff_conn_close(w->conns, "server stopping");
     if (w->opts->worker_fini && !w->init_failed)
@@ -277,6 +288,15 @@ worker_main(void *arg)
     w->trim_timer.data = w;
     uv_timer_init(&w->loop, &w->drain_timer);
     w->drain_timer.data = w;
+    /* The send timeout is checked a few times per timeout, at most once a second. */
+    uv_timer_init(&w->loop, &w->send_timer);
+    w->send_timer.data = w;
+    if (w->opts->send_timeout_ms > 0) {
+        uint64_t every = (uint64_t)w->opts->send_timeout_ms / 4;
+        every = every < 50 ? 50 : every > 1000 ? 1000 : every;
+        uv_timer_start(&w->send_timer, on_send_sweep, every, every);
+    }
+    uv_unref((uv_handle_t *)&w->send_timer);
     uv_tcp_init(&w->loop, &w->listener);
     w->listener.data = w;
     if (w->opts->worker_init) {

@@ -24,6 +24,15 @@ typedef void skiff_worker_fini_cb(void *worker_data);
 typedef void skiff_handler_cb(struct skiff_request *req, void *worker_data);
 
 /*
+ * Optional: called on the worker's loop as soon as a request's head is complete, before any
+ * of its body is read (so a request without credentials costs nothing). It may answer req
+ * at once (skiff_http_respond, with status and headers as the handler would): the body is
+ * then never read, and the connection is closed after the answer when a body was coming.
+ * Otherwise it must leave req untouched; the handler is called once the body is in.
+ */
+typedef void skiff_head_cb(struct skiff_request *req, void *worker_data);
+
+/*
  * Answers a request the HTTP layer refused itself (malformed, too large, too slow) in the
  * dialect of the server's users; it must end req (skiff_http_respond). Optional: without it
  * the body is a plain Google-format error.
@@ -45,7 +54,11 @@ struct skiff_server_opts {
     size_t max_body_bytes;
     int header_timeout_ms;
     int idle_timeout_ms;
-    int max_connections; /* for the whole server, split evenly over the workers */
+    int body_timeout_ms;       /* the whole body, from the end of the head; 0: none */
+    int send_timeout_ms;       /* no byte taken by a client with bytes queued; 0: none */
+    size_t max_buffered_bytes; /* request bodies buffered at once, all workers; 0: no cap */
+    int max_connections;       /* for the whole server, split evenly over the workers */
+    skiff_head_cb *on_head;    /* optional */
     skiff_handler_cb *handler;
     skiff_error_cb *error;
     skiff_cut_cb *cut;    /* optional */

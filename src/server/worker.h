@@ -5,6 +5,7 @@
 #ifndef SKIFF_WORKER_H
 #define SKIFF_WORKER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -21,14 +22,16 @@ struct skiff_worker {
     uv_tcp_t listener;
     uv_async_t stop_async;
     uv_thread_t thread;
-    int fd; /* the listening socket, bound by skiff_server_new */
-    void *data; /* from opts->worker_init */
+    int fd;                   /* the listening socket, bound by skiff_server_new */
+    void *data;               /* from opts->worker_init */
     struct skiff_conn *conns; /* open connections */
     int nconns;
-    int peak_conns;        /* the most open at once since the last trim */
-    uv_timer_t trim_timer; /* gives freed memory back to the system after a burst */
+    int peak_conns;          /* the most open at once since the last trim */
+    uv_timer_t trim_timer;   /* gives freed memory back to the system after a burst */
+    uv_timer_t send_timer;   /* the send timeout's sweep (skiff_conn_sweep) */
+    atomic_size_t *buffered; /* request body bytes buffered by every worker (the server's) */
     int max_conns;
-    uint64_t next_request; /* for generated request ids */
+    uint64_t next_request;   /* for generated request ids */
     char readbuf[64 * 1024]; /* every read of this worker lands here first */
     int stopping;
     uint32_t srv_nonce; /* random per process, so request ids differ across restarts */
