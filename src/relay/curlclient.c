@@ -50,6 +50,8 @@ struct curl_call {
     int done;
     int paused;
     int pause_wanted;
+    const char *body; /* borrowed; read out by read_cb */
+    size_t body_len, body_off;
     struct curl_call *prev, *next, *reap_next, *pause_next;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -230,6 +232,32 @@ write_cb(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* The request body, read out as curl sends it. */
+static size_t
+read_cb(char *p, size_t size, size_t n, void *ud)
+{
+    struct curl_call *c = ud;
+    size_t len = size * n, left = c->body_len - c->body_off;
+    if (len > left)
+        len = left;
+    memcpy(p, c->body + c->body_off, len);
+    c->body_off += len;
+    return len;
+}
+
+/* curl rewinds the body to send the request again on a new connection when a reused one
+ * died before any answer, even after the upstream had read the request: refused, so the
+ * call fails and the relay decides, as an attempt it counts. A request of which no body
+ * byte went out needs no rewind and is sent again (the upstream saw no complete request). */
+static int
+seek_cb(void *ud, curl_off_t offset, int origin)
+{
+    (void)ud;
+    (void)offset;
+    (void)origin;
+    return CURL_SEEKFUNC_FAIL;
+}
+
 /* ---- curl multi on the loop ----------------------------------------------------------- */
 
 static void
@@ -247,6 +275,9 @@ check_done(struct skiff_curlc *u)
         CURLcode rc = m->data.result;
         if (rc == CURLE_OK) {
             finish(c, NULL);
+        } else if (rc == CURLE_SEND_FAIL_REWIND) {
+            finish(c, "the upstream closed a reused connection after reading the request, "
+                      "without answering");
         } else {
             char msg[CURL_ERROR_SIZE + 64];
             snprintf(msg, sizeof msg, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
@@ -467,8 +498,13 @@ skiff_curlc_start(struct skiff_curlc *u, const struct skiff_upcall_opts *o)
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (strcmp(o->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
+        c->body = o->body ? o->body : "";
+        c->body_len = o->body ? o->body_len : 0;
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(e, CURLOPT_READDATA, c);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_cb);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, c);
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }

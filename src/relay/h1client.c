@@ -91,6 +91,7 @@ struct h1_call {
     char *held; /* read but not yet handed on while paused */
     size_t held_len;
     int got_bytes, paused, cancelled, done, retried;
+    int wrote;    /* some of the request may have reached the upstream on this connection */
     int starting; /* inside skiff_h1c_start: an end now is reported from the loop */
     int deferred; /* ended while starting; on_done waits for the timer */
     char *error;  /* the deferred end's cause (owned), or NULL */
@@ -302,13 +303,15 @@ complete(struct h1_call *c, int extra_bytes)
     finish(c, NULL);
 }
 
-/* The connection failed. Before any answer on a reused connection, the request goes once
- * more on a new one; otherwise the call ends with `why`. */
+/* The connection failed. On a reused connection that took no byte of the request (the
+ * upstream closed it as it was picked), the request goes once more on a new one; once any
+ * of it was written the upstream may have read it, so the call ends with `what` and the
+ * relay decides, as an attempt it counts, whether to send it again. */
 static void
 conn_failed(struct h1_call *c, const char *what, int err)
 {
     struct h1_conn *k = c->conn;
-    if (k && k->reused && !c->got_bytes && !c->retried && c->phase != CONNECTING) {
+    if (k && k->reused && !c->wrote && !c->got_bytes && !c->retried && c->phase != CONNECTING) {
         c->retried = 1;
         conn_close(k);
         connect_next(c);
@@ -545,6 +548,8 @@ send_request(struct h1_call *c)
         return;
     }
     size_t done = rc > 0 ? (size_t)rc : 0;
+    if (done)
+        c->wrote = 1;
     while (i < nbufs && done >= bufs[i].len)
         done -= bufs[i++].len;
     if (i == nbufs)
@@ -562,6 +567,7 @@ send_request(struct h1_call *c)
         return;
     }
     k->writing = 1;
+    c->wrote = 1; /* how much of it goes out is no longer known here */
 }
 
 /* A connection to one address of the origin failed: the next address, or the end. */

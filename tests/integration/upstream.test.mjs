@@ -286,19 +286,45 @@ test('stale keep-alive: an upstream that closes each connection 50 ms after answ
   });
 });
 
-test('a kept connection that dies just as it is reused: the request goes again on a new one, not as a retry', async () => {
-  // Each connection answers its first request, then dies on reading the second.
+test('a kept connection that dies after reading the request: the request is sent again only as a counted attempt (reliability issue, item 7)', async () => {
+  // Each connection answers its first request, then dies on reading the second: the upstream
+  // has seen that request, so a re-send is a second delivery of the POST and must show in
+  // x-skiff-attempts, never happen silently.
   await withRelay((req, sock) => {
     if (req.n === 1) reply(sock);
     else sock.destroy();
   }, {}, async ({ up, serve }) => {
+    let attempts = 0, twice = 0;
     for (let i = 0; i < 10; i++) {
-      await expectOk(serve);
+      const r = await post(serve);
+      const text = await r.text();
+      assert.equal(r.status, 200, text.slice(0, 300));
+      const n = Number(r.headers.get('x-skiff-attempts'));
+      attempts += n;
+      if (n > 1) twice++;
       await sleep(20);
     }
     const reused = up.requests.filter((q) => q.n > 1).length;
     assert.ok(reused >= 5, `only ${reused} requests went out on a reused connection: the scenario did not happen`);
-    assert.equal(up.requests.filter((q) => q.n === 1).length, 10);
+    // Every request the upstream received is an attempt the client was told about.
+    assert.equal(up.requests.length, attempts, `the upstream saw ${up.requests.length} requests, the client was told of ${attempts} attempts`);
+    assert.equal(twice, reused);
+  });
+});
+
+test('a kept connection the upstream closed while idle is never written to: no request is lost or counted twice', async () => {
+  // The upstream closes (FIN) or resets each connection 30 ms after answering; skiff
+  // notices while the connection is idle, or at the latest when it picks it.
+  await withRelay((req, sock) => {
+    reply(sock);
+    setTimeout(() => (req.conn.id % 2 ? sock.end() : sock.resetAndDestroy()), 30);
+  }, {}, async ({ up, serve }) => {
+    for (let i = 0; i < 10; i++) {
+      await expectOk(serve);
+      await sleep(60);
+    }
+    assert.equal(up.requests.length, 10);
+    assert.ok(up.requests.every((q) => q.n === 1), 'a request went out on a connection the upstream had closed');
   });
 });
 
