@@ -24,11 +24,13 @@
 #include "relay/upcall.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "relay/h1resp.h"
@@ -701,6 +703,21 @@ resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- starting a call ---------------------------------------------------------------- */
 
+/* Whether an idle connection has nothing waiting to be read. Its read callback closes it
+ * when bytes or a close arrive, but those may have arrived in this very loop turn, before
+ * the callback ran: a late answer to an earlier request must never be read as the answer
+ * to this one (another client's, maybe). One recv that finds nothing costs less than that. */
+static int
+idle_clean(struct h1_conn *k)
+{
+    uv_os_fd_t fd;
+    char b;
+    if (uv_fileno((uv_handle_t *)&k->tcp, &fd) < 0)
+        return 0;
+    return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+           (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 /* The client's record of an origin, added on first sight; NULL when out of memory. */
 static const struct h1_origin *
 origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
@@ -835,8 +852,12 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     /* The newest idle connection to the same origin: the one least likely to have been
      * closed by the upstream's own idle timeout. */
     struct h1_conn *k = cl->idle_head;
-    while (k && k->origin != c->origin)
-        k = k->next;
+    while (k && (k->origin != c->origin || !idle_clean(k))) {
+        struct h1_conn *next = k->next;
+        if (k->origin == c->origin)
+            conn_close(k);
+        k = next;
+    }
     c->starting = 1;
     if (k) {
         idle_unlink(k);

@@ -604,3 +604,47 @@ test('an upstream that answers 400 keep-alive before reading a 16 MB body: the c
     await new Promise((r) => server.close(r));
   }
 });
+
+// ---- 11. a late answer on an idle connection (security issue, item 8) --------------------------
+
+test('a late unsolicited answer on an idle upstream connection never reaches the next client', async () => {
+  // The upstream answers each request with the marker from its body, then, on the same
+  // keep-alive connection, sends one more response nobody asked for: sometimes well after
+  // the answer (the connection is idle), sometimes in the same instant as the next
+  // request, from another client, reaches skiff.
+  const late = answer('LATE: an answer to nobody', 'lateLateLate');
+  let last = null;
+  await withRelay((req, sock) => {
+    const m = /#(\d+)/.exec(req.body.toString());
+    reply(sock, answer(`answer to #${m ? m[1] : '?'}`));
+    last = sock;
+  }, {}, async ({ up, serve }) => {
+    const ask = async (i) => {
+      const r = await post(serve, GEN, { body: { contents: [{ role: 'user', parts: [{ text: `Say hello #${i}` }] }] } });
+      return { status: r.status, text: await r.text() };
+    };
+    const lateReply = () => {
+      const b = Buffer.from(late);
+      if (last && !last.destroyed) last.write(`${head(200, ['Content-Type: application/json; charset=UTF-8', `Content-Length: ${b.length}`])}${late}`);
+    };
+    const got = [];
+    for (let i = 0; i < 24; i += 2) {
+      got.push([i, await ask(i)]);
+      if (i % 4 === 0) {
+        lateReply();
+        await sleep(60);
+        got.push([i + 1, await ask(i + 1)]);
+      } else {
+        const p = ask(i + 1);
+        lateReply();
+        got.push([i + 1, await p]);
+      }
+    }
+    for (const [i, r] of got) {
+      assert.ok(!r.text.includes('LATE'), `client #${i} got the late answer meant for nobody`);
+      assert.equal(r.status, 200, `client #${i}: ${r.text.slice(0, 200)}`);
+      assert.ok(r.text.includes(`answer to #${i}`), `client #${i} got another answer: ${r.text.slice(0, 200)}`);
+    }
+    assert.ok(up.connections > 1, 'no connection was ever dropped: the late answers went unnoticed');
+  });
+});
