@@ -967,7 +967,8 @@ out:
 
 /* upstreams. */
 
-static const char *const gemini_fields[] = {"base_url", "keys", "proxy", "client", NULL};
+static const char *const gemini_fields[] = {"base_url", "keys", "proxy", "client", "ca_file",
+                                            NULL};
 
 static int
 gemini_pair(struct loader *ld, const struct pair *p)
@@ -990,12 +991,21 @@ gemini_pair(struct loader *ld, const struct pair *p)
             return -1;
         if (strcmp(v, "auto") && strcmp(v, "curl"))
             return fail_at(ld, p->value,
-                           "must be auto (skiff's own HTTP/1.1 client for plain http:// "
-                           "upstreams, libcurl for the rest) or curl (libcurl for every "
+                           "must be auto (skiff's own client for http:// and https:// "
+                           "upstreams, libcurl through a proxy) or curl (libcurl for every "
                            "upstream), got %s",
                            quote(v, buf, sizeof buf));
         ld->cfg->curl_only = !strcmp(v, "curl");
         return 0;
+    case 4:
+        if (get_string(ld, p->value, "a file of PEM certificates", &v) < 0)
+            return -1;
+        if (*v && access(v, R_OK) != 0)
+            return fail_at(ld, p->value,
+                           "cannot read %s (%s): give the path of a PEM file with the "
+                           "certificates of the CA that signed the upstream's certificate",
+                           quote(v, buf, sizeof buf), strerror(errno));
+        return set_string(ld, &ld->cfg->ca_file, v, 1);
     default:
         if (get_string(ld, p->value, "a proxy URL", &v) < 0)
             return -1;
@@ -1712,6 +1722,7 @@ skiff_config_free(struct skiff_config *cfg)
     free(cfg->base_url);
     free_keys(cfg);
     free(cfg->proxy);
+    free(cfg->ca_file);
     free_fallbacks(cfg);
     free(cfg->storage.sqlite);
     free(cfg->storage.redis);

@@ -9,7 +9,7 @@
  *   workers: auto | N
  *   tokens: [{name: alice, token: sk-...}]
  *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL,
- *                        client: auto | curl}}
+ *                        client: auto | curl, ca_file: PATH}}
  *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms,
  *           connect_timeout_ms, first_byte_timeout_ms, stream_idle_timeout_ms}
  *   fallbacks: {MODEL: [MODEL, ...]}
@@ -67,7 +67,9 @@ struct skiff_config {
     struct skiff_key *keys;
     size_t nkeys;
     char *proxy; /* NULL when unset or "" */
-    int curl_only; /* client: curl; auto (0) sends plain http:// upstreams to skiff's own client */
+    char *ca_file; /* upstreams.gemini.ca_file: PEM certificates trusted beside the system
+                    * store for an https:// upstream; NULL when unset */
+    int curl_only; /* client: curl; auto (0) sends upstreams without a proxy to skiff's own client */
 
     struct {
         int max_attempts; /* 1..60 */

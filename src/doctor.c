@@ -72,7 +72,8 @@ check_key(const struct skiff_config *cfg, size_t i, struct result *res)
     struct skiff_get_result r;
     long connect_ms = cfg->retry.connect_timeout_ms < CHECK_TIMEOUT_MS ? cfg->retry.connect_timeout_ms
                                                                        : CHECK_TIMEOUT_MS;
-    skiff_gemini_get(url, cfg->keys[i].key, cfg->proxy, connect_ms, CHECK_TIMEOUT_MS, &r);
+    skiff_gemini_get(url, cfg->keys[i].key, cfg->proxy, cfg->ca_file, connect_ms, CHECK_TIMEOUT_MS,
+                     &r);
     struct skiff_verdict v;
     skiff_classify(r.status, r.body, r.len, r.retry_after[0] ? r.retry_after : NULL, &v);
     res->state = skiff_doctor_judge(r.status, &v);
@@ -194,7 +195,7 @@ skiff_doctor_main(int argc, char **argv)
         struct skiff_catalog *cat = skiff_catalog_new();
         char cerr[256];
         int n = cat ? skiff_catalog_refresh(cat, cfg->base_url, cfg->keys[first_ok].key,
-                                            cfg->proxy, cerr, sizeof cerr)
+                                            cfg->proxy, cfg->ca_file, cerr, sizeof cerr)
                     : -1;
         if (n >= 0)
             printf("\ncatalog: %d models listed by the upstream (via %s)\n", n,

@@ -488,7 +488,8 @@ elapsed_ms(const struct timespec *t0)
 }
 
 int
-skiff_gemini_get(const char *url, const char *key, const char *proxy, long connect_timeout_ms,
+skiff_gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
+                 long connect_timeout_ms,
                  long timeout_ms, struct skiff_get_result *out)
 {
     memset(out, 0, sizeof *out);
@@ -528,6 +529,10 @@ skiff_gemini_get(const char *url, const char *key, const char *proxy, long conne
     curl_easy_setopt(e, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (ca_file && *ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+        curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, ca_file);
+    }
     if (proxy && *proxy) {
         curl_easy_setopt(e, CURLOPT_PROXY, proxy);
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
@@ -597,7 +602,7 @@ add_token(char *url, size_t cap, const char *tok)
 
 int
 skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
-                      const char *proxy, char *err, size_t errlen)
+                      const char *proxy, const char *ca_file, char *err, size_t errlen)
 {
     char dummy[8];
     if (!err || !errlen) {
@@ -616,7 +621,7 @@ skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const cha
         free(token);
         token = NULL;
         struct skiff_get_result r;
-        if (skiff_gemini_get(url, key, proxy, 10000, 30000, &r) < 0) {
+        if (skiff_gemini_get(url, key, proxy, ca_file, 10000, 30000, &r) < 0) {
             snprintf(err, errlen, "models.list failed: %s", r.error);
             skiff_get_result_release(&r);
             goto out;

@@ -92,7 +92,7 @@ int skiff_catalog_apply_list(struct skiff_catalog *cat, json_t *models);
  * key); the previous table stays on failure.
  */
 int skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
-                          const char *proxy, char *err, size_t errlen);
+                          const char *proxy, const char *ca_file, char *err, size_t errlen);
 
 /* The answer of a blocking GET (skiff_gemini_get). */
 struct skiff_get_result {
@@ -106,10 +106,11 @@ struct skiff_get_result {
 
 /*
  * A blocking GET of url with the key in x-goog-api-key, through proxy (NULL or "": none),
- * with a total timeout. The body is kept up to 8 MiB. Always fills *out; returns 0 when an
+ * with a total timeout; ca_file (may be NULL) is upstreams.gemini.ca_file. The body is kept up to 8 MiB. Always fills *out; returns 0 when an
  * answer came, -1 on a transport failure. Used by the catalog and by `skiff doctor`.
  */
-int skiff_gemini_get(const char *url, const char *key, const char *proxy, long connect_timeout_ms,
+int skiff_gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
+                     long connect_timeout_ms,
                      long timeout_ms, struct skiff_get_result *out);
 
 /* Releases what skiff_gemini_get allocated in *r. */

@@ -573,6 +573,10 @@ skiff_curlc_start(struct skiff_curlc *u, const struct skiff_upcall_opts *o)
     /* Only the configured proxy (upstreams.gemini.proxy): "" keeps curl from reading the
      * *_proxy environment variables on every call. */
     curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "");
+    if (o->ca_file && *o->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+        curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, o->ca_file);
+    }
     if (o->proxy && *o->proxy)
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     if (strcmp(o->method, "POST") == 0) {

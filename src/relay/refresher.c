@@ -28,7 +28,7 @@ refresh_once(struct skiff_refresher *r)
             continue;
         char err[256];
         int n = skiff_catalog_refresh(r->cat, r->cfg->base_url,
-                                      skiff_keypool_secret(r->pool, (int)k), r->cfg->proxy, err,
+                                      skiff_keypool_secret(r->pool, (int)k), r->cfg->proxy, r->cfg->ca_file, err,
                                       sizeof err);
         struct skiff_log l;
         skiff_log_begin(&l, n >= 0 ? SKIFF_LOG_INFO : SKIFF_LOG_WARN, "catalog_refresh");

@@ -1085,6 +1085,7 @@ launch(struct relay *r, int key)
         .body = r->rewritten ? r->rewritten : req->body,
         .body_len = r->rewritten ? r->rewritten_len : req->body_len,
         .proxy = cfg->proxy,
+        .ca_file = cfg->ca_file,
         .connect_timeout_ms = cfg->retry.connect_timeout_ms < left ? cfg->retry.connect_timeout_ms
                                                                   : (long)(left > 1 ? left : 1),
         .first_byte_timeout_ms = cfg->retry.first_byte_timeout_ms,

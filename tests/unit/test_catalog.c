@@ -142,7 +142,7 @@ test_refresh_failure_keeps_table_and_hides_key(void **state)
     struct skiff_catalog *cat = skiff_catalog_new();
     char err[256];
     /* Port 1 on loopback refuses at once. */
-    int rc = skiff_catalog_refresh(cat, "http://127.0.0.1:1", "AIzaSECRETKEY", NULL, err,
+    int rc = skiff_catalog_refresh(cat, "http://127.0.0.1:1", "AIzaSECRETKEY", NULL, NULL, err,
                                    sizeof err);
     assert_int_equal(rc, -1);
     assert_non_null(strstr(err, "models.list failed"));
