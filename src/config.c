@@ -1059,8 +1059,8 @@ gemini_pair(struct loader *ld, const struct pair *p)
             return -1;
         if (strcmp(v, "auto") && strcmp(v, "curl"))
             return fail_at(ld, p->value,
-                           "must be auto (skiff's own HTTP/1.1 client for plain http:// "
-                           "upstreams, libcurl for the rest) or curl (libcurl for every "
+                           "must be auto (skiff's own client for http:// and https:// "
+                           "upstreams, libcurl through a proxy) or curl (libcurl for every "
                            "upstream), got %s",
                            quote(v, buf, sizeof buf));
         ld->cfg->curl_only = !strcmp(v, "curl");

@@ -71,7 +71,7 @@ struct skiff_config {
     size_t nkeys;
     char *proxy; /* NULL when unset or "" */
     char *ca_file; /* upstreams.gemini.ca_file: PEM CAs for the upstream's TLS; NULL: system */
-    int curl_only; /* client: curl; auto (0) sends plain http:// upstreams to skiff's own client */
+    int curl_only; /* client: curl; auto (0) sends upstreams without a proxy to skiff's own client */
     /* Request headers forwarded beside the built-in allowlist (relay/uprequest.h); names
      * checked by skiff_uprequest_unlistable. */
     char **forward_headers;

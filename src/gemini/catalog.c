@@ -544,6 +544,10 @@ gemini_get(const char *url, const char *key, const char *proxy, const char *ca_f
     curl_easy_setopt(e, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (ca_file && *ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+        curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, ca_file);
+    }
     if (stop) {
         curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)stop);
@@ -556,8 +560,6 @@ gemini_get(const char *url, const char *key, const char *proxy, const char *ca_f
         /* The configured proxy is the only one: an http_proxy variable must not divert keys. */
         curl_easy_setopt(e, CURLOPT_PROXY, "");
     }
-    if (ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
     CURLcode rc = curl_easy_perform(e);
     int ret = 0;
     if (rc == CURLE_OK) {

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "relay/h1resp.h"
@@ -43,6 +45,8 @@ struct skiff_curlc {
     struct curl_call *pausing; /* asked to pause while curl was on the stack */
     CURL *spare[SPARE_EASY];   /* finished handles, reset, for the next calls */
     int nspare;
+    struct sock_ctx **socks; /* by descriptor: every socket curl opened and has not closed */
+    size_t nsocks;
 };
 
 struct curl_call {
@@ -60,6 +64,8 @@ struct curl_call {
     int done;
     int paused;
     int pause_wanted;
+    const char *body; /* borrowed; read out by read_cb */
+    size_t body_len, body_off;
     struct curl_call *prev, *next, *reap_next, *pause_next;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -69,6 +75,13 @@ struct sock_ctx {
     curl_socket_t fd;
     struct skiff_curlc *u;
 };
+
+/* The socket's record, or NULL when curl has not handed it to socket_cb yet. */
+static struct sock_ctx *
+sock_find(const struct skiff_curlc *u, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < u->nsocks ? u->socks[fd] : NULL;
+}
 
 static void process(struct skiff_curlc *u, curl_socket_t fd, int flags);
 
@@ -244,6 +257,32 @@ write_cb(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* The request body, read out as curl sends it. */
+static size_t
+read_cb(char *p, size_t size, size_t n, void *ud)
+{
+    struct curl_call *c = ud;
+    size_t len = size * n, left = c->body_len - c->body_off;
+    if (len > left)
+        len = left;
+    memcpy(p, c->body + c->body_off, len);
+    c->body_off += len;
+    return len;
+}
+
+/* curl rewinds the body to send the request again on a new connection when a reused one
+ * died before any answer, even after the upstream had read the request: refused, so the
+ * call fails and the relay decides, as an attempt it counts. A request of which no body
+ * byte went out needs no rewind and is sent again (the upstream saw no complete request). */
+static int
+seek_cb(void *ud, curl_off_t offset, int origin)
+{
+    (void)ud;
+    (void)offset;
+    (void)origin;
+    return CURL_SEEKFUNC_FAIL;
+}
+
 /* ---- curl multi on the loop ----------------------------------------------------------- */
 
 static void
@@ -266,6 +305,9 @@ check_done(struct skiff_curlc *u)
             rc = CURLE_OK;
         if (rc == CURLE_OK) {
             finish(c, NULL);
+        } else if (rc == CURLE_SEND_FAIL_REWIND) {
+            finish(c, "the upstream closed a reused connection after reading the request, "
+                      "without answering");
         } else {
             char msg[CURL_ERROR_SIZE + 64];
             /* libcurl may quote a URL: its password (user:pw@) is starred out. */
@@ -331,20 +373,61 @@ free_sock(uv_handle_t *h)
     free(h->data);
 }
 
+/*
+ * An idle HTTP/1.1 connection in curl's cache turned readable: bytes nobody asked for (a
+ * late answer to an earlier request) or the upstream closing it. curl would take such
+ * bytes as the answer to the next request it sends there, which may be another client's.
+ * The bytes are thrown away and the connection shut down, so curl finds it dead (or
+ * failing before any answer, which it retries on a new connection) and never reads them.
+ */
+static void
+idle_cb(uv_poll_t *h, int status, int events)
+{
+    struct sock_ctx *s = h->data;
+    char scrap[4096];
+    (void)status;
+    (void)events;
+    while (recv(s->fd, scrap, sizeof scrap, MSG_DONTWAIT) > 0)
+        ;
+    shutdown(s->fd, SHUT_RDWR);
+    uv_poll_stop(&s->poll);
+}
+
 static int
 socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct skiff_curlc *u = userp;
-    struct sock_ctx *s = socketp;
+    struct sock_ctx *s = socketp ? socketp : sock_find(u, fd);
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
+        if (!s)
+            return 0;
+        curl_multi_assign(u->multi, fd, NULL);
+        /* A paused transfer still owns its socket. Otherwise no transfer uses it now: if
+         * it stays in curl's cache, watch it. HTTP/2 frames on an idle connection (PING,
+         * SETTINGS) are no answer to anything. */
+        struct curl_call *c = NULL;
+        long version = 0;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+        curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+        if ((c && !c->done && !c->cancelled && (c->paused || c->pause_wanted)) ||
+            version == CURL_HTTP_VERSION_2_0)
             uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, free_sock);
-            curl_multi_assign(u->multi, fd, NULL);
-        }
+        else
+            uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, idle_cb);
         return 0;
     }
     if (!s) {
+        if ((size_t)fd >= u->nsocks) {
+            size_t n = u->nsocks ? u->nsocks : 64;
+            while (n <= (size_t)fd)
+                n *= 2;
+            struct sock_ctx **t = realloc(u->socks, n * sizeof *t);
+            if (!t)
+                return -1;
+            memset(t + u->nsocks, 0, (n - u->nsocks) * sizeof *t);
+            u->socks = t;
+            u->nsocks = n;
+        }
         s = calloc(1, sizeof *s);
         if (!s)
             return -1;
@@ -355,8 +438,9 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
             return -1;
         }
         s->poll.data = s;
-        curl_multi_assign(u->multi, fd, s);
+        u->socks[fd] = s;
     }
+    curl_multi_assign(u->multi, fd, s);
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
@@ -364,6 +448,21 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
         events |= UV_WRITABLE;
     uv_poll_start(&s->poll, events, poll_cb);
     return 0;
+}
+
+/* curl closes a socket: its poll handle goes first (libuv must not watch a descriptor
+ * that may be reused at once). */
+static int
+closesocket_cb(void *clientp, curl_socket_t fd)
+{
+    struct skiff_curlc *u = clientp;
+    struct sock_ctx *s = sock_find(u, fd);
+    if (s) {
+        u->socks[fd] = NULL;
+        uv_poll_stop(&s->poll);
+        uv_close((uv_handle_t *)&s->poll, free_sock);
+    }
+    return close(fd);
 }
 
 static void
@@ -420,7 +519,8 @@ static void
 free_upstream(uv_handle_t *h)
 {
     struct skiff_curlc *u = h->data;
-    curl_multi_cleanup(u->multi);
+    curl_multi_cleanup(u->multi); /* closes the cached connections through closesocket_cb */
+    free(u->socks);
     free(u);
 }
 
@@ -435,6 +535,14 @@ skiff_curlc_close(struct skiff_curlc *u)
     reap(u);
     while (u->nspare > 0)
         curl_easy_cleanup(u->spare[--u->nspare]);
+    for (size_t fd = 0; fd < u->nsocks; fd++) {
+        struct sock_ctx *s = u->socks[fd];
+        if (s) {
+            u->socks[fd] = NULL;
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, free_sock);
+        }
+    }
     uv_timer_stop(&u->timer);
     uv_close((uv_handle_t *)&u->timer, free_upstream);
 }
@@ -468,6 +576,8 @@ skiff_curlc_start(struct skiff_curlc *u, const struct skiff_upcall_opts *o)
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, closesocket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, u);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -489,14 +599,21 @@ skiff_curlc_start(struct skiff_curlc *u, const struct skiff_upcall_opts *o)
     /* Only the configured proxy (upstreams.gemini.proxy): "" keeps curl from reading the
      * *_proxy environment variables on every call. */
     curl_easy_setopt(e, CURLOPT_PROXY, o->proxy ? o->proxy : "");
+    if (o->ca_file && *o->ca_file) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+        curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, o->ca_file);
+    }
     if (o->proxy && *o->proxy)
         curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    if (o->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     if (strcmp(o->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
+        c->body = o->body ? o->body : "";
+        c->body_len = o->body ? o->body_len : 0;
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(e, CURLOPT_READDATA, c);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_cb);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, c);
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }

@@ -1,6 +1,14 @@
 /*
- * skiff's own HTTP/1.1 client for plain http:// upstreams, on the worker's libuv loop: what
- * nginx's proxy module does with upstream keep-alive, and what h2o's http1client does.
+ * skiff's own HTTP/1.1 client for http:// and https:// upstreams, on the worker's libuv loop:
+ * what nginx's proxy module does with upstream keep-alive, and what h2o's http1client does.
+ *
+ *   - https:// runs TLS on OpenSSL memory BIOs (relay/tls.c): ciphertext from the socket
+ *     goes into the session, decrypted bytes into the same framing as plain TCP. The
+ *     handshake is part of connecting (its timeout too); the host's last session ticket
+ *     resumes the next connection; a failed handshake (an untrusted certificate) fails the
+ *     origin's calls at once for TLS_FAIL_MS instead of one handshake per retry. OpenSSL
+ *     may hold decrypted bytes that no socket event announces: every feed of ciphertext,
+ *     and every resume, reads the session dry before waiting on the socket (drain_tls).
  *
  *   - A call takes the newest idle connection to its origin, or opens one (numeric hosts
  *     resolve on the spot, names on libuv's thread pool; each address is tried in turn).
@@ -13,9 +21,15 @@
  *   - After a complete response that allows it, the connection goes back to the idle list
  *     (newest first), where a read stays armed: the upstream closing it, or sending
  *     anything unasked, closes it. A sweep closes connections idle for IDLE_MS.
- *   - A request that fails on a reused connection before any byte of answer came back is
+ *   - An idle connection is picked only when nothing waits to be read on it (MSG_PEEK):
+ *     bytes that arrived between two requests are never an answer.
+ *   - A request that fails on a reused connection before any byte of it was written is
  *     sent once more on a new connection: the upstream closed an idle connection just as
- *     it was picked, and has seen nothing of the request (what curl and nginx do too).
+ *     it was picked, and has seen nothing of the request. Once a byte was written the call
+ *     fails instead: the upstream may have read it, and a re-send is the relay's attempt.
+ *   - A connection with a write in flight never goes back to the idle list (an upstream
+ *     may answer before it has read the body; plain writes point into the call's head and
+ *     the relay's body, freed when the call ends).
  *
  * Lifetimes: a connection owns its libuv handle and requests and is freed in its close
  * callback; a call is freed in its timer's close callback, so a call or connection pointer
@@ -24,14 +38,17 @@
 #include "relay/upcall.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "relay/h1resp.h"
+#include "relay/tls.h"
 
 #define READ_BUF (64 * 1024)
 #define MAX_HEAD (64 * 1024) /* a response head; more is garbage, not an answer */
@@ -51,8 +68,19 @@ struct h1_origin {
     struct h1_origin *next;
     char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
     char port[8];
-    char key[272]; /* "host:port", for messages */
+    char key[272];             /* "host:port", for messages */
+    int tls;                   /* https:// */
+    void *session;             /* the last resumable TLS session the host gave (relay/tls.h) */
+    uint64_t tls_failed_until; /* after a failed handshake: calls fail at once until then */
+    char tls_error[320];
 };
+
+/* How long a failed TLS handshake (an untrusted certificate, say) answers for the origin:
+ * the same certificate would fail again, and each retry would cost a handshake. */
+#define TLS_FAIL_MS 2000
+
+/* ALPN: HTTP/1.1 only, the one protocol this client speaks. */
+static const unsigned char alpn_h1[] = "\x08http/1.1";
 
 struct h1_conn {
     uv_tcp_t tcp; /* its connect and write requests are allocated only while in use */
@@ -62,9 +90,18 @@ struct h1_conn {
     uint64_t idle_since;
     int idle;
     int closing;
-    int reused;  /* it carried a response before this call */
-    int writing; /* a uv_write in flight: it points into the call's head and body */
-    const struct h1_origin *origin;
+    int reused;      /* it carried a response before this call */
+    int writing;     /* uv_writes in flight; on plain TCP they point into the call's request */
+    int handshaking; /* TLS: the handshake is not complete */
+    struct skiff_tls *tls; /* NULL on plain TCP */
+    struct h1_origin *origin;
+};
+
+/* A write the socket did not take at once; over TLS it owns a copy of the ciphertext. */
+struct wreq {
+    uv_write_t w;
+    struct h1_conn *k;
+    char data[];
 };
 
 struct resolve {
@@ -91,10 +128,11 @@ struct h1_call {
     char *held; /* read but not yet handed on while paused */
     size_t held_len;
     int got_bytes, paused, cancelled, done, retried;
+    int wrote;    /* some of the request may have reached the upstream on this connection */
     int starting; /* inside skiff_h1c_start: an end now is reported from the loop */
     int deferred; /* ended while starting; on_done waits for the timer */
     char *error;  /* the deferred end's cause (owned), or NULL */
-    const struct h1_origin *origin;
+    struct h1_origin *origin;
     struct h1_call *prev, *next; /* in flight */
 };
 
@@ -106,8 +144,11 @@ struct skiff_h1c {
     struct h1_conn *idle_head, *idle_tail;
     int nidle, nconns, active;
     int closing, sweep_closed;
-    struct skiff_buf hdrs; /* the kept header lines of the head being parsed */
-    char rbuf[READ_BUF];   /* every connection reads here; data is used before the next read */
+    struct skiff_buf hdrs;     /* the kept header lines of the head being parsed */
+    struct skiff_tls_ctx *tls; /* for https:// origins, made on first use */
+    char *tls_ca;              /* the ca_file it was made with, or NULL */
+    char rbuf[READ_BUF];       /* every connection reads here; data is used before the next read */
+    char pbuf[READ_BUF];       /* TLS: decrypted bytes, used before the next decryption */
 };
 
 static void connect_next(struct h1_call *c);
@@ -123,8 +164,11 @@ maybe_free_client(struct skiff_h1c *cl)
         while (cl->origins) {
             struct h1_origin *o = cl->origins;
             cl->origins = o->next;
+            skiff_tls_session_slot_free(&o->session);
             free(o);
         }
+        skiff_tls_ctx_free(cl->tls);
+        free(cl->tls_ca);
         skiff_buf_release(&cl->hdrs);
         free(cl);
     }
@@ -162,6 +206,7 @@ free_conn(uv_handle_t *h)
 {
     struct h1_conn *k = h->data;
     struct skiff_h1c *cl = k->cl;
+    skiff_tls_free(k->tls);
     free(k);
     cl->nconns--;
     maybe_free_client(cl);
@@ -302,13 +347,15 @@ complete(struct h1_call *c, int extra_bytes)
     finish(c, NULL);
 }
 
-/* The connection failed. Before any answer on a reused connection, the request goes once
- * more on a new one; otherwise the call ends with `why`. */
+/* The connection failed. On a reused connection that took no byte of the request (the
+ * upstream closed it as it was picked), the request goes once more on a new one; once any
+ * of it was written the upstream may have read it, so the call ends with `what` and the
+ * relay decides, as an attempt it counts, whether to send it again. */
 static void
 conn_failed(struct h1_call *c, const char *what, int err)
 {
     struct h1_conn *k = c->conn;
-    if (k && k->reused && !c->got_bytes && !c->retried && c->phase != CONNECTING) {
+    if (k && k->reused && !c->wrote && !c->got_bytes && !c->retried && c->phase != CONNECTING) {
         c->retried = 1;
         conn_close(k);
         connect_next(c);
@@ -481,22 +528,11 @@ feed(struct h1_call *c, const char *data, size_t len)
     arm(c);
 }
 
+/* The connection ended (EOF, or TLS close_notify) while the call was on it. */
 static void
-read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+conn_eof(struct h1_call *c)
 {
-    struct h1_conn *k = s->data;
-    struct h1_call *c = k->call;
-    if (nread == 0)
-        return;
-    if (!c) {
-        conn_close(k); /* idle: the upstream closed it, or said something unasked */
-        return;
-    }
-    if (nread > 0) {
-        feed(c, buf->base, (size_t)nread);
-        return;
-    }
-    if (nread == UV_EOF && c->got_bytes) {
+    if (c->got_bytes) {
         if (skiff_h1_eof(&c->resp) == 0) {
             c->resp.keep_alive = 0;
             complete(c, 0);
@@ -507,10 +543,113 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         return;
     }
-    conn_failed(c,
-                nread == UV_EOF ? "the upstream closed the connection without answering"
-                                : "the upstream connection failed",
-                nread == UV_EOF ? 0 : (int)nread);
+    conn_failed(c, "the upstream closed the connection without answering", 0);
+}
+
+static void send_request(struct h1_call *c);
+static int flush_tls(struct h1_conn *k);
+
+/* Hands on what TLS has decrypted, until it has nothing more or the call pauses. OpenSSL
+ * may hold decrypted bytes no socket event will announce, so this runs after every feed
+ * of ciphertext and again on resume. Plaintext on a connection with no call is an answer
+ * nobody asked for: the connection closes. */
+static void
+drain_tls(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    while (!k->closing && !(k->call && k->call->paused)) {
+        ssize_t n = skiff_tls_read(k->tls, cl->pbuf, sizeof cl->pbuf);
+        if (n != 0 && flush_tls(k) < 0 && k->call) {
+            conn_failed(k->call, "could not send to the upstream", 0);
+            return;
+        }
+        if (n == 0)
+            return;
+        struct h1_call *c = k->call;
+        if (!c) {
+            conn_close(k);
+            return;
+        }
+        if (n < 0) {
+            if (*skiff_tls_error(k->tls))
+                finish(c, skiff_tls_error(k->tls));
+            else
+                conn_eof(c);
+            return;
+        }
+        feed(c, cl->pbuf, (size_t)n);
+    }
+}
+
+/* Ciphertext arrived: the handshake goes on, or the records are decrypted. */
+static void
+tls_in(struct h1_conn *k, const char *data, size_t len)
+{
+    struct h1_call *c = k->call;
+    if (skiff_tls_feed(k->tls, data, len) < 0) {
+        if (c)
+            finish(c, "out of memory reading from the upstream");
+        else
+            conn_close(k);
+        return;
+    }
+    if (k->handshaking) {
+        int rc = skiff_tls_handshake(k->tls);
+        if (flush_tls(k) < 0)
+            rc = -1;
+        if (rc == 0)
+            return;
+        if (rc < 0) {
+            struct h1_origin *o = k->origin;
+            snprintf(o->tls_error, sizeof o->tls_error, "%s",
+                     *skiff_tls_error(k->tls) ? skiff_tls_error(k->tls)
+                                              : "the TLS handshake with the upstream failed");
+            o->tls_failed_until = uv_now(k->cl->loop) + TLS_FAIL_MS;
+            if (c)
+                finish(c, o->tls_error);
+            else
+                conn_close(k);
+            return;
+        }
+        k->handshaking = 0;
+        k->origin->tls_failed_until = 0;
+        if (c)
+            send_request(c);
+        if (k->closing)
+            return;
+    }
+    drain_tls(k);
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct h1_conn *k = s->data;
+    struct h1_call *c = k->call;
+    if (nread == 0)
+        return;
+    if (nread > 0 && k->tls) {
+        tls_in(k, buf->base, (size_t)nread);
+        return;
+    }
+    if (!c) {
+        conn_close(k); /* idle: the upstream closed it, or said something unasked */
+        return;
+    }
+    if (nread > 0) {
+        feed(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (k->handshaking) {
+        finish(c, nread == UV_EOF ? "the upstream closed the connection during the TLS handshake"
+                                  : "the upstream connection failed during the TLS handshake");
+        return;
+    }
+    if (nread == UV_EOF) {
+        conn_eof(c);
+        return;
+    }
+    conn_failed(c, "the upstream connection failed", (int)nread);
 }
 
 /* ---- calls: connecting and sending --------------------------------------------------- */
@@ -518,14 +657,78 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void
 write_cb(uv_write_t *w, int status)
 {
-    struct h1_conn *k = w->data;
-    free(w);
-    k->writing = 0;
+    struct wreq *r = (struct wreq *)w;
+    struct h1_conn *k = r->k;
+    free(r);
+    k->writing--;
     struct h1_call *c = k->call;
     if (!c)
-        return; /* closed meanwhile */
+        return; /* closed meanwhile, or idle (a TLS record sent after the answer) */
     if (status < 0)
         conn_failed(c, "could not send the request to the upstream", status);
+}
+
+/*
+ * Writes bufs: straight to the socket first (a uv_write that completes at once still costs
+ * an epoll_ctl on the next loop turn: libuv re-arms the watcher), the rest with a uv_write.
+ * copy: the rest is copied (TLS output, which the session reuses); otherwise it must stay
+ * put until the write completes (the call's head and body). Returns the bytes the socket
+ * took at once (0 or more), or a negative libuv error.
+ */
+static int
+conn_write(struct h1_conn *k, uv_buf_t *bufs, unsigned nbufs, int copy, int *queued)
+{
+    unsigned i = 0;
+    int rc = uv_try_write((uv_stream_t *)&k->tcp, bufs, nbufs);
+    if (rc < 0 && rc != UV_EAGAIN)
+        return rc;
+    size_t done = rc > 0 ? (size_t)rc : 0, took = done;
+    while (i < nbufs && done >= bufs[i].len)
+        done -= bufs[i++].len;
+    if (i == nbufs)
+        return (int)took;
+    bufs[i].base += done;
+    bufs[i].len -= done;
+    size_t rest = 0;
+    for (unsigned j = i; j < nbufs; j++)
+        rest += bufs[j].len;
+    struct wreq *r = malloc(sizeof *r + (copy ? rest : 0));
+    if (!r)
+        return UV_ENOMEM;
+    r->k = k;
+    uv_buf_t one;
+    if (copy) {
+        size_t at = 0;
+        for (unsigned j = i; j < nbufs; j++) {
+            memcpy(r->data + at, bufs[j].base, bufs[j].len);
+            at += bufs[j].len;
+        }
+        one = uv_buf_init(r->data, (unsigned)rest);
+    }
+    rc = copy ? uv_write(&r->w, (uv_stream_t *)&k->tcp, &one, 1, write_cb)
+              : uv_write(&r->w, (uv_stream_t *)&k->tcp, bufs + i, nbufs - i, write_cb);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    k->writing++;
+    *queued = 1;
+    return (int)took;
+}
+
+/* Sends what TLS has waiting. 0, or a negative libuv error. */
+static int
+flush_tls(struct h1_conn *k)
+{
+    const char *p;
+    size_t n = skiff_tls_out(k->tls, &p);
+    if (!n)
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int queued = 0;
+    int rc = conn_write(k, &b, 1, 1, &queued);
+    skiff_tls_out_consume(k->tls, n);
+    return rc < 0 ? rc : 0;
 }
 
 static void
@@ -534,34 +737,28 @@ send_request(struct h1_call *c)
     struct h1_conn *k = c->conn;
     c->phase = WAITING;
     arm(c);
-    uv_buf_t bufs[2] = {uv_buf_init(c->req.data, (unsigned)c->req.len),
-                        uv_buf_init((char *)c->body, (unsigned)c->body_len)};
-    unsigned nbufs = c->body_len ? 2 : 1, i = 0;
-    /* Straight to the socket first: a uv_write that completes at once still costs an
-     * epoll_ctl on the next loop turn (libuv re-arms the watcher), one per request. */
-    int rc = uv_try_write((uv_stream_t *)&k->tcp, bufs, nbufs);
-    if (rc < 0 && rc != UV_EAGAIN) {
-        conn_failed(c, "could not send the request to the upstream", rc);
-        return;
+    int rc, queued = 0;
+    if (k->tls) {
+        rc = skiff_tls_write(k->tls, c->req.data, c->req.len) < 0 ||
+                     (c->body_len && skiff_tls_write(k->tls, c->body, c->body_len) < 0)
+                 ? UV_EPROTO
+                 : 0;
+        if (rc == 0) {
+            const char *p;
+            size_t n = skiff_tls_out(k->tls, &p);
+            uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+            rc = conn_write(k, &b, 1, 1, &queued);
+            skiff_tls_out_consume(k->tls, n);
+        }
+    } else {
+        uv_buf_t bufs[2] = {uv_buf_init(c->req.data, (unsigned)c->req.len),
+                            uv_buf_init((char *)c->body, (unsigned)c->body_len)};
+        rc = conn_write(k, bufs, c->body_len ? 2 : 1, 0, &queued);
     }
-    size_t done = rc > 0 ? (size_t)rc : 0;
-    while (i < nbufs && done >= bufs[i].len)
-        done -= bufs[i++].len;
-    if (i == nbufs)
-        return;
-    bufs[i].base += done;
-    bufs[i].len -= done;
-    /* The socket is full: the rest goes when it drains (the head and body stay put). */
-    uv_write_t *w = malloc(sizeof *w);
-    if (w)
-        w->data = k;
-    rc = w ? uv_write(w, (uv_stream_t *)&k->tcp, bufs + i, nbufs - i, write_cb) : UV_ENOMEM;
-    if (rc < 0) {
-        free(w);
+    if (rc > 0 || queued)
+        c->wrote = 1;
+    if (rc < 0)
         conn_failed(c, "could not send the request to the upstream", rc);
-        return;
-    }
-    k->writing = 1;
 }
 
 /* A connection to one address of the origin failed: the next address, or the end. */
@@ -597,7 +794,20 @@ connect_cb(uv_connect_t *req, int status)
         conn_failed(c, "could not read from the upstream connection", rc);
         return;
     }
-    send_request(c);
+    if (!k->origin->tls) {
+        send_request(c);
+        return;
+    }
+    /* TLS: the ClientHello goes now; the request follows the handshake (tls_in). */
+    k->tls = skiff_tls_new(c->cl->tls, k->origin->host, &k->origin->session);
+    if (!k->tls) {
+        finish(c, "out of memory setting up TLS to the upstream");
+        return;
+    }
+    k->handshaking = 1;
+    if (skiff_tls_handshake(k->tls) < 0 || flush_tls(k) < 0)
+        finish(c, *skiff_tls_error(k->tls) ? skiff_tls_error(k->tls)
+                                           : "could not start TLS with the upstream");
 }
 
 /* Opens a connection to the next address of the origin (resolving it first if needed). */
@@ -695,12 +905,58 @@ resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 
 /* ---- starting a call ---------------------------------------------------------------- */
 
+/* Whether an idle connection has nothing waiting to be read. Its read callback closes it
+ * when bytes or a close arrive, but those may have arrived in this very loop turn, before
+ * the callback ran: a late answer to an earlier request must never be read as the answer
+ * to this one (another client's, maybe). One recv that finds nothing costs less than that. */
+static int
+idle_clean(struct h1_conn *k)
+{
+    uv_os_fd_t fd;
+    char b;
+    if (uv_fileno((uv_handle_t *)&k->tcp, &fd) < 0)
+        return 0;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+    if (n == 0 || !k->tls)
+        return 0;
+    /* Over TLS the bytes may be no answer at all (a session ticket): let TLS judge them;
+     * plaintext closes the connection. */
+    while ((n = recv(fd, k->cl->rbuf, sizeof k->cl->rbuf, MSG_DONTWAIT)) > 0 && !k->closing)
+        tls_in(k, k->cl->rbuf, (size_t)n);
+    return !k->closing && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* The TLS context for this call's ca_file, made on first use; -1 with the reason in err. */
+static int
+tls_ready(struct skiff_h1c *cl, const char *ca_file, char *err, size_t errlen)
+{
+    const char *want = ca_file && *ca_file ? ca_file : NULL;
+    if (cl->tls && (want ? cl->tls_ca && !strcmp(cl->tls_ca, want) : !cl->tls_ca))
+        return 0;
+    struct skiff_tls_ctx *t = skiff_tls_ctx_new(want, alpn_h1, sizeof alpn_h1 - 1, err, errlen);
+    char *ca = want ? strdup(want) : NULL;
+    if (!t || (want && !ca)) {
+        skiff_tls_ctx_free(t);
+        free(ca);
+        if (t)
+            snprintf(err, errlen, "out of memory setting up TLS");
+        return -1;
+    }
+    skiff_tls_ctx_free(cl->tls); /* live sessions keep their own reference */
+    free(cl->tls_ca);
+    cl->tls = t;
+    cl->tls_ca = ca;
+    return 0;
+}
+
 /* The client's record of an origin, added on first sight; NULL when out of memory. */
-static const struct h1_origin *
+static struct h1_origin *
 origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
 {
     struct h1_origin *o = cl->origins;
-    while (o && strcmp(o->key, want->key) != 0)
+    while (o && (o->tls != want->tls || strcmp(o->key, want->key) != 0))
         o = o->next;
     if (!o && (o = malloc(sizeof *o))) {
         *o = *want;
@@ -716,9 +972,12 @@ static const char *
 parse_url(struct h1_call *c, const char *url, const char **authority, size_t *alen)
 {
     struct h1_origin tmp;
-    if (strncmp(url, "http://", 7) != 0)
+    memset(&tmp, 0, sizeof tmp);
+    if (strncmp(url, "https://", 8) == 0)
+        tmp.tls = 1;
+    else if (strncmp(url, "http://", 7) != 0)
         return NULL;
-    const char *a = url + 7;
+    const char *a = url + (tmp.tls ? 8 : 7), *a0 = a;
     size_t n = strcspn(a, "/?#");
     const char *target = a + n;
     *authority = a;
@@ -739,7 +998,7 @@ parse_url(struct h1_call *c, const char *url, const char **authority, size_t *al
             hend = colon;
         }
     }
-    size_t hlen = (size_t)(hend - a), plen = port ? (size_t)(url + 7 + n - port) : 0;
+    size_t hlen = (size_t)(hend - a), plen = port ? (size_t)(a0 + n - port) : 0;
     if (!hlen || hlen >= sizeof tmp.host || plen >= sizeof tmp.port || (port && !plen) ||
         strspn(port ? port : "", "0123456789") != plen || memchr(a, '@', hlen))
         return NULL;
@@ -748,7 +1007,7 @@ parse_url(struct h1_call *c, const char *url, const char **authority, size_t *al
     if (port)
         memcpy(tmp.port, port, plen);
     else
-        memcpy(tmp.port, "80", plen = 2);
+        memcpy(tmp.port, tmp.tls ? "443" : "80", plen = tmp.tls ? 3 : 2);
     tmp.port[plen] = '\0';
     /* key holds host, colon and port: 255 + 1 + 7 bytes and the NUL */
     memcpy(tmp.key, tmp.host, hlen);
@@ -829,10 +1088,19 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     /* The newest idle connection to the same origin: the one least likely to have been
      * closed by the upstream's own idle timeout. */
     struct h1_conn *k = cl->idle_head;
-    while (k && k->origin != c->origin)
-        k = k->next;
+    while (k && (k->origin != c->origin || !idle_clean(k))) {
+        struct h1_conn *next = k->next;
+        if (k->origin == c->origin)
+            conn_close(k);
+        k = next;
+    }
     c->starting = 1;
-    if (k) {
+    char err[400];
+    if (c->origin->tls && !k && uv_now(cl->loop) < c->origin->tls_failed_until) {
+        finish(c, c->origin->tls_error); /* reported from the loop, as every early end */
+    } else if (c->origin->tls && !k && tls_ready(cl, o->ca_file, err, sizeof err) < 0) {
+        finish(c, err);
+    } else if (k) {
         idle_unlink(k);
         k->call = c;
         c->conn = k;
@@ -858,6 +1126,10 @@ skiff_h1c_resume(struct skiff_upcall *call)
     if (held)
         feed(c, held, len); /* may pause again: then it keeps its own copy of the rest */
     free(held);
+    /* Over TLS, decrypted bytes may wait inside OpenSSL with nothing on the socket to say
+     * so: they go first, or the call would wait for the next packet (or forever). */
+    if (!c->paused && !c->cancelled && !c->done && c->conn && c->conn->tls)
+        drain_tls(c->conn);
     if (!c->paused && !c->cancelled && !c->done && c->conn) {
         uv_read_start((uv_stream_t *)&c->conn->tcp, alloc_cb, read_cb);
         arm(c);

@@ -3,11 +3,12 @@
  * and the two transports behind skiff_upstream. Only relay/upstream.c, relay/h1client.c
  * and relay/curlclient.c include this.
  *
- *   h1client   skiff's own HTTP/1.1 client on libuv: plain http:// upstreams without a
- *              proxy (skiff sim, a local egress gateway). No per-call allocation beyond the
- *              call itself; idle connections kept per worker.
- *   curlclient libcurl multi_socket on libuv: https:// (HTTP/2 to Google), proxies, and any
- *              URL the first does not take.
+ *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
+ *              http:// and https:// upstreams without a proxy or credentials in the URL.
+ *              No per-call allocation beyond the call itself; idle connections kept per
+ *              worker.
+ *   curlclient libcurl multi_socket on libuv: calls through a proxy, credentials in the
+ *              URL, and every call with upstreams.gemini.client: curl.
  *
  * Both keep the contract in upstream.h: on_status once, on_body for each piece (its bytes
  * are consumed whatever it returns; 1 pauses the pieces after it), on_done exactly once

@@ -1,6 +1,7 @@
 /*
- * The upstream client: one per worker, two transports behind it (relay/upcall.h). A plain
- * http:// URL without a proxy goes to h1client, anything else to libcurl.
+ * The upstream client: one per worker, two transports behind it (relay/upcall.h). An
+ * http:// or https:// URL without a proxy or credentials goes to h1client (skiff's own
+ * HTTP/1.1 client, TLS on OpenSSL), a call through a proxy to libcurl.
  */
 #include "relay/upstream.h"
 
@@ -39,13 +40,15 @@ skiff_upstream_close(struct skiff_upstream *u)
     free(u);
 }
 
-/* Whether the h1 client takes the call: plain HTTP, no proxy, no credentials in the URL. */
+/* Whether the h1 client takes the call: http:// or https://, no proxy, no credentials in
+ * the URL. */
 static int
-plain_http(const struct skiff_upcall_opts *o)
+own_client(const struct skiff_upcall_opts *o)
 {
-    if (strncmp(o->url, "http://", 7) != 0 || (o->proxy && *o->proxy))
+    size_t skip = !strncmp(o->url, "http://", 7) ? 7 : !strncmp(o->url, "https://", 8) ? 8 : 0;
+    if (!skip || (o->proxy && *o->proxy))
         return 0;
-    const char *host = o->url + 7;
+    const char *host = o->url + skip;
     size_t n = strcspn(host, "/?#");
     return memchr(host, '@', n) == NULL;
 }
@@ -53,7 +56,7 @@ plain_http(const struct skiff_upcall_opts *o)
 struct skiff_upcall *
 skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
 {
-    if (u->h1 && plain_http(o))
+    if (u->h1 && own_client(o))
         return skiff_h1c_start(u->h1, o);
     return skiff_curlc_start(u->curl, o);
 }

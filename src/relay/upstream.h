@@ -1,9 +1,9 @@
 /*
  * The upstream HTTP client, one per worker, on the worker's libuv loop. Knows HTTP calls,
  * not client connections and not Gemini. Two transports sit behind it (relay/upcall.h):
- * skiff's own HTTP/1.1 client for plain http:// upstreams without a proxy (skiff sim, a
- * local egress gateway; the lean path), and libcurl's multi_socket API for the rest
- * (https:// with HTTP/2 to Google, proxies). Each keeps idle connections for reuse.
+ * skiff's own HTTP/1.1 client, plain or over TLS (OpenSSL), for every upstream reached
+ * without a proxy (Google over https://, skiff sim), and libcurl's multi_socket API for
+ * calls through a proxy. Each keeps idle connections for reuse.
  *
  * A call reports through its ops: on_status once the response headers are complete, on_body
  * for each piece of body, on_done exactly once at the end (unless cancelled). Callbacks run
@@ -40,8 +40,9 @@ struct skiff_upcall_opts {
     const char *const *headers; /* "name: value" strings, NULL-terminated; copied */
     const char *body;           /* borrowed: must outlive the call */
     size_t body_len;
-    const char *proxy;          /* NULL: none */
-    const char *ca_file;        /* PEM CAs to verify the upstream's TLS with; NULL: system */
+    const char *proxy;   /* NULL: none */
+    const char *ca_file; /* https://: certificates trusted beside the system store;
+                          * NULL: the system store only */
     long connect_timeout_ms;
     long first_byte_timeout_ms; /* 0: none */
     long idle_timeout_ms;       /* between body pieces; 0: none */

@@ -1,8 +1,10 @@
 // Test harness: starts the real `skiff sim` and `skiff serve` binaries on free loopback
 // ports, and stops them at the end, checking that they exit cleanly (under ASan, a leak or
 // an error at exit makes the exit code non-zero).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +86,17 @@ export async function startServe(yaml, { env = {} } = {}) {
   if (client && !/client:/.test(yaml))
     yaml = yaml.replace(/^(\s+)base_url:/m, `$1client: ${client}\n$1base_url:`)
       .replace(/\{base_url:/, `{client: ${client}, base_url:`);
+  if (TLS_UPSTREAM) {
+    // Every plain loopback upstream goes behind a TLS terminator; the config gets ca_file.
+    for (const m of [...yaml.matchAll(/base_url: *"?http:\/\/127\.0\.0\.1:(\d+)/g)]) {
+      if (Number(m[1]) < 1024) continue; // a port chosen because nothing listens there
+      const url = await tlsTerminator(Number(m[1]));
+      yaml = yaml.replace(`http://127.0.0.1:${m[1]}`, url);
+    }
+    if (!/ca_file:/.test(yaml))
+      yaml = yaml.replace(/^(\s+)base_url:/m, `$1ca_file: ${tlsCerts().caFile}\n$1base_url:`)
+        .replace(/\{base_url:/, `{ca_file: ${tlsCerts().caFile}, base_url:`);
+  }
   writeFileSync(path, `listen: 127.0.0.1:0\n${catalog}${yaml}`);
   const serve = await start(['serve', '--config', path], { env, name: 'skiff serve' });
   serve.dir = dir;
@@ -129,4 +142,57 @@ export function fnv1a64(data) {
   let h = 0xcbf29ce484222325n;
   for (const b of Buffer.from(data)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
   return h.toString(16).padStart(16, '0');
+}
+
+// ---- TLS upstreams ---------------------------------------------------------------------------
+// A private CA and a certificate for localhost and 127.0.0.1 signed by it, made once per test
+// process with the openssl command; skiff trusts the CA through upstreams.gemini.ca_file. A
+// second, self-signed certificate is trusted by nothing.
+let certs = null;
+export function tlsCerts() {
+  if (certs) return certs;
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-tls-'));
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=skiff test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
+    '-keyout', 'leaf.key', '-out', 'leaf.csr');
+  ossl('x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+    '-extfile', 'leaf.ext', '-out', 'leaf.pem');
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', 'self.key', '-out', 'self.pem');
+  const rd = (f) => readFileSync(join(dir, f));
+  certs = { dir, caFile: join(dir, 'ca.pem'), ca: rd('ca.pem'), key: rd('leaf.key'), cert: rd('leaf.pem'), selfKey: rd('self.key'), selfCert: rd('self.pem') };
+  return certs;
+}
+
+// SKIFF_TEST_UPSTREAM=tls runs a suite with every upstream behind TLS (CMake registers the
+// *_tls variants): the upstream's plain port gets a TLS terminator in front (node's tls, in
+// this process), and skiff is pointed at https://localhost:PORT with ca_file set.
+export const TLS_UPSTREAM = process.env.SKIFF_TEST_UPSTREAM === 'tls';
+const terminators = new Map();
+export async function tlsTerminator(port) {
+  if (terminators.has(port)) return terminators.get(port);
+  const { key, cert } = tlsCerts();
+  const server = tls.createServer({ key, cert }, (sock) => {
+    const back = net.connect(port, '127.0.0.1');
+    back.setNoDelay(true);
+    sock.setNoDelay(true);
+    sock.pipe(back);
+    back.pipe(sock);
+    // An end travels through the pipes; an error or a reset tears down both sides.
+    const end = () => { sock.destroy(); back.destroy(); };
+    sock.on('error', end);
+    back.on('error', end);
+    sock.unref();
+    back.unref();
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  server.unref();
+  const url = `https://localhost:${server.address().port}`;
+  terminators.set(port, url);
+  return url;
 }

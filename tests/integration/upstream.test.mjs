@@ -1,13 +1,14 @@
 // The upstream transport: skiff serve in front of a raw TCP upstream written here with node's
 // net module, so that each scenario controls the exact bytes the upstream sends, how they are
 // split and when they come. The client is plain fetch or node's http. By default this runs over
-// skiff's own HTTP/1.1 client (relay/h1client.c); with SKIFF_TEST_CLIENT=curl over libcurl.
+// skiff's own HTTP/1.1 client (relay/h1client.c); with SKIFF_TEST_CLIENT=curl over libcurl;
+// with SKIFF_TEST_UPSTREAM=tls over https, through a TLS terminator in front of the upstream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
-import { startServe, sleep } from './lib.mjs';
+import { startServe, sleep, TLS_UPSTREAM } from './lib.mjs';
 
 const KEY = 'AIzaSyUpstreamTransportKey000000000000001';
 const TOKEN = 'sk-upstream-test-0123456789abcdef';
@@ -183,7 +184,8 @@ test('the upstream receives the request as sent: method, path, query without key
     for (const q of up.requests) {
       assert.equal(q.method, 'POST');
       assert.equal(q.version, 'HTTP/1.1');
-      assert.deepEqual(q.all('host'), [`127.0.0.1:${up.port}`]);
+      if (TLS_UPSTREAM) assert.match(q.all('host').join(), /^localhost:\d+$/);
+      else assert.deepEqual(q.all('host'), [`127.0.0.1:${up.port}`]);
       assert.deepEqual(q.all('content-length'), [String(Buffer.byteLength(body))]);
       assert.deepEqual(q.all('transfer-encoding'), []);
       assert.ok(q.body.equals(Buffer.from(body)), 'the body did not go upstream byte for byte');
@@ -283,19 +285,45 @@ test('stale keep-alive: an upstream that closes each connection 50 ms after answ
   });
 });
 
-test('a kept connection that dies just as it is reused: the request goes again on a new one, not as a retry', async () => {
-  // Each connection answers its first request, then dies on reading the second.
+test('a kept connection that dies after reading the request: the request is sent again only as a counted attempt (reliability issue, item 7)', async () => {
+  // Each connection answers its first request, then dies on reading the second: the upstream
+  // has seen that request, so a re-send is a second delivery of the POST and must show in
+  // x-skiff-attempts, never happen silently.
   await withRelay((req, sock) => {
     if (req.n === 1) reply(sock);
     else sock.destroy();
   }, {}, async ({ up, serve }) => {
+    let attempts = 0, twice = 0;
     for (let i = 0; i < 10; i++) {
-      await expectOk(serve);
+      const r = await post(serve);
+      const text = await r.text();
+      assert.equal(r.status, 200, text.slice(0, 300));
+      const n = Number(r.headers.get('x-skiff-attempts'));
+      attempts += n;
+      if (n > 1) twice++;
       await sleep(20);
     }
     const reused = up.requests.filter((q) => q.n > 1).length;
     assert.ok(reused >= 5, `only ${reused} requests went out on a reused connection: the scenario did not happen`);
-    assert.equal(up.requests.filter((q) => q.n === 1).length, 10);
+    // Every request the upstream received is an attempt the client was told about.
+    assert.equal(up.requests.length, attempts, `the upstream saw ${up.requests.length} requests, the client was told of ${attempts} attempts`);
+    assert.equal(twice, reused);
+  });
+});
+
+test('a kept connection the upstream closed while idle is never written to: no request is lost or counted twice', async () => {
+  // The upstream closes (FIN) or resets each connection 30 ms after answering; skiff
+  // notices while the connection is idle, or at the latest when it picks it.
+  await withRelay((req, sock) => {
+    reply(sock);
+    setTimeout(() => (req.conn.id % 2 ? sock.end() : sock.resetAndDestroy()), 30);
+  }, {}, async ({ up, serve }) => {
+    for (let i = 0; i < 10; i++) {
+      await expectOk(serve);
+      await sleep(TLS_UPSTREAM ? 200 : 60); // the close takes one more hop over TLS
+    }
+    assert.equal(up.requests.length, 10);
+    assert.ok(up.requests.every((q) => q.n === 1), 'a request went out on a connection the upstream had closed');
   });
 });
 
@@ -574,4 +602,52 @@ test('an upstream that answers 400 keep-alive before reading a 16 MB body: the c
     for (const s of sockets) s.destroy();
     await new Promise((r) => server.close(r));
   }
+});
+
+// ---- 11. a late answer on an idle connection (security issue, item 8) --------------------------
+
+test('a late unsolicited answer on an idle upstream connection never reaches the next client', async () => {
+  // The upstream answers each request with the marker from its body, then, on the same
+  // keep-alive connection, sends one more response nobody asked for: sometimes well after
+  // the answer (the connection is idle), sometimes in the same instant as the next
+  // request, from another client, reaches skiff.
+  const late = answer('LATE: an answer to nobody', 'lateLateLate');
+  let last = null;
+  await withRelay((req, sock) => {
+    const m = /#(\d+)/.exec(req.body.toString());
+    reply(sock, answer(`answer to #${m ? m[1] : '?'}`));
+    last = sock;
+  }, {}, async ({ up, serve }) => {
+    const ask = async (i) => {
+      const r = await post(serve, GEN, { body: { contents: [{ role: 'user', parts: [{ text: `Say hello #${i}` }] }] } });
+      return { status: r.status, text: await r.text() };
+    };
+    const lateReply = () => {
+      const b = Buffer.from(late);
+      if (last && !last.destroyed) last.write(`${head(200, ['Content-Type: application/json; charset=UTF-8', `Content-Length: ${b.length}`])}${late}`);
+    };
+    const got = [];
+    for (let i = 0; i < 24; i += 2) {
+      got.push([i, await ask(i)]);
+      if (i % 4 === 0) {
+        lateReply();
+        await sleep(60);
+        got.push([i + 1, await ask(i + 1)]);
+      } else {
+        // Over TLS the late bytes take one more hop (the terminator) than the request: they
+        // get a head start, or they would reach skiff after the request went out, where no
+        // HTTP/1.1 client can tell them from the answer.
+        if (TLS_UPSTREAM) { lateReply(); await sleep(20); }
+        const p = ask(i + 1);
+        if (!TLS_UPSTREAM) lateReply();
+        got.push([i + 1, await p]);
+      }
+    }
+    for (const [i, r] of got) {
+      assert.ok(!r.text.includes('LATE'), `client #${i} got the late answer meant for nobody`);
+      assert.equal(r.status, 200, `client #${i}: ${r.text.slice(0, 200)}`);
+      assert.ok(r.text.includes(`answer to #${i}`), `client #${i} got another answer: ${r.text.slice(0, 200)}`);
+    }
+    assert.ok(up.connections > 1, 'no connection was ever dropped: the late answers went unnoticed');
+  });
 });

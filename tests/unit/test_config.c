@@ -304,8 +304,12 @@ test_value_errors_name_line_and_key(void **state)
     assert_error_at("upstreams:\n  gemini:\n    proxy: socks4://10.0.0.1\n", 3,
                     "upstreams.gemini.proxy", "socks5h://");
     assert_error_at("upstreams:\n  gemini:\n    client: libcurl\n", 3, "upstreams.gemini.client",
-                    "must be auto (skiff's own HTTP/1.1 client for plain http:// upstreams, "
-                    "libcurl for the rest) or curl (libcurl for every upstream), got \"libcurl\"");
+                    "must be auto (skiff's own client for http:// and https:// upstreams, "
+                    "libcurl through a proxy) or curl (libcurl for every upstream), got "
+                    "\"libcurl\"");
+    assert_error_at("upstreams:\n  gemini:\n    ca_file: /nonexistent/ca.pem\n", 3,
+                    "upstreams.gemini.ca_file",
+                    "cannot read \"/nonexistent/ca.pem\" (No such file or directory)");
     assert_error_at("storage:\n  redis: localhost:6379\n", 2, "storage.redis", "redis://");
     assert_error_at("tokens:\n"
                     "  - name: alice\n"
