@@ -86,10 +86,14 @@ function workersSection() {
 // ---- S1 ------------------------------------------------------------------------------------
 if (rows.some((r) => r.s === 'S1')) {
     P('## S1 throughput', '', 'Gemini `generateContent`, ~150 B body, keep-alive, `wrk -t1 -c64`. CPU µs/request is the target\'s utime+stime (all its processes, from /proc/PID/stat) over the requests served.', '',
-        '| target | req/s | CPU µs/req | p50 | p99 | errors |', '|---|---|---|---|---|---|');
+        '| target | req/s | CPU µs/req | p50 | p99 | errors | upstream attempts retried (all rounds) |', '|---|---|---|---|---|---|---|');
+    const retried = (sc, v, t) => { const x = vals(sc, v, t, 'retried_attempts'); return x.length ? fmt(x.reduce((a, r) => a + r.x, 0)) : '–'; };
     for (const t of present('S1', 'c64')) {
-        P(`| ${LABEL[t]} | ${ms(S('S1', 'c64', t, 'rps'))} | ${ms(S('S1', 'c64', t, 'cpu_us_per_req'), 1)} | ${us(S('S1', 'c64', t, 'p50_us').med)} | ${us(S('S1', 'c64', t, 'p99_us').med)} | ${fmt(S('S1', 'c64', t, 'errors').med)} |`);
+        P(`| ${LABEL[t]} | ${ms(S('S1', 'c64', t, 'rps'))} | ${ms(S('S1', 'c64', t, 'cpu_us_per_req'), 1)} | ${us(S('S1', 'c64', t, 'p50_us').med)} | ${us(S('S1', 'c64', t, 'p99_us').med)} | ${fmt(S('S1', 'c64', t, 'errors').med)} | ${retried('S1', 'c64', t)} |`);
     }
+    const rs = vals('S1', 'c64', 'skiffs', 'retried_attempts').reduce((a, r) => a + r.x, 0);
+    if (has('S1', 'c64', 'skiffs'))
+        goals12.push(['S1 https', '(the stall of issue 12) no upstream attempt retried', `${fmt(rs)} retried attempts over ${fmt(vals('S1', 'c64', 'skiffs', 'rps').reduce((a, r) => a + r.x * Number(meta.dur), 0))} requests`, rs === 0 ? 'met' : `not met by ${fmt(rs)} attempts`]);
     const sk = S('S1', 'c64', 'skiff', 'rps').med, ng = S('S1', 'c64', 'nginx', 'rps').med, pk = S('S1', 'c64', 'portkey', 'rps').med;
     const cs = S('S1', 'c64', 'skiff', 'cpu_us_per_req').med, cn = S('S1', 'c64', 'nginx', 'cpu_us_per_req').med;
     P('', `skiff/nginx: **${rx(ratio(sk, ng))}** req/s, ${rx(ratio(cs, cn))} CPU per request. skiff/Portkey: **${rx(ratio(sk, pk))}** req/s.`, '');
