@@ -6,6 +6,7 @@
 //       Timestamps every SSE event as it arrives and prints one line of key=value figures:
 //       time to first event (from the request's last byte written), gaps between events,
 //       events per stream.
+//       --tls CA_FILE: over TLS (HTTP/1.1), trusting CA_FILE (S4's direct https upstream).
 //   node tools.mjs hold --port P --path PATH [--headers JSON] --body FILE --n N --batch B
 //       S5: opens N streams (at most B connecting at once), waits for the first event of
 //       each, prints "READY ok=.. failed=.. secs=..", holds them until SIGTERM.
@@ -14,6 +15,7 @@
 //       coordinated omission), keep-alive, unlimited sockets. Prints success and latency.
 import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import http from 'node:http';
 
 function args(argv) {
@@ -126,10 +128,13 @@ async function sseMode() {
         const times = [];
         let t0 = 0;
         const st = new Stream((t) => times.push(t));
-        const s = net.connect(port, host, () => {
+        const send = () => {
             s.setNoDelay(true);
             s.write(rawRequest(true), () => { t0 = nowUs(); });
-        });
+        };
+        const s = a.tls
+            ? tls.connect({ port, host, ca: fs.readFileSync(a.tls), servername: 'localhost', ALPNProtocols: ['http/1.1'] }, send)
+            : net.connect(port, host, send);
         s.on('data', (b) => st.feed(b, nowUs()));
         s.on('error', () => {});
         s.on('close', () => {
