@@ -905,6 +905,10 @@ on_close(struct skiff_conn *c, const char *reason)
         skiff_log_end(&l);
         if (r->on_abort)
             r->on_abort(r);
+        if (!r->status)
+            r->status = 499;
+        h->end_clean = 1;
+        h->log_pending = 1; /* the access log has this request too, cut short */
     }
     if (h->log_pending)
         log_request(h, reason); /* the response ended, its bytes did not all go */

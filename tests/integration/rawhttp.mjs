@@ -109,5 +109,6 @@ export async function startRawUpstream(answer) {
 // The resident set of a process in bytes (VmRSS of /proc/PID/status).
 export function rssBytes(pid) {
   const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  if (!m) throw new Error(`process ${pid} has no VmRSS: it has exited`);
   return Number(m[1]) * 1024;
 }
