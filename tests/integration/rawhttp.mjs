@@ -40,7 +40,8 @@ export function parseResponse(buf, ended = false) {
 }
 
 // Sends bytes (a string in latin1, or a Buffer) to url's host:port and resolves the first
-// response, with closed: whether the server closed the connection after it.
+// response, with closed: whether the server closed the connection after it (an answer with
+// `connection: close` is awaited until the close).
 export function rawRequest(url, bytes, { timeoutMs = 10000 } = {}) {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
@@ -60,6 +61,8 @@ export function rawRequest(url, bytes, { timeoutMs = 10000 } = {}) {
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
       if (!res) res = parseResponse(buf);
+      // A kept-alive answer resolves once complete; one that closes, once closed.
+      if (res && !/close/i.test(res.headers.connection || '')) finish(false);
     });
     sock.on('end', () => finish(true));
     sock.on('connect', () => sock.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes));
