@@ -234,6 +234,41 @@ test('a client that stops reading a large answer holds little memory, is dropped
   }
 });
 
+test('a success larger than skiff holds reaches a reading client whole, with skiff\'s headers', async () => {
+  const SIZE = 12 * MiB;
+  const pre = '{"candidates":[{"content":{"parts":[{"text":"', post = '"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"totalTokenCount":7}}';
+  const chunk = Buffer.alloc(256 * 1024);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = 97 + (i % 26);
+  const up = await startRawUpstream((req, sock) => {
+    sock.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${pre.length + SIZE + post.length}\r\n\r\n${pre}`);
+    let sent = 0;
+    const more = () => {
+      while (sent < SIZE) {
+        sent += chunk.length;
+        if (!sock.write(chunk)) { sock.once('drain', more); return; }
+      }
+      sock.write(post);
+    };
+    more();
+  });
+  const serve = await startServe(config(up));
+  try {
+    const r = await fetch(`${serve.url}${GEN}`, { method: 'POST', headers: { 'x-goog-api-key': TOKEN }, body: bodyOf(100) });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-skiff-attempts'), '1');
+    assert.equal(r.headers.get('x-skiff-key'), 'key#1');
+    const body = Buffer.from(await r.arrayBuffer());
+    assert.equal(body.length, pre.length + SIZE + post.length);
+    const answer = JSON.parse(body.toString());
+    assert.equal(answer.candidates[0].content.parts[0].text.length, SIZE);
+    assert.equal(answer.candidates[0].content.parts[0].text.slice(0, 26), 'abcdefghijklmnopqrstuvwxyz');
+    assert.equal(answer.usageMetadata.totalTokenCount, 7);
+  } finally {
+    await serve.stop();
+    await up.close();
+  }
+});
+
 test('the new limits are checked like the others (ranges, did-you-mean)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-limits-'));
   const check = async (yaml, re) => {
