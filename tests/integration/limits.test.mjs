@@ -128,8 +128,11 @@ test('limits.max_buffered_bytes: a body that would pass it gets a 503 at once; i
     const big = bodyOf(900 * 1024);
     const a = await connect(serve.url);
     const ga = collect(a);
-    a.write(`POST ${GEN} HTTP/1.1\r\nHost: ${host}\r\nx-goog-api-key: ${TOKEN}\r\nContent-Length: ${big.length}\r\n\r\n${big.slice(0, 1000)}`);
-    await sleep(200);
+    // A's head is in (and its body counted) once skiff says 100 Continue.
+    a.write(`POST ${GEN} HTTP/1.1\r\nHost: ${host}\r\nx-goog-api-key: ${TOKEN}\r\nExpect: 100-continue\r\nContent-Length: ${big.length}\r\n\r\n`);
+    await until('100 Continue', () => ga.buf.toString().includes('HTTP/1.1 100 Continue\r\n\r\n'));
+    ga.buf = Buffer.alloc(0);
+    a.write(big.slice(0, 1000));
     // B's head alone is enough for the answer: its body is never sent.
     const small = bodyOf(300 * 1024);
     const b = await rawRequest(serve.url, `POST ${GEN} HTTP/1.1\r\nHost: ${host}\r\nx-goog-api-key: ${TOKEN}\r\nContent-Length: ${small.length}\r\n\r\n`, { timeoutMs: 3000 });
