@@ -5,7 +5,8 @@
  *   next_attempt: key = keypool_acquire(model)   (none: wait for one, fall back, or 429)
  *   launch: upstream call with that key, the request built by uprequest.c from allowlists
  *     on_status / on_body: a stream is held until its first event with content, then
- *                          forwarded as it comes; anything else is buffered
+ *                          forwarded as it comes; so is a success larger than MAX_HOLD
+ *                          (with backpressure); anything else is buffered
  *     on_done: classify -> release the key with the verdict -> answer, or retry after a
  *              backoff (another key at once when the fault was the key's), or fall back
  *              to the next model, or give up with the upstream's own error

@@ -4,8 +4,11 @@
  * that arrive meanwhile (pipelining) wait in `pending` and are parsed after the response.
  *
  * Phases of a connection: IDLE (between requests, idle timeout) -> HEAD (header timeout)
- * -> BODY (idle timeout between reads) -> HANDLING (no timer: the handler owns deadlines)
- * -> back to IDLE, or closed.
+ * -> BODY (idle timeout between reads, body timeout for the whole) -> HANDLING (no timer:
+ * the handler owns deadlines) -> back to IDLE once the response's bytes are all written,
+ * or closed. Between HEAD and BODY the head is judged (head_complete): RFC 9112's checks,
+ * the server's on_head hook, which may answer before a byte of the body is read, and the
+ * body limits.
  */
 #include "server/http.h"
 
@@ -912,6 +915,10 @@ on_close(struct skiff_conn *c, const char *reason)
         skiff_log_end(&l);
         if (r->on_abort)
             r->on_abort(r);
+        if (!r->status)
+            r->status = 499;
+        h->end_clean = 1;
+        h->log_pending = 1; /* the access log has this request too, cut short */
     }
     inflight_end(h);
     if (h->log_pending)

@@ -154,9 +154,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 2;
     size -= 2;
 
+    static atomic_size_t buffered; /* the server's count of body bytes held */
     struct skiff_worker w;
     memset(&w, 0, sizeof w);
     w.opts = &opts;
+    w.buffered = &buffered;
     w.data = &x;
     w.max_conns = 16;
     w.srv_nonce = 0x123456;

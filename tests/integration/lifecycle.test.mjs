@@ -75,7 +75,7 @@ function rawRequest(sock, path) {
     };
     sock.on('data', onData);
     sock.once('error', reject);
-    sock.write(`GET ${path} HTTP/1.1\r\nhost: skiff\r\n\r\n`);
+    sock.write(`GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
   });
 }
 

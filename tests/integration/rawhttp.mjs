@@ -40,7 +40,8 @@ export function parseResponse(buf, ended = false) {
 }
 
 // Sends bytes (a string in latin1, or a Buffer) to url's host:port and resolves the first
-// response, with closed: whether the server closed the connection after it.
+// response, with closed: whether the server closed the connection after it (an answer with
+// `connection: close` is awaited until the close).
 export function rawRequest(url, bytes, { timeoutMs = 10000 } = {}) {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
@@ -60,6 +61,8 @@ export function rawRequest(url, bytes, { timeoutMs = 10000 } = {}) {
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
       if (!res) res = parseResponse(buf);
+      // A kept-alive answer resolves once complete; one that closes, once closed.
+      if (res && !/close/i.test(res.headers.connection || '')) finish(false);
     });
     sock.on('end', () => finish(true));
     sock.on('connect', () => sock.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes));
@@ -109,5 +112,6 @@ export async function startRawUpstream(answer) {
 // The resident set of a process in bytes (VmRSS of /proc/PID/status).
 export function rssBytes(pid) {
   const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  if (!m) throw new Error(`process ${pid} has no VmRSS: it has exited`);
   return Number(m[1]) * 1024;
 }

@@ -61,6 +61,42 @@ test('a well-formed chunked request with extensions and trailers still goes thro
   assert.equal(JSON.parse(res.body).candidates[0].content.parts[0].text, 'hi');
 });
 
+// Sends bytes one write per piece of `step` bytes, a little apart, so skiff reads them in
+// pieces: the scanners and the head/body seam must not depend on where reads split.
+function trickle(bytes, step) {
+  const { hostname, port } = new URL(serve.url);
+  return new Promise(async (resolve) => {
+    const net = await import('node:net');
+    const sock = net.connect(Number(port), hostname);
+    sock.setNoDelay(true);
+    let buf = '';
+    sock.on('data', (d) => { buf += d; if (/\r\n\r\n[\s\S]*\}\n?$/.test(buf)) sock.destroy(); });
+    sock.on('close', () => resolve(buf));
+    sock.on('error', () => {});
+    sock.on('connect', async () => {
+      for (let i = 0; i < bytes.length && !sock.destroyed; i += step) {
+        sock.write(Buffer.from(bytes.slice(i, i + step), 'latin1'));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    });
+  });
+}
+
+test('a request read in pieces of 1, 2, 3 or 7 bytes parses the same, and is refused the same', async () => {
+  const n = BODY.length.toString(16);
+  const good = gen([`Host: ${host}`, `x-goog-api-key: ${TOKEN}`, 'Connection: close'],
+    `Transfer-Encoding: chunked\r\n\r\n${n};e=1\r\n${BODY}\r\n0\r\nX-T: 1\r\n\r\n`);
+  const bad = gen([`Host: ${host}`, `x-goog-api-key: ${TOKEN}`],
+    `Transfer-Encoding: chunked\r\n\r\n${n}\r\n${BODY}X\r\n0\r\n\r\n`);
+  for (const step of [1, 2, 3, 7]) {
+    const ok = await trickle(good, step);
+    assert.match(ok, /^HTTP\/1.1 200 OK/, `step ${step}: ${ok.slice(0, 300)}`);
+    const no = await trickle(bad, step);
+    assert.match(no, /^HTTP\/1.1 400 /, `step ${step}: ${no.slice(0, 300)}`);
+    assert.match(no, /not followed by CRLF/);
+  }
+});
+
 test('two pipelined requests are both answered, in order', async () => {
   const one = gen([`Host: ${host}`, `x-goog-api-key: ${TOKEN}`, 'x-request-id: first']);
   const two = gen([`Host: ${host}`, `x-goog-api-key: ${TOKEN}`, 'x-request-id: second', 'Connection: close']);

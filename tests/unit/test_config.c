@@ -309,7 +309,7 @@ test_value_errors_name_line_and_key(void **state)
                     "\"libcurl\"");
     assert_error_at("upstreams:\n  gemini:\n    ca_file: /nonexistent/ca.pem\n", 3,
                     "upstreams.gemini.ca_file",
-                    "cannot read \"/nonexistent/ca.pem\" (No such file or directory)");
+                    "cannot read \"/nonexistent/ca.pem\": No such file or directory");
     assert_error_at("storage:\n  redis: localhost:6379\n", 2, "storage.redis", "redis://");
     assert_error_at("tokens:\n"
                     "  - name: alice\n"
