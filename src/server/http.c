@@ -1257,6 +1257,7 @@ finish(struct skiff_request *req, int clean)
 {
     struct http *h = http_of(req->conn);
     req->ended = 1;
+    inflight_end(h);
     h->end_clean = clean;
     if (!h->in_head_hook) /* else answered_at_head goes on once the hook has returned */
         after_response(h);
