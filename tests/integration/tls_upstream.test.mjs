@@ -1,5 +1,7 @@
 // skiff serve in front of an https:// upstream speaking HTTP/2 (node's http2 module with the
-// test-only certificate in fixtures/tls), the road every call to Google takes.
+// test-only certificate in fixtures/tls), the road every call to Google takes, through
+// libcurl (client: curl): skiff's own client speaks HTTP/1.1 over TLS (tls.test.mjs) and
+// not yet HTTP/2, so these HTTP/2 cases are libcurl's.
 // - upstreams.gemini.ca_file: the upstream's certificate is verified against that file, and
 //   without it against the system store (which does not know the test CA).
 // - An upstream that answers in full before it has read the request body, then resets the
@@ -72,6 +74,7 @@ upstreams:
   gemini:
     base_url: ${up.url}
     keys: [${KEY}]
+    client: curl
 ${extra}`;
 }
 
