@@ -44,8 +44,7 @@ struct ok_case {
 };
 
 static const struct ok_case ok_cases[] = {
-    {"a string content",
-     "{" M "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
+    {"a string content", "{" M "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
      "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi\"}]}]," GC "}"},
     {"system as a string, metadata dropped",
      "{" M "\"system\":\"Be brief\",\"metadata\":{\"user_id\":\"u1\"},"
@@ -298,8 +297,8 @@ test_refusals(void **state)
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
         struct skiff_anth_request r;
         struct skiff_anth_error e;
-        int rc = skiff_anth_request_parse(bad_cases[i].body, strlen(bad_cases[i].body), NULL,
-                                          NULL, &r, &e);
+        int rc = skiff_anth_request_parse(bad_cases[i].body, strlen(bad_cases[i].body), NULL, NULL,
+                                          &r, &e);
         if (rc != SKIFF_EINVAL)
             fail_msg("case %zu accepted: %s", i, bad_cases[i].body);
         assert_int_equal(e.status, 400);
@@ -360,9 +359,8 @@ test_count_tokens(void **state)
                        "\"input_schema\":{}}]}";
     json_t *g;
     struct skiff_anth_error e;
-    assert_int_equal(skiff_anth_count_request(body, strlen(body), "gemini-2.5-flash", NULL, NULL,
-                                              &g, &e),
-                     0);
+    assert_int_equal(
+        skiff_anth_count_request(body, strlen(body), "gemini-2.5-flash", NULL, NULL, &g, &e), 0);
     char *s = json_dumps(g, JSON_COMPACT);
     assert_string_equal(s, "{\"generateContentRequest\":{\"model\":\"models/gemini-2.5-flash\","
                            "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}],"

@@ -133,6 +133,42 @@ call(struct skiff_anth_blocks *b, const json_t *fc, const char *sig)
     return rc;
 }
 
+/* Notes the stop sequences that occur in the visible text, across part boundaries: each
+ * is looked for in the kept tail followed by the new text. Sequences longer than the tail
+ * can hold are looked for within one part only. */
+static void
+see_stops(struct skiff_anth_blocks *b, const char *s, size_t n)
+{
+    const json_t *stops = b->reply->stop_sequences;
+    if (!json_array_size(stops))
+        return;
+    size_t head = n < sizeof b->tail ? n : sizeof b->tail;
+    char joint[2 * sizeof b->tail];
+    memcpy(joint, b->tail, b->tail_len);
+    memcpy(joint + b->tail_len, s, head);
+    size_t jl = b->tail_len + head;
+    for (size_t i = 0; i < json_array_size(stops) && i < 8 * sizeof b->stops_seen; i++) {
+        const char *stop = json_string_value(json_array_get(stops, i));
+        size_t sl = stop ? strlen(stop) : 0;
+        if (!sl)
+            continue;
+        if (memmem(s, n, stop, sl) || memmem(joint, jl, stop, sl))
+            b->stops_seen |= 1u << i;
+    }
+    /* Keep the last bytes for the next part. */
+    if (n >= sizeof b->tail) {
+        memcpy(b->tail, s + n - sizeof b->tail, sizeof b->tail);
+        b->tail_len = sizeof b->tail;
+    } else {
+        size_t keep = sizeof b->tail - n;
+        if (keep > b->tail_len)
+            keep = b->tail_len;
+        memmove(b->tail, b->tail + b->tail_len - keep, keep);
+        memcpy(b->tail + keep, s, n);
+        b->tail_len = keep + n;
+    }
+}
+
 static int
 text(struct skiff_anth_blocks *b, const char *s)
 {
@@ -144,8 +180,10 @@ text(struct skiff_anth_blocks *b, const char *s)
                         json_pack("{s:s,s:s}", "type", "text", "text", ""));
     if (!rc)
         rc = emit_delta(b, json_pack("{s:s,s:s}", "type", "text_delta", "text", s));
-    if (!rc)
+    if (!rc) {
         b->text_bytes += strlen(s);
+        see_stops(b, s, strlen(s));
+    }
     return rc;
 }
 

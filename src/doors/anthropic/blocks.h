@@ -18,6 +18,9 @@
  *   - with single_tool_call (disable_parallel_tool_use), calls after the first are dropped:
  *     Gemini has no switch for parallel calls;
  *   - other parts (executableCode, inlineData, ...) have no Messages block and are dropped.
+ *
+ * It also notes which stop sequences occur in the visible text (stops_seen): Gemini cuts
+ * the text before the first one it meets, so one that occurs is one that did not fire.
  */
 #ifndef SKIFF_DOORS_ANTHROPIC_BLOCKS_H
 #define SKIFF_DOORS_ANTHROPIC_BLOCKS_H
@@ -67,6 +70,10 @@ struct skiff_anth_blocks {
     char *held_sig;                  /* the open thinking block's signature; owned */
     size_t n_calls;                  /* tool_use blocks made */
     size_t text_bytes;               /* visible text sent */
+    unsigned stops_seen;             /* bit i: stop_sequences[i] occurs in the visible text */
+    char tail[64];                   /* the visible text's last bytes, for a stop sequence
+                                      * split across two parts */
+    size_t tail_len;
 };
 
 void skiff_anth_blocks_init(struct skiff_anth_blocks *b, const struct skiff_anth_reply *reply,

@@ -20,7 +20,7 @@ static const char *const refusals[] = {
 
 const char *
 skiff_anth_stop_reason(const char *finish, const char *block_reason, size_t n_calls,
-                       const json_t *stop_sequences, const char **matched)
+                       const json_t *stop_sequences, unsigned stops_seen, const char **matched)
 {
     *matched = NULL;
     if (block_reason && *block_reason)
@@ -34,10 +34,19 @@ skiff_anth_stop_reason(const char *finish, const char *block_reason, size_t n_ca
     }
     if (n_calls)
         return "tool_use";
-    if (finish && strcmp(finish, "STOP") == 0 && json_array_size(stop_sequences) > 0) {
-        if (json_array_size(stop_sequences) == 1)
-            *matched = json_string_value(json_array_get(stop_sequences, 0));
-        return "stop_sequence";
+    if (finish && strcmp(finish, "STOP") == 0) {
+        size_t left = 0;
+        const char *last = NULL;
+        for (size_t i = 0; i < json_array_size(stop_sequences) && i < 32; i++) {
+            if (stops_seen & (1u << i))
+                continue;
+            left++;
+            last = json_string_value(json_array_get(stop_sequences, i));
+        }
+        if (left) {
+            *matched = left == 1 ? last : NULL;
+            return "stop_sequence";
+        }
     }
     return "end_turn";
 }
@@ -145,8 +154,8 @@ skiff_anth_response(const char *body, size_t len, const struct skiff_anth_reply 
         goto out;
     }
     const char *matched;
-    const char *stop =
-        skiff_anth_stop_reason(finish, blocked, b.n_calls, reply->stop_sequences, &matched);
+    const char *stop = skiff_anth_stop_reason(finish, blocked, b.n_calls, reply->stop_sequences,
+                                              b.stops_seen, &matched);
     char id[160];
     snprintf(id, sizeof id, "msg_%s", reply->id_seed ? reply->id_seed : "0");
     msg = json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:o,s:o}", "id", id, "type", "message", "role",

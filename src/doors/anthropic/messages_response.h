@@ -21,14 +21,18 @@
  *   STOP with stop_sequences given      → "stop_sequence"
  *   anything else (STOP, OTHER, MALFORMED_FUNCTION_CALL, unknown values, none) → "end_turn"
  *
- * Gemini stops before a stop sequence and says only STOP, never which sequence, and a
- * natural end looks the same. skiff cannot tell them apart, so it decides: with stop
- * sequences given, a STOP is taken as a stop sequence (a client that sets them is waiting
- * for one), and *matched is the sequence when exactly one was given, else NULL (unknown).
+ * Gemini stops before a stop sequence and says only STOP, never which one, and a natural
+ * end looks the same. What can be known: Gemini cuts the text before the first sequence it
+ * meets, so a sequence that occurs in the visible text (bit i of stops_seen) did not fire.
+ * The rest are the candidates. skiff decides: with no candidate left, a STOP is end_turn;
+ * with candidates, it is stop_sequence (a client that sets them is waiting for one; a
+ * natural end whose text holds none of them is reported so too: that cannot be told
+ * apart), and *matched is the candidate when exactly one is left, else NULL (unknown).
  * *matched is a borrowed string of stop_sequences, or NULL for every other reason.
  */
 const char *skiff_anth_stop_reason(const char *finish, const char *block_reason, size_t n_calls,
-                                   const json_t *stop_sequences, const char **matched);
+                                   const json_t *stop_sequences, unsigned stops_seen,
+                                   const char **matched);
 
 /* Gemini's usageMetadata (may be NULL) as Anthropic's usage, a new reference:
  * {"input_tokens": prompt - cached + tool-use prompt, "cache_creation_input_tokens": 0,

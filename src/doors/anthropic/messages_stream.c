@@ -180,8 +180,9 @@ skiff_anth_stream_end(struct skiff_anth_stream *s, struct skiff_buf *out)
     if (rc)
         return rc;
     const char *matched;
-    const char *stop = skiff_anth_stop_reason(s->finish, s->blocked, s->blocks.n_calls,
-                                              s->reply.stop_sequences, &matched);
+    const char *stop =
+        skiff_anth_stop_reason(s->finish, s->blocked, s->blocks.n_calls, s->reply.stop_sequences,
+                               s->blocks.stops_seen, &matched);
     rc = sse(out, "message_delta",
              json_pack("{s:s,s:{s:s,s:o},s:o}", "type", "message_delta", "delta", "stop_reason",
                        stop, "stop_sequence", matched ? json_string(matched) : json_null(), "usage",
