@@ -99,6 +99,16 @@ static const struct ok_case ok_cases[] = {
      "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":\"getWeather\",\"response\":"
      "{\"result\":\"21C\"}}},{\"functionResponse\":{\"name\":\"getTime\",\"response\":"
      "{\"error\":\"clock\\nbroken\"}}}]}]," GC "}"},
+    {"a tool_result with an image: the image is a part after the response",
+     "{" M "\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\","
+     "\"id\":\"t1\",\"name\":\"shot\",\"input\":{}}]},{\"role\":\"user\",\"content\":"
+     "[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":[{\"type\":\"text\","
+     "\"text\":\"here\"},{\"type\":\"image\",\"source\":{\"type\":\"base64\","
+     "\"media_type\":\"image/png\",\"data\":\"iVBO\"}}]}]}]}",
+     "{\"contents\":[{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"shot\","
+     "\"args\":{}}}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+     "\"shot\",\"response\":{\"result\":\"here\"}}},{\"inlineData\":{\"mimeType\":"
+     "\"image/png\",\"data\":\"iVBO\"}}]}]," GC "}"},
     {"a signed thinking block: its signature onto the first functionCall, text not sent",
      "{" M "\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
      "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"I plan\","
@@ -188,12 +198,22 @@ test_translations(void **state)
     }
 }
 
+static const char *
+case_body(const char *name)
+{
+    for (size_t i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++)
+        if (strcmp(ok_cases[i].name, name) == 0)
+            return ok_cases[i].body;
+    fail_msg("no case %s", name);
+    return NULL;
+}
+
 static void
 test_remembered(void **state)
 {
     (void)state;
     struct skiff_anth_request r;
-    char *g = translate(ok_cases[13].body, &r);
+    char *g = translate(case_body("sampling, stop sequences, thinking enabled"), &r);
     free(g);
     assert_string_equal(r.model, "claude-opus-4-1");
     assert_int_equal(r.stream, 1);
@@ -223,7 +243,7 @@ test_media(void **state)
 {
     (void)state;
     struct skiff_anth_request r;
-    char *g = translate(ok_cases[5].body, &r);
+    char *g = translate(case_body("a URL image is a placeholder for the door to fill"), &r);
     free(g);
     assert_int_equal(r.n_media, 1);
     assert_string_equal(r.media[0].url, "https://example.com/a.png");
@@ -288,6 +308,18 @@ static const struct bad_case bad_cases[] = {
     {"{" M "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":{\"type\":"
      "\"tool\"},\"tools\":[{\"name\":\"f\",\"input_schema\":{}}]}",
      "tool_choice.name: {\"type\": \"tool\"} needs the tool's name"},
+    {"{" M "\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\","
+     "\"thinking\":\"t\"}]}]}",
+     "messages: every message is empty; send some content"},
+    {"{" M "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_use\",\"id\":"
+     "\"a\",\"name\":\"f\",\"input\":{}}]}]}",
+     "messages[0].content[0]: tool_use blocks belong to assistant messages"},
+    {"{" M "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+     "{\"type\":\"base64\",\"media_type\":\"text/html\",\"data\":\"x\"}}]}]}",
+     "messages[0].content[0].source.media_type: text/html is not an image type (send "
+     "image/jpeg, image/png, image/gif or image/webp)"},
+    {"{" M "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":5}",
+     "the body is not valid JSON: duplicate object key near '\"max_tokens\"' (line 1)"},
 };
 
 static void
