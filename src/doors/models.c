@@ -47,8 +47,8 @@ literal_len(const char *glob)
 }
 
 const char *
-skiff_models_resolve(const struct skiff_model_alias *map, size_t n,
-                     const struct skiff_catalog *cat, const char *name)
+skiff_models_resolve(const struct skiff_model_alias *map, size_t n, const struct skiff_catalog *cat,
+                     const char *name)
 {
     if (!name || !name[0])
         return NULL;

@@ -4,9 +4,10 @@
  * the config) and asks for one name at a time.
  *
  * Rules: a Gemini model name ("gemini-...", "models/...", or a name the catalog knows) always
- * maps to itself, even when an entry names it. Then an exact pattern wins over any glob; among globs the most specific wins (the most
- * literal characters, then the earliest entry); `*` matches any run of characters, including
- * none. So `"*": gemini-2.5-flash` never turns a request for gemini-2.5-pro into Flash.
+ * maps to itself, even when an entry names it. Then an exact pattern wins over any glob; among
+ * globs the most specific wins (the most literal characters, then the earliest entry); `*` matches
+ * any run of characters, including none. So `"*": gemini-2.5-flash` never turns a request for
+ * gemini-2.5-pro into Flash.
  */
 #ifndef SKIFF_DOORS_MODELS_H
 #define SKIFF_DOORS_MODELS_H

@@ -91,7 +91,8 @@ static const struct ok_case ok_cases[] = {
      "\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"
      "{\"role\": \"developer\", \"content\": [{\"type\": \"text\", \"text\": \"Use French.\"}]},"
      "{\"role\": \"user\", \"content\": \"Hi\"}]",
-     "{\"systemInstruction\": {\"parts\": [{\"text\": \"Be brief.\"}, {\"text\": \"Use French.\"}]},"
+     "{\"systemInstruction\": {\"parts\": [{\"text\": \"Be brief.\"}, {\"text\": \"Use "
+     "French.\"}]},"
      "\"contents\": [" U("Hi") "]}"},
     {"consecutive same-role messages merge into one Content", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"user\", \"content\": "
@@ -117,38 +118,46 @@ static const struct ok_case ok_cases[] = {
      "\"object\", \"properties\": {\"p\": {\"$ref\": \"#/$defs/P\"}}, \"$defs\": {\"P\": "
      "{\"type\": \"string\"}}, \"additionalProperties\": false}}}, {\"type\": \"function\", "
      "\"function\": {\"name\": \"g\"}}]",
-     "{\"contents\": [" U("x") "], \"tools\": [{\"functionDeclarations\": [{\"name\": \"f\", "
-     "\"description\": \"d\", \"parametersJsonSchema\": {\"$schema\": "
-     "\"http://json-schema.org/draft-07/schema#\", \"type\": \"object\", \"properties\": {\"p\": "
-     "{\"$ref\": \"#/$defs/P\"}}, \"$defs\": {\"P\": {\"type\": \"string\"}}, "
-     "\"additionalProperties\": false}}, {\"name\": \"g\"}]}]}"},
+     "{\"contents\": [" U(
+         "x") "], \"tools\": [{\"functionDeclarations\": [{\"name\": \"f\", "
+              "\"description\": \"d\", \"parametersJsonSchema\": {\"$schema\": "
+              "\"http://json-schema.org/draft-07/schema#\", \"type\": \"object\", \"properties\": "
+              "{\"p\": "
+              "{\"$ref\": \"#/$defs/P\"}}, \"$defs\": {\"P\": {\"type\": \"string\"}}, "
+              "\"additionalProperties\": false}}, {\"name\": \"g\"}]}]}"},
     {"tool_choice required → ANY", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"required\"",
-     "{\"contents\": [" U("x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": \"ANY\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": \"ANY\"}}}"},
     {"tool_choice none → NONE", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"none\"",
-     "{\"contents\": [" U("x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": \"NONE\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": \"NONE\"}}}"},
     {"tool_choice auto → AUTO", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": \"auto\"",
-     "{\"contents\": [" U("x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": \"AUTO\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": \"AUTO\"}}}"},
     {"tool_choice {function} → ANY with the allowed name", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"tool_choice\": {\"type\": "
      "\"function\", \"function\": {\"name\": \"getWeather\"}}",
      "{\"contents\": [" U("x") "], \"toolConfig\": {\"functionCallingConfig\": {\"mode\": "
-     "\"ANY\", \"allowedFunctionNames\": [\"getWeather\"]}}}"},
+                               "\"ANY\", \"allowedFunctionNames\": [\"getWeather\"]}}}"},
     {"response_format json_schema → responseJsonSchema with $defs kept", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": "
      "\"json_schema\", \"json_schema\": {\"name\": \"s\", \"strict\": true, \"schema\": "
      "{\"type\": \"object\", \"properties\": {\"a\": {\"$ref\": \"#/$defs/A\"}}, \"$defs\": "
      "{\"A\": {\"type\": \"integer\"}}, \"required\": [\"a\"], \"additionalProperties\": false}}}",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"responseMimeType\": "
-     "\"application/json\", \"responseJsonSchema\": {\"type\": \"object\", \"properties\": "
-     "{\"a\": {\"$ref\": \"#/$defs/A\"}}, \"$defs\": {\"A\": {\"type\": \"integer\"}}, "
-     "\"required\": [\"a\"], \"additionalProperties\": false}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"responseMimeType\": "
+              "\"application/json\", \"responseJsonSchema\": {\"type\": \"object\", "
+              "\"properties\": "
+              "{\"a\": {\"$ref\": \"#/$defs/A\"}}, \"$defs\": {\"A\": {\"type\": \"integer\"}}, "
+              "\"required\": [\"a\"], \"additionalProperties\": false}}}"},
     {"response_format json_object → responseMimeType", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"response_format\": {\"type\": "
      "\"json_object\"}",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"responseMimeType\": \"application/json\"}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"responseMimeType\": \"application/json\"}}"},
     {"sampling fields, max_completion_tokens over max_tokens, stop, n, seed, penalties, "
      "logprobs; unknown fields dropped",
      "gemini-2.5-flash",
@@ -157,48 +166,59 @@ static const struct ok_case ok_cases[] = {
      "\"seed\": 7, \"presence_penalty\": 0.1, \"frequency_penalty\": 0.2, \"logprobs\": true, "
      "\"top_logprobs\": 3, \"user\": \"u1\", \"web_search_options\": {}, \"store\": false, "
      "\"metadata\": {\"k\": \"v\"}",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"temperature\": 0.5, \"topP\": 0.9, "
-     "\"seed\": 7, \"presencePenalty\": 0.1, \"frequencyPenalty\": 0.2, \"logprobs\": 3, "
-     "\"maxOutputTokens\": 20, \"responseLogprobs\": true, \"candidateCount\": 2, "
-     "\"stopSequences\": [\"a\", \"b\"]}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"temperature\": 0.5, \"topP\": 0.9, "
+              "\"seed\": 7, \"presencePenalty\": 0.1, \"frequencyPenalty\": 0.2, \"logprobs\": 3, "
+              "\"maxOutputTokens\": 20, \"responseLogprobs\": true, \"candidateCount\": 2, "
+              "\"stopSequences\": [\"a\", \"b\"]}}"},
     {"stop as one string", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"stop\": \"END\"",
      "{\"contents\": [" U("x") "], \"generationConfig\": {\"stopSequences\": [\"END\"]}}"},
     {"reasoning_effort low → 1024 on 2.5 Flash", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"low\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 1024}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 1024}}}"},
     {"reasoning_effort medium → 8192", "gemini-2.5-pro",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"medium\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 8192}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 8192}}}"},
     {"reasoning_effort high → 24576", "gemini-2.5-flash-lite",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"high\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 24576}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 24576}}}"},
     {"reasoning_effort none → 0 where the model may stop thinking", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"none\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 0}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 0}}}"},
     {"reasoning_effort none → the minimum (128) on 2.5 Pro, which cannot stop", "gemini-2.5-pro",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"none\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 128}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 128}}}"},
     {"reasoning_effort minimal → the minimum (512) on 2.5 Flash-Lite", "gemini-2.5-flash-lite",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"minimal\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 512}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 512}}}"},
     {"Gemini 3 takes levels", "gemini-3-flash-preview",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"medium\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"MEDIUM\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"MEDIUM\"}}}"},
     {"Gemini 3: none → its lowest level", "gemini-3-flash-preview",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"none\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"MINIMAL\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"MINIMAL\"}}}"},
     {"Gemini 3 Pro: minimal → LOW", "gemini-3.1-pro-preview",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"minimal\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"LOW\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"LOW\"}}}"},
     {"an alias of a Gemini 3 model takes levels too", "gemini-pro-latest",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"high\"",
-     "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"HIGH\"}}}"},
+     "{\"contents\": [" U(
+         "x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"HIGH\"}}}"},
     {"thoughts asked by extra_body.google.thinking_config", "gemini-2.5-flash",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"extra_body\": {\"google\": "
      "{\"thinking_config\": {\"include_thoughts\": true, \"thinking_budget\": 300}}}",
      "{\"contents\": [" U("x") "], \"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": "
-     "300, \"includeThoughts\": true}}}"},
+                               "300, \"includeThoughts\": true}}}"},
     {"reasoning_effort none on a model that does not think: no thinkingConfig",
      "gemini-2.5-flash-image",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"reasoning_effort\": \"none\"",
@@ -216,13 +236,19 @@ static const struct ok_case ok_cases[] = {
      "{\"role\": \"tool\", \"tool_call_id\": \"call_B\", \"content\": \"12:00\"},"
      "{\"role\": \"tool\", \"tool_call_id\": \"call_B\", \"content\": [{\"type\": \"text\", "
      "\"text\": \"[1,2]\"}]}]",
-     "{\"contents\": [" U("weather and time") ","
-     "{\"role\": \"model\", \"parts\": [{\"functionCall\": {\"name\": \"getWeather\", \"args\": "
-     "{\"city\": \"Paris\"}}}, {\"functionCall\": {\"name\": \"getTime\", \"args\": {}}}]},"
-     "{\"role\": \"user\", \"parts\": [{\"functionResponse\": {\"name\": \"getWeather\", "
-     "\"response\": {\"tempC\": 21}}}, {\"functionResponse\": {\"name\": \"getTime\", "
-     "\"response\": {\"result\": \"12:00\"}}}, {\"functionResponse\": {\"name\": \"getTime\", "
-     "\"response\": {\"result\": \"[1,2]\"}}}]}]}"},
+     "{\"contents\": [" U(
+         "weather and time") ","
+                             "{\"role\": \"model\", \"parts\": [{\"functionCall\": {\"name\": "
+                             "\"getWeather\", \"args\": "
+                             "{\"city\": \"Paris\"}}}, {\"functionCall\": {\"name\": \"getTime\", "
+                             "\"args\": {}}}]},"
+                             "{\"role\": \"user\", \"parts\": [{\"functionResponse\": {\"name\": "
+                             "\"getWeather\", "
+                             "\"response\": {\"tempC\": 21}}}, {\"functionResponse\": {\"name\": "
+                             "\"getTime\", "
+                             "\"response\": {\"result\": \"12:00\"}}}, {\"functionResponse\": "
+                             "{\"name\": \"getTime\", "
+                             "\"response\": {\"result\": \"[1,2]\"}}}]}]}"},
     {"the signature in extra_content goes back on the first call, never into the id",
      "gemini-3-flash-preview",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"},"
@@ -233,11 +259,14 @@ static const struct ok_case ok_cases[] = {
      "\"arguments\": \"{}\"}}]},"
      "{\"role\": \"tool\", \"tool_call_id\": \"call_A\", \"content\": \"1\"},"
      "{\"role\": \"tool\", \"tool_call_id\": \"call_B\", \"content\": \"2\"}]",
-     "{\"contents\": [" U("x") ", {\"role\": \"model\", \"parts\": [{\"text\": \"Let me check.\"}, "
-     "{\"functionCall\": {\"name\": \"f\", \"args\": {}}, \"thoughtSignature\": \"SIG1\"}, "
-     "{\"functionCall\": {\"name\": \"g\", \"args\": {}}}]}, {\"role\": \"user\", \"parts\": ["
-     "{\"functionResponse\": {\"name\": \"f\", \"response\": {\"result\": \"1\"}}}, "
-     "{\"functionResponse\": {\"name\": \"g\", \"response\": {\"result\": \"2\"}}}]}]}"},
+     "{\"contents\": [" U(
+         "x") ", {\"role\": \"model\", \"parts\": [{\"text\": \"Let me check.\"}, "
+              "{\"functionCall\": {\"name\": \"f\", \"args\": {}}, \"thoughtSignature\": "
+              "\"SIG1\"}, "
+              "{\"functionCall\": {\"name\": \"g\", \"args\": {}}}]}, {\"role\": \"user\", "
+              "\"parts\": ["
+              "{\"functionResponse\": {\"name\": \"f\", \"response\": {\"result\": \"1\"}}}, "
+              "{\"functionResponse\": {\"name\": \"g\", \"response\": {\"result\": \"2\"}}}]}]}"},
     {"a signature on a later call of the step still lands on the step's first call",
      "gemini-3-flash-preview",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"},"
@@ -247,8 +276,10 @@ static const struct ok_case ok_cases[] = {
      "{\"name\": \"g\", \"arguments\": \"{}\"}, \"extra_content\": {\"google\": "
      "{\"thought_signature\": \"SIG2\"}}}]}]",
      "{\"contents\": [" U("x") ", {\"role\": \"model\", \"parts\": ["
-     "{\"functionCall\": {\"name\": \"f\", \"args\": {}}, \"thoughtSignature\": \"SIG2\"}, "
-     "{\"functionCall\": {\"name\": \"g\", \"args\": {}}, \"thoughtSignature\": \"SIG2\"}]}]}"},
+                               "{\"functionCall\": {\"name\": \"f\", \"args\": {}}, "
+                               "\"thoughtSignature\": \"SIG2\"}, "
+                               "{\"functionCall\": {\"name\": \"g\", \"args\": {}}, "
+                               "\"thoughtSignature\": \"SIG2\"}]}]}"},
 };
 
 static void
@@ -455,10 +486,10 @@ test_signature_from_cache_passes_gemini3(void **state)
 
     assert_int_equal(translate(req, "gemini-3-flash-preview", &sigs, &c, &e), 0);
     const json_t *model_turn = json_array_get(json_object_get(c.body, "contents"), 1);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_array_get(json_object_get(model_turn, "parts"), 0),
-                            "thoughtSignature")),
-                        sig);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(model_turn, "parts"), 0),
+                                          "thoughtSignature")),
+        sig);
     assert_int_equal(skiff_sim_tools_check(m, c.body, &inv), 0);
     skiff_oai_chat_release(&c);
 

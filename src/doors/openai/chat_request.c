@@ -30,7 +30,8 @@ bad(struct ctx *c, const char *param, const char *fmt, const char *detail)
 static int
 nomem(struct ctx *c)
 {
-    skiff_oai_error_set(c->err, 500, NULL, NULL, "skiff ran out of memory translating the request.");
+    skiff_oai_error_set(c->err, 500, NULL, NULL,
+                        "skiff ran out of memory translating the request.");
     return SKIFF_ENOMEM;
 }
 
@@ -110,7 +111,8 @@ user_part(struct ctx *c, const json_t *p, const char *param)
     char sub[160];
     const char *type = json_string_value(json_object_get(p, "type"));
     if (!type) {
-        bad(c, param, "%s", "Each content part needs a \"type\" (text, image_url, input_audio, file).");
+        bad(c, param, "%s",
+            "Each content part needs a \"type\" (text, image_url, input_audio, file).");
         return NULL;
     }
     if (strcmp(type, "text") == 0) {
@@ -128,10 +130,11 @@ user_part(struct ctx *c, const json_t *p, const char *param)
     if (strcmp(type, "image_url") == 0) {
         const json_t *iu = json_object_get(p, "image_url");
         const char *url = json_is_string(iu) ? json_string_value(iu)
-                                              : json_string_value(json_object_get(iu, "url"));
+                                             : json_string_value(json_object_get(iu, "url"));
         snprintf(sub, sizeof sub, "%s.image_url.url", param);
         if (!url) {
-            bad(c, sub, "%s", "An image_url part needs image_url.url (a data: URI or an http(s) URL).");
+            bad(c, sub, "%s",
+                "An image_url part needs image_url.url (a data: URI or an http(s) URL).");
             return NULL;
         }
         if (strncmp(url, "data:", 5) == 0)
@@ -171,8 +174,8 @@ user_part(struct ctx *c, const json_t *p, const char *param)
         if (strncmp(fd, "data:", 5) == 0)
             return data_uri(c, fd, sub);
         /* OpenAI's SDKs also send bare base64; OpenAI takes it as a PDF. */
-        json_t *part = json_pack("{s:{s:s, s:s}}", "inlineData", "mimeType", "application/pdf",
-                                 "data", fd);
+        json_t *part =
+            json_pack("{s:{s:s, s:s}}", "inlineData", "mimeType", "application/pdf", "data", fd);
         if (!part)
             nomem(c);
         return part;
@@ -232,7 +235,8 @@ system_message(struct ctx *c, const json_t *m, const char *param)
     char sub[160];
     snprintf(sub, sizeof sub, "%s.content", param);
     if (!ok)
-        return bad(c, sub, "%s", "A system or developer message's content must be a string or text parts.");
+        return bad(c, sub, "%s",
+                   "A system or developer message's content must be a string or text parts.");
     if (!t)
         return 0;
     if (!c->system && !(c->system = json_array())) {
@@ -294,7 +298,8 @@ assistant_message(struct ctx *c, const json_t *m, const char *param)
     char *t = content_text(json_object_get(m, "content"), &ok);
     if (!ok) {
         snprintf(sub, sizeof sub, "%s.content", param);
-        return bad(c, sub, "%s", "An assistant message's content must be a string, text parts or null.");
+        return bad(c, sub, "%s",
+                   "An assistant message's content must be a string, text parts or null.");
     }
     if (t && t[0] && add_text(c, "model", t)) {
         free(t);
@@ -326,7 +331,8 @@ assistant_message(struct ctx *c, const json_t *m, const char *param)
             if (!json_is_object(a)) {
                 json_decref(a);
                 snprintf(sub, sizeof sub, "%s.tool_calls[%zu].function.arguments", param, i);
-                return bad(c, sub, "%s", "A tool call's arguments must be a JSON object, as a string.");
+                return bad(c, sub, "%s",
+                           "A tool call's arguments must be a JSON object, as a string.");
             }
         } else if (!(a = json_object())) {
             return nomem(c);
@@ -385,8 +391,7 @@ tool_message(struct ctx *c, const json_t *m, const char *param)
     free(t);
     if (!resp)
         return nomem(c);
-    json_t *part =
-        json_pack("{s:{s:s, s:o}}", "functionResponse", "name", name, "response", resp);
+    json_t *part = json_pack("{s:{s:s, s:o}}", "functionResponse", "name", name, "response", resp);
     return add_part(c, "user", part) ? nomem(c) : 0;
 }
 
@@ -406,7 +411,8 @@ messages(struct ctx *c, const json_t *msgs)
         if (!role) {
             char sub[80];
             snprintf(sub, sizeof sub, "%s.role", param);
-            return bad(c, sub, "%s", "Each message needs a role (system, developer, user, assistant, tool).");
+            return bad(c, sub, "%s",
+                       "Each message needs a role (system, developer, user, assistant, tool).");
         }
         if (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)
             rc = system_message(c, m, param);
@@ -419,8 +425,8 @@ messages(struct ctx *c, const json_t *msgs)
         else {
             char sub[80];
             snprintf(sub, sizeof sub, "%s.role", param);
-            return bad(c, sub, "Role \"%s\" is not one of system, developer, user, assistant, tool.",
-                       role);
+            return bad(c, sub,
+                       "Role \"%s\" is not one of system, developer, user, assistant, tool.", role);
         }
         if (rc)
             return rc;
@@ -442,7 +448,8 @@ tools(struct ctx *c, const json_t *req, json_t *body)
     if (json_array_size(ts) == 0)
         return 0;
     json_t *decls = json_array();
-    if (!decls || json_object_set_new(body, "tools", json_pack("[{s:o}]", "functionDeclarations", decls)))
+    if (!decls ||
+        json_object_set_new(body, "tools", json_pack("[{s:o}]", "functionDeclarations", decls)))
         return nomem(c);
     size_t i;
     const json_t *t;
@@ -501,7 +508,8 @@ tool_choice(struct ctx *c, const json_t *req, json_t *body)
                        "{name}}.");
         fcc = json_pack("{s:s, s:[s]}", "mode", "ANY", "allowedFunctionNames", name);
     }
-    if (!fcc || json_object_set_new(body, "toolConfig", json_pack("{s:o}", "functionCallingConfig", fcc)))
+    if (!fcc ||
+        json_object_set_new(body, "toolConfig", json_pack("{s:o}", "functionCallingConfig", fcc)))
         return nomem(c);
     return 0;
 }
@@ -528,7 +536,9 @@ response_format(struct ctx *c, const json_t *req, json_t *gc)
     if (type && strcmp(type, "text") == 0)
         return 0;
     if (type && strcmp(type, "json_object") == 0)
-        return json_object_set_new(gc, "responseMimeType", json_string("application/json")) ? nomem(c) : 0;
+        return json_object_set_new(gc, "responseMimeType", json_string("application/json"))
+                   ? nomem(c)
+                   : 0;
     if (type && strcmp(type, "json_schema") == 0) {
         const json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
         if (!json_is_object(schema))
@@ -711,8 +721,8 @@ sampling(struct ctx *c, const json_t *req, json_t *gc)
         (rc = number(c, req, "top_logprobs", gc, "logprobs", 1)))
         return rc;
     /* max_completion_tokens replaces the deprecated max_tokens; it wins when both are set. */
-    const char *mt = json_object_get(req, "max_completion_tokens") ? "max_completion_tokens"
-                                                                    : "max_tokens";
+    const char *mt =
+        json_object_get(req, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
     if ((rc = number(c, req, mt, gc, "maxOutputTokens", 1)))
         return rc;
     const json_t *lp = json_object_get(req, "logprobs");
@@ -777,7 +787,8 @@ skiff_oai_chat_request(const json_t *req, const struct skiff_oai_chat_opts *opts
         (rc = sampling(&c, req, gc)))
         goto fail;
     if (c.system) {
-        if (json_object_set_new(out->body, "systemInstruction", json_pack("{s:o}", "parts", c.system))) {
+        if (json_object_set_new(out->body, "systemInstruction",
+                                json_pack("{s:o}", "parts", c.system))) {
             c.system = NULL;
             rc = nomem(&c);
             goto fail;

@@ -35,15 +35,15 @@ struct skiff_oai_chat_opts {
 };
 
 struct skiff_oai_chat {
-    json_t *body;          /* the generateContent request; owned */
-    char *model;           /* the model name the client asked for; owned */
-    int stream;            /* "stream": true */
-    int include_usage;     /* stream_options.include_usage */
-    int n;                 /* choices asked (candidateCount), 1 by default */
-    int include_thoughts;  /* thoughts are asked for: answer them as reasoning_content */
-    int parallel_calls;    /* 0 when parallel_tool_calls is false: answer only the first call */
-    json_t *call_names;    /* {tool_call_id: function name} of the history; owned */
-    json_t *media;         /* [{"url": "...", "inlineData": <the part's object>}]; owned */
+    json_t *body;         /* the generateContent request; owned */
+    char *model;          /* the model name the client asked for; owned */
+    int stream;           /* "stream": true */
+    int include_usage;    /* stream_options.include_usage */
+    int n;                /* choices asked (candidateCount), 1 by default */
+    int include_thoughts; /* thoughts are asked for: answer them as reasoning_content */
+    int parallel_calls;   /* 0 when parallel_tool_calls is false: answer only the first call */
+    json_t *call_names;   /* {tool_call_id: function name} of the history; owned */
+    json_t *media;        /* [{"url": "...", "inlineData": <the part's object>}]; owned */
 };
 
 /*

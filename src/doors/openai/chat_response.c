@@ -66,9 +66,9 @@ skiff_oai_usage(const json_t *um)
         total = prompt + completion;
     return json_pack("{s:I, s:I, s:I, s:{s:I}, s:{s:I}}", "prompt_tokens", prompt,
                      "completion_tokens", completion, "total_tokens", total,
-                     "prompt_tokens_details", "cached_tokens",
-                     count(um, "cachedContentTokenCount"), "completion_tokens_details",
-                     "reasoning_tokens", count(um, "thoughtsTokenCount"));
+                     "prompt_tokens_details", "cached_tokens", count(um, "cachedContentTokenCount"),
+                     "completion_tokens_details", "reasoning_tokens",
+                     count(um, "thoughtsTokenCount"));
 }
 
 char *
@@ -100,7 +100,8 @@ append(char **acc, size_t *len, const char *s)
 }
 
 json_t *
-skiff_oai_tool_call(const json_t *part, const struct skiff_oai_answer_opts *o, int with_index, size_t index)
+skiff_oai_tool_call(const json_t *part, const struct skiff_oai_answer_opts *o, int with_index,
+                    size_t index)
 {
     const json_t *fc = json_object_get(part, "functionCall");
     const char *name = json_string_value(json_object_get(fc, "name"));
@@ -208,9 +209,9 @@ skiff_oai_chat_response(const json_t *resp, const struct skiff_oai_answer_opts *
     char id[160];
     completion_id(resp, id, sizeof id);
     json_t *choices = json_array();
-    json_t *out = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", id, "object", "chat.completion",
-                            "created", (json_int_t)o->created, "model", o->model ? o->model : "",
-                            "choices", choices);
+    json_t *out =
+        json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", id, "object", "chat.completion", "created",
+                  (json_int_t)o->created, "model", o->model ? o->model : "", "choices", choices);
     if (!out)
         return NULL;
     const json_t *cands = json_object_get(resp, "candidates");
@@ -223,10 +224,10 @@ skiff_oai_chat_response(const json_t *resp, const struct skiff_oai_answer_opts *
     }
     if (json_array_size(choices) == 0) {
         char *refusal = skiff_oai_block_refusal(resp);
-        json_t *ch = refusal ? blocked_choice(refusal)
-                             : json_pack("{s:i, s:{s:s, s:s}, s:n, s:s}", "index", 0, "message",
-                                         "role", "assistant", "content", "", "logprobs",
-                                         "finish_reason", "stop");
+        json_t *ch =
+            refusal ? blocked_choice(refusal)
+                    : json_pack("{s:i, s:{s:s, s:s}, s:n, s:s}", "index", 0, "message", "role",
+                                "assistant", "content", "", "logprobs", "finish_reason", "stop");
         free(refusal);
         if (json_array_append_new(choices, ch))
             goto fail;

@@ -9,11 +9,11 @@
 #define MAX_CHOICES 8 /* Gemini's candidateCount bound */
 
 struct choice {
-    int seen;          /* a chunk of this choice was written (its role went out) */
-    int called;        /* it called a tool */
-    int calls;         /* calls answered (parallel_calls 0 keeps the first only) */
-    char reason[40];   /* the first finishReason Gemini sent, "" until then */
-    int blocked;       /* a blocked prompt: content_filter */
+    int seen;        /* a chunk of this choice was written (its role went out) */
+    int called;      /* it called a tool */
+    int calls;       /* calls answered (parallel_calls 0 keeps the first only) */
+    char reason[40]; /* the first finishReason Gemini sent, "" until then */
+    int blocked;     /* a blocked prompt: content_filter */
 };
 
 struct skiff_oai_stream {
@@ -100,8 +100,8 @@ delta(struct skiff_oai_stream *s, size_t i, json_t *d, struct skiff_buf *out)
         return SKIFF_ENOMEM;
     }
     s->ch[i].seen = 1;
-    json_t *c = json_pack("[{s:I, s:o, s:n, s:n}]", "index", (json_int_t)i, "delta", d,
-                          "logprobs", "finish_reason");
+    json_t *c = json_pack("[{s:I, s:o, s:n, s:n}]", "index", (json_int_t)i, "delta", d, "logprobs",
+                          "finish_reason");
     return c ? emit(s, envelope(s, c), out) : SKIFF_ENOMEM;
 }
 
@@ -236,14 +236,14 @@ skiff_oai_stream_end(struct skiff_oai_stream *s, struct skiff_buf *out)
         struct choice *c = &s->ch[i];
         if (!c->seen && !c->reason[0] && !c->blocked)
             continue;
-        const char *fr = c->blocked ? "content_filter"
-                                    : skiff_oai_finish_reason(c->reason[0] ? c->reason : "STOP",
-                                                              c->called);
+        const char *fr =
+            c->blocked ? "content_filter"
+                       : skiff_oai_finish_reason(c->reason[0] ? c->reason : "STOP", c->called);
         json_t *d = c->seen ? json_object() : json_pack("{s:s}", "role", "assistant");
         c->seen = 1;
-        if (json_array_append_new(choices, json_pack("{s:I, s:o, s:n, s:s}", "index",
-                                                     (json_int_t)i, "delta", d, "logprobs",
-                                                     "finish_reason", fr))) {
+        if (json_array_append_new(choices,
+                                  json_pack("{s:I, s:o, s:n, s:s}", "index", (json_int_t)i, "delta",
+                                            d, "logprobs", "finish_reason", fr))) {
             json_decref(choices);
             return SKIFF_ENOMEM;
         }

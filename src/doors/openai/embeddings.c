@@ -72,7 +72,8 @@ skiff_oai_embeddings_request(const json_t *req, const char *gemini_model,
         out->body = json_pack("{s:o}", "content", content(json_string_value(input)));
         if (!out->body)
             goto nomem;
-        if (json_is_integer(dims) && json_object_set(out->body, "outputDimensionality", (json_t *)dims))
+        if (json_is_integer(dims) &&
+            json_object_set(out->body, "outputDimensionality", (json_t *)dims))
             goto nomem;
         return 0;
     }
@@ -82,7 +83,8 @@ skiff_oai_embeddings_request(const json_t *req, const char *gemini_model,
         goto nomem;
     json_array_foreach(input, i, v)
     {
-        json_t *r = json_pack("{s:s, s:o}", "model", mname, "content", content(json_string_value(v)));
+        json_t *r =
+            json_pack("{s:s, s:o}", "model", mname, "content", content(json_string_value(v)));
         if (!r || json_array_append_new(reqs, r))
             goto nomem;
         if (json_is_integer(dims) && json_object_set(r, "outputDimensionality", (json_t *)dims))

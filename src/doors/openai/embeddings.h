@@ -18,11 +18,11 @@
 #define SKIFF_OAI_MAX_EMBED_INPUTS 100
 
 struct skiff_oai_embed {
-    json_t *body;  /* the embedContent or batchEmbedContents request; owned */
-    int batch;     /* 1: POST :batchEmbedContents, 0: :embedContent */
-    int base64;    /* encoding_format "base64" */
-    size_t count;  /* inputs */
-    char *model;   /* the name the client asked for; owned */
+    json_t *body; /* the embedContent or batchEmbedContents request; owned */
+    int batch;    /* 1: POST :batchEmbedContents, 0: :embedContent */
+    int base64;   /* encoding_format "base64" */
+    size_t count; /* inputs */
+    char *model;  /* the name the client asked for; owned */
 };
 
 /*

@@ -43,8 +43,8 @@ fail:
 }
 
 json_t *
-skiff_oai_model_get(const struct skiff_catalog *cat, const struct skiff_model_alias *map,
-                    size_t n, const char *id, long created)
+skiff_oai_model_get(const struct skiff_catalog *cat, const struct skiff_model_alias *map, size_t n,
+                    const char *id, long created)
 {
     struct skiff_model_info m;
     if (cat && skiff_catalog_lookup(cat, id, strlen(id), &m))
