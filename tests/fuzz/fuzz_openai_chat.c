@@ -2,7 +2,8 @@
  * The OpenAI door's request translator (src/doors/openai/chat_request.c) on any JSON a client
  * may send: it must either translate (a Gemini body with a non-empty contents array and a
  * roles that are user or model) or refuse with a 4xx whose message is set; never crash or
- * leak. The answer translators run on the same input taken as a Gemini answer.
+ * leak. The same input also goes through the Responses API's request translator (and its
+ * chat request, when it makes one), and is taken as a Gemini answer by the answer translators.
  *
  * Input: byte 0 picks the model (and whether its catalog facts and a signature cache are
  * given); the rest is the request body.
@@ -13,6 +14,7 @@
 
 #include "doors/openai/chat_request.h"
 #include "doors/openai/chat_response.h"
+#include "doors/openai/responses.h"
 #include "gemini/catalog.h"
 
 static struct skiff_catalog *cat;
@@ -82,7 +84,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *ans = skiff_oai_chat_response(req, &a);
     if (!ans)
         abort();
+    json_t *r = skiff_oai_response_from_chat(ans);
+    if (!r)
+        abort();
+    json_decref(r);
     json_decref(ans);
+    json_t *chat = skiff_oai_responses_to_chat(req, &e);
+    if (chat) {
+        if (skiff_oai_chat_request(chat, &o, &c, &e) == 0)
+            skiff_oai_chat_release(&c);
+        json_decref(chat);
+    } else if (e.status < 400 || !e.message[0]) {
+        abort();
+    }
     json_decref(req);
     return 0;
 }

@@ -249,6 +249,17 @@ static const struct ok_case ok_cases[] = {
                              "\"response\": {\"result\": \"12:00\"}}}, {\"functionResponse\": "
                              "{\"name\": \"getTime\", "
                              "\"response\": {\"result\": \"[1,2]\"}}}]}]}"},
+    {"a tool result holding $ref goes as text, not as a media reference", "gemini-2.5-flash",
+     "\"messages\": [{\"role\": \"user\", \"content\": \"x\"},"
+     "{\"role\": \"assistant\", \"tool_calls\": [{\"id\": \"c\", \"type\": \"function\", "
+     "\"function\": {\"name\": \"schema\", \"arguments\": \"{}\"}}]},"
+     "{\"role\": \"tool\", \"tool_call_id\": \"c\", \"content\": "
+     "\"{\\\"a\\\": {\\\"$ref\\\": \\\"#/x\\\"}}\"}]",
+     "{\"contents\": [" U(
+         "x") ", {\"role\": \"model\", \"parts\": [{\"functionCall\": "
+              "{\"name\": \"schema\", \"args\": {}}}]}, {\"role\": \"user\", \"parts\": "
+              "[{\"functionResponse\": {\"name\": \"schema\", \"response\": {\"result\": "
+              "\"{\\\"a\\\": {\\\"$ref\\\": \\\"#/x\\\"}}\"}}}]}]}"},
     {"the signature in extra_content goes back on the first call, never into the id",
      "gemini-3-flash-preview",
      "\"messages\": [{\"role\": \"user\", \"content\": \"x\"},"

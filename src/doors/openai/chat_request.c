@@ -359,8 +359,28 @@ assistant_message(struct ctx *c, const json_t *m, const char *param)
     return 0;
 }
 
+/* Whether v holds a "$ref" key at any depth. */
+static int
+has_ref(const json_t *v, int depth)
+{
+    const char *k;
+    const json_t *x;
+    size_t i;
+    if (depth > 64)
+        return 1;
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k,
+                            x) if (strcmp(k, "$ref") == 0 || has_ref(x, depth + 1)) return 1;
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) if (has_ref(x, depth + 1)) return 1;
+    }
+    return 0;
+}
+
 /* A tool message → a functionResponse part of the user turn; the function's name comes from
- * the call it answers. A result that is not a JSON object is wrapped as {"result": ...}. */
+ * the call it answers. A result that is not a JSON object is wrapped as {"result": "<text>"};
+ * so is an object holding a "$ref" key, which Gemini would read as a media reference and
+ * refuse (a tool that returns a JSON Schema is the usual case). */
 static int
 tool_message(struct ctx *c, const json_t *m, const char *param)
 {
@@ -382,7 +402,7 @@ tool_message(struct ctx *c, const json_t *m, const char *param)
     }
     json_t *v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
     json_t *resp;
-    if (json_is_object(v))
+    if (json_is_object(v) && !has_ref(v, 0))
         resp = v;
     else {
         json_decref(v);
