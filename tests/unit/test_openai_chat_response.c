@@ -217,6 +217,29 @@ test_candidates_are_choices(void **state)
     json_decref(out);
 }
 
+/* logprobs: true asks Gemini for responseLogprobs; its logprobsResult comes back in
+ * OpenAI's shape. */
+static void
+test_logprobs(void **state)
+{
+    (void)state;
+    json_t *out = answer(
+        "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi!\"}]}, \"finishReason\": "
+        "\"STOP\", \"index\": 0, \"logprobsResult\": {\"chosenCandidates\": [{\"token\": "
+        "\"Hi\", \"logProbability\": -0.5}, {\"token\": \"!\", \"logProbability\": -0.25}], "
+        "\"topCandidates\": [{\"candidates\": [{\"token\": \"Hi\", \"logProbability\": -0.5}, "
+        "{\"token\": \"Yo\", \"logProbability\": -1.0}]}]}}], \"responseId\": \"R1\"}",
+        0, 1, NULL);
+    assert_json(
+        json_object_get(json_array_get(json_object_get(out, "choices"), 0), "logprobs"),
+        "{\"content\": [{\"token\": \"Hi\", \"logprob\": -0.5, \"bytes\": [72, 105], "
+        "\"top_logprobs\": [{\"token\": \"Hi\", \"logprob\": -0.5, \"bytes\": [72, 105]}, "
+        "{\"token\": \"Yo\", \"logprob\": -1.0, \"bytes\": [89, 111]}]}, {\"token\": \"!\", "
+        "\"logprob\": -0.25, \"bytes\": [33], \"top_logprobs\": []}], \"refusal\": null}",
+        "logprobs");
+    json_decref(out);
+}
+
 int
 main(void)
 {
@@ -228,6 +251,7 @@ main(void)
         cmocka_unit_test(test_parallel_false_keeps_first_call),
         cmocka_unit_test(test_blocked_prompt),
         cmocka_unit_test(test_candidates_are_choices),
+        cmocka_unit_test(test_logprobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

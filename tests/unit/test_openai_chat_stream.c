@@ -434,6 +434,28 @@ test_thoughts_not_asked(void **state)
     run_free(&r);
 }
 
+/* An event's logprobsResult rides on its first content delta. */
+static void
+test_logprobs(void **state)
+{
+    (void)state;
+    struct run r;
+    run_start(&r, 0, 1, 0);
+    feed(&r, "{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]}, \"index\": 0, "
+             "\"logprobsResult\": {\"chosenCandidates\": [{\"token\": \"Hi\", "
+             "\"logProbability\": -0.5}], \"topCandidates\": []}, \"finishReason\": \"STOP\"}], "
+             "\"responseId\": \"R\"}");
+    run_end(&r);
+    json_t *c = chunks(&r);
+    assert_json(json_object_get(json_array_get(json_object_get(json_array_get(c, 0), "choices"), 0),
+                                "logprobs"),
+                "{\"content\": [{\"token\": \"Hi\", \"logprob\": -0.5, \"bytes\": [72, 105], "
+                "\"top_logprobs\": []}], \"refusal\": null}",
+                "stream logprobs");
+    json_decref(c);
+    run_free(&r);
+}
+
 int
 main(void)
 {
@@ -448,6 +470,7 @@ main(void)
         cmocka_unit_test(test_engine_failure),
         cmocka_unit_test(test_blocked_prompt_stream),
         cmocka_unit_test(test_thoughts_not_asked),
+        cmocka_unit_test(test_logprobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

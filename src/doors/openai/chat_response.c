@@ -132,6 +132,58 @@ skiff_oai_tool_call(const json_t *part, const struct skiff_oai_answer_opts *o, i
     return call;
 }
 
+/* {token, logprob, bytes} for a Gemini {token, logProbability}. New reference. */
+static json_t *
+token_logprob(const json_t *c)
+{
+    const char *tok = json_string_value(json_object_get(c, "token"));
+    if (!tok)
+        tok = "";
+    json_t *bytes = json_array();
+    for (const unsigned char *p = (const unsigned char *)tok; bytes && *p; p++)
+        if (json_array_append_new(bytes, json_integer(*p))) {
+            json_decref(bytes);
+            bytes = NULL;
+        }
+    return json_pack("{s:s, s:f, s:o}", "token", tok, "logprob",
+                     json_number_value(json_object_get(c, "logProbability")), "bytes", bytes);
+}
+
+json_t *
+skiff_oai_logprobs(const json_t *cand)
+{
+    const json_t *lr = json_object_get(cand, "logprobsResult");
+    const json_t *chosen = json_object_get(lr, "chosenCandidates");
+    if (!json_is_array(chosen))
+        return json_null();
+    const json_t *top = json_object_get(lr, "topCandidates");
+    json_t *content = json_array();
+    json_t *out = json_pack("{s:o, s:n}", "content", content, "refusal");
+    size_t i, k;
+    const json_t *c, *t;
+    if (!out)
+        return NULL;
+    json_array_foreach(chosen, i, c)
+    {
+        json_t *e = token_logprob(c);
+        json_t *tops = json_array();
+        if (!e || !tops || json_object_set_new(e, "top_logprobs", tops) ||
+            json_array_append_new(content, e)) {
+            json_decref(e);
+            json_decref(out);
+            return NULL;
+        }
+        json_array_foreach(json_object_get(json_array_get(top, i), "candidates"), k, t)
+        {
+            if (json_array_append_new(tops, token_logprob(t))) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+    }
+    return out;
+}
+
 static json_t *
 choice(const json_t *cand, size_t pos, const struct skiff_oai_answer_opts *o)
 {
@@ -171,7 +223,7 @@ choice(const json_t *cand, size_t pos, const struct skiff_oai_answer_opts *o)
         json_string_value(json_object_get(cand, "finishReason")), json_array_size(calls) > 0);
     ch = json_pack("{s:I, s:O, s:o, s:s}", "index",
                    json_is_integer(idx) ? json_integer_value(idx) : (json_int_t)pos, "message", msg,
-                   "logprobs", json_null(), "finish_reason",
+                   "logprobs", skiff_oai_logprobs(cand), "finish_reason",
                    fr ? fr : (json_array_size(calls) ? "tool_calls" : "stop"));
 out:
     json_decref(msg);

@@ -43,6 +43,11 @@ const char *skiff_oai_finish_reason(const char *gemini, int called);
  * completion_tokens_details.reasoning_tokens. New reference; NULL when um is not an object. */
 json_t *skiff_oai_usage(const json_t *um);
 
+/* A choice's logprobs {content: [{token, logprob, bytes, top_logprobs: [...]}], refusal: null}
+ * from the candidate's logprobsResult (chosenCandidates and topCandidates), or JSON null
+ * when it has none. New reference; NULL on OOM. */
+json_t *skiff_oai_logprobs(const json_t *cand);
+
 /* The refusal text of a blocked prompt ("The prompt was blocked by the Gemini API
  * (PROHIBITED_CONTENT)."), malloc'd, or NULL when promptFeedback holds no blockReason. */
 char *skiff_oai_block_refusal(const json_t *resp);

@@ -25,6 +25,7 @@ struct skiff_oai_stream {
     size_t next_index; /* the running tool-call index across the stream */
     char id[160];
     json_t *usage; /* the latest usageMetadata; owned */
+    json_t *lp;    /* the current event's logprobs, for its first content delta; owned */
     struct choice ch[MAX_CHOICES];
 };
 
@@ -51,6 +52,7 @@ skiff_oai_stream_free(struct skiff_oai_stream *s)
     if (!s)
         return;
     json_decref(s->usage);
+    json_decref(s->lp);
     free(s->model);
     free(s);
 }
@@ -100,8 +102,14 @@ delta(struct skiff_oai_stream *s, size_t i, json_t *d, struct skiff_buf *out)
         return SKIFF_ENOMEM;
     }
     s->ch[i].seen = 1;
-    json_t *c = json_pack("[{s:I, s:o, s:n, s:n}]", "index", (json_int_t)i, "delta", d, "logprobs",
-                          "finish_reason");
+    /* The event's logprobs cover its text: they ride on its first content delta. */
+    json_t *lp = json_null();
+    if (s->lp && json_object_get(d, "content")) {
+        lp = s->lp;
+        s->lp = NULL;
+    }
+    json_t *c = json_pack("[{s:I, s:o, s:o, s:n}]", "index", (json_int_t)i, "delta", d, "logprobs",
+                          lp, "finish_reason");
     return c ? emit(s, envelope(s, c), out) : SKIFF_ENOMEM;
 }
 
@@ -141,12 +149,16 @@ candidate(struct skiff_oai_stream *s, const json_t *cand, size_t pos, struct ski
         return 0;
     size_t k;
     const json_t *p;
+    json_decref(s->lp);
+    s->lp = json_object_get(cand, "logprobsResult") ? skiff_oai_logprobs(cand) : NULL;
     json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), k, p)
     {
         int rc = part(s, (size_t)i, p, out);
         if (rc)
             return rc;
     }
+    json_decref(s->lp);
+    s->lp = NULL;
     const char *fr = json_string_value(json_object_get(cand, "finishReason"));
     if (fr && !s->ch[i].reason[0])
         snprintf(s->ch[i].reason, sizeof s->ch[i].reason, "%s", fr);
