@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 
 FUZZ_S ?= 300
 FUZZ_TARGETS = http h1resp jsoncheck validate stream classify config \
-	anthropic_request anthropic_stream
+	anthropic_request anthropic_stream openai_chat openai_stream
 SOAK_S ?= 1800
 
 build:

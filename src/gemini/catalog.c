@@ -229,6 +229,19 @@ skiff_catalog_lookup(const struct skiff_catalog *cat, const char *name, size_t l
     return found;
 }
 
+int
+skiff_catalog_at(const struct skiff_catalog *cat, size_t i, struct skiff_model_info *out)
+{
+    int found = 0;
+    rdlock(cat);
+    if (i < cat->t->n) {
+        *out = cat->t->m[i];
+        found = 1;
+    }
+    unlock(cat);
+    return found;
+}
+
 static int
 lower(int c)
 {

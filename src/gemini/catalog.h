@@ -66,6 +66,10 @@ void skiff_catalog_free(struct skiff_catalog *cat);
 int skiff_catalog_lookup(const struct skiff_catalog *cat, const char *name, size_t len,
                          struct skiff_model_info *out);
 
+/* The i-th model of the current table (0-based), copied into *out: 1, or 0 past the end. For
+ * listings (GET /v1/models); the table may be replaced between two calls. */
+int skiff_catalog_at(const struct skiff_catalog *cat, size_t i, struct skiff_model_info *out);
+
 /*
  * The catalog name closest to name by edit distance, copied into out (NUL-terminated), when
  * it is close enough to be a likely typo (at most one edit per four letters, and at most
