@@ -33,8 +33,8 @@
  * writev instead of waking it once per line.
  */
 
-#define RING_BYTES (256 * 1024) /* per thread: about 1,300 access-log lines */
-#define BATCH_WAIT_NS 2000000L  /* 2 ms */
+#define RING_BYTES ((size_t)256 * 1024) /* per thread: about 1,300 access-log lines */
+#define BATCH_WAIT_NS 2000000L          /* 2 ms */
 #define IDLE_WAIT_MS 1000
 #define MAX_IOV 64
 #define CUT_MARK ",\"cut\":true"
