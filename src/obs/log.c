@@ -33,8 +33,8 @@
  * writev instead of waking it once per line.
  */
 
-#define RING_BYTES (256 * 1024) /* per thread: about 1,300 access-log lines */
-#define BATCH_WAIT_NS 2000000L  /* 2 ms */
+#define RING_BYTES ((size_t)256 * 1024) /* per thread: about 1,300 access-log lines */
+#define BATCH_WAIT_NS 2000000L          /* 2 ms */
 #define IDLE_WAIT_MS 1000
 #define MAX_IOV 64
 #define CUT_MARK ",\"cut\":true"
@@ -153,6 +153,20 @@ utf8_seq(const unsigned char *s, size_t n)
  * line stays JSON (and UTF-8) whatever a client put in a path. A value that does not fit is
  * cut at a character and the line marked cut.
  */
+/* Bytes copied as they are inside a JSON string: printable ASCII but the quote and backslash. */
+static int
+plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/*
+ * Writes s as a JSON string. Quotes, backslashes and control bytes are escaped; valid UTF-8
+ * is copied; every byte that does not start a valid UTF-8 sequence becomes \ufffd, so the
+ * line stays JSON (and UTF-8) whatever a client put in a path. A value that does not fit is
+ * cut at a character and the line marked cut. Runs of plain ASCII (nearly every value) are
+ * copied with one memcpy.
+ */
 static void
 put_escaped(struct skiff_log *l, const char *str, size_t n)
 {
@@ -160,6 +174,21 @@ put_escaped(struct skiff_log *l, const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     put(l, "\"", 1);
     for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && plain(s[j]))
+            j++;
+        if (j > i) {
+            /* Room for the run and the closing quote; a run of ASCII may be cut anywhere. */
+            size_t run = j - i, room = sizeof l->buf - RESERVE - 1 - l->len;
+            size_t k = run <= room ? run : room;
+            put(l, str + i, k);
+            i += k;
+            if (k < run) {
+                l->cut = 1;
+                break;
+            }
+            continue;
+        }
         char e[6];
         const char *out = e;
         size_t k, step = 1;
@@ -168,14 +197,11 @@ put_escaped(struct skiff_log *l, const char *str, size_t n)
             e[0] = '\\';
             e[1] = (char)c;
             k = 2;
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < 0x80) { /* a control byte or DEL */
             memcpy(e, "\\u00", 4);
             e[4] = hex[c >> 4];
             e[5] = hex[c & 15];
             k = 6;
-        } else if (c < 0x80) {
-            out = (const char *)&s[i];
-            k = 1;
         } else if ((step = utf8_seq(&s[i], n - i)) > 0) {
             out = (const char *)&s[i];
             k = step;

@@ -67,6 +67,8 @@ struct skiff_keypool {
     struct health *health;           /* [nkeys][MAX_MODELS] */
     uint64_t seq;
     int64_t pool_rest_until_ms;
+    int64_t usage_day;   /* the Pacific day usage_date names (store call site) */
+    char usage_date[11]; /* "2026-11-23", formatted once a day, not per request */
 };
 
 struct skiff_keypool *
@@ -458,8 +460,12 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum 
         if (p->store) {
             struct skiff_key_usage u = {.requests = 1, .tokens = tokens};
             memcpy(u.key_id, c->id, sizeof u.key_id);
-            snprintf(u.model, sizeof u.model, "%s", model);
-            skiff_pacific_date(now_ms, u.day);
+            memcpy(u.model, model, strnlen(model, sizeof u.model - 1));
+            if (p->usage_day != today || !p->usage_date[0]) {
+                skiff_pacific_date(now_ms, p->usage_date);
+                p->usage_day = today;
+            }
+            memcpy(u.day, p->usage_date, sizeof u.day);
             skiff_store_add_usage(p->store, &u);
         }
     }

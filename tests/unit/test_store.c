@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "gemini/pacific.h"
+#include "relay/keypool.h"
 #include "store/store.h"
 
 #define NOW_MS INT64_C(1795000000000) /* a fixed clock: 2026-11-18, give or take */
@@ -657,6 +660,49 @@ test_refused_writes_are_logged_once_and_retried(void **state_)
     capture_end(&c);
 }
 
+/*
+ * The key pool's usage reaches the store per Pacific day: requests on either side of
+ * midnight Pacific land in their own day's row, and a restart reads today's back.
+ */
+static void
+test_pool_usage_lands_per_pacific_day(void **state_)
+{
+    struct fixture *f = *state_;
+    struct skiff_key keys[] = {{"AIza-pool-one", "one"}};
+    struct skiff_config cfg = {.keys = keys, .nkeys = 1};
+    struct skiff_store *s = open_ok(f, "fp");
+    struct skiff_keypool *p = skiff_keypool_new(&cfg, s);
+    assert_non_null(p);
+    int64_t midnight = skiff_pacific_next_midnight_ms(NOW_MS);
+    int64_t before = midnight - 1000, after = midnight + 1000;
+    char day1[11], day2[11];
+    skiff_pacific_date(before, day1);
+    skiff_pacific_date(after, day2);
+    assert_string_not_equal(day1, day2);
+    for (int i = 0; i < 3; i++)
+        skiff_keypool_release(p, 0, "gemini-2.5-flash", SKIFF_FAULT_NONE, -1, NULL, 10, before);
+    for (int i = 0; i < 2; i++)
+        skiff_keypool_release(p, 0, "gemini-2.5-flash", SKIFF_FAULT_NONE, -1, NULL, 7, after);
+    skiff_keypool_free(p);
+    skiff_store_close(s);
+
+    s = open_ok(f, "fp");
+    struct loaded l;
+    char id[17];
+    skiff_store_key_id("AIza-pool-one", id);
+    load_all(s, before, day1, &l);
+    assert_int_equal(l.nu, 1);
+    assert_string_equal(l.u[0].key_id, id);
+    assert_string_equal(l.u[0].model, "gemini-2.5-flash");
+    assert_int_equal(l.u[0].requests, 3);
+    assert_int_equal(l.u[0].tokens, 30);
+    load_all(s, after, day2, &l);
+    assert_int_equal(l.nu, 1);
+    assert_int_equal(l.u[0].requests, 2);
+    assert_int_equal(l.u[0].tokens, 14);
+    skiff_store_close(s);
+}
+
 int
 main(void)
 {
@@ -674,6 +720,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refused_writes_are_logged_once_and_retried, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pool_usage_lands_per_pacific_day, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
