@@ -37,7 +37,8 @@ build-fuzz:
 # Each fuzz target for FUZZ_S seconds (default 300), one after the other; `make test` runs
 # each for 20 s. Figures and findings: docs/reliability.md.
 fuzz: build-fuzz
-	@for t in $(FUZZ_TARGETS); do tests/fuzz/run $(CURDIR)/build-fuzz $$t $(FUZZ_S) || exit 1; done
+	@status=0; for t in $(FUZZ_TARGETS); do \
+		tests/fuzz/run $(CURDIR)/build-fuzz $$t $(FUZZ_S) || status=1; done; exit $$status
 
 # SOAK_S seconds (default 1800) against a faulty `skiff sim` with the release build;
 # `make test` runs 120 s of it. Figures: docs/reliability.md.
