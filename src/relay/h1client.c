@@ -93,6 +93,7 @@ struct h1_conn {
     int reused;      /* it carried a response before this call */
     int writing;     /* uv_writes in flight; on plain TCP they point into the call's request */
     int handshaking; /* TLS: the handshake is not complete */
+    int warming;     /* opened ahead of any call (skiff_h1c_warm), not yet idle */
     struct skiff_tls *tls; /* NULL on plain TCP */
     struct h1_origin *origin;
 };
@@ -144,11 +145,15 @@ struct skiff_h1c {
     struct h1_conn *idle_head, *idle_tail;
     int nidle, nconns, active;
     int closing, sweep_closed;
-    struct skiff_buf hdrs;     /* the kept header lines of the head being parsed */
-    struct skiff_tls_ctx *tls; /* for https:// origins, made on first use */
-    char *tls_ca;              /* the ca_file it was made with, or NULL */
-    char rbuf[READ_BUF];       /* every connection reads here; data is used before the next read */
-    char pbuf[READ_BUF];       /* TLS: decrypted bytes, used before the next decryption */
+    struct skiff_buf hdrs;      /* the kept header lines of the head being parsed */
+    struct skiff_tls_ctx *tls;  /* for https:// origins, made on first use */
+    char *tls_ca;               /* the ca_file it was made with, or NULL */
+    struct h1_origin *warm;     /* the origin kept warm (skiff_h1c_warm), or NULL */
+    struct h1_conn *warm_conns; /* warm connections not yet idle (linked by prev/next) */
+    int warm_n;                 /* idle connections kept open to it */
+    int warming;                /* warm connections resolving, connecting or handshaking */
+    char rbuf[READ_BUF];        /* every connection reads here; data is used before the next read */
+    char pbuf[READ_BUF];        /* TLS: decrypted bytes, used before the next decryption */
 };
 
 static void connect_next(struct h1_call *c);
@@ -160,7 +165,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void
 maybe_free_client(struct skiff_h1c *cl)
 {
-    if (cl->closing && cl->sweep_closed && cl->nconns == 0) {
+    if (cl->closing && cl->sweep_closed && cl->nconns == 0 && cl->warming == 0) {
         while (cl->origins) {
             struct h1_origin *o = cl->origins;
             cl->origins = o->next;
@@ -212,6 +217,24 @@ free_conn(uv_handle_t *h)
     maybe_free_client(cl);
 }
 
+/* Takes a warm connection off the list of those not yet idle. */
+static void
+warm_unlink(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    if (!k->warming)
+        return;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        cl->warm_conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    k->prev = k->next = NULL;
+    k->warming = 0;
+    cl->warming--;
+}
+
 static void
 conn_close(struct h1_conn *k)
 {
@@ -219,6 +242,7 @@ conn_close(struct h1_conn *k)
         return;
     k->closing = 1;
     idle_unlink(k);
+    warm_unlink(k);
     if (k->call)
         k->call->conn = NULL;
     k->call = NULL;
@@ -320,6 +344,29 @@ skiff_h1c_cancel(struct skiff_upcall *call)
  * out: an upstream may answer before it has read the body, and a write still in flight
  * points into the call's head and the relay's body, both freed when the call ends), then
  * the call ends. Otherwise the connection is closed, which cancels that write. */
+/* Puts a connection with no call at the head of the idle list (newest first). */
+static void
+idle_push(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    warm_unlink(k);
+    k->call = NULL;
+    k->reused = 1;
+    k->idle = 1;
+    k->idle_since = uv_now(cl->loop);
+    k->prev = NULL;
+    k->next = cl->idle_head;
+    if (cl->idle_head)
+        cl->idle_head->prev = k;
+    else
+        cl->idle_tail = k;
+    cl->idle_head = k;
+    cl->nidle++;
+    /* A call that paused stopped reading; an idle connection must notice a close.
+     * (On a connection still reading this is a no-op.) */
+    uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb);
+}
+
 static void
 complete(struct h1_call *c, int extra_bytes)
 {
@@ -328,21 +375,7 @@ complete(struct h1_call *c, int extra_bytes)
     if (k && c->resp.keep_alive && !extra_bytes && !k->writing && !cl->closing &&
         cl->nidle < MAX_IDLE) {
         c->conn = NULL;
-        k->call = NULL;
-        k->reused = 1;
-        k->idle = 1;
-        k->idle_since = uv_now(cl->loop);
-        k->prev = NULL;
-        k->next = cl->idle_head;
-        if (cl->idle_head)
-            cl->idle_head->prev = k;
-        else
-            cl->idle_tail = k;
-        cl->idle_head = k;
-        cl->nidle++;
-        /* A call that paused stopped reading; an idle connection must notice a close.
-         * (On a connection still reading this is a no-op.) */
-        uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb);
+        idle_push(k);
     }
     finish(c, NULL);
 }
@@ -615,6 +648,8 @@ tls_in(struct h1_conn *k, const char *data, size_t len)
         k->origin->tls_failed_until = 0;
         if (c)
             send_request(c);
+        else if (k->warming)
+            idle_push(k); /* warm and ready for the first call */
         if (k->closing)
             return;
     }
@@ -1138,14 +1173,141 @@ skiff_h1c_resume(struct skiff_upcall *call)
 
 /* ---- the client's life ------------------------------------------------------------------ */
 
-/* Closes connections that have been idle for IDLE_MS, oldest first. */
+/* ---- warm connections ---------------------------------------------------------------- */
+
+struct warm_resolve {
+    uv_getaddrinfo_t req;
+    struct skiff_h1c *cl;
+    struct h1_origin *origin;
+};
+
+static void
+warm_connected(uv_connect_t *req, int status)
+{
+    struct h1_conn *k = req->data;
+    free(req);
+    if (k->closing)
+        return;
+    if (status < 0 || uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb) < 0) {
+        conn_close(k);
+        return;
+    }
+    uv_tcp_keepalive(&k->tcp, 1, 60);
+    if (!k->origin->tls) {
+        idle_push(k);
+        return;
+    }
+    k->tls = skiff_tls_new(k->cl->tls, k->origin->host, &k->origin->session);
+    k->handshaking = 1;
+    if (!k->tls || skiff_tls_handshake(k->tls) < 0 || flush_tls(k) < 0)
+        conn_close(k); /* the handshake goes on in tls_in, which makes it idle when done */
+}
+
+static void
+warm_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct warm_resolve *r = req->data;
+    struct skiff_h1c *cl = r->cl;
+    struct h1_origin *o = r->origin;
+    free(r);
+    cl->warming--;
+    struct h1_conn *k = NULL;
+    uv_connect_t *creq = NULL;
+    if (status < 0 || !res || cl->closing || !(k = calloc(1, sizeof *k)) ||
+        !(creq = malloc(sizeof *creq)))
+        goto out;
+    k->cl = cl;
+    k->origin = o;
+    k->warming = 1;
+    cl->warming++;
+    k->next = cl->warm_conns;
+    if (cl->warm_conns)
+        cl->warm_conns->prev = k;
+    cl->warm_conns = k;
+    uv_tcp_init(cl->loop, &k->tcp);
+    cl->nconns++;
+    k->tcp.data = k;
+    uv_tcp_nodelay(&k->tcp, 1);
+    creq->data = k;
+    if (uv_tcp_connect(creq, &k->tcp, res->ai_addr, warm_connected) < 0) {
+        free(creq);
+        conn_close(k);
+    }
+    k = NULL;
+    creq = NULL;
+out:
+    free(k);
+    free(creq);
+    if (res)
+        uv_freeaddrinfo(res);
+    maybe_free_client(cl);
+}
+
+/* Opens connections to the warm origin until warm_n are idle or on their way. */
+static void
+warm_top_up(struct skiff_h1c *cl)
+{
+    struct h1_origin *o = cl->warm;
+    if (!o || cl->closing || (o->tls && uv_now(cl->loop) < o->tls_failed_until))
+        return;
+    int have = cl->warming;
+    for (struct h1_conn *k = cl->idle_head; k; k = k->next)
+        have += k->origin == o;
+    for (; have < cl->warm_n; have++) {
+        struct warm_resolve *r = calloc(1, sizeof *r);
+        if (!r)
+            return;
+        r->cl = cl;
+        r->origin = o;
+        r->req.data = r;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        if (uv_getaddrinfo(cl->loop, &r->req, warm_resolved, o->host, o->port, &hints) < 0) {
+            free(r);
+            return;
+        }
+        cl->warming++;
+    }
+}
+
+int
+skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n)
+{
+    struct h1_call tmp;
+    const char *authority;
+    size_t alen;
+    char err[400];
+    memset(&tmp, 0, sizeof tmp);
+    tmp.cl = cl;
+    if (n <= 0 || !parse_url(&tmp, url, &authority, &alen))
+        return -1;
+    if (tmp.origin->tls && tls_ready(cl, ca_file, err, sizeof err) < 0)
+        return -1;
+    cl->warm = tmp.origin;
+    cl->warm_n = n;
+    warm_top_up(cl);
+    return 0;
+}
+
+/* Closes connections that have been idle for IDLE_MS, oldest first, except the warm_n
+ * kept open to the warm origin; then tops those up (the upstream may have closed some). */
 static void
 sweep_cb(uv_timer_t *t)
 {
     struct skiff_h1c *cl = t->data;
     uint64_t now = uv_now(cl->loop);
-    while (cl->idle_tail && now - cl->idle_tail->idle_since >= IDLE_MS)
-        conn_close(cl->idle_tail);
+    int warm = 0;
+    for (struct h1_conn *k = cl->idle_head; k; k = k->next)
+        warm += k->origin == cl->warm;
+    struct h1_conn *k = cl->idle_tail;
+    while (k && now - k->idle_since >= IDLE_MS) {
+        struct h1_conn *prev = k->prev;
+        if (k->origin != cl->warm || warm > cl->warm_n) {
+            warm -= k->origin == cl->warm;
+            conn_close(k);
+        }
+        k = prev;
+    }
+    warm_top_up(cl);
 }
 
 struct skiff_h1c *
@@ -1181,6 +1343,8 @@ skiff_h1c_close(struct skiff_h1c *cl)
         skiff_h1c_cancel(&cl->calls->base);
     while (cl->idle_head)
         conn_close(cl->idle_head);
+    while (cl->warm_conns)
+        conn_close(cl->warm_conns);
     uv_timer_stop(&cl->sweep);
     uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
 }

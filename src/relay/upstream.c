@@ -31,6 +31,13 @@ skiff_upstream_new(uv_loop_t *loop, int curl_only)
 }
 
 void
+skiff_upstream_warm(struct skiff_upstream *u, const char *url, const char *ca_file, int n)
+{
+    if (u && u->h1 && url)
+        skiff_h1c_warm(u->h1, url, ca_file, n);
+}
+
+void
 skiff_upstream_close(struct skiff_upstream *u)
 {
     if (!u)

@@ -55,6 +55,11 @@ struct skiff_upcall_opts {
  * (upstreams.gemini.client: curl). */
 struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop, int curl_only);
 
+/* Opens n connections to the origin of url (TLS handshake done) before any call and keeps
+ * them open while idle, so the first request after start is not a cold one. Nothing
+ * happens for a URL skiff's own client does not take (a proxy): calls open their own. */
+void skiff_upstream_warm(struct skiff_upstream *u, const char *url, const char *ca_file, int n);
+
 /* Cancels every call and closes the client's handles; memory goes in their close callbacks. */
 void skiff_upstream_close(struct skiff_upstream *u);
 
