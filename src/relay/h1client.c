@@ -56,6 +56,7 @@
 #define MAX_IDLE 8192 /* idle connections per worker, as the curl path keeps */
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
+#define WARM_MS 10000 /* a warm connection not ready by then is closed */
 
 struct h1_call;
 
@@ -907,10 +908,10 @@ connect_next(struct h1_call *c)
     if (req)
         req->data = k;
     int rc = req ? uv_tcp_connect(req, &k->tcp, ai->ai_addr, connect_cb) : UV_ENOMEM;
-    if (rc < 0)
+    if (rc < 0) {
         free(req);
-    if (rc < 0)
         connect_failed(c, k, rc);
+    }
 }
 
 static void
@@ -1219,6 +1220,7 @@ warm_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     k->cl = cl;
     k->origin = o;
     k->warming = 1;
+    k->idle_since = uv_now(cl->loop); /* for a warm connection: when it was opened */
     cl->warming++;
     k->next = cl->warm_conns;
     if (cl->warm_conns)
@@ -1298,6 +1300,13 @@ sweep_cb(uv_timer_t *t)
     int warm = 0;
     for (struct h1_conn *k = cl->idle_head; k; k = k->next)
         warm += k->origin == cl->warm;
+    /* A warm connection that is not ready after WARM_MS (an upstream that accepts and
+     * never finishes the handshake) gives way to a new one. */
+    for (struct h1_conn *w = cl->warm_conns, *next; w; w = next) {
+        next = w->next;
+        if (now - w->idle_since >= WARM_MS)
+            conn_close(w);
+    }
     struct h1_conn *k = cl->idle_tail;
     while (k && now - k->idle_since >= IDLE_MS) {
         struct h1_conn *prev = k->prev;
