@@ -117,6 +117,8 @@ storage: {sqlite: ""}
     }
     assert.ok(calls.length >= 1, 'no models.list call');
     assert.equal(calls[0].key, KEY);
+    // The sim logs the call before skiff has read the answer and logged the refresh.
+    for (let i = 0; i < 40 && !/"event":"catalog_refresh"/.test(s3.stderr); i++) await sleep(50);
     assert.match(s3.stderr, /"event":"catalog_refresh".*"models":\d+/);
   } finally {
     await s3.stop();
