@@ -48,6 +48,7 @@
 
 #include "buf.h"
 #include "relay/h1resp.h"
+#include "relay/proxy.h"
 #include "relay/tls.h"
 
 #define READ_BUF (64 * 1024)
@@ -69,8 +70,10 @@ struct h1_origin {
     struct h1_origin *next;
     char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
     char port[8];
-    char key[272];             /* "host:port", for messages */
-    int tls;                   /* https:// */
+    char key[272]; /* "host:port", for messages */
+    int tls;       /* https:// */
+    int proxied;   /* reached through `proxy` (a tunnel per connection) */
+    struct skiff_proxy proxy;
     void *session;             /* the last resumable TLS session the host gave (relay/tls.h) */
     uint64_t tls_failed_until; /* after a failed handshake: calls fail at once until then */
     char tls_error[320];
@@ -95,7 +98,8 @@ struct h1_conn {
     int writing;     /* uv_writes in flight; on plain TCP they point into the call's request */
     int handshaking; /* TLS: the handshake is not complete */
     int warming;     /* opened ahead of any call (skiff_h1c_warm), not yet idle */
-    struct skiff_tls *tls; /* NULL on plain TCP */
+    struct skiff_tls *tls;     /* NULL on plain TCP */
+    struct skiff_proxy_hs *hs; /* while the proxy's tunnel is being set up, else NULL */
     struct h1_origin *origin;
 };
 
@@ -213,6 +217,7 @@ free_conn(uv_handle_t *h)
     struct h1_conn *k = h->data;
     struct skiff_h1c *cl = k->cl;
     skiff_tls_free(k->tls);
+    free(k->hs);
     free(k);
     cl->nconns--;
     maybe_free_client(cl);
@@ -582,6 +587,8 @@ conn_eof(struct h1_call *c)
 
 static void send_request(struct h1_call *c);
 static int flush_tls(struct h1_conn *k);
+static void conn_ready(struct h1_call *c, struct h1_conn *k);
+static void proxy_in(struct h1_conn *k, const char *data, size_t len);
 
 /* Hands on what TLS has decrypted, until it has nothing more or the call pauses. OpenSSL
  * may hold decrypted bytes no socket event will announce, so this runs after every feed
@@ -664,6 +671,10 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct h1_call *c = k->call;
     if (nread == 0)
         return;
+    if (nread > 0 && k->hs) {
+        proxy_in(k, buf->base, (size_t)nread);
+        return;
+    }
     if (nread > 0 && k->tls) {
         tls_in(k, buf->base, (size_t)nread);
         return;
@@ -674,6 +685,11 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread > 0) {
         feed(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (k->hs) {
+        finish(c, nread == UV_EOF ? "the proxy closed the connection while opening the tunnel"
+                                  : "the connection to the proxy failed while opening the tunnel");
         return;
     }
     if (k->handshaking) {
@@ -807,9 +823,83 @@ connect_failed(struct h1_call *c, struct h1_conn *k, int err)
         return;
     }
     char msg[400];
-    snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
-             uv_strerror(err));
+    if (c->origin->proxied)
+        snprintf(msg, sizeof msg, "could not connect to the proxy at %s:%s (%s)",
+                 c->origin->proxy.host, c->origin->proxy.port, uv_strerror(err));
+    else
+        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
+                 uv_strerror(err));
     finish(c, msg);
+}
+
+/* Writes what the proxy handshake produced and wipes it (it may hold the proxy's
+ * credentials). 0, or a negative libuv error. */
+static int
+flush_proxy(struct h1_conn *k, struct skiff_buf *out)
+{
+    int queued = 0, rc = 0;
+    if (out->len) {
+        uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+        rc = conn_write(k, &b, 1, 1, &queued);
+    }
+    if (out->data)
+        memset(out->data, 0, out->cap);
+    skiff_buf_release(out);
+    return rc < 0 ? rc : 0;
+}
+
+static void
+proxy_begin(struct h1_call *c, struct h1_conn *k)
+{
+    struct skiff_buf out;
+    skiff_buf_init(&out, 4096);
+    k->hs = malloc(sizeof *k->hs);
+    if (!k->hs ||
+        skiff_proxy_begin(k->hs, &k->origin->proxy, k->origin->host, k->origin->port, &out) < 0 ||
+        flush_proxy(k, &out) < 0) {
+        if (out.data)
+            memset(out.data, 0, out.cap);
+        skiff_buf_release(&out);
+        finish(c, "could not start the tunnel through the proxy");
+    }
+}
+
+/* Bytes from the proxy while its tunnel is being set up. */
+static void
+proxy_in(struct h1_conn *k, const char *data, size_t len)
+{
+    struct h1_call *c = k->call;
+    struct skiff_buf out;
+    char err[300];
+    int done = 0;
+    skiff_buf_init(&out, 4096);
+    ssize_t used = skiff_proxy_feed(k->hs, data, len, &out, &done, err, sizeof err);
+    if (used >= 0 && flush_proxy(k, &out) < 0) {
+        used = -1;
+        snprintf(err, sizeof err, "could not write to the proxy");
+    }
+    if (out.data)
+        memset(out.data, 0, out.cap);
+    skiff_buf_release(&out);
+    if (used >= 0 && done && (size_t)used < len) {
+        used = -1; /* neither TLS nor HTTP/1.1 lets the server speak first */
+        snprintf(err, sizeof err, "the upstream sent bytes through the proxy before the request");
+    }
+    if (used < 0) {
+        if (c)
+            finish(c, err);
+        else
+            conn_close(k);
+        return;
+    }
+    if (!done)
+        return;
+    free(k->hs);
+    k->hs = NULL;
+    if (c)
+        conn_ready(c, k);
+    else
+        conn_close(k);
 }
 
 static void
@@ -830,6 +920,18 @@ connect_cb(uv_connect_t *req, int status)
         conn_failed(c, "could not read from the upstream connection", rc);
         return;
     }
+    if (k->origin->proxied) {
+        proxy_begin(c, k);
+        return;
+    }
+    conn_ready(c, k);
+}
+
+/* The connection reaches the upstream (directly or through the proxy's tunnel): TLS
+ * starts, or the request goes. */
+static void
+conn_ready(struct h1_call *c, struct h1_conn *k)
+{
     if (!k->origin->tls) {
         send_request(c);
         return;
@@ -859,7 +961,9 @@ connect_next(struct h1_call *c)
         c->ai = NULL;
         /* Numeric hosts resolve on the spot; names go to libuv's thread pool. */
         unsigned char tmp[sizeof(struct in6_addr)];
-        const char *host = c->origin->host, *port = c->origin->port;
+        const struct h1_origin *og = c->origin;
+        const char *host = og->proxied ? og->proxy.host : og->host;
+        const char *port = og->proxied ? og->proxy.port : og->port;
         int numeric = inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
         struct addrinfo hints = {.ai_family = AF_UNSPEC,
                                  .ai_socktype = SOCK_STREAM,
@@ -992,7 +1096,9 @@ static struct h1_origin *
 origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
 {
     struct h1_origin *o = cl->origins;
-    while (o && (o->tls != want->tls || strcmp(o->key, want->key) != 0))
+    while (o &&
+           (o->tls != want->tls || strcmp(o->key, want->key) != 0 || o->proxied != want->proxied ||
+            (o->proxied && memcmp(&o->proxy, &want->proxy, sizeof o->proxy) != 0)))
         o = o->next;
     if (!o && (o = malloc(sizeof *o))) {
         *o = *want;
@@ -1005,10 +1111,16 @@ origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
 /* Splits "http://host[:port]/target" into the call's origin and the authority; returns the
  * target ("/" when the URL has none) or NULL when the URL is not one this client takes. */
 static const char *
-parse_url(struct h1_call *c, const char *url, const char **authority, size_t *alen)
+parse_url(struct h1_call *c, const char *url, const char *proxy, const char **authority,
+          size_t *alen)
 {
     struct h1_origin tmp;
     memset(&tmp, 0, sizeof tmp);
+    if (proxy && *proxy) {
+        if (skiff_proxy_parse(proxy, &tmp.proxy) < 0)
+            return NULL;
+        tmp.proxied = 1;
+    }
     if (strncmp(url, "https://", 8) == 0)
         tmp.tls = 1;
     else if (strncmp(url, "http://", 7) != 0)
@@ -1059,7 +1171,7 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
 {
     const char *authority;
     size_t alen;
-    const char *target = parse_url(c, o->url, &authority, &alen);
+    const char *target = parse_url(c, o->url, o->proxy, &authority, &alen);
     if (!target)
         return -1;
     struct skiff_buf *b = &c->req;
@@ -1280,7 +1392,7 @@ skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n
     char err[400];
     memset(&tmp, 0, sizeof tmp);
     tmp.cl = cl;
-    if (n <= 0 || !parse_url(&tmp, url, &authority, &alen))
+    if (n <= 0 || !parse_url(&tmp, url, NULL, &authority, &alen))
         return -1;
     if (tmp.origin->tls && tls_ready(cl, ca_file, err, sizeof err) < 0)
         return -1;

@@ -4,11 +4,13 @@
  * and relay/curlclient.c include this.
  *
  *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
- *              http:// and https:// upstreams without a proxy or credentials in the URL.
+ *              http:// and https:// upstreams without credentials in the URL, directly
+ *              or through a tunnel (relay/proxy.c: CONNECT to https://, socks5h).
  *              No per-call allocation beyond the call itself; idle connections kept per
  *              worker.
- *   curlclient libcurl multi_socket on libuv: calls through a proxy, credentials in the
- *              URL, and every call with upstreams.gemini.client: curl.
+ *   curlclient libcurl multi_socket on libuv: the other proxies (forwarded plain http,
+ *              socks5, https proxies), credentials in the URL, and every call with
+ *              upstreams.gemini.client: curl.
  *
  * Both keep the contract in upstream.h: on_status once, on_body for each piece (its bytes
  * are consumed whatever it returns; 1 pauses the pieces after it), on_done exactly once

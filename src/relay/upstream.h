@@ -1,9 +1,9 @@
 /*
  * The upstream HTTP client, one per worker, on the worker's libuv loop. Knows HTTP calls,
  * not client connections and not Gemini. Two transports sit behind it (relay/upcall.h):
- * skiff's own HTTP/1.1 client, plain or over TLS (OpenSSL), for every upstream reached
- * without a proxy (Google over https://, skiff sim), and libcurl's multi_socket API for
- * calls through a proxy. Each keeps idle connections for reuse.
+ * skiff's own HTTP/1.1 client, plain or over TLS (OpenSSL), for upstreams reached directly
+ * (Google over https://, skiff sim) or through a CONNECT or socks5h tunnel, and libcurl's
+ * multi_socket API for the other proxies. Each keeps idle connections for reuse.
  *
  * A call reports through its ops: on_status once the response headers are complete, on_body
  * for each piece of body, on_done exactly once at the end (unless cancelled). Callbacks run

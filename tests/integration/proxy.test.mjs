@@ -1,5 +1,7 @@
 // upstreams.gemini.proxy through real proxies started here: tinyproxy (http:// forward and
-// CONNECT, with a password) and dante's danted (socks5:// and socks5h://). The upstream is an
+// CONNECT, with a password) and dante's danted (socks5:// and socks5h://). skiff's own client
+// tunnels CONNECT (to an https upstream) and socks5h; libcurl carries the forwarded plain
+// http upstream and socks5 (resolved by skiff). The upstream is an
 // https server with the test CA (ca_file), so the path is the one to Google from a region the
 // API does not serve. The proxy's own log proves the call went through it.
 import { test, after } from 'node:test';
@@ -141,6 +143,7 @@ test('https upstream through an http:// proxy with a password (CONNECT): answere
     await through(`https://localhost:${up.port}`, `http://skiffuser:wrong${PROXY_PASS}@127.0.0.1:${tp.port}`, async (serve) => {
       const r = await post(serve);
       assert.equal(r.status, 502, r.text);
+      assert.match(JSON.parse(r.text).error.message, /the proxy refused the tunnel to the upstream: HTTP 40[17] .*check the credentials in upstreams\.gemini\.proxy/);
       assert.ok(!r.text.includes(PROXY_PASS), 'the proxy password reached the client');
     });
   } finally {
