@@ -832,6 +832,14 @@ connect_failed(struct h1_call *c, struct h1_conn *k, int err)
     finish(c, msg);
 }
 
+/* Whether the origin is reached through a tunnel; a plain http:// upstream behind an
+ * http:// proxy is not: its requests go to the proxy in absolute form. */
+static int
+tunnelled(const struct h1_origin *o)
+{
+    return o->proxied && (o->tls || o->proxy.kind != SKIFF_PROXY_HTTP);
+}
+
 /* Writes what the proxy handshake produced and wipes it (it may hold the proxy's
  * credentials). 0, or a negative libuv error. */
 static int
@@ -920,7 +928,7 @@ connect_cb(uv_connect_t *req, int status)
         conn_failed(c, "could not read from the upstream connection", rc);
         return;
     }
-    if (k->origin->proxied) {
+    if (tunnelled(k->origin)) {
         proxy_begin(c, k);
         return;
     }
@@ -1180,16 +1188,27 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     size_t need = strlen(o->method) + strlen(target) + alen + 64;
     for (const char *const *h = o->headers; h && *h; h++)
         need += strlen(*h) + 2;
+    /* Through an http:// proxy without a tunnel the target is the absolute URI, and the
+     * proxy's credentials ride along. */
+    int forwarded = c->origin->proxied && !tunnelled(c->origin);
+    if (forwarded)
+        need += alen + 16 + 2 * sizeof c->origin->proxy.user;
     if (skiff_buf_reserve(b, need))
         return -1;
     skiff_buf_adds(b, o->method);
     skiff_buf_add(b, " ", 1);
+    if (forwarded) {
+        skiff_buf_adds(b, "http://");
+        skiff_buf_add(b, authority, alen);
+    }
     if (*target == '?')
         skiff_buf_add(b, "/", 1);
     skiff_buf_adds(b, target);
     skiff_buf_adds(b, " HTTP/1.1\r\nhost: ");
     skiff_buf_add(b, authority, alen);
     skiff_buf_add(b, "\r\n", 2);
+    if (forwarded && skiff_proxy_auth_header(&c->origin->proxy, b) < 0)
+        return -1;
     for (const char *const *h = o->headers; h && *h; h++) {
         skiff_buf_adds(b, *h);
         skiff_buf_add(b, "\r\n", 2);

@@ -128,6 +128,25 @@ socks_connect(struct skiff_proxy_hs *hs, struct skiff_buf *out)
 }
 
 int
+skiff_proxy_auth_header(const struct skiff_proxy *p, struct skiff_buf *out)
+{
+    if (!*p->user)
+        return 0;
+    /* Basic credentials: base64 of user:pass, by OpenSSL's encoder. */
+    unsigned char plain[512], b64[700];
+    size_t ul = strlen(p->user), ql = strlen(p->pass);
+    memcpy(plain, p->user, ul);
+    plain[ul] = ':';
+    memcpy(plain + ul + 1, p->pass, ql);
+    int bl = EVP_EncodeBlock(b64, plain, (int)(ul + 1 + ql));
+    int rc = skiff_buf_adds(out, "proxy-authorization: Basic ") ||
+             skiff_buf_add(out, b64, (size_t)bl) || skiff_buf_adds(out, "\r\n");
+    memset(plain, 0, sizeof plain);
+    memset(b64, 0, sizeof b64);
+    return rc ? -1 : 0;
+}
+
+int
 skiff_proxy_begin(struct skiff_proxy_hs *hs, const struct skiff_proxy *p, const char *host,
                   const char *port, struct skiff_buf *out)
 {
@@ -158,20 +177,7 @@ skiff_proxy_begin(struct skiff_proxy_hs *hs, const struct skiff_proxy *p, const 
         rc |= i ? 0 : skiff_buf_adds(out, " HTTP/1.1");
     }
     rc |= skiff_buf_adds(out, "\r\n");
-    if (*p->user) {
-        /* Basic credentials: base64 of user:pass, by OpenSSL's encoder. */
-        unsigned char plain[512], b64[700];
-        size_t ul = strlen(p->user), ql = strlen(p->pass);
-        memcpy(plain, p->user, ul);
-        plain[ul] = ':';
-        memcpy(plain + ul + 1, p->pass, ql);
-        int bl = EVP_EncodeBlock(b64, plain, (int)(ul + 1 + ql));
-        rc |= skiff_buf_adds(out, "proxy-authorization: Basic ");
-        rc |= skiff_buf_add(out, b64, (size_t)bl);
-        rc |= skiff_buf_adds(out, "\r\n");
-        memset(plain, 0, sizeof plain);
-        memset(b64, 0, sizeof b64);
-    }
+    rc |= skiff_proxy_auth_header(p, out);
     rc |= skiff_buf_adds(out, "\r\n");
     hs->state = HTTP_REPLY;
     return rc ? -1 : 0;

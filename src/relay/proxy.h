@@ -29,6 +29,10 @@ struct skiff_proxy {
  * and 1080). 0, or -1 for another scheme or a URL this module cannot take. */
 int skiff_proxy_parse(const char *url, struct skiff_proxy *p);
 
+/* Appends "proxy-authorization: Basic ...\r\n" when the URL had credentials (for a request
+ * forwarded through an http:// proxy, and for CONNECT). 0, or -1 when out is full. */
+int skiff_proxy_auth_header(const struct skiff_proxy *p, struct skiff_buf *out);
+
 /* The handshake with the proxy for a tunnel to host:port. */
 struct skiff_proxy_hs {
     const struct skiff_proxy *proxy; /* borrowed */

@@ -50,9 +50,9 @@ skiff_upstream_close(struct skiff_upstream *u)
 }
 
 /* Whether the h1 client takes the call: http:// or https:// without credentials in the
- * URL, directly, through a socks5h:// proxy, or through an http:// proxy's CONNECT for an
- * https:// upstream. An http:// upstream through an http:// proxy (forwarded, not
- * tunnelled), socks5:// (resolved here) and https:// proxies go to libcurl. */
+ * URL, directly, through a socks5h:// proxy, or through an http:// proxy (CONNECT for an
+ * https:// upstream, forwarded for http://). socks5:// (resolved here) and https:// proxies
+ * go to libcurl. */
 static int
 own_client(const struct skiff_upcall_opts *o)
 {
@@ -61,7 +61,7 @@ own_client(const struct skiff_upcall_opts *o)
         return 0;
     if (o->proxy && *o->proxy) {
         struct skiff_proxy p;
-        if (skiff_proxy_parse(o->proxy, &p) < 0 || (p.kind == SKIFF_PROXY_HTTP && skip != 8))
+        if (skiff_proxy_parse(o->proxy, &p) < 0)
             return 0;
     }
     const char *host = o->url + skip;
