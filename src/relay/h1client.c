@@ -98,8 +98,9 @@ struct h1_conn {
     int writing;     /* uv_writes in flight; on plain TCP they point into the call's request */
     int handshaking; /* TLS: the handshake is not complete */
     int warming;     /* opened ahead of any call (skiff_h1c_warm), not yet idle */
-    struct skiff_tls *tls;     /* NULL on plain TCP */
-    struct skiff_proxy_hs *hs; /* while the proxy's tunnel is being set up, else NULL */
+    struct skiff_tls *tls;      /* NULL on plain TCP */
+    struct skiff_proxy_hs *hs;  /* while the proxy's tunnel is being set up, else NULL */
+    struct socks_resolve *sres; /* socks5://: the upstream's name being resolved */
     struct h1_origin *origin;
 };
 
@@ -113,6 +114,12 @@ struct wreq {
 struct resolve {
     uv_getaddrinfo_t req;
     struct h1_call *call; /* NULL once the call is gone: the result is dropped */
+};
+
+/* socks5://: the upstream's name, resolved here before the SOCKS request. */
+struct socks_resolve {
+    uv_getaddrinfo_t req;
+    struct h1_conn *k; /* NULL once the connection is closing: the result is dropped */
 };
 
 enum phase { CONNECTING, WAITING, RECEIVING };
@@ -249,6 +256,9 @@ conn_close(struct h1_conn *k)
     k->closing = 1;
     idle_unlink(k);
     warm_unlink(k);
+    if (k->sres)
+        k->sres->k = NULL;
+    k->sres = NULL;
     if (k->call)
         k->call->conn = NULL;
     k->call = NULL;
@@ -856,14 +866,70 @@ flush_proxy(struct h1_conn *k, struct skiff_buf *out)
     return rc < 0 ? rc : 0;
 }
 
+static void proxy_start(struct h1_call *c, struct h1_conn *k, const char *host);
+
+static void
+socks_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct socks_resolve *r = req->data;
+    struct h1_conn *k = r->k;
+    free(r);
+    char addr[64] = "";
+    if (res && res->ai_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)res->ai_addr, addr, sizeof addr);
+    else if (res && res->ai_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, addr, sizeof addr);
+    if (res)
+        uv_freeaddrinfo(res);
+    if (!k || !k->call)
+        return; /* the connection closed meanwhile */
+    k->sres = NULL;
+    if (status < 0 || !*addr) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "could not resolve the upstream host %s for the socks5:// proxy (%s)",
+                 k->origin->host, status < 0 ? uv_strerror(status) : "no address");
+        finish(k->call, msg);
+        return;
+    }
+    proxy_start(k->call, k, addr);
+}
+
+/* Starts the tunnel; for socks5:// the upstream's name is resolved here first. */
 static void
 proxy_begin(struct h1_call *c, struct h1_conn *k)
+{
+    unsigned char ip[16];
+    const char *host = k->origin->host;
+    if (k->origin->proxy.kind != SKIFF_PROXY_SOCKS5 || inet_pton(AF_INET, host, ip) == 1 ||
+        inet_pton(AF_INET6, host, ip) == 1) {
+        proxy_start(c, k, host);
+        return;
+    }
+    struct socks_resolve *r = calloc(1, sizeof *r);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    if (!r) {
+        finish(c, "out of memory resolving the upstream");
+        return;
+    }
+    r->k = k;
+    r->req.data = r;
+    k->sres = r;
+    int rc = uv_getaddrinfo(c->cl->loop, &r->req, socks_resolved, host, k->origin->port, &hints);
+    if (rc < 0) {
+        k->sres = NULL;
+        free(r);
+        finish(c, "could not resolve the upstream host for the socks5:// proxy");
+    }
+}
+
+static void
+proxy_start(struct h1_call *c, struct h1_conn *k, const char *host)
 {
     struct skiff_buf out;
     skiff_buf_init(&out, 4096);
     k->hs = malloc(sizeof *k->hs);
-    if (!k->hs ||
-        skiff_proxy_begin(k->hs, &k->origin->proxy, k->origin->host, k->origin->port, &out) < 0 ||
+    if (!k->hs || skiff_proxy_begin(k->hs, &k->origin->proxy, host, k->origin->port, &out) < 0 ||
         flush_proxy(k, &out) < 0) {
         if (out.data)
             memset(out.data, 0, out.cap);

@@ -3,6 +3,7 @@
  */
 #include "relay/proxy.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,9 @@ skiff_proxy_parse(const char *url, struct skiff_proxy *p)
     } else if (!strncmp(url, "socks5h://", 10)) {
         p->kind = SKIFF_PROXY_SOCKS5H;
         a = url + 10;
+    } else if (!strncmp(url, "socks5://", 9)) {
+        p->kind = SKIFF_PROXY_SOCKS5;
+        a = url + 9;
     } else {
         return -1;
     }
@@ -120,8 +124,21 @@ socks_connect(struct skiff_proxy_hs *hs, struct skiff_buf *out)
         port = port * 10 + (unsigned)(*q - '0');
     unsigned char head[5] = {5, 1, 0, 3, (unsigned char)hl};
     unsigned char tail[2] = {(unsigned char)(port >> 8), (unsigned char)port};
+    unsigned char ip[16];
+    const void *addr = hs->host;
+    size_t alen = hl, hlen = sizeof head;
+    if (hs->proxy->kind == SKIFF_PROXY_SOCKS5) {
+        /* An address: IPv4 (type 1) or IPv6 (type 4), no length byte. */
+        int v4 = inet_pton(AF_INET, hs->host, ip) == 1;
+        if (!v4 && inet_pton(AF_INET6, hs->host, ip) != 1)
+            return -1;
+        head[3] = v4 ? 1 : 4;
+        addr = ip;
+        alen = v4 ? 4 : 16;
+        hlen = 4;
+    }
     hs->state = SOCKS_REPLY;
-    return skiff_buf_add(out, head, sizeof head) || skiff_buf_add(out, hs->host, hl) ||
+    return skiff_buf_add(out, head, hlen) || skiff_buf_add(out, addr, alen) ||
                    skiff_buf_add(out, tail, sizeof tail)
                ? -1
                : 0;
@@ -157,7 +174,11 @@ skiff_proxy_begin(struct skiff_proxy_hs *hs, const struct skiff_proxy *p, const 
         return -1;
     memcpy(hs->host, host, hl + 1);
     memcpy(hs->port, port, pl + 1);
-    if (p->kind == SKIFF_PROXY_SOCKS5H) {
+    if (p->kind != SKIFF_PROXY_HTTP) {
+        unsigned char ip[16];
+        if (p->kind == SKIFF_PROXY_SOCKS5 && inet_pton(AF_INET, host, ip) != 1 &&
+            inet_pton(AF_INET6, host, ip) != 1)
+            return -1;
         unsigned char hello[4] = {5, 1, 0, 0};
         if (*p->user) {
             hello[1] = 2;

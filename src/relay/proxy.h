@@ -1,7 +1,8 @@
 /*
  * Tunnels to the upstream through upstreams.gemini.proxy, for skiff's own client: an http://
- * proxy's CONNECT (RFC 9110 §9.3.6, with Basic credentials from the URL) and a socks5h://
- * proxy (RFC 1928, the proxy resolves the name; RFC 1929 username/password). Pure: the
+ * proxy's CONNECT (RFC 9110 §9.3.6, with Basic credentials from the URL) and SOCKS5 (RFC
+ * 1928; socks5h:// lets the proxy resolve the name, socks5:// sends an address; RFC 1929
+ * username/password). Pure: the
  * handshake is bytes in, bytes out, so every split of a reply can be tested.
  *
  * The credentials never leave this module except inside the bytes sent to the proxy, and
@@ -15,7 +16,11 @@
 
 #include "buf.h"
 
-enum skiff_proxy_kind { SKIFF_PROXY_HTTP, SKIFF_PROXY_SOCKS5H };
+enum skiff_proxy_kind {
+    SKIFF_PROXY_HTTP,
+    SKIFF_PROXY_SOCKS5,  /* the caller resolves the upstream and passes the address */
+    SKIFF_PROXY_SOCKS5H, /* the proxy resolves the upstream's name */
+};
 
 struct skiff_proxy {
     enum skiff_proxy_kind kind;
@@ -25,7 +30,7 @@ struct skiff_proxy {
     char pass[256];
 };
 
-/* Parses an http:// or socks5h:// proxy URL ([user[:pass]@]host[:port], default ports 80
+/* Parses an http://, socks5:// or socks5h:// proxy URL ([user[:pass]@]host[:port], default ports 80
  * and 1080). 0, or -1 for another scheme or a URL this module cannot take. */
 int skiff_proxy_parse(const char *url, struct skiff_proxy *p);
 
@@ -42,8 +47,9 @@ struct skiff_proxy_hs {
     size_t have;
 };
 
-/* Starts the handshake: the first bytes for the proxy go into out. 0, or -1 when out is
- * full or the target cannot be named (a host longer than SOCKS allows). */
+/* Starts the handshake: the first bytes for the proxy go into out. For socks5:// host must
+ * be a numeric address (the caller resolved the name). 0, or -1 when out is full or the
+ * target cannot be named (a host longer than SOCKS allows, a name for socks5://). */
 int skiff_proxy_begin(struct skiff_proxy_hs *hs, const struct skiff_proxy *p, const char *host,
                       const char *port, struct skiff_buf *out);
 

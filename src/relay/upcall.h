@@ -5,11 +5,11 @@
  *
  *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
  *              http:// and https:// upstreams without credentials in the URL, directly
- *              or through an http:// or socks5h:// proxy (relay/proxy.c).
+ *              or through an http://, socks5:// or socks5h:// proxy (relay/proxy.c).
  *              No per-call allocation beyond the call itself; idle connections kept per
  *              worker.
- *   curlclient libcurl multi_socket on libuv: the other proxies (socks5://, https://
- *              proxies), credentials in the URL, and every call with
+ *   curlclient libcurl multi_socket on libuv: https:// proxies, credentials in the
+ *              URL, and every call with
  *              upstreams.gemini.client: curl.
  *
  * Both keep the contract in upstream.h: on_status once, on_body for each piece (its bytes

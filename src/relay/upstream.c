@@ -50,9 +50,8 @@ skiff_upstream_close(struct skiff_upstream *u)
 }
 
 /* Whether the h1 client takes the call: http:// or https:// without credentials in the
- * URL, directly, through a socks5h:// proxy, or through an http:// proxy (CONNECT for an
- * https:// upstream, forwarded for http://). socks5:// (resolved here) and https:// proxies
- * go to libcurl. */
+ * URL, directly, through a socks5:// or socks5h:// proxy, or through an http:// proxy
+ * (CONNECT for an https:// upstream, forwarded for http://). https:// proxies go to libcurl. */
 static int
 own_client(const struct skiff_upcall_opts *o)
 {

@@ -1,7 +1,7 @@
 // upstreams.gemini.proxy through real proxies started here: tinyproxy (http:// forward and
 // CONNECT, with a password) and dante's danted (socks5:// and socks5h://). skiff's own client
-// takes http:// (CONNECT, or forwarding for a plain http upstream) and socks5h://; libcurl
-// carries socks5:// (resolved by skiff). The upstream is an
+// takes all of them: http:// (CONNECT, or forwarding for a plain http upstream), socks5://
+// (resolved by skiff) and socks5h://. The upstream is an
 // https server with the test CA (ca_file), so the path is the one to Google from a region the
 // API does not serve. The proxy's own log proves the call went through it.
 import { test, after } from 'node:test';

@@ -26,7 +26,8 @@ test_parse(void **state)
     assert_string_equal(p.user, "");
     assert_int_equal(skiff_proxy_parse("http://proxy.example", &p), 0);
     assert_string_equal(p.port, "80");
-    assert_int_equal(skiff_proxy_parse("socks5://10.0.0.1:1080", &p), -1);
+    assert_int_equal(skiff_proxy_parse("socks5://10.0.0.1:1080", &p), 0);
+    assert_int_equal(p.kind, SKIFF_PROXY_SOCKS5);
     assert_int_equal(skiff_proxy_parse("https://10.0.0.1", &p), -1);
     assert_int_equal(skiff_proxy_parse("http://h:80x", &p), -1);
     assert_int_equal(skiff_proxy_parse("http://u:%zz@h", &p), -1);
@@ -155,6 +156,35 @@ test_socks5h(void **state)
     skiff_buf_release(&sent);
 }
 
+static void
+test_socks5(void **state)
+{
+    (void)state;
+    struct skiff_proxy p;
+    assert_int_equal(skiff_proxy_parse("socks5://127.0.0.1:1080", &p), 0);
+    struct skiff_proxy_hs hs;
+    struct skiff_buf out;
+    skiff_buf_init(&out, 4096);
+    /* socks5:// takes an address only: the caller resolves the name. */
+    assert_int_equal(skiff_proxy_begin(&hs, &p, "generativelanguage.googleapis.com", "443", &out),
+                     -1);
+    skiff_buf_reset(&out);
+    assert_int_equal(skiff_proxy_begin(&hs, &p, "142.250.1.2", "443", &out), 0);
+    int done = 0;
+    char err[300];
+    assert_int_equal(skiff_proxy_feed(&hs, "\x05\x00", 2, &out, &done, err, sizeof err), 2);
+    const char want[] = "\x05\x01\x00"
+                        "\x05\x01\x00\x01\x8e\xfa\x01\x02\x01\xbb";
+    assert_int_equal(out.len, sizeof want - 1);
+    assert_memory_equal(out.data, want, sizeof want - 1);
+    skiff_buf_reset(&out);
+    assert_int_equal(skiff_proxy_begin(&hs, &p, "2001:db8::1", "443", &out), 0);
+    assert_int_equal(skiff_proxy_feed(&hs, "\x05\x00", 2, &out, &done, err, sizeof err), 2);
+    assert_int_equal(out.len, 3 + 4 + 16 + 2);
+    assert_int_equal((unsigned char)out.data[3 + 3], 4);
+    skiff_buf_release(&out);
+}
+
 int
 main(void)
 {
@@ -162,6 +192,7 @@ main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_connect),
         cmocka_unit_test(test_socks5h),
+        cmocka_unit_test(test_socks5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
