@@ -48,6 +48,7 @@
 
 #include "buf.h"
 #include "relay/h1resp.h"
+#include "relay/proxy.h"
 #include "relay/tls.h"
 
 #define READ_BUF (64 * 1024)
@@ -56,6 +57,7 @@
 #define MAX_IDLE 8192 /* idle connections per worker, as the curl path keeps */
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
+#define WARM_MS 10000 /* a warm connection not ready by then is closed */
 
 struct h1_call;
 
@@ -68,8 +70,10 @@ struct h1_origin {
     struct h1_origin *next;
     char host[256]; /* as in the URL; brackets stripped from an IPv6 literal */
     char port[8];
-    char key[272];             /* "host:port", for messages */
-    int tls;                   /* https:// */
+    char key[272]; /* "host:port", for messages */
+    int tls;       /* https:// */
+    int proxied;   /* reached through `proxy` (a tunnel per connection) */
+    struct skiff_proxy proxy;
     void *session;             /* the last resumable TLS session the host gave (relay/tls.h) */
     uint64_t tls_failed_until; /* after a failed handshake: calls fail at once until then */
     char tls_error[320];
@@ -93,7 +97,10 @@ struct h1_conn {
     int reused;      /* it carried a response before this call */
     int writing;     /* uv_writes in flight; on plain TCP they point into the call's request */
     int handshaking; /* TLS: the handshake is not complete */
-    struct skiff_tls *tls; /* NULL on plain TCP */
+    int warming;     /* opened ahead of any call (skiff_h1c_warm), not yet idle */
+    struct skiff_tls *tls;      /* NULL on plain TCP */
+    struct skiff_proxy_hs *hs;  /* while the proxy's tunnel is being set up, else NULL */
+    struct socks_resolve *sres; /* socks5://: the upstream's name being resolved */
     struct h1_origin *origin;
 };
 
@@ -107,6 +114,12 @@ struct wreq {
 struct resolve {
     uv_getaddrinfo_t req;
     struct h1_call *call; /* NULL once the call is gone: the result is dropped */
+};
+
+/* socks5://: the upstream's name, resolved here before the SOCKS request. */
+struct socks_resolve {
+    uv_getaddrinfo_t req;
+    struct h1_conn *k; /* NULL once the connection is closing: the result is dropped */
 };
 
 enum phase { CONNECTING, WAITING, RECEIVING };
@@ -144,11 +157,15 @@ struct skiff_h1c {
     struct h1_conn *idle_head, *idle_tail;
     int nidle, nconns, active;
     int closing, sweep_closed;
-    struct skiff_buf hdrs;     /* the kept header lines of the head being parsed */
-    struct skiff_tls_ctx *tls; /* for https:// origins, made on first use */
-    char *tls_ca;              /* the ca_file it was made with, or NULL */
-    char rbuf[READ_BUF];       /* every connection reads here; data is used before the next read */
-    char pbuf[READ_BUF];       /* TLS: decrypted bytes, used before the next decryption */
+    struct skiff_buf hdrs;      /* the kept header lines of the head being parsed */
+    struct skiff_tls_ctx *tls;  /* for https:// origins, made on first use */
+    char *tls_ca;               /* the ca_file it was made with, or NULL */
+    struct h1_origin *warm;     /* the origin kept warm (skiff_h1c_warm), or NULL */
+    struct h1_conn *warm_conns; /* warm connections not yet idle (linked by prev/next) */
+    int warm_n;                 /* idle connections kept open to it */
+    int warming;                /* warm connections resolving, connecting or handshaking */
+    char rbuf[READ_BUF];        /* every connection reads here; data is used before the next read */
+    char pbuf[READ_BUF];        /* TLS: decrypted bytes, used before the next decryption */
 };
 
 static void connect_next(struct h1_call *c);
@@ -160,7 +177,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void
 maybe_free_client(struct skiff_h1c *cl)
 {
-    if (cl->closing && cl->sweep_closed && cl->nconns == 0) {
+    if (cl->closing && cl->sweep_closed && cl->nconns == 0 && cl->warming == 0) {
         while (cl->origins) {
             struct h1_origin *o = cl->origins;
             cl->origins = o->next;
@@ -207,9 +224,28 @@ free_conn(uv_handle_t *h)
     struct h1_conn *k = h->data;
     struct skiff_h1c *cl = k->cl;
     skiff_tls_free(k->tls);
+    free(k->hs);
     free(k);
     cl->nconns--;
     maybe_free_client(cl);
+}
+
+/* Takes a warm connection off the list of those not yet idle. */
+static void
+warm_unlink(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    if (!k->warming)
+        return;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        cl->warm_conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    k->prev = k->next = NULL;
+    k->warming = 0;
+    cl->warming--;
 }
 
 static void
@@ -219,6 +255,10 @@ conn_close(struct h1_conn *k)
         return;
     k->closing = 1;
     idle_unlink(k);
+    warm_unlink(k);
+    if (k->sres)
+        k->sres->k = NULL;
+    k->sres = NULL;
     if (k->call)
         k->call->conn = NULL;
     k->call = NULL;
@@ -320,6 +360,29 @@ skiff_h1c_cancel(struct skiff_upcall *call)
  * out: an upstream may answer before it has read the body, and a write still in flight
  * points into the call's head and the relay's body, both freed when the call ends), then
  * the call ends. Otherwise the connection is closed, which cancels that write. */
+/* Puts a connection with no call at the head of the idle list (newest first). */
+static void
+idle_push(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    warm_unlink(k);
+    k->call = NULL;
+    k->reused = 1;
+    k->idle = 1;
+    k->idle_since = uv_now(cl->loop);
+    k->prev = NULL;
+    k->next = cl->idle_head;
+    if (cl->idle_head)
+        cl->idle_head->prev = k;
+    else
+        cl->idle_tail = k;
+    cl->idle_head = k;
+    cl->nidle++;
+    /* A call that paused stopped reading; an idle connection must notice a close.
+     * (On a connection still reading this is a no-op.) */
+    uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb);
+}
+
 static void
 complete(struct h1_call *c, int extra_bytes)
 {
@@ -328,21 +391,7 @@ complete(struct h1_call *c, int extra_bytes)
     if (k && c->resp.keep_alive && !extra_bytes && !k->writing && !cl->closing &&
         cl->nidle < MAX_IDLE) {
         c->conn = NULL;
-        k->call = NULL;
-        k->reused = 1;
-        k->idle = 1;
-        k->idle_since = uv_now(cl->loop);
-        k->prev = NULL;
-        k->next = cl->idle_head;
-        if (cl->idle_head)
-            cl->idle_head->prev = k;
-        else
-            cl->idle_tail = k;
-        cl->idle_head = k;
-        cl->nidle++;
-        /* A call that paused stopped reading; an idle connection must notice a close.
-         * (On a connection still reading this is a no-op.) */
-        uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb);
+        idle_push(k);
     }
     finish(c, NULL);
 }
@@ -548,6 +597,8 @@ conn_eof(struct h1_call *c)
 
 static void send_request(struct h1_call *c);
 static int flush_tls(struct h1_conn *k);
+static void conn_ready(struct h1_call *c, struct h1_conn *k);
+static void proxy_in(struct h1_conn *k, const char *data, size_t len);
 
 /* Hands on what TLS has decrypted, until it has nothing more or the call pauses. OpenSSL
  * may hold decrypted bytes no socket event will announce, so this runs after every feed
@@ -615,6 +666,8 @@ tls_in(struct h1_conn *k, const char *data, size_t len)
         k->origin->tls_failed_until = 0;
         if (c)
             send_request(c);
+        else if (k->warming)
+            idle_push(k); /* warm and ready for the first call */
         if (k->closing)
             return;
     }
@@ -628,6 +681,10 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct h1_call *c = k->call;
     if (nread == 0)
         return;
+    if (nread > 0 && k->hs) {
+        proxy_in(k, buf->base, (size_t)nread);
+        return;
+    }
     if (nread > 0 && k->tls) {
         tls_in(k, buf->base, (size_t)nread);
         return;
@@ -638,6 +695,11 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread > 0) {
         feed(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (k->hs) {
+        finish(c, nread == UV_EOF ? "the proxy closed the connection while opening the tunnel"
+                                  : "the connection to the proxy failed while opening the tunnel");
         return;
     }
     if (k->handshaking) {
@@ -771,9 +833,147 @@ connect_failed(struct h1_call *c, struct h1_conn *k, int err)
         return;
     }
     char msg[400];
-    snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
-             uv_strerror(err));
+    if (c->origin->proxied)
+        snprintf(msg, sizeof msg, "could not connect to the proxy at %s:%s (%s)",
+                 c->origin->proxy.host, c->origin->proxy.port, uv_strerror(err));
+    else
+        snprintf(msg, sizeof msg, "could not connect to the upstream at %s (%s)", c->origin->key,
+                 uv_strerror(err));
     finish(c, msg);
+}
+
+/* Whether the origin is reached through a tunnel; a plain http:// upstream behind an
+ * http:// proxy is not: its requests go to the proxy in absolute form. */
+static int
+tunnelled(const struct h1_origin *o)
+{
+    return o->proxied && (o->tls || o->proxy.kind != SKIFF_PROXY_HTTP);
+}
+
+/* Writes what the proxy handshake produced and wipes it (it may hold the proxy's
+ * credentials). 0, or a negative libuv error. */
+static int
+flush_proxy(struct h1_conn *k, struct skiff_buf *out)
+{
+    int queued = 0, rc = 0;
+    if (out->len) {
+        uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+        rc = conn_write(k, &b, 1, 1, &queued);
+    }
+    if (out->data)
+        memset(out->data, 0, out->cap);
+    skiff_buf_release(out);
+    return rc < 0 ? rc : 0;
+}
+
+static void proxy_start(struct h1_call *c, struct h1_conn *k, const char *host);
+
+static void
+socks_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct socks_resolve *r = req->data;
+    struct h1_conn *k = r->k;
+    free(r);
+    char addr[64] = "";
+    if (res && res->ai_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)res->ai_addr, addr, sizeof addr);
+    else if (res && res->ai_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, addr, sizeof addr);
+    if (res)
+        uv_freeaddrinfo(res);
+    if (!k || !k->call)
+        return; /* the connection closed meanwhile */
+    k->sres = NULL;
+    if (status < 0 || !*addr) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "could not resolve the upstream host %s for the socks5:// proxy (%s)",
+                 k->origin->host, status < 0 ? uv_strerror(status) : "no address");
+        finish(k->call, msg);
+        return;
+    }
+    proxy_start(k->call, k, addr);
+}
+
+/* Starts the tunnel; for socks5:// the upstream's name is resolved here first. */
+static void
+proxy_begin(struct h1_call *c, struct h1_conn *k)
+{
+    unsigned char ip[16];
+    const char *host = k->origin->host;
+    if (k->origin->proxy.kind != SKIFF_PROXY_SOCKS5 || inet_pton(AF_INET, host, ip) == 1 ||
+        inet_pton(AF_INET6, host, ip) == 1) {
+        proxy_start(c, k, host);
+        return;
+    }
+    struct socks_resolve *r = calloc(1, sizeof *r);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    if (!r) {
+        finish(c, "out of memory resolving the upstream");
+        return;
+    }
+    r->k = k;
+    r->req.data = r;
+    k->sres = r;
+    int rc = uv_getaddrinfo(c->cl->loop, &r->req, socks_resolved, host, k->origin->port, &hints);
+    if (rc < 0) {
+        k->sres = NULL;
+        free(r);
+        finish(c, "could not resolve the upstream host for the socks5:// proxy");
+    }
+}
+
+static void
+proxy_start(struct h1_call *c, struct h1_conn *k, const char *host)
+{
+    struct skiff_buf out;
+    skiff_buf_init(&out, 4096);
+    k->hs = malloc(sizeof *k->hs);
+    if (!k->hs || skiff_proxy_begin(k->hs, &k->origin->proxy, host, k->origin->port, &out) < 0 ||
+        flush_proxy(k, &out) < 0) {
+        if (out.data)
+            memset(out.data, 0, out.cap);
+        skiff_buf_release(&out);
+        finish(c, "could not start the tunnel through the proxy");
+    }
+}
+
+/* Bytes from the proxy while its tunnel is being set up. */
+static void
+proxy_in(struct h1_conn *k, const char *data, size_t len)
+{
+    struct h1_call *c = k->call;
+    struct skiff_buf out;
+    char err[300];
+    int done = 0;
+    skiff_buf_init(&out, 4096);
+    ssize_t used = skiff_proxy_feed(k->hs, data, len, &out, &done, err, sizeof err);
+    if (used >= 0 && flush_proxy(k, &out) < 0) {
+        used = -1;
+        snprintf(err, sizeof err, "could not write to the proxy");
+    }
+    if (out.data)
+        memset(out.data, 0, out.cap);
+    skiff_buf_release(&out);
+    if (used >= 0 && done && (size_t)used < len) {
+        used = -1; /* neither TLS nor HTTP/1.1 lets the server speak first */
+        snprintf(err, sizeof err, "the upstream sent bytes through the proxy before the request");
+    }
+    if (used < 0) {
+        if (c)
+            finish(c, err);
+        else
+            conn_close(k);
+        return;
+    }
+    if (!done)
+        return;
+    free(k->hs);
+    k->hs = NULL;
+    if (c)
+        conn_ready(c, k);
+    else
+        conn_close(k);
 }
 
 static void
@@ -794,6 +994,18 @@ connect_cb(uv_connect_t *req, int status)
         conn_failed(c, "could not read from the upstream connection", rc);
         return;
     }
+    if (tunnelled(k->origin)) {
+        proxy_begin(c, k);
+        return;
+    }
+    conn_ready(c, k);
+}
+
+/* The connection reaches the upstream (directly or through the proxy's tunnel): TLS
+ * starts, or the request goes. */
+static void
+conn_ready(struct h1_call *c, struct h1_conn *k)
+{
     if (!k->origin->tls) {
         send_request(c);
         return;
@@ -823,7 +1035,9 @@ connect_next(struct h1_call *c)
         c->ai = NULL;
         /* Numeric hosts resolve on the spot; names go to libuv's thread pool. */
         unsigned char tmp[sizeof(struct in6_addr)];
-        const char *host = c->origin->host, *port = c->origin->port;
+        const struct h1_origin *og = c->origin;
+        const char *host = og->proxied ? og->proxy.host : og->host;
+        const char *port = og->proxied ? og->proxy.port : og->port;
         int numeric = inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
         struct addrinfo hints = {.ai_family = AF_UNSPEC,
                                  .ai_socktype = SOCK_STREAM,
@@ -872,10 +1086,10 @@ connect_next(struct h1_call *c)
     if (req)
         req->data = k;
     int rc = req ? uv_tcp_connect(req, &k->tcp, ai->ai_addr, connect_cb) : UV_ENOMEM;
-    if (rc < 0)
+    if (rc < 0) {
         free(req);
-    if (rc < 0)
         connect_failed(c, k, rc);
+    }
 }
 
 static void
@@ -956,7 +1170,9 @@ static struct h1_origin *
 origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
 {
     struct h1_origin *o = cl->origins;
-    while (o && (o->tls != want->tls || strcmp(o->key, want->key) != 0))
+    while (o &&
+           (o->tls != want->tls || strcmp(o->key, want->key) != 0 || o->proxied != want->proxied ||
+            (o->proxied && memcmp(&o->proxy, &want->proxy, sizeof o->proxy) != 0)))
         o = o->next;
     if (!o && (o = malloc(sizeof *o))) {
         *o = *want;
@@ -969,10 +1185,16 @@ origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
 /* Splits "http://host[:port]/target" into the call's origin and the authority; returns the
  * target ("/" when the URL has none) or NULL when the URL is not one this client takes. */
 static const char *
-parse_url(struct h1_call *c, const char *url, const char **authority, size_t *alen)
+parse_url(struct h1_call *c, const char *url, const char *proxy, const char **authority,
+          size_t *alen)
 {
     struct h1_origin tmp;
     memset(&tmp, 0, sizeof tmp);
+    if (proxy && *proxy) {
+        if (skiff_proxy_parse(proxy, &tmp.proxy) < 0)
+            return NULL;
+        tmp.proxied = 1;
+    }
     if (strncmp(url, "https://", 8) == 0)
         tmp.tls = 1;
     else if (strncmp(url, "http://", 7) != 0)
@@ -1023,7 +1245,7 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
 {
     const char *authority;
     size_t alen;
-    const char *target = parse_url(c, o->url, &authority, &alen);
+    const char *target = parse_url(c, o->url, o->proxy, &authority, &alen);
     if (!target)
         return -1;
     struct skiff_buf *b = &c->req;
@@ -1032,16 +1254,27 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     size_t need = strlen(o->method) + strlen(target) + alen + 64;
     for (const char *const *h = o->headers; h && *h; h++)
         need += strlen(*h) + 2;
+    /* Through an http:// proxy without a tunnel the target is the absolute URI, and the
+     * proxy's credentials ride along. */
+    int forwarded = c->origin->proxied && !tunnelled(c->origin);
+    if (forwarded)
+        need += alen + 16 + 2 * sizeof c->origin->proxy.user;
     if (skiff_buf_reserve(b, need))
         return -1;
     skiff_buf_adds(b, o->method);
     skiff_buf_add(b, " ", 1);
+    if (forwarded) {
+        skiff_buf_adds(b, "http://");
+        skiff_buf_add(b, authority, alen);
+    }
     if (*target == '?')
         skiff_buf_add(b, "/", 1);
     skiff_buf_adds(b, target);
     skiff_buf_adds(b, " HTTP/1.1\r\nhost: ");
     skiff_buf_add(b, authority, alen);
     skiff_buf_add(b, "\r\n", 2);
+    if (forwarded && skiff_proxy_auth_header(&c->origin->proxy, b) < 0)
+        return -1;
     for (const char *const *h = o->headers; h && *h; h++) {
         skiff_buf_adds(b, *h);
         skiff_buf_add(b, "\r\n", 2);
@@ -1138,14 +1371,149 @@ skiff_h1c_resume(struct skiff_upcall *call)
 
 /* ---- the client's life ------------------------------------------------------------------ */
 
-/* Closes connections that have been idle for IDLE_MS, oldest first. */
+/* ---- warm connections ---------------------------------------------------------------- */
+
+struct warm_resolve {
+    uv_getaddrinfo_t req;
+    struct skiff_h1c *cl;
+    struct h1_origin *origin;
+};
+
+static void
+warm_connected(uv_connect_t *req, int status)
+{
+    struct h1_conn *k = req->data;
+    free(req);
+    if (k->closing)
+        return;
+    if (status < 0 || uv_read_start((uv_stream_t *)&k->tcp, alloc_cb, read_cb) < 0) {
+        conn_close(k);
+        return;
+    }
+    uv_tcp_keepalive(&k->tcp, 1, 60);
+    if (!k->origin->tls) {
+        idle_push(k);
+        return;
+    }
+    k->tls = skiff_tls_new(k->cl->tls, k->origin->host, &k->origin->session);
+    k->handshaking = 1;
+    if (!k->tls || skiff_tls_handshake(k->tls) < 0 || flush_tls(k) < 0)
+        conn_close(k); /* the handshake goes on in tls_in, which makes it idle when done */
+}
+
+static void
+warm_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct warm_resolve *r = req->data;
+    struct skiff_h1c *cl = r->cl;
+    struct h1_origin *o = r->origin;
+    free(r);
+    cl->warming--;
+    struct h1_conn *k = NULL;
+    uv_connect_t *creq = NULL;
+    if (status < 0 || !res || cl->closing || !(k = calloc(1, sizeof *k)) ||
+        !(creq = malloc(sizeof *creq)))
+        goto out;
+    k->cl = cl;
+    k->origin = o;
+    k->warming = 1;
+    k->idle_since = uv_now(cl->loop); /* for a warm connection: when it was opened */
+    cl->warming++;
+    k->next = cl->warm_conns;
+    if (cl->warm_conns)
+        cl->warm_conns->prev = k;
+    cl->warm_conns = k;
+    uv_tcp_init(cl->loop, &k->tcp);
+    cl->nconns++;
+    k->tcp.data = k;
+    uv_tcp_nodelay(&k->tcp, 1);
+    creq->data = k;
+    if (uv_tcp_connect(creq, &k->tcp, res->ai_addr, warm_connected) < 0) {
+        free(creq);
+        conn_close(k);
+    }
+    k = NULL;
+    creq = NULL;
+out:
+    free(k);
+    free(creq);
+    if (res)
+        uv_freeaddrinfo(res);
+    maybe_free_client(cl);
+}
+
+/* Opens connections to the warm origin until warm_n are idle or on their way. */
+static void
+warm_top_up(struct skiff_h1c *cl)
+{
+    struct h1_origin *o = cl->warm;
+    if (!o || cl->closing || (o->tls && uv_now(cl->loop) < o->tls_failed_until))
+        return;
+    int have = cl->warming;
+    for (struct h1_conn *k = cl->idle_head; k; k = k->next)
+        have += k->origin == o;
+    for (; have < cl->warm_n; have++) {
+        struct warm_resolve *r = calloc(1, sizeof *r);
+        if (!r)
+            return;
+        r->cl = cl;
+        r->origin = o;
+        r->req.data = r;
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        if (uv_getaddrinfo(cl->loop, &r->req, warm_resolved, o->host, o->port, &hints) < 0) {
+            free(r);
+            return;
+        }
+        cl->warming++;
+    }
+}
+
+int
+skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n)
+{
+    struct h1_call tmp;
+    const char *authority;
+    size_t alen;
+    char err[400];
+    memset(&tmp, 0, sizeof tmp);
+    tmp.cl = cl;
+    if (n <= 0 || !parse_url(&tmp, url, NULL, &authority, &alen))
+        return -1;
+    if (tmp.origin->tls && tls_ready(cl, ca_file, err, sizeof err) < 0)
+        return -1;
+    cl->warm = tmp.origin;
+    cl->warm_n = n;
+    warm_top_up(cl);
+    return 0;
+}
+
+/* Closes connections that have been idle for IDLE_MS, oldest first, except the warm_n
+ * kept open to the warm origin; then tops those up (the upstream may have closed some). */
 static void
 sweep_cb(uv_timer_t *t)
 {
     struct skiff_h1c *cl = t->data;
     uint64_t now = uv_now(cl->loop);
-    while (cl->idle_tail && now - cl->idle_tail->idle_since >= IDLE_MS)
-        conn_close(cl->idle_tail);
+    int warm = 0;
+    for (struct h1_conn *k = cl->idle_head; k; k = k->next)
+        warm += k->origin == cl->warm;
+    /* A warm connection that is not ready after WARM_MS (an upstream that accepts and
+     * never finishes the handshake) gives way to a new one. */
+    for (struct h1_conn *w = cl->warm_conns, *next; w; w = next) {
+        next = w->next;
+        if (now - w->idle_since >= WARM_MS)
+            conn_close(w);
+    }
+    struct h1_conn *k = cl->idle_tail;
+    while (k && now - k->idle_since >= IDLE_MS) {
+        struct h1_conn *prev = k->prev;
+        if (k->origin != cl->warm || warm > cl->warm_n) {
+            warm -= k->origin == cl->warm;
+            conn_close(k);
+        }
+        k = prev;
+    }
+    warm_top_up(cl);
 }
 
 struct skiff_h1c *
@@ -1181,6 +1549,8 @@ skiff_h1c_close(struct skiff_h1c *cl)
         skiff_h1c_cancel(&cl->calls->base);
     while (cl->idle_head)
         conn_close(cl->idle_head);
+    while (cl->warm_conns)
+        conn_close(cl->warm_conns);
     uv_timer_stop(&cl->sweep);
     uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
 }

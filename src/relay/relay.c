@@ -1572,6 +1572,8 @@ skiff_relay_worker_init(uv_loop_t *loop, int index, void *shared)
         free(w);
         return NULL;
     }
+    if (!w->cfg->proxy)
+        skiff_upstream_warm(w->up, w->cfg->base_url, w->cfg->ca_file, 1);
     if (getrandom(&w->rng, sizeof w->rng, 0) != sizeof w->rng || w->rng == 0)
         w->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)index;
     return w;

@@ -4,11 +4,13 @@
  * and relay/curlclient.c include this.
  *
  *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
- *              http:// and https:// upstreams without a proxy or credentials in the URL.
+ *              http:// and https:// upstreams without credentials in the URL, directly
+ *              or through an http://, socks5:// or socks5h:// proxy (relay/proxy.c).
  *              No per-call allocation beyond the call itself; idle connections kept per
  *              worker.
- *   curlclient libcurl multi_socket on libuv: calls through a proxy, credentials in the
- *              URL, and every call with upstreams.gemini.client: curl.
+ *   curlclient libcurl multi_socket on libuv: https:// proxies, credentials in the
+ *              URL, and every call with
+ *              upstreams.gemini.client: curl.
  *
  * Both keep the contract in upstream.h: on_status once, on_body for each piece (its bytes
  * are consumed whatever it returns; 1 pauses the pieces after it), on_done exactly once
@@ -35,6 +37,9 @@ void skiff_h1c_close(struct skiff_h1c *cl);
 struct skiff_upcall *skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o);
 void skiff_h1c_cancel(struct skiff_upcall *call);
 void skiff_h1c_resume(struct skiff_upcall *call);
+/* Keeps n idle connections to url's origin open (TLS handshake done); 0, or -1 when the URL
+ * is not one this client takes or TLS cannot be set up. */
+int skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n);
 int skiff_h1c_active(const struct skiff_h1c *cl);
 
 struct skiff_curlc;

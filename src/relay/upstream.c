@@ -1,13 +1,15 @@
 /*
  * The upstream client: one per worker, two transports behind it (relay/upcall.h). An
- * http:// or https:// URL without a proxy or credentials goes to h1client (skiff's own
- * HTTP/1.1 client, TLS on OpenSSL), a call through a proxy to libcurl.
+ * http:// or https:// URL without credentials goes to h1client (skiff's own HTTP/1.1
+ * client, TLS on OpenSSL, tunnels through proxy.c) unless its proxy is one h1client cannot
+ * tunnel through (own_client below); those go to libcurl.
  */
 #include "relay/upstream.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "relay/proxy.h"
 #include "relay/upcall.h"
 
 struct skiff_upstream {
@@ -31,6 +33,13 @@ skiff_upstream_new(uv_loop_t *loop, int curl_only)
 }
 
 void
+skiff_upstream_warm(struct skiff_upstream *u, const char *url, const char *ca_file, int n)
+{
+    if (u && u->h1 && url)
+        skiff_h1c_warm(u->h1, url, ca_file, n);
+}
+
+void
 skiff_upstream_close(struct skiff_upstream *u)
 {
     if (!u)
@@ -40,14 +49,20 @@ skiff_upstream_close(struct skiff_upstream *u)
     free(u);
 }
 
-/* Whether the h1 client takes the call: http:// or https://, no proxy, no credentials in
- * the URL. */
+/* Whether the h1 client takes the call: http:// or https:// without credentials in the
+ * URL, directly, through a socks5:// or socks5h:// proxy, or through an http:// proxy
+ * (CONNECT for an https:// upstream, forwarded for http://). https:// proxies go to libcurl. */
 static int
 own_client(const struct skiff_upcall_opts *o)
 {
     size_t skip = !strncmp(o->url, "http://", 7) ? 7 : !strncmp(o->url, "https://", 8) ? 8 : 0;
-    if (!skip || (o->proxy && *o->proxy))
+    if (!skip)
         return 0;
+    if (o->proxy && *o->proxy) {
+        struct skiff_proxy p;
+        if (skiff_proxy_parse(o->proxy, &p) < 0)
+            return 0;
+    }
     const char *host = o->url + skip;
     size_t n = strcspn(host, "/?#");
     return memchr(host, '@', n) == NULL;

@@ -1,9 +1,9 @@
 /*
  * The upstream HTTP client, one per worker, on the worker's libuv loop. Knows HTTP calls,
  * not client connections and not Gemini. Two transports sit behind it (relay/upcall.h):
- * skiff's own HTTP/1.1 client, plain or over TLS (OpenSSL), for every upstream reached
- * without a proxy (Google over https://, skiff sim), and libcurl's multi_socket API for
- * calls through a proxy. Each keeps idle connections for reuse.
+ * skiff's own HTTP/1.1 client, plain or over TLS (OpenSSL), for upstreams reached directly
+ * (Google over https://, skiff sim) or through a CONNECT or socks5h tunnel, and libcurl's
+ * multi_socket API for the other proxies. Each keeps idle connections for reuse.
  *
  * A call reports through its ops: on_status once the response headers are complete, on_body
  * for each piece of body, on_done exactly once at the end (unless cancelled). Callbacks run
@@ -55,6 +55,11 @@ struct skiff_upcall_opts {
 /* A new client on loop; NULL on failure. curl_only sends every call through libcurl
  * (upstreams.gemini.client: curl). */
 struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop, int curl_only);
+
+/* Opens n connections to the origin of url (TLS handshake done) before any call and keeps
+ * them open while idle, so the first request after start is not a cold one. Nothing
+ * happens for a URL skiff's own client does not take (a proxy): calls open their own. */
+void skiff_upstream_warm(struct skiff_upstream *u, const char *url, const char *ca_file, int n);
 
 /* Cancels every call and closes the client's handles; memory goes in their close callbacks. */
 void skiff_upstream_close(struct skiff_upstream *u);

@@ -66,6 +66,15 @@ async function startUpstream(handler) {
   return up;
 }
 
+// skiff opens a connection to the upstream at start (no cold first request): wait until it
+// is there, so that the connections a test counts are the requests' doing.
+async function warmedUp(connections) {
+  if (process.env.SKIFF_TEST_CLIENT === 'curl') return; // libcurl opens nothing ahead
+  const t0 = Date.now();
+  while (connections() < 1 && Date.now() - t0 < 3000) await sleep(10);
+  await sleep(TLS_UPSTREAM ? 100 : 20); // and through its TLS handshake
+}
+
 // A realistic generateContent answer, as Google formats it (two-space indented JSON).
 function answer(text, id = 'aBcDeFgHiJkLmNoP') {
   return `${JSON.stringify({
@@ -129,6 +138,7 @@ async function withRelay(handler, opts, fn) {
   const up = await startUpstream(handler);
   const serve = await startServe(config(up, opts));
   try {
+    await warmedUp(() => up.connections);
     await fn({ up, serve });
   } finally {
     await serve.stop();
@@ -582,6 +592,7 @@ test('an upstream that answers 400 keep-alive before reading a 16 MB body: the c
   const up = { url: `http://127.0.0.1:${server.address().port}` };
   const serve = await startServe(config(up, { attempts: 1 }));
   try {
+    await warmedUp(() => got.conns);
     const r = await post(serve, GEN, { body: big });
     const text = await r.text();
     assert.equal(r.status, 400, text.slice(0, 300));
