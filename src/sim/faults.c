@@ -25,13 +25,21 @@ skiff_sim_rng_seed(struct skiff_sim_rng *r, uint64_t seed)
 }
 
 uint64_t
-skiff_sim_rng_next(struct skiff_sim_rng *r)
+skiff_sim_mix(uint64_t z)
 {
     /* splitmix64 (Steele, Lea, Flood 2014): one add and a finaliser; every seed is good. */
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
+    z += 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
+}
+
+uint64_t
+skiff_sim_rng_next(struct skiff_sim_rng *r)
+{
+    uint64_t z = skiff_sim_mix(r->state);
+    r->state += 0x9e3779b97f4a7c15ULL;
+    return z;
 }
 
 double

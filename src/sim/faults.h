@@ -36,6 +36,9 @@ struct skiff_sim_rng {
 
 void skiff_sim_rng_seed(struct skiff_sim_rng *r, uint64_t seed);
 uint64_t skiff_sim_rng_next(struct skiff_sim_rng *r);
+/* One splitmix64 step as a pure function of z: what rng_next returns from state z. The
+ * simulator's deterministic choices (answer words, ids, schema values) hash with it. */
+uint64_t skiff_sim_mix(uint64_t z);
 /* Uniform in [0, 1). */
 double skiff_sim_rng_unit(struct skiff_sim_rng *r);
 /* Uniform in [lo, hi] (lo <= hi). */

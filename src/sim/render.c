@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "err.h"
 #include "hash.h"
+#include "sim/faults.h"
 #include "sim/tools.h"
 
 /* No reply the simulator renders comes near this; it bounds a runaway rendering. */
@@ -22,14 +23,6 @@ skiff_sim_text_tokens(size_t len)
     return len == 0 ? 0 : (long)((len + 3) / 4);
 }
 
-static uint64_t
-mix(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 /* Adds the text parts of one Content to out; the last text seen becomes the snippet. */
 static void
@@ -95,10 +88,10 @@ compose(struct skiff_buf *b, const struct skiff_sim_prompt *p)
 {
     uint64_t h = p->hash;
     int rc = skiff_buf_printf(b, "Simulated answer to \"%s\".", p->snippet);
-    int nwords = 12 + (int)(mix(h) % 60);
+    int nwords = 12 + (int)(skiff_sim_mix(h) % 60);
     int in_sentence = 0, len = 0;
     for (int w = 0; w < nwords && rc == 0; w++) {
-        h = mix(h);
+        h = skiff_sim_mix(h);
         const char *word = words[h % NWORDS];
         if (!in_sentence) {
             char first[2] = {(char)(word[0] - 'a' + 'A'), '\0'};
@@ -159,14 +152,14 @@ skiff_sim_answer_make(struct skiff_sim_answer *a, const struct skiff_sim_answer_
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     uint64_t r = o->id_seed;
     for (int i = 0; i < 23; i++) {
-        r = mix(r);
+        r = skiff_sim_mix(r);
         a->response_id[i] = b64[r & 63];
     }
     a->response_id[23] = '\0';
 
     long budget_left = o->max_output_tokens;
     if (o->thinking_budget != 0) {
-        long t = 64 + (long)(mix(o->prompt->hash ^ 0x7468696e6bULL) % 448);
+        long t = 64 + (long)(skiff_sim_mix(o->prompt->hash ^ 0x7468696e6bULL) % 448);
         if (o->thinking_budget > 0 && t > o->thinking_budget)
             t = o->thinking_budget;
         if (t > budget_left)
@@ -445,7 +438,7 @@ skiff_sim_render_embedding(const char *text, size_t len, const char *task, long 
     double norm = 0;
     uint64_t h = seed;
     for (long i = 0; i < dims; i++) {
-        h = mix(h);
+        h = skiff_sim_mix(h);
         v[i] = (double)(h >> 11) * 0x1.0p-52 - 1.0;
         norm += v[i] * v[i];
     }

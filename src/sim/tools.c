@@ -7,6 +7,7 @@
 
 #include "err.h"
 #include "hash.h"
+#include "sim/faults.h"
 #include "sim/render.h"
 
 #define MAX_DEPTH 16 /* schema nesting the value generator follows */
@@ -140,15 +141,6 @@ skiff_sim_tools_check(const struct skiff_sim_model *m, const json_t *body,
 
 /* ---- schema values -------------------------------------------------------------------- */
 
-static uint64_t
-mix(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* "#/$defs/X" or "#/definitions/X" in root; NULL when it is anything else. */
 static const json_t *
 resolve(const json_t *root, const char *ref)
@@ -212,7 +204,7 @@ string_value(const json_t *s, uint64_t seed)
     if (fmt && strcmp(fmt, "uuid") == 0)
         return json_string("00000000-0000-4000-8000-000000000000");
     char text[64];
-    int n = snprintf(text, sizeof text, "sim-%04x", (unsigned)(mix(seed) & 0xffff));
+    int n = snprintf(text, sizeof text, "sim-%04x", (unsigned)(skiff_sim_mix(seed) & 0xffff));
     json_int_t min = json_integer_value(json_object_get(s, "minLength"));
     const json_t *maxj = json_object_get(s, "maxLength");
     json_int_t max = json_is_integer(maxj) ? json_integer_value(maxj) : (json_int_t)sizeof text - 1;
@@ -251,7 +243,7 @@ object_value(const json_t *root, const json_t *s, uint64_t seed, int depth)
             const json_t *p = json_object_get(props, json_string_value(name));
             if (p)
                 json_object_set_new(o, json_string_value(name),
-                                    value_of(root, p, mix(seed + i), depth + 1));
+                                    value_of(root, p, skiff_sim_mix(seed + i), depth + 1));
         }
     }
     const char *key;
@@ -260,7 +252,8 @@ object_value(const json_t *root, const json_t *s, uint64_t seed, int depth)
     json_object_foreach((json_t *)props, key, p)
     {
         if (!json_object_get(o, key))
-            json_object_set_new(o, key, value_of(root, p, mix(seed + 100 + i), depth + 1));
+            json_object_set_new(o, key,
+                                value_of(root, p, skiff_sim_mix(seed + 100 + i), depth + 1));
         i++;
     }
     return o;
@@ -310,11 +303,11 @@ value_of(const json_t *root, const json_t *s, uint64_t seed, int depth)
             n = MAX_ITEMS;
         for (json_int_t i = 0; i < n && i < 64; i++)
             json_array_append_new(arr, value_of(root, json_object_get(s, "items"),
-                                                mix(seed + (uint64_t)i), depth + 1));
+                                                skiff_sim_mix(seed + (uint64_t)i), depth + 1));
         return arr;
     }
     if (strcmp(t, "integer") == 0)
-        return json_integer((json_int_t)clamp(s, (double)(1 + mix(seed) % 9)));
+        return json_integer((json_int_t)clamp(s, (double)(1 + skiff_sim_mix(seed) % 9)));
     if (strcmp(t, "number") == 0)
         return json_real(clamp(s, 1.5));
     if (strcmp(t, "boolean") == 0)

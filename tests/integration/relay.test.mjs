@@ -22,7 +22,7 @@ upstreams:
     keys:
       - ${KEYS[0]}
       - {key: ${KEYS[1]}, label: second}
-limits: {max_body_bytes: 1048576, header_timeout_ms: 1000, idle_timeout_ms: 5000, max_connections: 1000}
+limits: {max_body_bytes: 1048576, header_timeout_ms: 2500, idle_timeout_ms: 5000, max_connections: 1000}
 workers: 2
 `);
 });
@@ -184,7 +184,7 @@ test('malformed HTTP and slow clients get an error and cost nothing else', async
   const smuggle = await raw('POST /v1beta/models HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
   assert.match(smuggle, /^HTTP\/1\.1 400 /);
   // A client that never finishes its headers is cut off after limits.header_timeout_ms.
-  const slow = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\n', 4000);
+  const slow = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\n', 6000);
   assert.match(slow, /^HTTP\/1\.1 408 /);
   const ok = await fetch(url('/healthz'));
   assert.equal(ok.status, 200);
