@@ -145,7 +145,7 @@ quote_with(const char *s, char q, char *buf, size_t n)
     static const size_t shown = 48;
     size_t o = 0, i;
     buf[o++] = q;
-    for (i = 0; s[i] && i < shown && o + 6 < n; i++) {
+    for (i = 0; i < shown && s[i] && o + 6 < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == (unsigned char)q || c == '\\') {
             buf[o++] = '\\';

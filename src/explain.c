@@ -347,7 +347,7 @@ explain_stdin(void)
     /* curl -i may print several responses (a proxy's 200, a 100 Continue): take the last. */
     for (char *p = in; p && strncmp(p, "HTTP/", 5) == 0;) {
         const char *sp = strchr(p, ' ');
-        status = sp ? atoi(sp + 1) : 0;
+        status = sp ? (int)strtol(sp + 1, NULL, 10) : 0;
         char *end = strstr(p, "\r\n\r\n");
         char *end2 = strstr(p, "\n\n");
         if (end2 && (!end || end2 < end))

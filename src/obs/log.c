@@ -198,6 +198,7 @@ put_escaped(struct skiff_log *l, const char *str, size_t n)
             e[1] = (char)c;
             k = 2;
         } else if (c < 0x80) { /* a control byte or DEL */
+            /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): e holds counted bytes. */
             memcpy(e, "\\u00", 4);
             e[4] = hex[c >> 4];
             e[5] = hex[c & 15];

@@ -421,9 +421,11 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
             size_t n = u->nsocks ? u->nsocks : 64;
             while (n <= (size_t)fd)
                 n *= 2;
+            /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers, sized as such. */
             struct sock_ctx **t = realloc(u->socks, n * sizeof *t);
             if (!t)
                 return -1;
+            /* NOLINTNEXTLINE(bugprone-sizeof-expression): as above. */
             memset(t + u->nsocks, 0, (n - u->nsocks) * sizeof *t);
             u->socks = t;
             u->nsocks = n;

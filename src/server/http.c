@@ -1314,6 +1314,7 @@ skiff_http_write(struct skiff_request *req, const void *data, size_t len)
         return req->ended ? 0 : req->conn->queued;
     char size[24];
     size_t n = skiff_fmt_uint(size, len, 16);
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): size is sent by length. */
     memcpy(size + n, "\r\n", 2);
     n += 2;
     uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),

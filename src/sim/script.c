@@ -91,6 +91,7 @@ opt_long(const json_t *o, const char *name, long lo, long hi, long *out, int idx
         d = json_real_value(v);
     else
         FAIL("script %d: reply.%s must be a number", idx, name);
+    /* cppcheck-suppress legacyUninitvar ; FAIL returns, so d is set on every path that gets here */
     if (d < (double)lo || d > (double)hi)
         FAIL("script %d: reply.%s must be in [%ld, %ld]", idx, name, lo, hi);
     *out = (long)d;

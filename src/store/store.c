@@ -464,6 +464,7 @@ write_state(struct skiff_store *s, const struct skiff_key_state *st)
     bind_field(stmt, 2, st->model, sizeof st->model);
     bind_field(stmt, 3, st->label, sizeof st->label);
     sqlite3_bind_int64(stmt, 4, st->rest_until_ms);
+    /* cppcheck-suppress invalidFunctionArgBool ; the column is an INTEGER 0/1 flag on purpose */
     sqlite3_bind_int(stmt, 5, st->retired != 0);
     bind_field(stmt, 6, st->reason, sizeof st->reason);
     sqlite3_bind_int64(stmt, 7, st->updated_ms);
