@@ -162,3 +162,25 @@ skiff_auth_open_check(const struct skiff_config *cfg, const struct skiff_request
     }
     return 0;
 }
+
+const char *
+skiff_auth_cors(const struct skiff_config *cfg, const struct skiff_request *req, char *out,
+                size_t outlen)
+{
+    size_t n;
+    const char *origin = skiff_http_header(req, "origin", &n);
+    if (!cfg->ncors_origins || !origin || !n)
+        return NULL;
+    int any = 0;
+    for (size_t i = 0; i < cfg->ncors_origins; i++) {
+        const char *o = cfg->cors_origins[i];
+        if (strcmp(o, "*") == 0)
+            any = 1;
+        else if (strlen(o) == n && memcmp(o, origin, n) == 0 && n < outlen) {
+            memcpy(out, origin, n);
+            out[n] = '\0';
+            return out;
+        }
+    }
+    return any ? "*" : NULL;
+}

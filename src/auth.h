@@ -33,6 +33,16 @@ enum skiff_auth_result skiff_auth_check(const struct skiff_config *cfg,
 int skiff_auth_open_check(const struct skiff_config *cfg, const struct skiff_request *req,
                           char *msg, size_t msglen);
 
+/*
+ * CORS (config cors.origins): the Access-Control-Allow-Origin value for req, or NULL when
+ * CORS is off, the request has no Origin, or its Origin is not listed. An exact entry gives
+ * the origin itself (copied into out, NUL-terminated); "*" gives "*". skiff never sends
+ * Access-Control-Allow-Credentials: its tokens travel in headers, never in cookies, so no
+ * answer is ever "*" with credentials.
+ */
+const char *skiff_auth_cors(const struct skiff_config *cfg, const struct skiff_request *req,
+                            char *out, size_t outlen);
+
 /* Whether s[0..n) is host[:port] with a loopback host: localhost, 127.0.0.0/8 or [::1]. */
 int skiff_auth_loopback_host(const char *s, size_t n);
 

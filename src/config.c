@@ -1436,12 +1436,94 @@ shutdown_pair(struct loader *ld, const struct pair *p)
     return 0;
 }
 
+/* cors. */
+
+static void
+free_cors(struct skiff_config *cfg)
+{
+    for (size_t i = 0; i < cfg->ncors_origins; i++)
+        free(cfg->cors_origins[i]);
+    free(cfg->cors_origins);
+    cfg->cors_origins = NULL;
+    cfg->ncors_origins = 0;
+}
+
+/* Why v is not an origin as a browser sends it (scheme://host[:port], nothing after), or
+ * NULL when it is one. */
+static const char *
+check_origin(const char *v)
+{
+    if (strcmp(v, "*") == 0)
+        return NULL;
+    const char *h = NULL;
+    if (strncmp(v, "http://", 7) == 0)
+        h = v + 7;
+    else if (strncmp(v, "https://", 8) == 0)
+        h = v + 8;
+    if (!h)
+        return "is not an origin: an origin starts with http:// or https:// (lower case), as "
+               "in \"https://app.example\", or is \"*\" for any";
+    if (!*h)
+        return "has no host";
+    for (const char *c = h; *c; c++) {
+        if (*c == '/' || *c == '?' || *c == '#')
+            return "is not an origin: an origin is scheme://host[:port] with no path, not "
+                   "even a trailing /, as the browser sends it in the Origin header";
+        if (*c == '@' || *c <= 0x20 || *c >= 0x7f)
+            return "is not an origin: an origin is scheme://host[:port]";
+        if (*c >= 'A' && *c <= 'Z')
+            return "has upper-case letters: browsers send the origin in lower case";
+    }
+    return NULL;
+}
+
+/* cors.origins: a list of exact origins. */
+static int
+read_cors_origins(struct loader *ld, const yaml_node_t *n)
+{
+    struct skiff_config *cfg = ld->cfg;
+    free_cors(cfg);
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail_type(ld, n, "a list of origins such as https://app.example");
+    size_t count = seq_len(n);
+    if (count && !(cfg->cors_origins = calloc(count, sizeof *cfg->cors_origins)))
+        return fail_nomem(ld);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = seq_item(ld, n, i);
+        size_t saved = path_push_index(ld, i);
+        const char *v, *why;
+        char buf[96];
+        int rc = get_string(ld, item, "an origin", &v);
+        if (rc == 0 && (why = check_origin(v)))
+            rc = fail_at(ld, item, "%s %s", quote(v, buf, sizeof buf), why);
+        if (rc == 0) {
+            rc = set_string(ld, &cfg->cors_origins[i], v, 0);
+            if (rc == 0)
+                cfg->ncors_origins = i + 1;
+        }
+        path_pop(ld, saved);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static const char *const cors_fields[] = {"origins", NULL};
+
+static int
+cors_pair(struct loader *ld, const struct pair *p)
+{
+    return read_cors_origins(ld, p->value);
+}
+
 /* The top level. */
 
 static const char *const root_fields[] = {"listen",    "workers", "tokens",  "upstreams", "retry",
                                           "fallbacks", "limits",  "storage", "validation",
                                           "quality",   "thinking", "catalog", "shutdown",
-                                          NULL};
+                                          "cors",      NULL};
 
 static int
 root_pair(struct loader *ld, const struct pair *p)
@@ -1472,6 +1554,8 @@ root_pair(struct loader *ld, const struct pair *p)
         return walk_mapping(ld, p->value, thinking_fields, thinking_pair, NULL);
     case 11:
         return walk_mapping(ld, p->value, catalog_fields, catalog_pair, NULL);
+    case 13:
+        return walk_mapping(ld, p->value, cors_fields, cors_pair, NULL);
     default:
         return walk_mapping(ld, p->value, shutdown_fields, shutdown_pair, NULL);
     }
@@ -1813,6 +1897,49 @@ check_open(struct loader *ld)
                 ld->listen_from ? ")" : "");
 }
 
+/*
+ * Without tokens a page on a listed origin would spend the keys with no token at all, so in
+ * open mode cors.origins may list only loopback origins (a dev server on localhost), which
+ * open mode's Origin rule lets through anyway; "*" and other origins need tokens.
+ */
+static int
+check_cors(struct loader *ld)
+{
+    const struct skiff_config *cfg = ld->cfg;
+    if (cfg->ntokens)
+        return 0;
+    for (size_t i = 0; i < cfg->ncors_origins; i++) {
+        const char *o = cfg->cors_origins[i];
+        const char *h = strchr(o, '/');
+        char host[256];
+        int loop = 0;
+        if (h && h[1] == '/') {
+            h += 2;
+            size_t n = strlen(h);
+            const char *colon = strrchr(h, ':');
+            if (colon && (h[0] != '[' || colon > strchr(h, ']')))
+                n = (size_t)(colon - h);
+            if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+                h++;
+                n -= 2;
+            }
+            if (n < sizeof host) {
+                memcpy(host, h, n);
+                host[n] = '\0';
+                loop = skiff_config_is_loopback(host);
+            }
+        }
+        if (!loop)
+            return fail(ld,
+                        "cors.origins: \"%s\" is not a loopback origin and no tokens are "
+                        "configured: without tokens any page on it would spend the keys. Add "
+                        "tokens (config `tokens:` or SKIFF_TOKENS), or list only loopback "
+                        "origins such as http://localhost:5173",
+                        o);
+    }
+    return 0;
+}
+
 /* The public interface. */
 
 struct skiff_config *
@@ -1832,7 +1959,7 @@ skiff_config_load(const char *path, char *err, size_t errlen)
         goto out_free;
     if (env_keys(&ld) < 0 || env_tokens(&ld) < 0 || env_listen(&ld) < 0 || env_base_url(&ld) < 0)
         goto out_free;
-    if (check_open(&ld) < 0)
+    if (check_open(&ld) < 0 || check_cors(&ld) < 0)
         goto out_free;
     return ld.cfg;
 
@@ -1858,6 +1985,7 @@ skiff_config_free(struct skiff_config *cfg)
     free(cfg->storage.sqlite);
     free(cfg->storage.redis);
     free_thinking(cfg);
+    free_cors(cfg);
     free(cfg);
 }
 

@@ -127,6 +127,11 @@ struct skiff_config {
     /* thinking.default_budget entries (token NULL) then thinking.tokens entries. */
     struct skiff_thinking_default *thinking;
     size_t nthinking;
+
+    /* cors.origins: the exact origins ("https://app.example") whose pages may call skiff, or
+     * "*" for any page; none: CORS is off (auth.h's skiff_auth_cors). */
+    char **cors_origins;
+    size_t ncors_origins;
 };
 
 /*

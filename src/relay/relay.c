@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "gemini/catalog.h"
 #include "gemini/classify.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
@@ -1358,18 +1359,166 @@ printable_path(const struct skiff_request *req, char *out, size_t outlen)
     out[o] = '\0';
 }
 
+/* Whether the path starts with lit. */
+static int
+path_is(const struct skiff_request *req, const char *lit)
+{
+    size_t n = strlen(lit);
+    return req->path_len >= n && memcmp(req->path, lit, n) == 0;
+}
+
+/* Whether the path holds lit anywhere. */
+static int
+path_has(const struct skiff_request *req, const char *lit)
+{
+    size_t n = strlen(lit);
+    for (size_t i = 0; i + n <= req->path_len; i++)
+        if (memcmp(req->path + i, lit, n) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The dispatch rule for GET /v1/models (and /v1/models/{id}), a path both Gemini's v1 and
+ * OpenAI's API claim: a request that carries a Gemini credential (x-goog-api-key or ?key=)
+ * or the Gemini SDKs' x-goog-api-client is Gemini's; one with Authorization: Bearer and
+ * none of those is an OpenAI client's. /v1beta is Gemini's alone.
+ */
+static int
+openai_style(const struct skiff_request *req, const struct skiff_route *rt)
+{
+    size_t n;
+    char q[8];
+    if (!rt->version || strcmp(rt->version, "v1") != 0 ||
+        (rt->kind != SKIFF_ROUTE_MODELS && rt->kind != SKIFF_ROUTE_MODEL))
+        return 0;
+    if (skiff_http_header(req, "x-goog-api-key", &n) ||
+        skiff_http_header(req, "x-goog-api-client", &n) ||
+        skiff_http_query(req, "key", q, sizeof q) >= 0)
+        return 0;
+    const char *a = skiff_http_header(req, "authorization", &n);
+    return a && n >= 7 && strncasecmp(a, "Bearer ", 7) == 0;
+}
+
+static const char openai_msg[] =
+    "skiff does not serve the OpenAI API yet (its OpenAI door is not built): %s is an OpenAI "
+    "path. The Gemini API is at /v1beta/models/{model}:generateContent (and "
+    "streamGenerateContent, countTokens, embedContent, batchEmbedContents; GET /v1beta/models "
+    "lists the models), called with x-goog-api-key";
+
+/*
+ * The message of a 404 for a path skiff does not serve: what the path is (an OpenAI path, a
+ * Gemini family skiff does not relay yet) or the nearest path it serves, by edit distance
+ * over the served shapes with the model the path names.
+ */
+static void
+no_route_message(const struct skiff_request *req, char *msg, size_t msglen)
+{
+    static const char serves[] = "skiff serves /v1beta/models/{model}:{method} (generateContent, "
+                                 "streamGenerateContent, countTokens, embedContent, "
+                                 "batchEmbedContents), /v1beta/models and /v1beta/models/{model}, "
+                                 "and the same under /v1";
+    static const struct {
+        const char *part, *what;
+    } families[] = {
+        {"/files", "files (the Files API)"},
+        {"/cachedContents", "cachedContents (context caching)"},
+        {"/batches", "batches"},
+        {"/operations", "operations"},
+        {"/tunedModels", "tunedModels"},
+        {"/corpora", "corpora"},
+        {"/fileSearchStores", "fileSearchStores"},
+        {"/openai/", "Google's OpenAI-compatible endpoint (/v1beta/openai/)"},
+        {":batchGenerateContent", ":batchGenerateContent (batch mode)"},
+        {":asyncBatchEmbedContent", ":asyncBatchEmbedContent (batch mode)"},
+        {":predictLongRunning", ":predictLongRunning (Veo)"},
+        {":predict", ":predict (Imagen)"},
+    };
+    char path[304];
+    printable_path(req, path, sizeof path);
+    if (path_is(req, "/v1/chat/") || path_is(req, "/v1/completions") ||
+        path_is(req, "/v1/embeddings") || path_is(req, "/v1/responses") ||
+        path_is(req, "/v1/images/") || path_is(req, "/v1/audio/") || path_is(req, "/chat/") ||
+        path_is(req, "/openai/")) {
+        snprintf(msg, msglen, openai_msg, path);
+        return;
+    }
+    int gemini = path_is(req, "/v1beta/") || path_is(req, "/v1/") || path_is(req, "/v1alpha/") ||
+                 path_is(req, "/upload/");
+    for (size_t i = 0; gemini && i < sizeof families / sizeof families[0]; i++) {
+        if (path_has(req, families[i].part)) {
+            snprintf(msg, msglen,
+                     "skiff has no route for %s: %s %s not relayed by skiff yet, only model "
+                     "calls are; %s",
+                     path, families[i].what, families[i].part[0] == ':' ? "is" : "are", serves);
+            return;
+        }
+    }
+    if (path_is(req, "/v1alpha/")) {
+        snprintf(msg, msglen, "skiff has no route for %s: /v1alpha is not relayed by skiff yet; %s",
+                 path, serves);
+        return;
+    }
+    /* The model the path names: its last segment, before any ':'. */
+    const char *p = req->path, *end = req->path + req->path_len;
+    const char *seg = p;
+    for (const char *c = p; c < end; c++)
+        if (*c == '/')
+            seg = c + 1;
+    const char *colon = memchr(seg, ':', (size_t)(end - seg));
+    size_t mlen = (size_t)((colon ? colon : end) - seg);
+    char model[72] = "{model}";
+    if (mlen && mlen < sizeof model && skiff_model_name_ok(seg, mlen))
+        snprintf(model, sizeof model, "%.*s", (int)mlen, seg);
+    static const char *const versions[] = {"v1beta", "v1"};
+    static const char *const methods[] = {"generateContent", "streamGenerateContent", "countTokens",
+                                          "embedContent", "batchEmbedContents"};
+    char best[160] = "", cand[160];
+    size_t best_d = SIZE_MAX;
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t m = 0; m < 7; m++) {
+            int n;
+            if (m == 0)
+                n = snprintf(cand, sizeof cand, "/%s/models", versions[v]);
+            else if (m == 1)
+                n = snprintf(cand, sizeof cand, "/%s/models/%s", versions[v], model);
+            else
+                n = snprintf(cand, sizeof cand, "/%s/models/%s:%s", versions[v], model,
+                             methods[m - 2]);
+            size_t d = skiff_edit_distance(req->path, req->path_len, cand, (size_t)n);
+            if (d < best_d) {
+                best_d = d;
+                snprintf(best, sizeof best, "%s", cand);
+            }
+        }
+    }
+    size_t d = skiff_edit_distance(req->path, req->path_len, "/healthz", 8);
+    if (d < best_d) {
+        best_d = d;
+        snprintf(best, sizeof best, "/healthz");
+    }
+    /* A likely typo: at most one edit per three bytes of the served path, and eight in all. */
+    if (best_d && best_d <= 8 && best_d * 3 <= strlen(best))
+        snprintf(msg, msglen, "skiff has no route for %s: did you mean %s? (%s)", path, best,
+                 serves);
+    else
+        snprintf(msg, msglen, "skiff has no route for %s: %s", path, serves);
+}
+
 /* Answers what the route alone decides (no route, wrong method); returns 1 when it did. */
 static int
 refuse_route(struct skiff_request *req, const struct skiff_route *rt)
 {
     if (rt->kind == SKIFF_ROUTE_NONE) {
-        char msg[512], path[304];
+        char msg[1024];
+        no_route_message(req, msg, sizeof msg);
+        early_error(req, rt, 404, msg);
+        return 1;
+    }
+    if (openai_style(req, rt)) {
+        char msg[768], path[304];
         printable_path(req, path, sizeof path);
-        snprintf(msg, sizeof msg,
-                 "skiff has no route for %s: use /v1beta/models/{model}:{method} "
-                 "(generateContent, streamGenerateContent, countTokens, embedContent, "
-                 "batchEmbedContents) or /v1beta/models",
-                 path);
+        snprintf(msg, sizeof msg, openai_msg, path);
         early_error(req, rt, 404, msg);
         return 1;
     }
@@ -1414,6 +1563,77 @@ refuse_client(const struct skiff_config *cfg, struct skiff_request *req,
 }
 
 /*
+ * CORS (config cors.origins), first thing in the head hook: a preflight (OPTIONS with Origin
+ * and Access-Control-Request-Method) carries no token, so it is answered here, before auth:
+ * 204 with the methods and headers the SDKs send when its Origin is listed, 403 without any
+ * CORS header when not. Every other answer to a listed Origin (errors included, whatever
+ * answers later) carries Access-Control-Allow-Origin and the exposed headers, added to the
+ * response headers now. Returns 1 when it answered.
+ */
+static int
+cors(const struct skiff_config *cfg, struct skiff_request *req)
+{
+    if (!cfg->ncors_origins)
+        return 0;
+    /* The answer depends on Origin, so caches must key on it. */
+    skiff_http_add_header(req, "vary", "Origin");
+    char buf[256];
+    const char *allow = skiff_auth_cors(cfg, req, buf, sizeof buf);
+    size_t n, on;
+    const char *origin = skiff_http_header(req, "origin", &on);
+    int preflight = strcmp(req->method, "OPTIONS") == 0 && origin &&
+                    skiff_http_header(req, "access-control-request-method", &n);
+    if (preflight && !allow) {
+        char msg[512], q[100];
+        size_t o = 0;
+        for (size_t i = 0; i < on && o + 1 < sizeof q && i < 80; i++)
+            q[o++] = origin[i] > 0x20 && origin[i] < 0x7f && origin[i] != '"' && origin[i] != '\\'
+                         ? origin[i]
+                         : '?';
+        q[o] = '\0';
+        snprintf(msg, sizeof msg,
+                 "the origin \"%s\" may not call skiff from a browser: it is not listed in the "
+                 "config's cors.origins (add it there, as scheme://host[:port])",
+                 q);
+        early_error(req, NULL, 403, msg);
+        return 1;
+    }
+    if (preflight) {
+        /* Open mode's Host rule holds for preflights too (a listed origin passes its Origin
+         * rule: without tokens the config lists only loopback origins). */
+        char msg[640];
+        int code = skiff_auth_open_check(cfg, req, msg, sizeof msg);
+        if (code) {
+            early_error(req, NULL, code, msg);
+            return 1;
+        }
+    }
+    if (!allow)
+        return 0;
+    skiff_http_add_header(req, "access-control-allow-origin", allow);
+    skiff_http_add_header(req, "access-control-expose-headers",
+                          "x-skiff-attempts, x-skiff-model, x-skiff-key, x-skiff-hint, "
+                          "x-skiff-finish, x-request-id, server-timing, x-goog-upload-url, "
+                          "x-goog-upload-status");
+    if (!preflight)
+        return 0;
+    skiff_http_add_header(req, "access-control-allow-methods", "GET, POST, DELETE, PATCH");
+    skiff_http_add_header(req, "access-control-allow-headers",
+                          "x-goog-api-key, x-goog-api-client, content-type, authorization, "
+                          "x-goog-upload-protocol, x-goog-upload-command, "
+                          "x-goog-upload-offset, x-goog-upload-header-content-length, "
+                          "x-goog-upload-header-content-type, x-goog-upload-file-name, "
+                          "x-skiff-deadline-ms, x-skiff-fallback, x-skiff-retry-timeouts, "
+                          "x-server-timeout, x-request-id, traceparent, tracestate");
+    skiff_http_add_header(req, "access-control-max-age", "600");
+    const char *pna = skiff_http_header(req, "access-control-request-private-network", &n);
+    if (pna && n == 4 && strncasecmp(pna, "true", 4) == 0)
+        skiff_http_add_header(req, "access-control-allow-private-network", "true");
+    skiff_http_respond(req, 204, NULL, NULL, 0);
+    return 1;
+}
+
+/*
  * The server's on_head hook: what the head alone decides (route, method, open mode's
  * Host/Origin rule, the client's token) is answered before the body is read, so a client
  * without a token costs no body memory. skiff_relay_handle checks the same again.
@@ -1422,6 +1642,8 @@ void
 skiff_relay_head(struct skiff_request *req, void *worker)
 {
     struct relay_worker *w = worker;
+    if (cors(w->cfg, req))
+        return;
     struct skiff_route rt;
     skiff_route(req->method, req->path, req->path_len, &rt);
     if (refuse_route(req, &rt))
