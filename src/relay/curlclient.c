@@ -208,7 +208,7 @@ header_cb(char *p, size_t size, size_t n, void *ud)
         /* A new header block: the one before was informational (100 Continue). */
         skiff_buf_reset(&c->head);
         const char *sp = memchr(p, ' ', len);
-        c->status = sp ? atoi(sp + 1) : 0;
+        c->status = sp ? (int)strtol(sp + 1, NULL, 10) : 0;
         return len;
     }
     if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
