@@ -16,6 +16,7 @@
 #include "obs/log.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "sim/caches.h"
 #include "sim/catalog.h"
 #include "sim/faults.h"
 #include "sim/files.h"
@@ -35,6 +36,7 @@
 #define LOG_ENTRIES 10000
 #define FILE_ENTRIES 10000
 #define UPLOAD_ENTRIES 1000
+#define CACHE_ENTRIES 10000
 
 /*
  * The simulator's state. It runs on exactly one worker (workers = 1): quota counters, the
@@ -48,6 +50,7 @@ struct sim {
     struct skiff_sim_log log;
     struct skiff_sim_rng rng;
     struct skiff_sim_files *files;
+    struct skiff_sim_caches *caches;
 };
 
 /* What one request is doing while it waits on a timer or streams. */
@@ -535,10 +538,45 @@ plan_invalid(struct sim_req *sr, const struct call *c, struct skiff_sim_invalid 
     inv->details = NULL;
 }
 
+/*
+ * The tokens of the request's cachedContent (0 when it names none), or SKIFF_EINVAL with
+ * inv set when the cache may not be used (another project's, another model, ...).
+ */
+static long
+use_cache(struct sim *sim, const struct call *c, const json_t *body,
+          struct skiff_sim_invalid *inv)
+{
+    const char *name = json_string_value(json_object_get(body, "cachedContent"));
+    if (!name)
+        return 0;
+    struct skiff_sim_res_reply r;
+    memset(&r, 0, sizeof r);
+    long t = skiff_sim_caches_use(sim->caches, c->key, name, c->model->target, body,
+                                  skiff_now_ms(), &r);
+    if (t >= 0)
+        return t;
+    inv->status = r.status;
+    inv->gstatus = r.gstatus;
+    snprintf(inv->message, sizeof inv->message, "%s", r.message);
+    return SKIFF_EINVAL;
+}
+
+/* Adds a cache's tokens to a rendered response's usageMetadata (the prompt has them). */
+static void
+add_cached_usage(json_t *response, long cached)
+{
+    json_t *u = json_object_get(response, "usageMetadata");
+    if (!cached || !u)
+        return;
+    json_object_set_new(u, "cachedContentTokenCount", json_integer(cached));
+    json_object_set_new(u, "cacheTokensDetails", json_pack("[{s:s,s:I}]", "modality", "TEXT",
+                                                           "tokenCount", (json_int_t)cached));
+}
+
 /* Builds and frames the generated answer (whole, or as stream events). */
 static int
 plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
-            const struct skiff_sim_gen *g, const struct skiff_sim_prompt *prompt)
+            const struct skiff_sim_gen *g, const struct skiff_sim_prompt *prompt, long cached)
 {
     struct skiff_sim_ask ask;
     skiff_sim_tools_plan(body, prompt->hash, g->thinking_budget != 0, &ask);
@@ -562,6 +600,7 @@ plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
     int rc = 0;
     if (!c->stream) {
         json_t *r = skiff_sim_render_response(&a, SIZE_MAX);
+        add_cached_usage(r, cached);
         /* candidateCount > 1 (2.x models): more candidates with the same text and usage. */
         json_t *cands = json_object_get(r, "candidates");
         for (long i = 1; i < g->candidate_count; i++) {
@@ -573,8 +612,11 @@ plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
         json_decref(r);
     } else {
         json_t *events = json_array();
-        for (size_t i = 0; i < a.nchunks; i++)
-            json_array_append_new(events, skiff_sim_render_response(&a, i));
+        for (size_t i = 0; i < a.nchunks; i++) {
+            json_t *ev = skiff_sim_render_response(&a, i);
+            add_cached_usage(ev, cached);
+            json_array_append_new(events, ev);
+        }
         rc = plan_events(sr, c, events);
         json_decref(events);
     }
@@ -749,6 +791,9 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     q.rest_len = n - (size_t)(q.rest - p);
     q.http_method = req->method;
     const char *method = skiff_sim_files_route(&q);
+    int is_file = method != NULL;
+    if (!method)
+        method = skiff_sim_caches_route(&q);
     if (!method)
         return -1;
 
@@ -813,7 +858,10 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         return 0;
     struct skiff_sim_res_reply r;
     memset(&r, 0, sizeof r);
-    skiff_sim_files_handle(sim->files, &q, &r);
+    if (is_file)
+        skiff_sim_files_handle(sim->files, &q, &r);
+    else
+        skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);
     if (r.status == 200) {
         if (r.body)
             plan_json(sr, 200, r.body);
@@ -947,6 +995,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     struct skiff_sim_prompt prompt = {0};
     int counted = strcmp(c.method, "countTokens") != 0;
     int rc = 0;
+    long cached = 0;
     long dims = 0;
     const json_t *content = NULL;
     if (strcmp(c.method, "countTokens") == 0) {
@@ -978,8 +1027,12 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
             rc = skiff_sim_tools_check(c.model, body, &inv);
         if (!rc)
             rc = check_references(sim, &c, gen.contents, gen.system_instruction, &inv);
-        if (!rc)
+        if (!rc && (cached = use_cache(sim, &c, body, &inv)) < 0)
+            rc = (int)cached;
+        if (!rc) {
             skiff_sim_prompt_read(gen.contents, gen.system_instruction, &prompt);
+            prompt.tokens += cached; /* promptTokenCount includes the cache's tokens */
+        }
     }
     if (!rc && prompt.tokens > c.model->input_limit) {
         snprintf(inv.message, sizeof inv.message,
@@ -1094,7 +1147,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         json_t *r = json_pack("{s:o}", "embeddings", list);
         plan_json(sr, 200, r);
         json_decref(r);
-    } else if (plan_answer(sr, &c, body, &gen, &prompt) != 0) {
+    } else if (plan_answer(sr, &c, body, &gen, &prompt, cached) != 0) {
         plan_error(sr, 500, NULL, default_message(500), NULL, arr);
     }
     json_decref(body);
@@ -1137,9 +1190,12 @@ expire_resource(struct sim *sim, struct skiff_request *req)
     int rc = -1;
     if (name && strncmp(name, "files/", 6) == 0)
         rc = skiff_sim_files_expire(sim->files, name, skiff_now_ms());
+    else if (name && strncmp(name, "cachedContents/", 15) == 0)
+        rc = skiff_sim_caches_expire(sim->caches, name, skiff_now_ms());
     if (rc < 0)
         skiff_gerr_respond(req, 404, "NOT_FOUND",
-                           "No such resource: /_sim/expire takes {\"name\": \"files/ID\"}.", NULL);
+                           "No such resource: /_sim/expire takes {\"name\": \"files/ID\"} or "
+                           "{\"name\": \"cachedContents/ID\"}.", NULL);
     else
         respond_json(req, 200, json_pack("{s:s}", "expired", name));
     json_decref(j);
@@ -1177,6 +1233,7 @@ handle_control(struct sim *sim, struct skiff_request *req)
         skiff_sim_quota_clear(sim->quota);
         skiff_sim_log_clear(&sim->log);
         skiff_sim_files_clear(sim->files);
+        skiff_sim_caches_clear(sim->caches);
         skiff_sim_rng_seed(&sim->rng, sim->conf.seed);
         respond_json(req, 200, json_pack("{s:b,s:I}", "reset", 1, "seed",
                                          (json_int_t)sim->conf.seed));
@@ -1250,7 +1307,8 @@ skiff_sim_main(int argc, char **argv)
     sim.quota = skiff_sim_quota_new(QUOTA_ENTRIES);
     skiff_sim_script_init(&sim.script, SCRIPT_ENTRIES);
     sim.files = skiff_sim_files_new(FILE_ENTRIES, UPLOAD_ENTRIES);
-    if (!sim.quota || !sim.files || skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
+    sim.caches = skiff_sim_caches_new(CACHE_ENTRIES);
+    if (!sim.quota || !sim.files || !sim.caches || skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
         fprintf(stderr, "skiff sim: out of memory\n");
         rc = 1;
         goto out;
@@ -1294,6 +1352,7 @@ out:
     skiff_sim_log_release(&sim.log);
     skiff_sim_quota_free(sim.quota);
     skiff_sim_files_free(sim.files);
+    skiff_sim_caches_free(sim.caches);
     skiff_sim_conf_release(&sim.conf);
     return rc;
 }
