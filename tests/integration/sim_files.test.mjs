@@ -338,3 +338,25 @@ test('an expired file behaves like a missing one, for get, list and generation',
   r = await fetch(`${sim.url}/_sim/expire`, { method: 'POST', body: JSON.stringify({ name: 'files/none' }) });
   assert.equal(r.status, 404);
 });
+
+test('files routes: scripts match their methods first; credentials are checked like any call', async () => {
+  await sim.reset();
+  await sim.script({ match: { method: 'files.get' }, reply: { status: 503 } });
+  let r = await raw('/v1beta/files/abc', { method: 'GET' });
+  assert.equal(r.r.status, 503);
+  assert.equal(r.json.error.status, 'UNAVAILABLE');
+  r = await raw('/v1beta/files/abc', { method: 'GET' });
+  assert.equal(r.r.status, 403, 'the script was used once');
+  r = await raw('/v1beta/files', { method: 'GET', key: null });
+  assert.equal(r.r.status, 403);
+  assert.match(r.json.error.message, /unregistered callers/);
+  const bearer = await fetch(`${sim.url}/v1beta/files`, { headers: { authorization: 'Bearer x' } });
+  assert.equal(bearer.status, 401);
+  // Methods the API does not have on these paths are the simulator's usual 404.
+  r = await raw('/v1beta/files/abc', { method: 'PUT' });
+  assert.equal(r.r.status, 404);
+  assert.equal(r.json.error.message, 'Method not found.');
+  const log = await sim.log();
+  assert.deepEqual(log.slice(0, 2).map((e) => [e.method, e.scripted, e.status]),
+    [['files.get', true, 503], ['files.get', false, 403]]);
+});
