@@ -16,10 +16,13 @@
 #include "obs/log.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "sim/caches.h"
 #include "sim/catalog.h"
 #include "sim/faults.h"
+#include "sim/files.h"
 #include "sim/quota.h"
 #include "sim/render.h"
+#include "sim/resource.h"
 #include "sim/script.h"
 #include "sim/simconf.h"
 #include "sim/tools.h"
@@ -31,6 +34,9 @@
 #define QUOTA_ENTRIES 100000
 #define SCRIPT_ENTRIES 10000
 #define LOG_ENTRIES 10000
+#define FILE_ENTRIES 10000
+#define UPLOAD_ENTRIES 1000
+#define CACHE_ENTRIES 10000
 
 /*
  * The simulator's state. It runs on exactly one worker (workers = 1): quota counters, the
@@ -43,6 +49,8 @@ struct sim {
     struct skiff_sim_script script;
     struct skiff_sim_log log;
     struct skiff_sim_rng rng;
+    struct skiff_sim_files *files;
+    struct skiff_sim_caches *caches;
 };
 
 /* What one request is doing while it waits on a timer or streams. */
@@ -530,10 +538,45 @@ plan_invalid(struct sim_req *sr, const struct call *c, struct skiff_sim_invalid 
     inv->details = NULL;
 }
 
+/*
+ * The tokens of the request's cachedContent (0 when it names none), or SKIFF_EINVAL with
+ * inv set when the cache may not be used (another project's, another model, ...).
+ */
+static long
+use_cache(struct sim *sim, const struct call *c, const json_t *body,
+          struct skiff_sim_invalid *inv)
+{
+    const char *name = json_string_value(json_object_get(body, "cachedContent"));
+    if (!name)
+        return 0;
+    struct skiff_sim_res_reply r;
+    memset(&r, 0, sizeof r);
+    long t = skiff_sim_caches_use(sim->caches, c->key, name, c->model->target, body,
+                                  skiff_now_ms(), &r);
+    if (t >= 0)
+        return t;
+    inv->status = r.status;
+    inv->gstatus = r.gstatus;
+    snprintf(inv->message, sizeof inv->message, "%s", r.message);
+    return SKIFF_EINVAL;
+}
+
+/* Adds a cache's tokens to a rendered response's usageMetadata (the prompt has them). */
+static void
+add_cached_usage(json_t *response, long cached)
+{
+    json_t *u = json_object_get(response, "usageMetadata");
+    if (!cached || !u)
+        return;
+    json_object_set_new(u, "cachedContentTokenCount", json_integer(cached));
+    json_object_set_new(u, "cacheTokensDetails", json_pack("[{s:s,s:I}]", "modality", "TEXT",
+                                                           "tokenCount", (json_int_t)cached));
+}
+
 /* Builds and frames the generated answer (whole, or as stream events). */
 static int
 plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
-            const struct skiff_sim_gen *g, const struct skiff_sim_prompt *prompt)
+            const struct skiff_sim_gen *g, const struct skiff_sim_prompt *prompt, long cached)
 {
     struct skiff_sim_ask ask;
     skiff_sim_tools_plan(body, prompt->hash, g->thinking_budget != 0, &ask);
@@ -557,6 +600,7 @@ plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
     int rc = 0;
     if (!c->stream) {
         json_t *r = skiff_sim_render_response(&a, SIZE_MAX);
+        add_cached_usage(r, cached);
         /* candidateCount > 1 (2.x models): more candidates with the same text and usage. */
         json_t *cands = json_object_get(r, "candidates");
         for (long i = 1; i < g->candidate_count; i++) {
@@ -568,13 +612,32 @@ plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
         json_decref(r);
     } else {
         json_t *events = json_array();
-        for (size_t i = 0; i < a.nchunks; i++)
-            json_array_append_new(events, skiff_sim_render_response(&a, i));
+        for (size_t i = 0; i < a.nchunks; i++) {
+            json_t *ev = skiff_sim_render_response(&a, i);
+            add_cached_usage(ev, cached);
+            json_array_append_new(events, ev);
+        }
         rc = plan_events(sr, c, events);
         json_decref(events);
     }
     skiff_sim_answer_release(&a);
     return rc;
+}
+
+/* Refuses a generation that references another project's (or no live) file. */
+static int
+check_references(struct sim *sim, const struct call *c, const json_t *contents,
+                 const json_t *system_instruction, struct skiff_sim_invalid *inv)
+{
+    struct skiff_sim_res_reply r;
+    memset(&r, 0, sizeof r);
+    if (skiff_sim_files_check_contents(sim->files, c->key, contents, system_instruction,
+                                       skiff_now_ms(), &r) == 0)
+        return 0;
+    inv->status = r.status;
+    inv->gstatus = r.gstatus;
+    snprintf(inv->message, sizeof inv->message, "%s", r.message);
+    return SKIFF_EINVAL;
 }
 
 /* Runs a scripted reply that replaces the simulator's own (every kind but ANSWER). */
@@ -693,6 +756,130 @@ log_temperature(struct skiff_sim_log_entry *e, const char *body, size_t len)
     json_decref(root);
 }
 
+/* ---- stored resources (files, ...): their own modules plan the reply ---- */
+
+/* Copies header name of req into out ("" when absent). */
+static void
+header_into(const struct skiff_request *req, const char *name, char *out, size_t outlen)
+{
+    size_t len;
+    const char *h = skiff_http_header(req, name, &len);
+    snprintf(out, outlen, "%.*s", h ? (int)len : 0, h ? h : "");
+}
+
+/*
+ * A request on a resource route (files): script, credentials (a resumable chunk is
+ * authorised by its upload id), then the module's reply. Returns 0 with the reply planned,
+ * or -1 when the path is not a resource route.
+ */
+static int
+plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, struct call *c,
+              struct skiff_sim_log_entry *e, long *latency)
+{
+    struct skiff_sim_res_req q;
+    memset(&q, 0, sizeof q);
+    const char *p = req->path;
+    size_t n = req->path_len;
+    if (n >= 15 && memcmp(p, "/upload/v1beta/", 15) == 0) {
+        q.upload = 1;
+        q.rest = p + 15;
+    } else if (n >= 8 && memcmp(p, "/v1beta/", 8) == 0) {
+        q.rest = p + 8;
+    } else {
+        return -1;
+    }
+    q.rest_len = n - (size_t)(q.rest - p);
+    q.http_method = req->method;
+    const char *method = skiff_sim_files_route(&q);
+    int is_file = method != NULL;
+    if (!method)
+        method = skiff_sim_caches_route(&q);
+    if (!method)
+        return -1;
+
+    char page_size[24], page_token[128], upload_id[64], mask[256], ct[256], proto[32], cmd[64],
+        off[32], ulen[32], utype[128], host[256], base[300];
+    if (skiff_http_query(req, "pageSize", page_size, sizeof page_size) < 0)
+        page_size[0] = '\0';
+    if (skiff_http_query(req, "pageToken", page_token, sizeof page_token) < 0)
+        page_token[0] = '\0';
+    if (skiff_http_query(req, "upload_id", upload_id, sizeof upload_id) < 0)
+        upload_id[0] = '\0';
+    if (skiff_http_query(req, "updateMask", mask, sizeof mask) < 0)
+        mask[0] = '\0';
+    header_into(req, "content-type", ct, sizeof ct);
+    header_into(req, "x-goog-upload-protocol", proto, sizeof proto);
+    header_into(req, "x-goog-upload-command", cmd, sizeof cmd);
+    header_into(req, "x-goog-upload-offset", off, sizeof off);
+    header_into(req, "x-goog-upload-header-content-length", ulen, sizeof ulen);
+    header_into(req, "x-goog-upload-header-content-type", utype, sizeof utype);
+    header_into(req, "host", host, sizeof host);
+    snprintf(base, sizeof base, "http://%s", host[0] ? host : "localhost");
+    q.page_size = page_size;
+    q.page_token = page_token;
+    q.upload_id = upload_id;
+    q.update_mask = mask;
+    q.content_type = ct;
+    q.up_protocol = proto;
+    q.up_command = cmd;
+    q.up_offset = off;
+    q.up_len = ulen;
+    q.up_type = utype;
+    q.base = base;
+    q.body = req->body;
+    q.body_len = req->body_len;
+    q.now_ms = skiff_now_ms();
+    q.id_seed = skiff_sim_rng_next(&sr->rng);
+
+    c->version = "v1beta";
+    snprintf(c->method, sizeof c->method, "%s", method);
+    read_credentials(req, c);
+    q.project = c->has_key ? c->key : "";
+    snprintf(e->version, sizeof e->version, "v1beta");
+    snprintf(e->method, sizeof e->method, "%s", method);
+    snprintf(e->key, sizeof e->key, "%s", c->key);
+    e->has_key = c->has_key;
+
+    struct skiff_sim_reply *script =
+        skiff_sim_script_take(&sim->script, "", NULL, c->has_key ? c->key : NULL, c->method);
+    if (script) {
+        e->scripted = 1;
+        if (script->latency_ms >= 0)
+            *latency = script->latency_ms;
+        sr->headers = script->headers ? json_incref(script->headers) : NULL;
+        if (script->kind != SKIFF_SIM_REPLY_ANSWER) {
+            plan_scripted(sr, c, script);
+            skiff_sim_reply_unref(script);
+            return 0;
+        }
+        skiff_sim_reply_unref(script);
+    }
+    if (!upload_id[0] && plan_auth(sr, c) < 0)
+        return 0;
+    struct skiff_sim_res_reply r;
+    memset(&r, 0, sizeof r);
+    if (is_file)
+        skiff_sim_files_handle(sim->files, &q, &r);
+    else
+        skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);
+    if (r.status == 200) {
+        if (r.body)
+            plan_json(sr, 200, r.body);
+        else
+            plan_body(sr, 200, "text/plain; charset=utf-8", strdup(""), 0);
+    } else {
+        plan_error(sr, r.status, r.gstatus, r.message, NULL, 0);
+    }
+    if (r.headers) {
+        if (!sr->headers)
+            sr->headers = json_object();
+        json_object_update(sr->headers, r.headers);
+    }
+    json_decref(r.body);
+    json_decref(r.headers);
+    return 0;
+}
+
 /*
  * The API handler: route, credentials, script, auth, model, validation, quota, faults,
  * answer. Each stage either plans a reply and stops, or passes to the next; go() sends.
@@ -718,7 +905,8 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     long latency = pick(sr, sim->conf.latency_min, sim->conf.latency_max);
 
     if (route(req, &c) < 0) {
-        plan_error(sr, 404, "NOT_FOUND", "Method not found.", NULL, 0);
+        if (plan_resource(sim, req, sr, &c, e, &latency) < 0)
+            plan_error(sr, 404, "NOT_FOUND", "Method not found.", NULL, 0);
         goto send;
     }
     char alt[16] = "";
@@ -807,6 +995,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     struct skiff_sim_prompt prompt = {0};
     int counted = strcmp(c.method, "countTokens") != 0;
     int rc = 0;
+    long cached = 0;
     long dims = 0;
     const json_t *content = NULL;
     if (strcmp(c.method, "countTokens") == 0) {
@@ -837,7 +1026,13 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         if (!rc)
             rc = skiff_sim_tools_check(c.model, body, &inv);
         if (!rc)
+            rc = check_references(sim, &c, gen.contents, gen.system_instruction, &inv);
+        if (!rc && (cached = use_cache(sim, &c, body, &inv)) < 0)
+            rc = (int)cached;
+        if (!rc) {
             skiff_sim_prompt_read(gen.contents, gen.system_instruction, &prompt);
+            prompt.tokens += cached; /* promptTokenCount includes the cache's tokens */
+        }
     }
     if (!rc && prompt.tokens > c.model->input_limit) {
         snprintf(inv.message, sizeof inv.message,
@@ -952,7 +1147,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         json_t *r = json_pack("{s:o}", "embeddings", list);
         plan_json(sr, 200, r);
         json_decref(r);
-    } else if (plan_answer(sr, &c, body, &gen, &prompt) != 0) {
+    } else if (plan_answer(sr, &c, body, &gen, &prompt, cached) != 0) {
         plan_error(sr, 500, NULL, default_message(500), NULL, arr);
     }
     json_decref(body);
@@ -986,6 +1181,26 @@ respond_json(struct skiff_request *req, int status, json_t *j)
     free(s);
 }
 
+/* POST /_sim/expire {"name": "files/x"}: the resource expires now, as if its time ran out. */
+static void
+expire_resource(struct sim *sim, struct skiff_request *req)
+{
+    json_t *j = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "name"));
+    int rc = -1;
+    if (name && strncmp(name, "files/", 6) == 0)
+        rc = skiff_sim_files_expire(sim->files, name, skiff_now_ms());
+    else if (name && strncmp(name, "cachedContents/", 15) == 0)
+        rc = skiff_sim_caches_expire(sim->caches, name, skiff_now_ms());
+    if (rc < 0)
+        skiff_gerr_respond(req, 404, "NOT_FOUND",
+                           "No such resource: /_sim/expire takes {\"name\": \"files/ID\"} or "
+                           "{\"name\": \"cachedContents/ID\"}.", NULL);
+    else
+        respond_json(req, 200, json_pack("{s:s}", "expired", name));
+    json_decref(j);
+}
+
 static void
 handle_control(struct sim *sim, struct skiff_request *req)
 {
@@ -1017,9 +1232,13 @@ handle_control(struct sim *sim, struct skiff_request *req)
         skiff_sim_script_clear(&sim->script);
         skiff_sim_quota_clear(sim->quota);
         skiff_sim_log_clear(&sim->log);
+        skiff_sim_files_clear(sim->files);
+        skiff_sim_caches_clear(sim->caches);
         skiff_sim_rng_seed(&sim->rng, sim->conf.seed);
         respond_json(req, 200, json_pack("{s:b,s:I}", "reset", 1, "seed",
                                          (json_int_t)sim->conf.seed));
+    } else if (IS("/_sim/expire", "POST")) {
+        expire_resource(sim, req);
     } else {
         skiff_gerr_respond(req, 404, "NOT_FOUND", "Method not found.", NULL);
     }
@@ -1087,7 +1306,9 @@ skiff_sim_main(int argc, char **argv)
     skiff_sim_rng_seed(&sim.rng, sim.conf.seed);
     sim.quota = skiff_sim_quota_new(QUOTA_ENTRIES);
     skiff_sim_script_init(&sim.script, SCRIPT_ENTRIES);
-    if (!sim.quota || skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
+    sim.files = skiff_sim_files_new(FILE_ENTRIES, UPLOAD_ENTRIES);
+    sim.caches = skiff_sim_caches_new(CACHE_ENTRIES);
+    if (!sim.quota || !sim.files || !sim.caches || skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
         fprintf(stderr, "skiff sim: out of memory\n");
         rc = 1;
         goto out;
@@ -1130,6 +1351,8 @@ out:
     skiff_sim_script_clear(&sim.script);
     skiff_sim_log_release(&sim.log);
     skiff_sim_quota_free(sim.quota);
+    skiff_sim_files_free(sim.files);
+    skiff_sim_caches_free(sim.caches);
     skiff_sim_conf_release(&sim.conf);
     return rc;
 }
