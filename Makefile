@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 .PHONY: run test build build-asan build-fuzz fuzz soak bench clean
 
 FUZZ_S ?= 300
-FUZZ_TARGETS = http h1resp jsoncheck validate stream classify config
+FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 SOAK_S ?= 1800
 
 build:
