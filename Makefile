@@ -4,8 +4,7 @@ JOBS ?= $(shell nproc)
 .PHONY: run test build build-asan build-fuzz fuzz soak bench clean
 
 FUZZ_S ?= 300
-FUZZ_TARGETS = http h1resp jsoncheck validate stream classify config \
-	anthropic_request anthropic_stream openai_chat openai_stream
+FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 SOAK_S ?= 1800
 
 build:
