@@ -108,7 +108,7 @@ audio_mime(const char *format)
 static json_t *
 user_part(struct ctx *c, const json_t *p, const char *param)
 {
-    char sub[160];
+    char sub[192]; /* param (under 160 bytes) and the longest suffix; the error keeps 127 */
     const char *type = json_string_value(json_object_get(p, "type"));
     if (!type) {
         bad(c, param, "%s",
