@@ -19,9 +19,8 @@ skiff_h1_hop_by_hop(const char *name, size_t n)
     return 0;
 }
 
-/* Whether name[0..n) is a token of the comma list v[0..vlen). */
-static int
-listed(const char *v, size_t vlen, const char *name, size_t n)
+int
+skiff_h1_token_listed(const char *v, size_t vlen, const char *name, size_t n)
 {
     const char *end = v + vlen;
     while (v < end) {
@@ -82,7 +81,7 @@ skiff_h1_drop_connection(struct skiff_buf *block, size_t from)
         char *next = nl ? nl + 1 : end;
         char *colon = memchr(l, ':', (size_t)((nl ? nl : end) - l));
         size_t n = colon ? (size_t)(colon - l) : 0;
-        if (!colon || !(is_connection(l, n) || listed(names, nl_len, l, n))) {
+        if (!colon || !(is_connection(l, n) || skiff_h1_token_listed(names, nl_len, l, n))) {
             memmove(w, l, (size_t)(next - l));
             w += next - l;
         }

@@ -68,6 +68,10 @@ int skiff_h1_eof(struct skiff_h1resp *p);
 /* Whether a header field is hop-by-hop (connection-level) and so never forwarded. */
 int skiff_h1_hop_by_hop(const char *name, size_t len);
 
+/* Whether name[0..n) is one of the tokens of the comma list v[0..vlen), ignoring case (a
+ * Connection header's value: RFC 9110 7.6.1). */
+int skiff_h1_token_listed(const char *v, size_t vlen, const char *name, size_t n);
+
 /*
  * Removes from block[from..] ("name: value\r\n" lines) every Connection line and every
  * field a Connection line names (RFC 9110 7.6.1: hop-by-hop by declaration). The

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "err.h"
 #include "num.h"
+#include "relay/h1resp.h"
 #include "relay/keypool.h"
 
 #define MAX_PAGE_TOKEN 2048   /* decoded bytes of a pageToken; Google's are ~100 */
@@ -258,16 +259,8 @@ named_by_connection(const struct skiff_request *req, const char *name, size_t n)
         const struct skiff_header *c = &req->headers[i];
         if (c->name_len != 10 || strncasecmp(c->name, "connection", 10) != 0)
             continue;
-        const char *v = c->value, *end = c->value + c->value_len;
-        while (v < end) {
-            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
-                v++;
-            const char *t = v;
-            while (v < end && *v != ',' && *v != ' ' && *v != '\t')
-                v++;
-            if ((size_t)(v - t) == n && strncasecmp(t, name, n) == 0)
-                return 1;
-        }
+        if (skiff_h1_token_listed(c->value, c->value_len, name, n))
+            return 1;
     }
     return 0;
 }
