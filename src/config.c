@@ -1035,8 +1035,8 @@ read_forward_headers(struct loader *ld, const yaml_node_t *n)
     return 0;
 }
 
-static const char *const gemini_fields[] = {"base_url", "keys",    "proxy",
-                                            "client",   "ca_file", "forward_headers", NULL};
+static const char *const gemini_fields[] = {"base_url",        "keys", "proxy", "client", "ca_file",
+                                            "forward_headers", NULL};
 
 static int
 gemini_pair(struct loader *ld, const struct pair *p)
@@ -1107,10 +1107,17 @@ upstream_pair(struct loader *ld, const struct pair *p)
 
 /* retry. */
 
-static const char *const retry_fields[] = {
-    "max_attempts",       "base_delay_ms",          "max_delay_ms", "deadline_ms",
-    "max_wait_ms",        "connect_timeout_ms",     "first_byte_timeout_ms",
-    "stream_idle_timeout_ms", "stream_first_byte_timeout_ms", "max_stream_ms", NULL};
+static const char *const retry_fields[] = {"max_attempts",
+                                           "base_delay_ms",
+                                           "max_delay_ms",
+                                           "deadline_ms",
+                                           "max_wait_ms",
+                                           "connect_timeout_ms",
+                                           "first_byte_timeout_ms",
+                                           "stream_idle_timeout_ms",
+                                           "stream_first_byte_timeout_ms",
+                                           "max_stream_ms",
+                                           NULL};
 
 /* Where base_delay_ms and max_delay_ms were set, to report a conflict between them; and
  * which first-byte timeouts the file set (first_byte_timeout_ms alone sets both). */
@@ -1255,9 +1262,9 @@ read_fallbacks(struct loader *ld, const yaml_node_t *n)
 
 /* limits, storage. */
 
-static const char *const limit_fields[] = {"max_body_bytes", "header_timeout_ms", "idle_timeout_ms",
-                                           "max_connections", "body_timeout_ms", "send_timeout_ms",
-                                           "max_buffered_bytes", NULL};
+static const char *const limit_fields[] = {
+    "max_body_bytes",  "header_timeout_ms", "idle_timeout_ms",    "max_connections",
+    "body_timeout_ms", "send_timeout_ms",   "max_buffered_bytes", NULL};
 
 static int
 limit_pair(struct loader *ld, const struct pair *p)
@@ -1520,10 +1527,9 @@ cors_pair(struct loader *ld, const struct pair *p)
 
 /* The top level. */
 
-static const char *const root_fields[] = {"listen",    "workers", "tokens",  "upstreams", "retry",
-                                          "fallbacks", "limits",  "storage", "validation",
-                                          "quality",   "thinking", "catalog", "shutdown",
-                                          "cors",      NULL};
+static const char *const root_fields[] = {
+    "listen",     "workers", "tokens",   "upstreams", "retry",    "fallbacks", "limits", "storage",
+    "validation", "quality", "thinking", "catalog",   "shutdown", "cors",      NULL};
 
 static int
 root_pair(struct loader *ld, const struct pair *p)

@@ -69,9 +69,10 @@ struct skiff_config {
     char *base_url; /* upstreams.gemini.base_url, without a trailing slash */
     struct skiff_key *keys;
     size_t nkeys;
-    char *proxy; /* NULL when unset or "" */
+    char *proxy;   /* NULL when unset or "" */
     char *ca_file; /* upstreams.gemini.ca_file: PEM CAs for the upstream's TLS; NULL: system */
-    int curl_only; /* client: curl; auto (0) sends upstreams without a proxy to skiff's own client */
+    int curl_only; /* client: curl; auto (0) sends upstreams without a proxy to skiff's own client
+                    */
     /* Request headers forwarded beside the built-in allowlist (relay/uprequest.h); names
      * checked by skiff_uprequest_unlistable. */
     char **forward_headers;
@@ -81,9 +82,9 @@ struct skiff_config {
         int max_attempts; /* 1..60 */
         int base_delay_ms;
         int max_delay_ms;
-        int deadline_ms;  /* per request: no retry, wait or fallback starts after it; an
-                           * attempt in flight is not cut by it */
-        int max_wait_ms;  /* the longest wait for a resting key before answering 429 */
+        int deadline_ms; /* per request: no retry, wait or fallback starts after it; an
+                          * attempt in flight is not cut by it */
+        int max_wait_ms; /* the longest wait for a resting key before answering 429 */
         int connect_timeout_ms;
         int first_byte_timeout_ms;        /* per non-stream attempt (600 s): the upstream may
                                            * be thinking, so it is not retried by default */
@@ -111,7 +112,7 @@ struct skiff_config {
         char *redis;
     } storage;
 
-    int validation; /* validation: on (1, the default) refuses client mistakes locally */
+    int validation;        /* validation: on (1, the default) refuses client mistakes locally */
     int catalog_refresh_s; /* catalog.refresh_s: re-read models.list this often; 0: never */
 
     struct {

@@ -45,11 +45,16 @@ skiff_doctor_judge(int status, const struct skiff_verdict *v)
 const char *
 skiff_key_state_name(enum skiff_key_state s)
 {
-    static const char *const names[] = {
-        "valid",          "invalid",           "no permission",
-        "region-blocked", "rate-limited (per-minute)", "rate-limited (per-day)",
-        "no quota",       "rate-limited",      "upstream error",
-        "unreachable"};
+    static const char *const names[] = {"valid",
+                                        "invalid",
+                                        "no permission",
+                                        "region-blocked",
+                                        "rate-limited (per-minute)",
+                                        "rate-limited (per-day)",
+                                        "no quota",
+                                        "rate-limited",
+                                        "upstream error",
+                                        "unreachable"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
@@ -75,8 +80,9 @@ check_key(const struct skiff_config *cfg, size_t i, struct result *res)
     char url[2048];
     snprintf(url, sizeof url, "%s/v1beta/models?pageSize=1", cfg->base_url);
     struct skiff_get_result r;
-    long connect_ms = cfg->retry.connect_timeout_ms < CHECK_TIMEOUT_MS ? cfg->retry.connect_timeout_ms
-                                                                       : CHECK_TIMEOUT_MS;
+    long connect_ms = cfg->retry.connect_timeout_ms < CHECK_TIMEOUT_MS
+                          ? cfg->retry.connect_timeout_ms
+                          : CHECK_TIMEOUT_MS;
     skiff_gemini_get(url, cfg->keys[i].key, cfg->proxy, cfg->ca_file, connect_ms, CHECK_TIMEOUT_MS,
                      &r);
     struct skiff_verdict v;
@@ -117,14 +123,30 @@ fix_for(enum skiff_key_state s)
 {
     const char *kind = NULL;
     switch (s) {
-    case SKIFF_KEY_INVALID: kind = "invalid API key"; break;
-    case SKIFF_KEY_DENIED: kind = "no permission"; break;
-    case SKIFF_KEY_REGION: kind = "region or billing"; break;
-    case SKIFF_KEY_RATE_MINUTE: kind = "per-minute quota"; break;
-    case SKIFF_KEY_RATE_DAY: kind = "per-day quota"; break;
-    case SKIFF_KEY_NO_QUOTA: kind = "no quota for this model"; break;
-    case SKIFF_KEY_RATE_OTHER: kind = "rate limit"; break;
-    case SKIFF_KEY_UPSTREAM_ERROR: kind = "overloaded"; break;
+    case SKIFF_KEY_INVALID:
+        kind = "invalid API key";
+        break;
+    case SKIFF_KEY_DENIED:
+        kind = "no permission";
+        break;
+    case SKIFF_KEY_REGION:
+        kind = "region or billing";
+        break;
+    case SKIFF_KEY_RATE_MINUTE:
+        kind = "per-minute quota";
+        break;
+    case SKIFF_KEY_RATE_DAY:
+        kind = "per-day quota";
+        break;
+    case SKIFF_KEY_NO_QUOTA:
+        kind = "no quota for this model";
+        break;
+    case SKIFF_KEY_RATE_OTHER:
+        kind = "rate limit";
+        break;
+    case SKIFF_KEY_UPSTREAM_ERROR:
+        kind = "overloaded";
+        break;
     case SKIFF_KEY_UNREACHABLE:
         return "check the network, DNS and upstreams.gemini.proxy (http://, https://, socks5://, "
                "socks5h://), and upstreams.gemini.base_url.";

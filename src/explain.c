@@ -24,10 +24,12 @@
 static const struct skiff_advice table[] = {
     {400, "INVALID_ARGUMENT", "malformed request",
      "The request body is malformed: a typo, a missing required field, or a value out of range.",
-     "A misspelt model name or field, empty contents, a parameter outside its range (candidateCount "
+     "A misspelt model name or field, empty contents, a parameter outside its range "
+     "(candidateCount "
      "1-8, temperature 0-2, topP 0-1, maxOutputTokens up to the model's limit), or a feature of "
      "/v1beta sent to /v1.",
-     "Check the request against the API reference; use /v1beta for beta features (systemInstruction, "
+     "Check the request against the API reference; use /v1beta for beta features "
+     "(systemInstruction, "
      "tools, thinkingConfig, responseSchema); check the model name with GET /v1beta/models.",
      0, L_VERSIONS},
     {400, "INVALID_ARGUMENT", "invalid API key",
@@ -66,8 +68,7 @@ static const struct skiff_advice table[] = {
      "Send the key in the x-goog-api-key header (what the SDKs do); behind skiff, check that "
      "upstreams.gemini.keys (or GEMINI_API_KEYS) is set.",
      0, L_KEY},
-    {404, "NOT_FOUND", "not found",
-     "The requested resource wasn't found.",
+    {404, "NOT_FOUND", "not found", "The requested resource wasn't found.",
      "An unknown or retired model name, a method the model does not support, or a file "
      "referenced in the request that does not exist.",
      "List the models (GET /v1beta/models) and their supportedGenerationMethods; check file URIs "
@@ -78,8 +79,7 @@ static const struct skiff_advice table[] = {
      "Google closes older models to new projects before it shuts them down.",
      "Switch to the model the message names (for example gemini-3.6-flash for gemini-2.5-flash).",
      0, L_MODELS},
-    {429, "RESOURCE_EXHAUSTED", "rate limit",
-     "You've exceeded the rate limit.",
+    {429, "RESOURCE_EXHAUSTED", "rate limit", "You've exceeded the rate limit.",
      "Too many requests for the key's tier; without quota details it is not clear which limit.",
      "Retry with exponential backoff, spread load over several keys, or request a quota "
      "increase.",
@@ -104,8 +104,7 @@ static const struct skiff_advice table[] = {
      "Use a paid key for this model or a model the key has quota for; skiff retires the key for "
      "this model.",
      0, L_BILLING},
-    {500, "INTERNAL", "internal error",
-     "An unexpected error occurred on Google's side.",
+    {500, "INTERNAL", "internal error", "An unexpected error occurred on Google's side.",
      "Often an input context that is too long, or a transient failure.",
      "Retry after a short wait; reduce the input context or switch to another model (for "
      "example from a Pro model to a Flash one). If it persists, report it with Send feedback in "
@@ -126,10 +125,14 @@ static const struct skiff_advice table[] = {
 
 #define NTABLE (sizeof table / sizeof table[0])
 
-static const struct skiff_advice generic = {
-    0, "UNKNOWN", "error", "The upstream answered with an error.",
-    "See the error's message.", "Check the request and the key; retry if it is a 5xx.", 0,
-    L_TROUBLE};
+static const struct skiff_advice generic = {0,
+                                            "UNKNOWN",
+                                            "error",
+                                            "The upstream answered with an error.",
+                                            "See the error's message.",
+                                            "Check the request and the key; retry if it is a 5xx.",
+                                            0,
+                                            L_TROUBLE};
 
 /* Whether a row matches "503" or "UNAVAILABLE". */
 static int
@@ -276,8 +279,10 @@ print_specifics(json_t *err, const struct skiff_verdict *v)
     }
     size_t i, j;
     json_t *d, *q;
-    json_array_foreach(json_object_get(err, "details"), i, d) {
-        json_array_foreach(json_object_get(d, "violations"), j, q) {
+    json_array_foreach(json_object_get(err, "details"), i, d)
+    {
+        json_array_foreach(json_object_get(d, "violations"), j, q)
+        {
             const char *id = json_string_value(json_object_get(q, "quotaId"));
             const char *val = json_string_value(json_object_get(q, "quotaValue"));
             const char *model =
@@ -358,8 +363,8 @@ explain_stdin(void)
     }
     size_t blen = len - (size_t)(body - in);
     json_t *root = json_loadb(body, blen, JSON_DISABLE_EOF_CHECK, NULL);
-    json_t *obj = json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0)
-                                                                    : root;
+    json_t *obj =
+        json_is_array(root) && json_array_size(root) == 1 ? json_array_get(root, 0) : root;
     json_t *err = json_object_get(obj, "error");
     int rc = 0;
     if (json_is_object(err)) {
@@ -401,8 +406,10 @@ skiff_explain_main(int argc, char **argv)
     const struct skiff_advice *rows[16];
     size_t n = skiff_explain_all(argv[1], rows, 16);
     if (n == 0) {
-        fprintf(stderr, "skiff explain: no advice for '%s'; try one of 400 401 403 404 429 500 "
-                        "503 504 or a google.rpc status name\n", argv[1]);
+        fprintf(stderr,
+                "skiff explain: no advice for '%s'; try one of 400 401 403 404 429 500 "
+                "503 504 or a google.rpc status name\n",
+                argv[1]);
         return 1;
     }
     if (n > 1)

@@ -6,10 +6,8 @@ static const struct {
     const char *name;
     enum skiff_method m;
 } methods[] = {
-    {"generateContent", SKIFF_M_GENERATE},
-    {"streamGenerateContent", SKIFF_M_STREAM},
-    {"countTokens", SKIFF_M_COUNT_TOKENS},
-    {"embedContent", SKIFF_M_EMBED},
+    {"generateContent", SKIFF_M_GENERATE},       {"streamGenerateContent", SKIFF_M_STREAM},
+    {"countTokens", SKIFF_M_COUNT_TOKENS},       {"embedContent", SKIFF_M_EMBED},
     {"batchEmbedContents", SKIFF_M_BATCH_EMBED},
 };
 

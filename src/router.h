@@ -19,11 +19,11 @@ enum skiff_route_kind {
 
 enum skiff_method {
     SKIFF_M_NONE = 0,
-    SKIFF_M_GENERATE,        /* generateContent */
-    SKIFF_M_STREAM,          /* streamGenerateContent */
-    SKIFF_M_COUNT_TOKENS,    /* countTokens */
-    SKIFF_M_EMBED,           /* embedContent */
-    SKIFF_M_BATCH_EMBED,     /* batchEmbedContents */
+    SKIFF_M_GENERATE,     /* generateContent */
+    SKIFF_M_STREAM,       /* streamGenerateContent */
+    SKIFF_M_COUNT_TOKENS, /* countTokens */
+    SKIFF_M_EMBED,        /* embedContent */
+    SKIFF_M_BATCH_EMBED,  /* batchEmbedContents */
 };
 
 struct skiff_route {
@@ -37,8 +37,7 @@ struct skiff_route {
 };
 
 /* Routes method + path. Always fills *r; r->kind is SKIFF_ROUTE_NONE for unknown paths. */
-void skiff_route(const char *http_method, const char *path, size_t path_len,
-                 struct skiff_route *r);
+void skiff_route(const char *http_method, const char *path, size_t path_len, struct skiff_route *r);
 
 /*
  * Whether s[0..n) is a model name as it may appear in an upstream URL: 1 to 128 letters,

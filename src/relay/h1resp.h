@@ -29,11 +29,11 @@ enum skiff_h1_state {
 struct skiff_h1resp {
     enum skiff_h1_state state;
     int status;
-    int keep_alive;    /* the connection may carry another request after this response */
-    int64_t left;      /* body or chunk bytes still to come */
-    int line_len;      /* bytes of the current chunk-size or trailer line seen so far */
-    int size_digits;   /* hex digits of the current chunk size */
-    int in_extension;  /* past the ';' of a chunk extension */
+    int keep_alive;   /* the connection may carry another request after this response */
+    int64_t left;     /* body or chunk bytes still to come */
+    int line_len;     /* bytes of the current chunk-size or trailer line seen so far */
+    int size_digits;  /* hex digits of the current chunk size */
+    int in_extension; /* past the ';' of a chunk extension */
 };
 
 /* Length of the head at the start of data (through its blank line, CRLF or bare LF), or 0

@@ -45,13 +45,13 @@
 #include "router.h"
 #include "url.h"
 
-#define MAX_UPSTREAM_ERROR (1024u * 1024)      /* an error body we may need to read */
-#define MAX_HOLD (4u * 1024 * 1024)            /* held: a stream's prefix, or a whole success */
-#define STREAM_HIGH_WATER (1024u * 1024)       /* pause the upstream above this */
-#define MAX_CHAIN 8                            /* models in a fallback chain */
-#define MAX_ASKED_MODEL 128                    /* the asked model is cut to this many bytes */
-#define PROBE_TIMEOUT_MS 5000                  /* a probe's connect, first byte, and gaps */
-#define PROBE_POLL_MS 20                       /* how often a call waiting for a probe looks */
+#define MAX_UPSTREAM_ERROR (1024u * 1024) /* an error body we may need to read */
+#define MAX_HOLD (4u * 1024 * 1024)       /* held: a stream's prefix, or a whole success */
+#define STREAM_HIGH_WATER (1024u * 1024)  /* pause the upstream above this */
+#define MAX_CHAIN 8                       /* models in a fallback chain */
+#define MAX_ASKED_MODEL 128               /* the asked model is cut to this many bytes */
+#define PROBE_TIMEOUT_MS 5000             /* a probe's connect, first byte, and gaps */
+#define PROBE_POLL_MS 20                  /* how often a call waiting for a probe looks */
 
 struct relay_worker {
     const struct skiff_relay_shared *sh;
@@ -70,39 +70,39 @@ struct relay {
      * which outlive every request (the config is freed only after the server is). */
     const char *chain[MAX_CHAIN];
     int nchain;
-    int model_i;          /* the model being tried */
-    int attempts;         /* upstream calls made */
-    int model_attempts;   /* calls made on the current model */
-    int share;            /* calls each model gets before the next one is tried */
-    uint64_t keys_used;   /* a bit per key tried (first 64), for the hint */
-    int key;              /* the key held by the call in flight, or -1 */
-    int last_key;         /* the key of the latest call (for the headers and logs), or -1 */
-    int64_t deadline_ms;  /* Unix ms: no attempt, wait or fallback starts after it */
+    int model_i;         /* the model being tried */
+    int attempts;        /* upstream calls made */
+    int model_attempts;  /* calls made on the current model */
+    int share;           /* calls each model gets before the next one is tried */
+    uint64_t keys_used;  /* a bit per key tried (first 64), for the hint */
+    int key;             /* the key held by the call in flight, or -1 */
+    int last_key;        /* the key of the latest call (for the headers and logs), or -1 */
+    int64_t deadline_ms; /* Unix ms: no attempt, wait or fallback starts after it */
     int deadline_total_ms;
-    int hard_total_ms;    /* the client's x-skiff-deadline-ms: cuts everything; 0: none */
-    int hard_armed;       /* deadline_timer is set for hard_total_ms */
-    int deadline_passed;  /* deadline_ms passed while an attempt was in flight */
-    int retry_timeouts;   /* x-skiff-retry-timeouts: on */
-    int timed_out_sent;   /* the last attempt timed out after its request was sent */
+    int hard_total_ms;   /* the client's x-skiff-deadline-ms: cuts everything; 0: none */
+    int hard_armed;      /* deadline_timer is set for hard_total_ms */
+    int deadline_passed; /* deadline_ms passed while an attempt was in flight */
+    int retry_timeouts;  /* x-skiff-retry-timeouts: on */
+    int timed_out_sent;  /* the last attempt timed out after its request was sent */
     uv_timer_t deadline_timer, wait_timer;
     int handles_open;
     struct skiff_upcall *call;
     int up_status;
     struct skiff_buf up_headers;
-    struct skiff_buf body; /* a buffered upstream body, or a held stream prefix */
-    size_t scanned;        /* how much of a held stream has been judged */
+    struct skiff_buf body;               /* a buffered upstream body, or a held stream prefix */
+    size_t scanned;                      /* how much of a held stream has been judged */
     struct skiff_stream_scan scan;       /* where the held stream's units end */
     struct skiff_stream_scan guard_scan; /* where the guard's events (carry) end */
-    int started;           /* the client's response has begun */
-    int sse;               /* a stream in the SSE form (?alt=sse) */
-    int stream_failed;     /* a held stream turned out to be an error or empty */
+    int started;                         /* the client's response has begun */
+    int sse;                             /* a stream in the SSE form (?alt=sse) */
+    int stream_failed;                   /* a held stream turned out to be an error or empty */
     struct skiff_verdict stream_verdict; /* what a held stream that failed amounted to */
     int stream_error_code;
     int64_t tokens;
-    char *last_error;             /* a transport failure of the last call (owned), or NULL */
-    struct skiff_repguard *guard; /* quality.repetition_guard on an SSE stream, else NULL */
-    int recited;                  /* a RECITATION answer was already retried */
-    struct skiff_buf carry;       /* the guard's part of an event not yet complete */
+    char *last_error;               /* a transport failure of the last call (owned), or NULL */
+    struct skiff_repguard *guard;   /* quality.repetition_guard on an SSE stream, else NULL */
+    int recited;                    /* a RECITATION answer was already retried */
+    struct skiff_buf carry;         /* the guard's part of an event not yet complete */
     struct skiff_probe *probe;      /* the probe of key this relay runs (relay/probe.h) */
     int probe_waiting;              /* waiting (wait_timer) for another relay's probe of key */
     uint64_t probe_gen;             /* the key's probe count when the wait began */
@@ -175,8 +175,8 @@ decorate(struct skiff_request *req, int attempts, const char *model, const char 
 
 /* A skiff-made error before any upstream attempt; status and details (stolen) may be NULL. */
 static void
-refuse_with(struct skiff_request *req, const struct skiff_route *rt, int code,
-            const char *status, const char *message, json_t *details)
+refuse_with(struct skiff_request *req, const struct skiff_route *rt, int code, const char *status,
+            const char *message, json_t *details)
 {
     char model[129] = "";
     if (rt && rt->model)
@@ -186,8 +186,7 @@ refuse_with(struct skiff_request *req, const struct skiff_route *rt, int code,
 }
 
 static void
-early_error(struct skiff_request *req, const struct skiff_route *rt, int code,
-            const char *message)
+early_error(struct skiff_request *req, const struct skiff_route *rt, int code, const char *message)
 {
     refuse_with(req, rt, code, NULL, message, NULL);
 }
@@ -369,10 +368,11 @@ answer_error(struct relay *r)
             sample[n++] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
         }
         sample[n] = '\0';
-        snprintf(msg, sizeof msg, "the upstream answered %d after %d attempt%s with a body that "
-                                  "is not a Google error (%s, %zu bytes): %s", r->up_status,
-                 r->attempts, r->attempts == 1 ? "" : "s", content_type(r, ct, sizeof ct),
-                 r->body.len, sample);
+        snprintf(msg, sizeof msg,
+                 "the upstream answered %d after %d attempt%s with a body that "
+                 "is not a Google error (%s, %zu bytes): %s",
+                 r->up_status, r->attempts, r->attempts == 1 ? "" : "s",
+                 content_type(r, ct, sizeof ct), r->body.len, sample);
         skiff_gerr_respond(r->req, r->up_status, NULL, msg, NULL);
     } else {
         forward_headers(r);
@@ -466,9 +466,10 @@ give_up(struct relay *r)
     const char *last_error = skiff_url_redact(r->last_error, why, sizeof why);
     int timeout = strstr(last_error, "timed out") || strstr(last_error, "idle timeout");
     if (r->stream_failed)
-        snprintf(msg, sizeof msg, "the upstream's stream failed before any content after %d "
-                                  "attempt%s: %s", r->attempts, r->attempts == 1 ? "" : "s",
-                 r->stream_verdict.reason);
+        snprintf(msg, sizeof msg,
+                 "the upstream's stream failed before any content after %d "
+                 "attempt%s: %s",
+                 r->attempts, r->attempts == 1 ? "" : "s", r->stream_verdict.reason);
     else
         snprintf(msg, sizeof msg,
                  "skiff could not get an answer from the upstream (%s) after %d "
@@ -478,7 +479,9 @@ give_up(struct relay *r)
     relay_decorate(r);
     if (r->timed_out_sent)
         add_timeout_hint(r);
-    int code = timeout ? 504 : r->stream_failed && r->stream_error_code >= 400 ? r->stream_error_code : 502;
+    int code = timeout                                           ? 504
+               : r->stream_failed && r->stream_error_code >= 400 ? r->stream_error_code
+                                                                 : 502;
     skiff_gerr_respond(r->req, code, code == 502 ? "UNAVAILABLE" : NULL, msg, NULL);
     relay_done(r);
 }
@@ -493,9 +496,10 @@ exhausted(struct relay *r, int64_t back_at)
             return;
         }
         char msg[512];
-        snprintf(msg, sizeof msg, "no key in skiff's pool can serve %s: every key is retired for "
-                                  "it (invalid, without permission, region-blocked, or without "
-                                  "quota for the model); see the key_health lines in skiff's log",
+        snprintf(msg, sizeof msg,
+                 "no key in skiff's pool can serve %s: every key is retired for "
+                 "it (invalid, without permission, region-blocked, or without "
+                 "quota for the model); see the key_health lines in skiff's log",
                  model_of(r));
         relay_decorate(r);
         skiff_gerr_respond(r->req, 503, NULL, msg, NULL);
@@ -504,13 +508,15 @@ exhausted(struct relay *r, int64_t back_at)
     }
     double wait_s = (double)(back_at - skiff_now_ms()) / 1000.0;
     char msg[512];
-    snprintf(msg, sizeof msg, "every key in skiff's pool is resting for %s (quota exhausted); "
-                              "the first comes back in %.0fs. Please retry then.",
+    snprintf(msg, sizeof msg,
+             "every key in skiff's pool is resting for %s (quota exhausted); "
+             "the first comes back in %.0fs. Please retry then.",
              model_of(r), wait_s < 1 ? 1 : wait_s);
     json_t *details = json_array();
     json_array_append_new(details, skiff_gerr_retry_info(wait_s));
-    json_array_append_new(details, skiff_gerr_help("Learn more about Gemini API quotas",
-                                                   "https://ai.google.dev/gemini-api/docs/rate-limits"));
+    json_array_append_new(details,
+                          skiff_gerr_help("Learn more about Gemini API quotas",
+                                          "https://ai.google.dev/gemini-api/docs/rate-limits"));
     relay_decorate(r);
     skiff_gerr_respond(r->req, 429, NULL, msg, details);
     relay_done(r);
@@ -549,7 +555,8 @@ next_attempt(struct relay *r)
             return;
         }
         int64_t left = r->deadline_ms - now;
-        int64_t max_wait = r->w->cfg->retry.max_wait_ms < left ? r->w->cfg->retry.max_wait_ms : left;
+        int64_t max_wait =
+            r->w->cfg->retry.max_wait_ms < left ? r->w->cfg->retry.max_wait_ms : left;
         if (back_at != INT64_MAX && back_at - now <= max_wait) {
             wait_then_retry(r, back_at - now);
             return;
@@ -832,8 +839,8 @@ confirm_key(struct relay *r, const struct skiff_verdict *v)
         .proxy = cfg->proxy,
         .key = skiff_keypool_secret(pool, r->key),
         .model = model_of(r),
-        .connect_timeout_ms = cfg->retry.connect_timeout_ms < timeout ? cfg->retry.connect_timeout_ms
-                                                                      : timeout,
+        .connect_timeout_ms =
+            cfg->retry.connect_timeout_ms < timeout ? cfg->retry.connect_timeout_ms : timeout,
         .timeout_ms = timeout,
         .cb = on_probe,
         .data = r,
@@ -939,8 +946,8 @@ judge_held(struct relay *r)
 {
     for (;;) {
         /* The scanner goes on where the last piece left it: each byte is looked at once. */
-        size_t end = skiff_stream_scan_next(&r->scan, r->body.data + r->scanned,
-                                            r->body.len - r->scanned);
+        size_t end =
+            skiff_stream_scan_next(&r->scan, r->body.data + r->scanned, r->body.len - r->scanned);
         if (end == 0)
             return 0;
         const char *unit = r->body.data + r->scanned;
@@ -986,8 +993,8 @@ guard_feed(struct relay *r, const char *data, size_t len)
     }
     size_t off = 0, end;
     enum skiff_rep rep = SKIFF_REP_NONE;
-    while (!rep &&
-           (end = skiff_stream_scan_next(&r->guard_scan, r->carry.data + off, r->carry.len - off))) {
+    while (!rep && (end = skiff_stream_scan_next(&r->guard_scan, r->carry.data + off,
+                                                 r->carry.len - off))) {
         rep = skiff_repguard_feed_event(r->guard, r->carry.data + off, end);
         off += end;
     }
@@ -1082,8 +1089,8 @@ static int
 retry_recitation(struct relay *r)
 {
     struct skiff_finish f;
-    if (!r->w->cfg->quality.retry_recitation || r->recited || is_stream(r) ||
-        r->up_status != 200 || r->attempts >= r->w->cfg->retry.max_attempts ||
+    if (!r->w->cfg->quality.retry_recitation || r->recited || is_stream(r) || r->up_status != 200 ||
+        r->attempts >= r->w->cfg->retry.max_attempts ||
         !skiff_diagnose_finish(r->body.data, r->body.len, &f) || strcmp(f.reason, "RECITATION"))
         return 0;
     const char *src = r->rewritten ? r->rewritten : r->req->body;
@@ -1129,7 +1136,8 @@ on_done(struct skiff_upcall *call, const char *error)
         if (error) {
             if (r->sse) {
                 char msg[400];
-                snprintf(msg, sizeof msg, "the upstream stream broke after it had started: %s", error);
+                snprintf(msg, sizeof msg, "the upstream stream broke after it had started: %s",
+                         error);
                 char *body = skiff_gerr_body(502, "UNAVAILABLE", msg, NULL, 0);
                 if (body) {
                     skiff_http_write(r->req, body, strlen(body));
@@ -1254,7 +1262,7 @@ launch(struct relay *r, int key)
         .proxy = cfg->proxy,
         .ca_file = cfg->ca_file,
         .connect_timeout_ms = cfg->retry.connect_timeout_ms < left ? cfg->retry.connect_timeout_ms
-                                                                  : (long)(left > 1 ? left : 1),
+                                                                   : (long)(left > 1 ? left : 1),
         .first_byte_timeout_ms = first_byte_timeout(r),
         /* No deadline cuts a call in flight: a non-stream body that stalls after its first
          * byte is bounded by the first-byte timeout between pieces. */
@@ -1673,8 +1681,9 @@ skiff_relay_handle(struct skiff_request *req, void *worker)
         /* Healthy while at least one key can serve; load balancers take the rest. */
         size_t usable = skiff_keypool_usable(w->sh->pool);
         char body[128];
-        int n = snprintf(body, sizeof body, "{\"status\":\"%s\",\"keys\":%zu,\"usable_keys\":%zu}\n",
-                         usable ? "ok" : "unavailable", skiff_keypool_size(w->sh->pool), usable);
+        int n =
+            snprintf(body, sizeof body, "{\"status\":\"%s\",\"keys\":%zu,\"usable_keys\":%zu}\n",
+                     usable ? "ok" : "unavailable", skiff_keypool_size(w->sh->pool), usable);
         decorate(req, 0, NULL, NULL);
         skiff_http_respond(req, usable ? 200 : 503, "application/json", body, (size_t)n);
         return;

@@ -6,11 +6,11 @@
  * names, Host, version); the server's on_head hook (server.h) may answer it then, before a
  * byte of the body is read. Otherwise the whole body is read (bounded by
  * limits.max_body_bytes, body_timeout_ms and the process-wide max_buffered_bytes), then the
- * handler is called. id, start_ns and keep_alive are set when the head is complete. The handler owns the request until it
- * ends the response with skiff_http_respond, skiff_http_end or skiff_http_abort; it may do
- * so at once or later from the loop (timers, upstream callbacks). If the client goes away
- * first, the server calls req->on_abort (when set) and after that the handler must not
- * touch req again; on_abort must release the handler's state synchronously.
+ * handler is called. id, start_ns and keep_alive are set when the head is complete. The handler
+ * owns the request until it ends the response with skiff_http_respond, skiff_http_end or
+ * skiff_http_abort; it may do so at once or later from the loop (timers, upstream callbacks). If
+ * the client goes away first, the server calls req->on_abort (when set) and after that the handler
+ * must not touch req again; on_abort must release the handler's state synchronously.
  *
  * Keep-alive and pipelining: the next request on a connection is not parsed until the
  * current response has ended.
@@ -51,17 +51,17 @@ struct skiff_request {
     const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
     size_t body_len;
 
-    char id[40];        /* x-request-id: from the client when sane, else generated */
-    uint64_t start_ns;  /* when the request's head completed (uv_hrtime) */
-    int keep_alive;     /* the client allows another request on this connection */
+    char id[40];       /* x-request-id: from the client when sane, else generated */
+    uint64_t start_ns; /* when the request's head completed (uv_hrtime) */
+    int keep_alive;    /* the client allows another request on this connection */
 
     /* Set by the handler. */
-    void *data;                  /* the handler's state for this request */
-    skiff_request_cb *on_abort;  /* the client went away before the response ended */
-    skiff_request_cb *on_drain;  /* queued output fell below the low-water mark */
+    void *data;                 /* the handler's state for this request */
+    skiff_request_cb *on_abort; /* the client went away before the response ended */
+    skiff_request_cb *on_drain; /* queued output fell below the low-water mark */
 
     /* Owned by the HTTP layer. */
-    struct skiff_buf head;     /* raw url and header bytes */
+    struct skiff_buf head; /* raw url and header bytes */
     struct skiff_buf bodybuf;
     struct skiff_buf out_hdrs; /* extra response headers added by the handler */
     int status;                /* response status once started, else 0 */

@@ -155,9 +155,10 @@ parse_item(struct skiff_sim_faults *f, const char *item, size_t len, char *err, 
         if (strlen(names[k]) == klen && memcmp(names[k], kind, klen) == 0)
             break;
     if (k == SKIFF_SIM_FAULT_COUNT) {
-        snprintf(err, errlen,
-                 "--faults: unknown fault \"%.*s\" in \"%.*s\" (use 500, 503, 504, reset, hang, 429)",
-                 (int)klen, kind, (int)len, item);
+        snprintf(
+            err, errlen,
+            "--faults: unknown fault \"%.*s\" in \"%.*s\" (use 500, 503, 504, reset, hang, 429)",
+            (int)klen, kind, (int)len, item);
         return SKIFF_EINVAL;
     }
     slot = m ? &m->p[k] : &f->p[k];

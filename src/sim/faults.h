@@ -45,12 +45,12 @@ double skiff_sim_rng_unit(struct skiff_sim_rng *r);
 uint64_t skiff_sim_rng_range(struct skiff_sim_rng *r, uint64_t lo, uint64_t hi);
 
 struct skiff_sim_fault_model {
-    char *model;                      /* owned */
-    double p[SKIFF_SIM_FAULT_COUNT];  /* < 0: inherit the global value */
+    char *model;                     /* owned */
+    double p[SKIFF_SIM_FAULT_COUNT]; /* < 0: inherit the global value */
 };
 
 struct skiff_sim_faults {
-    double p[SKIFF_SIM_FAULT_COUNT]; /* global; p[SKIFF_SIM_FAULT_NONE] is unused */
+    double p[SKIFF_SIM_FAULT_COUNT];      /* global; p[SKIFF_SIM_FAULT_NONE] is unused */
     struct skiff_sim_fault_model *models; /* owned */
     size_t nmodels;
 };
@@ -66,7 +66,8 @@ void skiff_sim_faults_release(struct skiff_sim_faults *f);
 int skiff_sim_faults_parse(struct skiff_sim_faults *f, const char *spec, char *err, size_t errlen);
 
 /* The probability of fault kind k for a model (its override, else the global value). */
-double skiff_sim_faults_p(const struct skiff_sim_faults *f, const char *model, enum skiff_sim_fault k);
+double skiff_sim_faults_p(const struct skiff_sim_faults *f, const char *model,
+                          enum skiff_sim_fault k);
 
 /*
  * The fault for one request to model, given u uniform in [0, 1): the kinds' probabilities

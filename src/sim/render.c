@@ -23,7 +23,6 @@ skiff_sim_text_tokens(size_t len)
     return len == 0 ? 0 : (long)((len + 3) / 4);
 }
 
-
 /* Adds the text parts of one Content to out; the last text seen becomes the snippet. */
 static void
 read_content(const json_t *content, struct skiff_sim_prompt *out, const char **last,

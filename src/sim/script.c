@@ -112,9 +112,9 @@ opt_string(const json_t *o, const char *name, char **out, int idx, const char *w
 }
 
 static const char *const reply_fields[] = {
-    "status", "message", "errorStatus", "details", "body", "headers", "contentType", "stream",
-    "error", "chunkMs", "latencyMs", "resetAfter", "quota", "limit", "retryDelay", "reset",
-    "hang", NULL};
+    "status",      "message", "errorStatus", "details", "body",      "headers",
+    "contentType", "stream",  "error",       "chunkMs", "latencyMs", "resetAfter",
+    "quota",       "limit",   "retryDelay",  "reset",   "hang",      NULL};
 
 /* Fills r from a reply object; the kind follows from which fields are present. */
 static int
@@ -179,8 +179,7 @@ parse_reply(struct skiff_sim_reply *r, const json_t *o, int idx, char *err, size
             if (strcmp(q, kinds[k]) == 0)
                 break;
         if (!q || k == 4)
-            FAIL("script %d: reply.quota must be \"minute\", \"tokens\", \"day\" or \"zero\"",
-                 idx);
+            FAIL("script %d: reply.quota must be \"minute\", \"tokens\", \"day\" or \"zero\"", idx);
         r->kind = SKIFF_SIM_REPLY_QUOTA;
         r->quota = (enum skiff_sim_quota_reply)k;
     } else if (json_object_get(o, "stream")) {
@@ -210,8 +209,8 @@ parse_reply(struct skiff_sim_reply *r, const json_t *o, int idx, char *err, size
             return SKIFF_EINVAL;
     } else if (st) {
         if (st < 400)
-            FAIL("script %d: reply.status %d without a body: give \"body\" or an error status",
-                 idx, st);
+            FAIL("script %d: reply.status %d without a body: give \"body\" or an error status", idx,
+                 st);
         r->kind = SKIFF_SIM_REPLY_ERROR;
         r->status = st;
         const json_t *d = json_object_get(o, "details");
@@ -242,8 +241,7 @@ parse_entry(struct skiff_sim_script_entry *e, const json_t *o, int idx, char *er
         if (!json_is_object(m))
             FAIL("script %d: match must be an object", idx);
         json_object_foreach((json_t *)m, name, v) if (strcmp(name, "model") &&
-                                                      strcmp(name, "key") &&
-                                                      strcmp(name, "method"))
+                                                      strcmp(name, "key") && strcmp(name, "method"))
             FAIL("script %d: unknown field match.%s (use model, key, method)", idx, name);
         if (opt_string(m, "model", &e->model, idx, "match", err, errlen) ||
             opt_string(m, "key", &e->key, idx, "match", err, errlen) ||
@@ -278,8 +276,9 @@ skiff_sim_script_add(struct skiff_sim_script *s, const json_t *spec, char *err, 
         list = json_object_get(spec, "scripts");
     size_t count = json_is_array(list) ? json_array_size(list) : 1;
     if (!json_is_array(list) && !json_is_object(list)) {
-        snprintf(err, errlen, "the body must be a script object, an array of them, or "
-                              "{\"scripts\": [...]}");
+        snprintf(err, errlen,
+                 "the body must be a script object, an array of them, or "
+                 "{\"scripts\": [...]}");
         return SKIFF_EINVAL;
     }
     if (s->n + count > s->max) {

@@ -27,29 +27,33 @@ enum skiff_sim_reply_kind {
     SKIFF_SIM_REPLY_HANG,   /* never answer */
 };
 
-enum skiff_sim_quota_reply { SKIFF_SIM_QR_MINUTE, SKIFF_SIM_QR_TOKENS, SKIFF_SIM_QR_DAY,
-                             SKIFF_SIM_QR_ZERO };
+enum skiff_sim_quota_reply {
+    SKIFF_SIM_QR_MINUTE,
+    SKIFF_SIM_QR_TOKENS,
+    SKIFF_SIM_QR_DAY,
+    SKIFF_SIM_QR_ZERO
+};
 
 struct skiff_sim_reply {
     int refs;
     enum skiff_sim_reply_kind kind;
-    int status;           /* ERROR, BODY */
-    char *error_status;   /* ERROR: google.rpc.Code name; NULL: from the status */
-    char *message;        /* ERROR: NULL means the default message for the status */
-    json_t *details;      /* ERROR: array or NULL */
-    char *body;           /* BODY: the bytes to send */
+    int status;         /* ERROR, BODY */
+    char *error_status; /* ERROR: google.rpc.Code name; NULL: from the status */
+    char *message;      /* ERROR: NULL means the default message for the status */
+    json_t *details;    /* ERROR: array or NULL */
+    char *body;         /* BODY: the bytes to send */
     size_t body_len;
-    char *content_type;   /* BODY: NULL means application/json; charset=UTF-8 */
-    json_t *headers;      /* BODY, STREAM, ANSWER: extra response headers, object or NULL */
-    json_t *events;       /* STREAM: array of event objects */
-    json_t *error_after;  /* STREAM, ANSWER: {"code","message","status"} sent raw after the
-                             events instead of a clean end; NULL for none */
-    long chunk_ms;        /* -1: the simulator's --chunk-ms */
-    long latency_ms;      /* -1: the simulator's --latency-ms */
-    long reset_after;     /* -1: none; N: reset the connection after N events */
+    char *content_type;  /* BODY: NULL means application/json; charset=UTF-8 */
+    json_t *headers;     /* BODY, STREAM, ANSWER: extra response headers, object or NULL */
+    json_t *events;      /* STREAM: array of event objects */
+    json_t *error_after; /* STREAM, ANSWER: {"code","message","status"} sent raw after the
+                            events instead of a clean end; NULL for none */
+    long chunk_ms;       /* -1: the simulator's --chunk-ms */
+    long latency_ms;     /* -1: the simulator's --latency-ms */
+    long reset_after;    /* -1: none; N: reset the connection after N events */
     enum skiff_sim_quota_reply quota;
-    long quota_limit;     /* -1: the configured limit */
-    long retry_ms;        /* -1: the true time left (minute: 60 s; day: to Pacific midnight) */
+    long quota_limit; /* -1: the configured limit */
+    long retry_ms;    /* -1: the true time left (minute: 60 s; day: to Pacific midnight) */
 };
 
 /* Takes a reference. */
@@ -75,8 +79,7 @@ void skiff_sim_script_clear(struct skiff_sim_script *s);
  * All or nothing: on a bad entry nothing is queued and err says which entry and field.
  * Returns the number of entries queued, or SKIFF_EINVAL / SKIFF_ETOOBIG / SKIFF_ENOMEM.
  */
-int skiff_sim_script_add(struct skiff_sim_script *s, const json_t *spec, char *err,
-                         size_t errlen);
+int skiff_sim_script_add(struct skiff_sim_script *s, const json_t *spec, char *err, size_t errlen);
 
 /*
  * The reply for a request (model: the URL's model id; target: its concrete model, which
@@ -96,8 +99,8 @@ struct skiff_sim_log_entry {
     char path[256];
     char version[8];
     char model[96];
-    char method[32];   /* API method: "generateContent", "models.list", ... */
-    char key[128];     /* as received; "" with has_key 0 when none */
+    char method[32]; /* API method: "generateContent", "models.list", ... */
+    char key[128];   /* as received; "" with has_key 0 when none */
     int has_key;
     char alt[16];
     size_t body_bytes;

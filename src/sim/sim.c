@@ -62,8 +62,8 @@ struct sim_req {
     uv_timer_t timer;
     int timer_used;
     int started; /* the stream's status line is out */
-    int busy; /* inside a call that may end the request */
-    int gone; /* the client went away while busy: release on the way out */
+    int busy;    /* inside a call that may end the request */
+    int gone;    /* the client went away while busy: release on the way out */
 
     /* The plan, rendered in advance. */
     enum { PLAN_WHOLE, PLAN_STREAM, PLAN_RESET, PLAN_HANG } plan;
@@ -75,8 +75,8 @@ struct sim_req {
     char **events;   /* PLAN_STREAM: framed events, the array's opening included */
     size_t nevents;
     size_t next;
-    char *tail;        /* after the events: "\n]" or a raw error; NULL for SSE's clean end */
-    long reset_after;  /* -1, or reset once this many events are out */
+    char *tail;       /* after the events: "\n]" or a raw error; NULL for SSE's clean end */
+    long reset_after; /* -1, or reset once this many events are out */
     long chunk_min, chunk_max;
 };
 
@@ -163,8 +163,8 @@ add_headers(struct sim_req *sr)
     skiff_http_add_header(sr->req, "X-Gemini-Service-Tier", "standard");
     const char *name;
     json_t *v;
-    json_object_foreach(sr->headers, name, v) skiff_http_add_header(sr->req, name,
-                                                                    json_string_value(v));
+    json_object_foreach(sr->headers, name, v)
+        skiff_http_add_header(sr->req, name, json_string_value(v));
 }
 
 static void on_timer(uv_timer_t *t);
@@ -317,20 +317,27 @@ static const char *
 default_message(int status)
 {
     switch (status) {
-    case 400: return "Request contains an invalid argument.";
+    case 400:
+        return "Request contains an invalid argument.";
     case 401:
         return "Request had invalid authentication credentials. Expected OAuth 2 access token, "
                "login cookie or other valid authentication credential. See "
                "https://developers.google.com/identity/sign-in/web/devconsole-project.";
-    case 403: return "The caller does not have permission";
-    case 404: return "Requested entity was not found.";
-    case 429: return "Resource has been exhausted (e.g. check quota).";
+    case 403:
+        return "The caller does not have permission";
+    case 404:
+        return "Requested entity was not found.";
+    case 429:
+        return "Resource has been exhausted (e.g. check quota).";
     case 500:
         return "An internal error has occurred. Please retry or report in "
                "https://developers.generativeai.google/guide/troubleshooting";
-    case 503: return "The model is overloaded. Please try again later.";
-    case 504: return "Deadline expired before operation could complete.";
-    default: return "Unknown error.";
+    case 503:
+        return "The model is overloaded. Please try again later.";
+    case 504:
+        return "Deadline expired before operation could complete.";
+    default:
+        return "Unknown error.";
     }
 }
 
@@ -373,8 +380,8 @@ plan_events(struct sim_req *sr, const struct call *c, const json_t *events)
         return SKIFF_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const json_t *ev = json_array_get(events, i);
-        sr->events[i] = c->sse ? skiff_sim_render_sse(ev, NULL)
-                               : skiff_sim_render_array_elem(ev, i == 0, NULL);
+        sr->events[i] =
+            c->sse ? skiff_sim_render_sse(ev, NULL) : skiff_sim_render_array_elem(ev, i == 0, NULL);
         if (!sr->events[i])
             return SKIFF_ENOMEM;
         sr->nevents++;
@@ -452,7 +459,8 @@ route(const struct skiff_request *req, struct call *c)
     p += 7;
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *idend = colon ? colon : end;
-    if (idend == p || (size_t)(idend - p) >= sizeof c->model_id || memchr(p, '/', (size_t)(idend - p)))
+    if (idend == p || (size_t)(idend - p) >= sizeof c->model_id ||
+        memchr(p, '/', (size_t)(idend - p)))
         return -1;
     memcpy(c->model_id, p, (size_t)(idend - p));
     c->model_id[idend - p] = '\0';
@@ -461,9 +469,8 @@ route(const struct skiff_request *req, struct call *c)
         return strcmp(req->method, "GET") == 0 ? 0 : -1;
     }
     size_t mlen = (size_t)(end - colon - 1);
-    static const char *const methods[] = {"generateContent", "streamGenerateContent",
-                                          "countTokens", "embedContent", "batchEmbedContents",
-                                          NULL};
+    static const char *const methods[] = {"generateContent", "streamGenerateContent", "countTokens",
+                                          "embedContent",    "batchEmbedContents",    NULL};
     for (const char *const *m = methods; *m; m++)
         if (strlen(*m) == mlen && memcmp(*m, colon + 1, mlen) == 0) {
             snprintf(c->method, sizeof c->method, "%s", *m);
@@ -511,8 +518,8 @@ plan_auth(struct sim_req *sr, const struct call *c)
     case SKIFF_SIM_KEY_VALID:
         return 0;
     case SKIFF_SIM_KEY_REGION_BLOCKED:
-        plan_error(sr, 400, "FAILED_PRECONDITION", "User location is not supported for the API use.",
-                   NULL, arr);
+        plan_error(sr, 400, "FAILED_PRECONDITION",
+                   "User location is not supported for the API use.", NULL, arr);
         return -1;
     case SKIFF_SIM_KEY_DENIED:
         plan_error(sr, 403, "PERMISSION_DENIED", "The caller does not have permission", NULL, arr);
@@ -520,9 +527,10 @@ plan_auth(struct sim_req *sr, const struct call *c)
     case SKIFF_SIM_KEY_INVALID: {
         const char *msg = "API key not valid. Please pass a valid API key.";
         json_t *d = json_array();
-        json_array_append_new(d, skiff_gerr_error_info("API_KEY_INVALID", "googleapis.com",
-                                                       json_pack("{s:s}", "service",
-                                                                 "generativelanguage.googleapis.com")));
+        json_array_append_new(
+            d, skiff_gerr_error_info(
+                   "API_KEY_INVALID", "googleapis.com",
+                   json_pack("{s:s}", "service", "generativelanguage.googleapis.com")));
         json_array_append_new(d, skiff_gerr_localized(msg));
         plan_error(sr, 400, "INVALID_ARGUMENT", msg, d, arr);
         return -1;
@@ -543,16 +551,15 @@ plan_invalid(struct sim_req *sr, const struct call *c, struct skiff_sim_invalid 
  * inv set when the cache may not be used (another project's, another model, ...).
  */
 static long
-use_cache(struct sim *sim, const struct call *c, const json_t *body,
-          struct skiff_sim_invalid *inv)
+use_cache(struct sim *sim, const struct call *c, const json_t *body, struct skiff_sim_invalid *inv)
 {
     const char *name = json_string_value(json_object_get(body, "cachedContent"));
     if (!name)
         return 0;
     struct skiff_sim_res_reply r;
     memset(&r, 0, sizeof r);
-    long t = skiff_sim_caches_use(sim->caches, c->key, name, c->model->target, body,
-                                  skiff_now_ms(), &r);
+    long t =
+        skiff_sim_caches_use(sim->caches, c->key, name, c->model->target, body, skiff_now_ms(), &r);
     if (t >= 0)
         return t;
     inv->status = r.status;
@@ -569,8 +576,9 @@ add_cached_usage(json_t *response, long cached)
     if (!cached || !u)
         return;
     json_object_set_new(u, "cachedContentTokenCount", json_integer(cached));
-    json_object_set_new(u, "cacheTokensDetails", json_pack("[{s:s,s:I}]", "modality", "TEXT",
-                                                           "tokenCount", (json_int_t)cached));
+    json_object_set_new(
+        u, "cacheTokensDetails",
+        json_pack("[{s:s,s:I}]", "modality", "TEXT", "tokenCount", (json_int_t)cached));
 }
 
 /* Builds and frames the generated answer (whole, or as stream events). */
@@ -673,19 +681,16 @@ plan_scripted(struct sim_req *sr, const struct call *c, const struct skiff_sim_r
         long day = r->retry_ms >= 0 ? r->retry_ms : skiff_pacific_next_midnight_ms(now) - now;
         switch (r->quota) {
         case SKIFF_SIM_QR_MINUTE:
-            v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPM,
-                                                      r->quota_limit >= 0 ? r->quota_limit : lim.rpm,
-                                                      minute};
+            v.v[v.n++] = (struct skiff_sim_violation){
+                SKIFF_SIM_QUOTA_RPM, r->quota_limit >= 0 ? r->quota_limit : lim.rpm, minute};
             break;
         case SKIFF_SIM_QR_TOKENS:
-            v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_TPM,
-                                                      r->quota_limit >= 0 ? r->quota_limit : lim.tpm,
-                                                      minute};
+            v.v[v.n++] = (struct skiff_sim_violation){
+                SKIFF_SIM_QUOTA_TPM, r->quota_limit >= 0 ? r->quota_limit : lim.tpm, minute};
             break;
         case SKIFF_SIM_QR_DAY:
-            v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPD,
-                                                      r->quota_limit >= 0 ? r->quota_limit : lim.rpd,
-                                                      day};
+            v.v[v.n++] = (struct skiff_sim_violation){
+                SKIFF_SIM_QUOTA_RPD, r->quota_limit >= 0 ? r->quota_limit : lim.rpd, day};
             break;
         case SKIFF_SIM_QR_ZERO:
             v.v[v.n++] = (struct skiff_sim_violation){SKIFF_SIM_QUOTA_RPM, 0, minute};
@@ -700,9 +705,10 @@ plan_scripted(struct sim_req *sr, const struct call *c, const struct skiff_sim_r
         for (int i = 0; r->quota != SKIFF_SIM_QR_ZERO && i < v.n; i++) {
             if (v.v[i].limit > 0)
                 continue;
-            long dflt = !m ? 10
-                      : v.v[i].kind == SKIFF_SIM_QUOTA_RPM ? m->free_rpm
-                      : v.v[i].kind == SKIFF_SIM_QUOTA_TPM ? m->free_tpm : m->free_rpd;
+            long dflt = !m                                   ? 10
+                        : v.v[i].kind == SKIFF_SIM_QUOTA_RPM ? m->free_rpm
+                        : v.v[i].kind == SKIFF_SIM_QUOTA_TPM ? m->free_tpm
+                                                             : m->free_rpd;
             v.v[i].limit = dflt > 0 ? dflt : 10;
         }
         plan_quota(sr, c, &v);
@@ -1064,8 +1070,7 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     /* Faults: the first draw of the request's generator decides. */
     double u = skiff_sim_rng_unit(&sr->rng);
     enum skiff_sim_fault fault =
-        script ? SKIFF_SIM_FAULT_NONE
-               : skiff_sim_faults_pick(&sim->conf.faults, c.model_id, u);
+        script ? SKIFF_SIM_FAULT_NONE : skiff_sim_faults_pick(&sim->conf.faults, c.model_id, u);
     if (fault == SKIFF_SIM_FAULT_NONE && !script && strcmp(c.model_id, c.model->target) != 0)
         fault = skiff_sim_faults_pick(&sim->conf.faults, c.model->target, u);
     if (fault != SKIFF_SIM_FAULT_NONE)
@@ -1119,12 +1124,11 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         plan_json(sr, 200, r);
         json_decref(r);
     } else if (strcmp(c.method, "embedContent") == 0) {
-        const json_t *t = json_object_get(json_array_get(json_object_get(content, "parts"), 0),
-                                          "text");
-        json_t *emb = skiff_sim_render_embedding(json_string_value(t) ? json_string_value(t) : "",
-                                                 json_string_length(t),
-                                                 json_string_value(skiff_sim_field(body, "taskType")),
-                                                 dims);
+        const json_t *t =
+            json_object_get(json_array_get(json_object_get(content, "parts"), 0), "text");
+        json_t *emb = skiff_sim_render_embedding(
+            json_string_value(t) ? json_string_value(t) : "", json_string_length(t),
+            json_string_value(skiff_sim_field(body, "taskType")), dims);
         json_t *r = json_pack("{s:o}", "embedding", emb);
         plan_json(sr, 200, r);
         json_decref(r);
@@ -1195,7 +1199,8 @@ expire_resource(struct sim *sim, struct skiff_request *req)
     if (rc < 0)
         skiff_gerr_respond(req, 404, "NOT_FOUND",
                            "No such resource: /_sim/expire takes {\"name\": \"files/ID\"} or "
-                           "{\"name\": \"cachedContents/ID\"}.", NULL);
+                           "{\"name\": \"cachedContents/ID\"}.",
+                           NULL);
     else
         respond_json(req, 200, json_pack("{s:s}", "expired", name));
     json_decref(j);
@@ -1226,8 +1231,9 @@ handle_control(struct sim *sim, struct skiff_request *req)
         if (rc < 0)
             skiff_gerr_respond(req, 400, NULL, err, NULL);
         else
-            respond_json(req, 200, json_pack("{s:i,s:I}", "queued", rc, "pending",
-                                             (json_int_t)sim->script.n));
+            respond_json(
+                req, 200,
+                json_pack("{s:i,s:I}", "queued", rc, "pending", (json_int_t)sim->script.n));
     } else if (IS("/_sim/reset", "POST")) {
         skiff_sim_script_clear(&sim->script);
         skiff_sim_quota_clear(sim->quota);
@@ -1235,8 +1241,8 @@ handle_control(struct sim *sim, struct skiff_request *req)
         skiff_sim_files_clear(sim->files);
         skiff_sim_caches_clear(sim->caches);
         skiff_sim_rng_seed(&sim->rng, sim->conf.seed);
-        respond_json(req, 200, json_pack("{s:b,s:I}", "reset", 1, "seed",
-                                         (json_int_t)sim->conf.seed));
+        respond_json(req, 200,
+                     json_pack("{s:b,s:I}", "reset", 1, "seed", (json_int_t)sim->conf.seed));
     } else if (IS("/_sim/expire", "POST")) {
         expire_resource(sim, req);
     } else {
@@ -1336,8 +1342,8 @@ skiff_sim_main(int argc, char **argv)
         goto out;
     }
     int v6 = strchr(sim.conf.host, ':') != NULL;
-    printf("skiff sim listening on http://%s%s%s:%u\n", v6 ? "[" : "", sim.conf.host,
-           v6 ? "]" : "", skiff_server_port(srv));
+    printf("skiff sim listening on http://%s%s%s:%u\n", v6 ? "[" : "", sim.conf.host, v6 ? "]" : "",
+           skiff_server_port(srv));
     fflush(stdout);
     struct skiff_log l;
     skiff_log_begin(&l, SKIFF_LOG_INFO, "sim_start");

@@ -35,8 +35,8 @@ test_builtin_matches_the_simulator(void **state)
         assert_int_equal(m.v1, (s->flags & SKIFF_SIM_V1) != 0);
         if (s->max_temperature >= 0)
             assert_true(m.max_temperature == s->max_temperature);
-        static const enum skiff_method methods[] = {SKIFF_M_GENERATE, SKIFF_M_STREAM,
-                                                    SKIFF_M_EMBED, SKIFF_M_BATCH_EMBED};
+        static const enum skiff_method methods[] = {SKIFF_M_GENERATE, SKIFF_M_STREAM, SKIFF_M_EMBED,
+                                                    SKIFF_M_BATCH_EMBED};
         for (size_t j = 0; j < sizeof methods / sizeof methods[0]; j++)
             assert_int_equal(skiff_model_supports(&m, methods[j]),
                              skiff_sim_model_supports(s, skiff_method_name(methods[j])));

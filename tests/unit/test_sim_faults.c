@@ -15,8 +15,9 @@ test_parse_global_and_model(void **state)
     (void)state;
     struct skiff_sim_faults f;
     char err[256] = "";
-    assert_int_equal(skiff_sim_faults_parse(&f, "503=0.3,500=0.05, 504=0.01 ,reset=0.02,hang=0.01,"
-                                                "gemini-2.5-pro:503=0.5",
+    assert_int_equal(skiff_sim_faults_parse(&f,
+                                            "503=0.3,500=0.05, 504=0.01 ,reset=0.02,hang=0.01,"
+                                            "gemini-2.5-pro:503=0.5",
                                             err, sizeof err),
                      0);
     assert_true(skiff_sim_faults_p(&f, "gemini-2.5-flash", SKIFF_SIM_FAULT_503) == 0.3);
@@ -81,8 +82,9 @@ test_reset_hang_and_429(void **state)
     (void)state;
     struct skiff_sim_faults f;
     char err[256];
-    assert_int_equal(skiff_sim_faults_parse(&f, "503=0.3,429=0.1,reset=0.05,hang=0.05,"
-                                                "gemini-2.5-pro:429=0.5",
+    assert_int_equal(skiff_sim_faults_parse(&f,
+                                            "503=0.3,429=0.1,reset=0.05,hang=0.05,"
+                                            "gemini-2.5-pro:429=0.5",
                                             err, sizeof err),
                      0);
     assert_string_equal(skiff_sim_fault_name(SKIFF_SIM_FAULT_429), "429");
@@ -133,7 +135,8 @@ test_seeded_reproducible(void **state)
     skiff_sim_rng_seed(&c, 43);
     int same_as_other_seed = 0, n503 = 0;
     for (int i = 0; i < 1000; i++) {
-        double ua = skiff_sim_rng_unit(&a), ub = skiff_sim_rng_unit(&b), uc = skiff_sim_rng_unit(&c);
+        double ua = skiff_sim_rng_unit(&a), ub = skiff_sim_rng_unit(&b),
+               uc = skiff_sim_rng_unit(&c);
         assert_true(ua >= 0 && ua < 1);
         enum skiff_sim_fault fa = skiff_sim_faults_pick(&f, "m", ua);
         assert_int_equal(fa, skiff_sim_faults_pick(&f, "m", ub));
