@@ -142,6 +142,7 @@ skiff_probe_start(struct skiff_upstream *up, const struct skiff_probe_opts *o)
             .url = url.data,
             .headers = headers,
             .proxy = o->proxy && *o->proxy ? o->proxy : NULL,
+            .ca_file = o->ca_file,
             .connect_timeout_ms = o->connect_timeout_ms,
             .first_byte_timeout_ms = o->timeout_ms,
             .idle_timeout_ms = o->timeout_ms,

@@ -837,6 +837,7 @@ confirm_key(struct relay *r, const struct skiff_verdict *v)
     struct skiff_probe_opts o = {
         .base_url = cfg->base_url,
         .proxy = cfg->proxy,
+        .ca_file = cfg->ca_file,
         .key = skiff_keypool_secret(pool, r->key),
         .model = model_of(r),
         .connect_timeout_ms =
