@@ -992,41 +992,46 @@ out:
 
 /* upstreams. */
 
+/* A list of strings the config owns (forward_headers, cors.origins): freed and emptied. */
 static void
-free_forward_headers(struct skiff_config *cfg)
+free_list(char ***list, size_t *n)
 {
-    for (size_t i = 0; i < cfg->nforward_headers; i++)
-        free(cfg->forward_headers[i]);
-    free(cfg->forward_headers);
-    cfg->forward_headers = NULL;
-    cfg->nforward_headers = 0;
+    for (size_t i = 0; i < *n; i++)
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
 }
 
-/* upstreams.gemini.forward_headers: header names, each one skiff may forward. */
+/*
+ * A YAML sequence of strings into *list and *count_out, each checked by check (NULL when it is
+ * fine, else why not, said after the quoted value). list_what and what name the sequence
+ * and an item in type errors ("a list of header names", "a header name").
+ */
 static int
-read_forward_headers(struct loader *ld, const yaml_node_t *n)
+read_list(struct loader *ld, const yaml_node_t *n, const char *list_what, const char *what,
+          const char *(*check)(const char *v), char ***list, size_t *count_out)
 {
-    struct skiff_config *cfg = ld->cfg;
-    free_forward_headers(cfg);
+    free_list(list, count_out);
     if (is_null(n))
         return 0;
     if (n->type != YAML_SEQUENCE_NODE)
-        return fail_type(ld, n, "a list of header names");
+        return fail_type(ld, n, list_what);
     size_t count = seq_len(n);
-    if (count && !(cfg->forward_headers = calloc(count, sizeof *cfg->forward_headers)))
+    if (count && !(*list = calloc(count, sizeof **list)))
         return fail_nomem(ld);
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item = seq_item(ld, n, i);
         size_t saved = path_push_index(ld, i);
         const char *v, *why;
         char buf[96];
-        int rc = get_string(ld, item, "a header name", &v);
-        if (rc == 0 && (why = skiff_uprequest_unlistable(v)))
+        int rc = get_string(ld, item, what, &v);
+        if (rc == 0 && (why = check(v)))
             rc = fail_at(ld, item, "%s %s", quote(v, buf, sizeof buf), why);
         if (rc == 0) {
-            rc = set_string(ld, &cfg->forward_headers[i], v, 0);
+            rc = set_string(ld, &(*list)[i], v, 0);
             if (rc == 0)
-                cfg->nforward_headers = i + 1;
+                *count_out = i + 1;
         }
         path_pop(ld, saved);
         if (rc < 0)
@@ -1084,7 +1089,9 @@ gemini_pair(struct loader *ld, const struct pair *p)
         }
         return set_string(ld, &ld->cfg->ca_file, v, 1);
     case 5:
-        return read_forward_headers(ld, p->value);
+        return read_list(ld, p->value, "a list of header names", "a header name",
+                         skiff_uprequest_unlistable, &ld->cfg->forward_headers,
+                         &ld->cfg->nforward_headers);
     default:
         if (get_string(ld, p->value, "a proxy URL", &v) < 0)
             return -1;
@@ -1445,16 +1452,6 @@ shutdown_pair(struct loader *ld, const struct pair *p)
 
 /* cors. */
 
-static void
-free_cors(struct skiff_config *cfg)
-{
-    for (size_t i = 0; i < cfg->ncors_origins; i++)
-        free(cfg->cors_origins[i]);
-    free(cfg->cors_origins);
-    cfg->cors_origins = NULL;
-    cfg->ncors_origins = 0;
-}
-
 /* Why v is not an origin as a browser sends it (scheme://host[:port], nothing after), or
  * NULL when it is one. */
 static const char *
@@ -1484,45 +1481,13 @@ check_origin(const char *v)
     return NULL;
 }
 
-/* cors.origins: a list of exact origins. */
-static int
-read_cors_origins(struct loader *ld, const yaml_node_t *n)
-{
-    struct skiff_config *cfg = ld->cfg;
-    free_cors(cfg);
-    if (is_null(n))
-        return 0;
-    if (n->type != YAML_SEQUENCE_NODE)
-        return fail_type(ld, n, "a list of origins such as https://app.example");
-    size_t count = seq_len(n);
-    if (count && !(cfg->cors_origins = calloc(count, sizeof *cfg->cors_origins)))
-        return fail_nomem(ld);
-    for (size_t i = 0; i < count; i++) {
-        yaml_node_t *item = seq_item(ld, n, i);
-        size_t saved = path_push_index(ld, i);
-        const char *v, *why;
-        char buf[96];
-        int rc = get_string(ld, item, "an origin", &v);
-        if (rc == 0 && (why = check_origin(v)))
-            rc = fail_at(ld, item, "%s %s", quote(v, buf, sizeof buf), why);
-        if (rc == 0) {
-            rc = set_string(ld, &cfg->cors_origins[i], v, 0);
-            if (rc == 0)
-                cfg->ncors_origins = i + 1;
-        }
-        path_pop(ld, saved);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
 static const char *const cors_fields[] = {"origins", NULL};
 
 static int
 cors_pair(struct loader *ld, const struct pair *p)
 {
-    return read_cors_origins(ld, p->value);
+    return read_list(ld, p->value, "a list of origins such as https://app.example", "an origin",
+                     check_origin, &ld->cfg->cors_origins, &ld->cfg->ncors_origins);
 }
 
 /* The top level. */
@@ -1986,12 +1951,12 @@ skiff_config_free(struct skiff_config *cfg)
     free_keys(cfg);
     free(cfg->proxy);
     free(cfg->ca_file);
-    free_forward_headers(cfg);
+    free_list(&cfg->forward_headers, &cfg->nforward_headers);
     free_fallbacks(cfg);
     free(cfg->storage.sqlite);
     free(cfg->storage.redis);
     free_thinking(cfg);
-    free_cors(cfg);
+    free_list(&cfg->cors_origins, &cfg->ncors_origins);
     free(cfg);
 }
 

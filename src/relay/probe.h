@@ -38,9 +38,9 @@ typedef void skiff_probe_cb(void *data, enum skiff_probe_result res, const struc
 struct skiff_probe_opts {
     const char *base_url; /* upstreams.gemini.base_url */
     const char *proxy;    /* NULL or "": none */
-    const char *ca_file;  /* upstreams.gemini.ca_file, as every call to the upstream: NULL: system */
-    const char *key;      /* the key to probe: copied into the call's header and wiped here */
-    const char *model;    /* the model the refused call asked for; escaped into the path */
+    const char *ca_file; /* upstreams.gemini.ca_file, as every call to the upstream: NULL: system */
+    const char *key;     /* the key to probe: copied into the call's header and wiped here */
+    const char *model;   /* the model the refused call asked for; escaped into the path */
     long connect_timeout_ms;
     long timeout_ms; /* for the first byte, and then between pieces of the body */
     skiff_probe_cb *cb;
