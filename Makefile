@@ -22,7 +22,8 @@ build-asan:
 run: build
 	@scripts/run
 
-test: build-asan build-fuzz
+# The release build too: `make run` and `make bench` use it, and -O2 warns where -O0 does not.
+test: build build-asan build-fuzz
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j 2
