@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "doctor.h"
-#include "explain.h"
-#include "keys.h"
-#include "obs/log.h"
-#include "serve.h"
+#include "cli/doctor.h"
+#include "cli/explain.h"
+#include "cli/keys.h"
+#include "base/log.h"
+#include "cli/serve.h"
 #include "server/server.h"
 #include "sim/sim.h"
 
@@ -16,15 +16,16 @@
 static int
 usage(FILE *f)
 {
-    fprintf(f, "skiff %s: a relay for the Gemini API\n\n"
-               "usage: skiff <command> [options]\n\n"
-               "  serve [--config FILE]     relay the Gemini API (keys, retries, streams)\n"
-               "  sim [--listen HOST:PORT]  a Gemini API simulator with faults and quotas\n"
-               "  explain CODE|STATUS|-     what a Gemini error means and how to fix it\n"
-               "  doctor [--config FILE]    check the config and every upstream key\n"
-               "  keys [enable LABEL]       resting and retired keys; bring one back\n"
-               "  version                   print the version\n\n"
-               "Logs are JSON lines on stderr; SKIFF_LOG_LEVEL=debug|info|warn|error.\n",
+    fprintf(f,
+            "skiff %s: a relay for the Gemini API\n\n"
+            "usage: skiff <command> [options]\n\n"
+            "  serve [--config FILE]     relay the Gemini API (keys, retries, streams)\n"
+            "  sim [--listen HOST:PORT]  a Gemini API simulator with faults and quotas\n"
+            "  explain CODE|STATUS|-     what a Gemini error means and how to fix it\n"
+            "  doctor [--config FILE]    check the config and every upstream key\n"
+            "  keys [enable LABEL]       resting and retired keys; bring one back\n"
+            "  version                   print the version\n\n"
+            "Logs are JSON lines on stderr; SKIFF_LOG_LEVEL=debug|info|warn|error.\n",
             SKIFF_VERSION);
     return f == stderr ? 2 : 0;
 }

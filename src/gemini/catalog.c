@@ -15,8 +15,8 @@
 
 #include <curl/curl.h>
 
-#include "hash.h"
-#include "url.h"
+#include "base/hash.h"
+#include "base/url.h"
 
 #define MAX_MODELS 2000 /* a models.list this long is not a Gemini API */
 #define MAX_PAGES 20

@@ -21,7 +21,7 @@
 
 #include <jansson.h>
 
-#include "router.h"
+#include "gemini/router.h"
 
 /* Bits of struct skiff_model_info.methods. */
 #define SKIFF_CAT_GENERATE 0x1u    /* generateContent (implies streamGenerateContent) */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "num.h"
+#include "base/hash.h"
+#include "base/num.h"
 
 /* ---- finishReason / blockReason ---------------------------------------------------------- */
 
@@ -96,7 +96,8 @@ skiff_diagnose_finish(const char *data, size_t len, struct skiff_finish *out)
         p = hit + sizeof key - 1;
         if ((hit > data && hit[-1] == '\\') || value_after(hit, end, sizeof key - 1, v, sizeof v))
             continue;
-        if (!strcmp(v, "STOP") || !strcmp(v, "MAX_TOKENS") || !strcmp(v, "FINISH_REASON_UNSPECIFIED"))
+        if (!strcmp(v, "STOP") || !strcmp(v, "MAX_TOKENS") ||
+            !strcmp(v, "FINISH_REASON_UNSPECIFIED"))
             continue;
         snprintf(out->reason, sizeof out->reason, "%s", v);
         snprintf(out->header, sizeof out->header, "%s", v);
@@ -180,10 +181,19 @@ skiff_repguard_feed_event(struct skiff_repguard *g, const char *event, size_t le
             if (c == '\\' && p < end) {
                 char e = *p++;
                 switch (e) {
-                case 'n': c = '\n'; break;
-                case 't': c = '\t'; break;
-                case 'r': c = '\r'; break;
-                case 'b': case 'f': c = ' '; break;
+                case 'n':
+                    c = '\n';
+                    break;
+                case 't':
+                    c = '\t';
+                    break;
+                case 'r':
+                    c = '\r';
+                    break;
+                case 'b':
+                case 'f':
+                    c = ' ';
+                    break;
                 case 'u': {
                     int v = 0, ok = end - p >= 4;
                     for (int k = 0; ok && k < 4; k++) {
@@ -196,7 +206,8 @@ skiff_repguard_feed_event(struct skiff_repguard *g, const char *event, size_t le
                     c = ok && v < 0x80 ? (char)v : '?'; /* non-ASCII: one symbol is enough */
                     break;
                 }
-                default: c = e; /* \" \\ \/ */
+                default:
+                    c = e; /* \" \\ \/ */
                 }
             }
             buf[n++] = c;
@@ -287,8 +298,8 @@ get2(json_t *o, const char *camel, const char *snake, const char **used)
 
 char *
 skiff_thinking_apply(const struct skiff_config *cfg, const struct skiff_catalog *cat,
-                     const char *token, const char *version, const char *model,
-                     const char *body, size_t len, size_t *new_len)
+                     const char *token, const char *version, const char *model, const char *body,
+                     size_t len, size_t *new_len)
 {
     int budget;
     *new_len = 0;
@@ -317,8 +328,7 @@ skiff_thinking_apply(const struct skiff_config *cfg, const struct skiff_catalog 
     json_t *tc = get2(gc, "thinkingConfig", "thinking_config", &tk);
     if (snake && !tc)
         tk = "thinking_config";
-    if (tc && (!json_is_object(tc) ||
-               get2(tc, "thinkingBudget", "thinking_budget", &unused) ||
+    if (tc && (!json_is_object(tc) || get2(tc, "thinkingBudget", "thinking_budget", &unused) ||
                get2(tc, "thinkingLevel", "thinking_level", &unused))) {
         json_decref(root);
         return NULL; /* the client chose */

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "gemini/catalog.h"
 
 /* ---- finishReason / blockReason ---------------------------------------------------------- */
@@ -49,12 +49,12 @@ enum skiff_rep {
 /* Per stream; plain data, no allocation. Zero it (or skiff_repguard_init) before use. */
 struct skiff_repguard {
     enum skiff_rep tripped;
-    unsigned hyphens;   /* the current run */
+    unsigned hyphens; /* the current run */
     unsigned newlines;
     unsigned long long sentence_hash; /* FNV-1a of the sentence being read */
     unsigned sentence_len;
-    unsigned long long last_hash;     /* the previous complete sentence */
-    unsigned repeats;                 /* how many times in a row it came */
+    unsigned long long last_hash; /* the previous complete sentence */
+    unsigned repeats;             /* how many times in a row it came */
 };
 
 void skiff_repguard_init(struct skiff_repguard *g);

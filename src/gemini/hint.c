@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "explain.h"
+#include "cli/explain.h"
 #include "gemini/classify.h"
 #include "gemini/error.h"
 #include "gemini/pacific.h"

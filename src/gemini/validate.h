@@ -21,15 +21,15 @@
 #include <jansson.h>
 
 #include "gemini/catalog.h"
-#include "router.h"
+#include "gemini/router.h"
 
 struct skiff_violation {
-    int status;          /* 400, or 404 for an unknown model or an unsupported method */
-    const char *gstatus; /* "INVALID_ARGUMENT" or "NOT_FOUND" (static) */
-    char field[128];     /* the field path as the client spelt it: "generationConfig.temperature",
-                            "contents[0].parts", "model"; "" when it is the whole body */
-    char message[640];   /* what is wrong and how to fix it: one paragraph, no newline */
-    const char *help_url;         /* static */
+    int status;           /* 400, or 404 for an unknown model or an unsupported method */
+    const char *gstatus;  /* "INVALID_ARGUMENT" or "NOT_FOUND" (static) */
+    char field[128];      /* the field path as the client spelt it: "generationConfig.temperature",
+                             "contents[0].parts", "model"; "" when it is the whole body */
+    char message[640];    /* what is wrong and how to fix it: one paragraph, no newline */
+    const char *help_url; /* static */
     const char *help_description; /* static */
 };
 

@@ -26,9 +26,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "relay/h1resp.h"
-#include "url.h"
+#include "base/url.h"
 
 /* Easy handles kept for reuse: curl_easy_init costs more than a reset. */
 #define SPARE_EASY 64

@@ -46,7 +46,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "relay/h1resp.h"
 #include "relay/proxy.h"
 #include "relay/tls.h"

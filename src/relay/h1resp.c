@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "num.h"
+#include "base/num.h"
 
 #define MAX_LINE 4096 /* a chunk-size or trailer line; longer is garbage, not a response */
 

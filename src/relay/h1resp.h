@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 enum skiff_h1_state {
     SKIFF_H1_HEAD,       /* waiting for a head */

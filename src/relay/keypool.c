@@ -7,8 +7,8 @@
 
 #include "gemini/catalog.h"
 #include "gemini/pacific.h"
-#include "hash.h"
-#include "obs/log.h"
+#include "base/hash.h"
+#include "base/log.h"
 #include "store/store.h"
 
 /*

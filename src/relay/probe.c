@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #define MAX_PROBE_BODY (64u * 1024) /* a models.get answer is about 1 KiB; an error too */
 

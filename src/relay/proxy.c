@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "num.h"
+#include "base/num.h"
 #include "relay/h1resp.h"
 
 enum {

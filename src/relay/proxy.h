@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 enum skiff_proxy_kind {
     SKIFF_PROXY_HTTP,

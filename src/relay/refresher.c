@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "obs/log.h"
+#include "base/clock.h"
+#include "base/log.h"
 
 struct skiff_refresher {
     struct skiff_catalog *cat;

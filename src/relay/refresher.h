@@ -6,7 +6,7 @@
 #ifndef SKIFF_REFRESHER_H
 #define SKIFF_REFRESHER_H
 
-#include "config.h"
+#include "config/config.h"
 #include "gemini/catalog.h"
 #include "relay/keypool.h"
 

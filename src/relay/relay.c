@@ -24,10 +24,10 @@
 #include <strings.h>
 #include <sys/random.h>
 
-#include "auth.h"
-#include "buf.h"
-#include "clock.h"
-#include "err.h"
+#include "doors/auth.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "gemini/catalog.h"
 #include "gemini/classify.h"
 #include "gemini/diagnose.h"
@@ -35,15 +35,15 @@
 #include "gemini/hint.h"
 #include "gemini/stream.h"
 #include "gemini/validate.h"
-#include "jsoncheck.h"
-#include "num.h"
-#include "obs/log.h"
+#include "base/jsoncheck.h"
+#include "base/num.h"
+#include "base/log.h"
 #include "relay/budget.h"
 #include "relay/probe.h"
 #include "relay/upstream.h"
 #include "relay/uprequest.h"
-#include "router.h"
-#include "url.h"
+#include "gemini/router.h"
+#include "base/url.h"
 
 #define MAX_UPSTREAM_ERROR (1024u * 1024) /* an error body we may need to read */
 #define MAX_HOLD (4u * 1024 * 1024)       /* held: a stream's prefix, or a whole success */

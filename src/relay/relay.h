@@ -7,7 +7,7 @@
 
 #include <uv.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "relay/keypool.h"
 #include "server/http.h"
 

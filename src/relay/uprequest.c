@@ -10,9 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
-#include "err.h"
-#include "num.h"
+#include "config/config.h"
+#include "base/err.h"
+#include "base/num.h"
 #include "relay/h1resp.h"
 #include "relay/keypool.h"
 

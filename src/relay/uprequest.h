@@ -24,8 +24,8 @@
 
 #include <stddef.h>
 
-#include "buf.h"
-#include "router.h"
+#include "base/buf.h"
+#include "gemini/router.h"
 #include "server/http.h"
 
 struct skiff_config;

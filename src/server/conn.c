@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "obs/log.h"
+#include "base/log.h"
 #include "server/worker.h"
 
 struct write_req {

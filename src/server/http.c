@@ -19,9 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "num.h"
-#include "obs/log.h"
+#include "base/err.h"
+#include "base/num.h"
+#include "base/log.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
 #include "server/worker.h"

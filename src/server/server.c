@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "obs/log.h"
+#include "base/log.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
 #include "server/worker.h"

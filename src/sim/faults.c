@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "sim/catalog.h"
 
 static const char *const names[SKIFF_SIM_FAULT_COUNT] = {"none",  "500",  "503", "504",

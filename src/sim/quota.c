@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
+#include "base/buf.h"
+#include "base/err.h"
 #include "gemini/error.h"
-#include "hash.h"
+#include "base/hash.h"
 
 #define MINUTE_MS 60000
 #define NBUCKETS 1024
@@ -208,8 +208,8 @@ static const char *const quota_id_of[] = {
 };
 
 #define QUOTA_PREAMBLE                                                                             \
-    "You exceeded your current quota, please check your plan and billing details. For more "      \
-    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To "  \
+    "You exceeded your current quota, please check your plan and billing details. For more "       \
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To "   \
     "monitor your current usage, head to: https://ai.dev/rate-limit. "
 
 char *
@@ -226,11 +226,10 @@ skiff_sim_quota_body(const struct skiff_sim_verdict *v, const char *model, int a
         snprintf(limit, sizeof limit, "%ld", x->limit);
         rc |= skiff_buf_printf(&msg, "\n* Quota exceeded for metric: %s, limit: %s, model: %s",
                                metric_of[x->kind], limit, model);
-        json_array_append_new(violations,
-                              json_pack("{s:s,s:s,s:{s:s,s:s},s:s}", "quotaMetric",
-                                        metric_of[x->kind], "quotaId", quota_id_of[x->kind],
-                                        "quotaDimensions", "location", "global", "model", model,
-                                        "quotaValue", limit));
+        json_array_append_new(
+            violations, json_pack("{s:s,s:s,s:{s:s,s:s},s:s}", "quotaMetric", metric_of[x->kind],
+                                  "quotaId", quota_id_of[x->kind], "quotaDimensions", "location",
+                                  "global", "model", model, "quotaValue", limit));
         if (x->retry_ms > wait_ms)
             wait_ms = x->retry_ms;
     }

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "hash.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/hash.h"
 #include "sim/faults.h"
 #include "sim/tools.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 
 struct skiff_sim_script_entry {
     struct skiff_sim_script_entry *next;

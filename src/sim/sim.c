@@ -8,12 +8,12 @@
 
 #include <uv.h>
 
-#include "clock.h"
-#include "err.h"
+#include "base/clock.h"
+#include "base/err.h"
 #include "gemini/error.h"
 #include "gemini/pacific.h"
-#include "hash.h"
-#include "obs/log.h"
+#include "base/hash.h"
+#include "base/log.h"
 #include "server/http.h"
 #include "server/server.h"
 #include "sim/caches.h"

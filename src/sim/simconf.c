@@ -7,7 +7,7 @@
 
 #include <yaml.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "sim/catalog.h"
 
 const char skiff_sim_usage[] =
@@ -299,8 +299,9 @@ load_yaml(struct skiff_sim_conf *c, const char *path, char *err, size_t errlen)
         const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "?";
         snprintf(where, sizeof where, "%s:%zu: %s", path, k->start_mark.line + 1, name);
         if (k->type != YAML_SCALAR_NODE || !known(name)) {
-            snprintf(err, errlen, "%s: unknown key (known: listen, keys, rpm, tpm, rpd, faults, "
-                                  "latency-ms, chunk-ms, seed)",
+            snprintf(err, errlen,
+                     "%s: unknown key (known: listen, keys, rpm, tpm, rpd, faults, "
+                     "latency-ms, chunk-ms, seed)",
                      where);
             rc = SKIFF_EINVAL;
             break;

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "err.h"
-#include "hash.h"
+#include "base/err.h"
+#include "base/hash.h"
 #include "sim/faults.h"
 #include "sim/render.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "gemini/error.h"
 
 /* Converts a snake_case name to lowerCamelCase into out (names are short, so truncation only
@@ -53,9 +53,8 @@ skiff_sim_field(const json_t *obj, const char *name)
     return json_object_get(obj, s);
 }
 
-static int
-fail(struct skiff_sim_invalid *err, const char *gstatus, json_t *details, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int fail(struct skiff_sim_invalid *err, const char *gstatus, json_t *details,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int
 fail(struct skiff_sim_invalid *err, const char *gstatus, json_t *details, const char *fmt, ...)
@@ -171,32 +170,58 @@ number_field(const json_t *obj, const char *name, const char *at, const char *ty
     char field[128];
     snprintf(field, sizeof field, "%s.%s", at, snake_name);
     char msg[512];
-    snprintf(msg, sizeof msg, "Invalid value at '%s' (%s), %.200s", field, type,
-             dump ? dump : "?");
+    snprintf(msg, sizeof msg, "Invalid value at '%s' (%s), %.200s", field, type, dump ? dump : "?");
     free(dump);
     json_t *d = json_array();
     json_array_append_new(d, skiff_gerr_bad_request(field, msg));
     return fail(err, NULL, d, "%s", msg);
 }
 
-static const char *const generate_fields_v1beta[] = {
-    "contents",     "systemInstruction", "tools",       "toolConfig", "safetySettings",
-    "generationConfig", "cachedContent", "serviceTier", "model",      "labels",
-    "store",        NULL};
-static const char *const generate_fields_v1[] = {"contents", "safetySettings",
-                                                 "generationConfig", "model", NULL};
-static const char *const gencfg_fields_v1beta[] = {
-    "candidateCount", "stopSequences", "maxOutputTokens", "temperature", "topP", "topK", "seed",
-    "responseMimeType", "responseSchema", "responseJsonSchema", "_responseJsonSchema",
-    "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs",
-    "enableEnhancedCivicAnswers", "responseModalities", "speechConfig", "thinkingConfig",
-    "imageConfig", "mediaResolution", NULL};
-static const char *const gencfg_fields_v1[] = {
-    "candidateCount", "stopSequences", "maxOutputTokens", "temperature", "topP", "topK", "seed",
-    "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs",
-    "enableEnhancedCivicAnswers", NULL};
-static const char *const thinking_fields[] = {"thinkingBudget", "includeThoughts",
-                                              "thinkingLevel", NULL};
+static const char *const generate_fields_v1beta[] = {"contents",       "systemInstruction",
+                                                     "tools",          "toolConfig",
+                                                     "safetySettings", "generationConfig",
+                                                     "cachedContent",  "serviceTier",
+                                                     "model",          "labels",
+                                                     "store",          NULL};
+static const char *const generate_fields_v1[] = {"contents", "safetySettings", "generationConfig",
+                                                 "model", NULL};
+static const char *const gencfg_fields_v1beta[] = {"candidateCount",
+                                                   "stopSequences",
+                                                   "maxOutputTokens",
+                                                   "temperature",
+                                                   "topP",
+                                                   "topK",
+                                                   "seed",
+                                                   "responseMimeType",
+                                                   "responseSchema",
+                                                   "responseJsonSchema",
+                                                   "_responseJsonSchema",
+                                                   "presencePenalty",
+                                                   "frequencyPenalty",
+                                                   "responseLogprobs",
+                                                   "logprobs",
+                                                   "enableEnhancedCivicAnswers",
+                                                   "responseModalities",
+                                                   "speechConfig",
+                                                   "thinkingConfig",
+                                                   "imageConfig",
+                                                   "mediaResolution",
+                                                   NULL};
+static const char *const gencfg_fields_v1[] = {"candidateCount",
+                                               "stopSequences",
+                                               "maxOutputTokens",
+                                               "temperature",
+                                               "topP",
+                                               "topK",
+                                               "seed",
+                                               "presencePenalty",
+                                               "frequencyPenalty",
+                                               "responseLogprobs",
+                                               "logprobs",
+                                               "enableEnhancedCivicAnswers",
+                                               NULL};
+static const char *const thinking_fields[] = {"thinkingBudget", "includeThoughts", "thinkingLevel",
+                                              NULL};
 
 /* contents must be a non-empty array of Contents with non-empty parts. */
 static int
@@ -397,8 +422,8 @@ int
 skiff_sim_validate_embed(const struct skiff_sim_model *m, const json_t *body,
                          const json_t **content, long *dims, struct skiff_sim_invalid *err)
 {
-    static const char *const fields[] = {"model", "content", "taskType", "title",
-                                         "outputDimensionality", NULL};
+    static const char *const fields[] = {
+        "model", "content", "taskType", "title", "outputDimensionality", NULL};
     if (check_fields(body, fields, NULL, err))
         return SKIFF_EINVAL;
     *content = skiff_sim_field(body, "content");

@@ -10,9 +10,9 @@
 
 #include <sqlite3.h>
 
-#include "err.h"
-#include "hash.h"
-#include "obs/log.h"
+#include "base/err.h"
+#include "base/hash.h"
+#include "base/log.h"
 
 /*
  * Threads and locks (docs/internals/store.md says the same at more length):

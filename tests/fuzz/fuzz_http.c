@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fake_conn.h"
-#include "obs/log.h"
+#include "base/log.h"
 #include "server/http.h"
 #include "server/http_conn.h"
 #include "server/worker.h"

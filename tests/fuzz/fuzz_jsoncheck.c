@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsoncheck.h"
+#include "base/jsoncheck.h"
 
 static size_t
 brackets(const uint8_t *p, size_t n)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "doors/openai/chat_stream.h"
 #include "doors/openai/responses.h"
 

@@ -13,8 +13,8 @@
 
 #include "gemini/catalog.h"
 #include "gemini/validate.h"
-#include "jsoncheck.h"
-#include "router.h"
+#include "base/jsoncheck.h"
+#include "gemini/router.h"
 
 static struct skiff_catalog *cat;
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "doors/anthropic/errors.h"
-#include "err.h"
+#include "base/err.h"
 
 static void
 test_types(void **state)

@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "doors/anthropic/messages_request.h"
-#include "err.h"
+#include "base/err.h"
 
 /* The signature cache of the tests: one tool_use id skiff made earlier. */
 static const char *

@@ -18,7 +18,7 @@
 
 #include "doors/anthropic/messages_request.h"
 #include "doors/anthropic/messages_response.h"
-#include "err.h"
+#include "base/err.h"
 #include "sim/catalog.h"
 #include "sim/tools.h"
 

@@ -18,7 +18,7 @@
 #include <jansson.h>
 
 #include "doors/anthropic/messages_stream.h"
-#include "err.h"
+#include "base/err.h"
 
 #define EV(type, data) "event: " type "\ndata: " data "\n\n"
 #define USAGE(in, out)                                                                             \

@@ -5,7 +5,7 @@
 
 #include <cmocka.h>
 
-#include "auth.h"
+#include "doors/auth.h"
 
 static struct skiff_token tokens[] = {{"alice", "sk-alice-secret"}, {"bob", "sk-bob-secret-2"}};
 

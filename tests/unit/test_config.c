@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 
 static const char *const env_vars[] = {"GEMINI_API_KEYS", "SKIFF_TOKENS", "SKIFF_LISTEN",
                                        "SKIFF_GEMINI_BASE_URL"};

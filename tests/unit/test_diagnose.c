@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "gemini/catalog.h"
 #include "gemini/diagnose.h"
 
@@ -24,12 +24,13 @@ test_finish_reasons(void **state)
 {
     (void)state;
     struct skiff_finish f;
-    static const char *const bad[] = {"SAFETY", "RECITATION", "OTHER", "BLOCKLIST",
-                                      "PROHIBITED_CONTENT", "SPII"};
+    static const char *const bad[] = {"SAFETY",    "RECITATION",         "OTHER",
+                                      "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"};
     char body[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snprintf(body, sizeof body, "data: {\"candidates\": [{\"content\": {\"parts\": "
-                                    "[{\"text\": \"\"}]},\"finishReason\": \"%s\",\"index\": 0}]}",
+        snprintf(body, sizeof body,
+                 "data: {\"candidates\": [{\"content\": {\"parts\": "
+                 "[{\"text\": \"\"}]},\"finishReason\": \"%s\",\"index\": 0}]}",
                  bad[i]);
         assert_int_equal(finish(body, &f), 1);
         assert_string_equal(f.header, bad[i]);
@@ -37,17 +38,24 @@ test_finish_reasons(void **state)
         assert_non_null(f.advice);
     }
     /* Pretty-printed (the JSON-array stream form). */
-    assert_int_equal(finish("{\n  \"candidates\": [\n    {\n      \"finishReason\": \"RECITATION\"\n"
-                            "    }\n  ]\n}", &f), 1);
+    assert_int_equal(
+        finish("{\n  \"candidates\": [\n    {\n      \"finishReason\": \"RECITATION\"\n"
+               "    }\n  ]\n}",
+               &f),
+        1);
     assert_non_null(strstr(f.advice, "higher temperature"));
     /* Healthy ends and texts that merely mention the key. */
     assert_int_equal(finish("{\"candidates\": [{\"finishReason\": \"STOP\"}]}", &f), 0);
     assert_int_equal(finish("{\"candidates\": [{\"finishReason\": \"MAX_TOKENS\"}]}", &f), 0);
     assert_int_equal(finish("{\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"set "
-                            "\\\"finishReason\\\": \\\"SAFETY\\\"\"}]}}]}", &f), 0);
+                            "\\\"finishReason\\\": \\\"SAFETY\\\"\"}]}}]}",
+                            &f),
+                     0);
     /* A blocked prompt: 200, no candidates. */
     assert_int_equal(finish("{\"promptFeedback\": {\"blockReason\": \"PROHIBITED_CONTENT\"}, "
-                            "\"usageMetadata\": {\"promptTokenCount\": 638}}", &f), 1);
+                            "\"usageMetadata\": {\"promptTokenCount\": 638}}",
+                            &f),
+                     1);
     assert_true(f.prompt_blocked);
     assert_string_equal(f.header, "blockReason=PROHIBITED_CONTENT");
     assert_int_equal(finish("{\"promptFeedback\": {\"blockReason\": \"OTHER\"}}", &f), 1);
@@ -170,12 +178,15 @@ test_thinking_policy(void **state)
     struct skiff_catalog *cat = skiff_catalog_new();
     size_t nl;
     const char *b1 = "{\"contents\": [{\"parts\": [{\"text\": \"hi\"}]}], \"futureField\": 1}";
-    char *out = skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b1, strlen(b1), &nl);
+    char *out =
+        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b1, strlen(b1), &nl);
     assert_non_null(out);
     assert_int_equal(nl, strlen(out));
     json_t *j = json_loads(out, 0, NULL);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(j,
-                         "generationConfig"), "thinkingConfig"), "thinkingBudget")), 0);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(j, "generationConfig"), "thinkingConfig"),
+                         "thinkingBudget")),
+                     0);
     assert_int_equal(json_integer_value(json_object_get(j, "futureField")), 1);
     json_decref(j);
     free(out);
@@ -183,7 +194,8 @@ test_thinking_policy(void **state)
     /* snake_case in, snake_case out; includeThoughts kept. */
     const char *b2 = "{\"contents\": [], \"generation_config\": {\"thinking_config\": "
                      "{\"include_thoughts\": true}}}";
-    out = skiff_thinking_apply(cfg, cat, NULL, "v1beta", "models/gemini-2.5-pro", b2, strlen(b2), &nl);
+    out = skiff_thinking_apply(cfg, cat, NULL, "v1beta", "models/gemini-2.5-pro", b2, strlen(b2),
+                               &nl);
     assert_non_null(out);
     assert_non_null(strstr(out, "\"thinking_budget\":128"));
     assert_non_null(strstr(out, "\"include_thoughts\":true"));
@@ -191,13 +203,18 @@ test_thinking_policy(void **state)
 
     /* Unchanged: the client chose, /v1, a model that cannot take the default. */
     const char *b3 = "{\"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"low\"}}}";
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b3, strlen(b3), &nl));
+    assert_null(
+        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b3, strlen(b3), &nl));
     const char *b4 = "{\"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 512}}}";
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b4, strlen(b4), &nl));
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1", "gemini-2.5-flash", b1, strlen(b1), &nl));
+    assert_null(
+        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b4, strlen(b4), &nl));
+    assert_null(
+        skiff_thinking_apply(cfg, cat, NULL, "v1", "gemini-2.5-flash", b1, strlen(b1), &nl));
     /* "*": 0 must not break models that cannot turn thinking off, or cannot think. */
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-3.5-flash", b1, strlen(b1), &nl));
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash-image", b1, strlen(b1), &nl));
+    assert_null(
+        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-3.5-flash", b1, strlen(b1), &nl));
+    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash-image", b1,
+                                     strlen(b1), &nl));
     assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", "[1]", 3, &nl));
     skiff_catalog_free(cat);
     skiff_config_free(cfg);

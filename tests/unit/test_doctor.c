@@ -5,7 +5,7 @@
 
 #include <cmocka.h>
 
-#include "doctor.h"
+#include "cli/doctor.h"
 
 static enum skiff_key_state
 judge(int status, const char *body)
@@ -21,14 +21,16 @@ test_each_state(void **state)
     (void)state;
     assert_int_equal(judge(200, "{\"models\": []}"), SKIFF_KEY_VALID);
     assert_int_equal(judge(0, NULL), SKIFF_KEY_UNREACHABLE);
-    assert_int_equal(judge(400, "{\"error\": {\"code\": 400, \"message\": \"API key not valid. "
-                                "Please pass a valid API key.\", \"status\": \"INVALID_ARGUMENT\"}}"),
+    assert_int_equal(judge(400,
+                           "{\"error\": {\"code\": 400, \"message\": \"API key not valid. "
+                           "Please pass a valid API key.\", \"status\": \"INVALID_ARGUMENT\"}}"),
                      SKIFF_KEY_INVALID);
     assert_int_equal(judge(403, "{\"error\": {\"code\": 403, \"message\": \"The caller does not "
                                 "have permission\", \"status\": \"PERMISSION_DENIED\"}}"),
                      SKIFF_KEY_DENIED);
-    assert_int_equal(judge(400, "{\"error\": {\"code\": 400, \"message\": \"User location is not "
-                                "supported for the API use.\", \"status\": \"FAILED_PRECONDITION\"}}"),
+    assert_int_equal(judge(400,
+                           "{\"error\": {\"code\": 400, \"message\": \"User location is not "
+                           "supported for the API use.\", \"status\": \"FAILED_PRECONDITION\"}}"),
                      SKIFF_KEY_REGION);
     assert_int_equal(judge(429, "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", "
                                 "\"details\": [{\"violations\": [{\"quotaId\": "

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "explain.h"
+#include "cli/explain.h"
 
 /* Runs skiff_explain_main with arg (and stdin from input when arg is "-"); returns stdout. */
 static char *
@@ -92,12 +92,13 @@ test_stdin_tells_the_cases_apart(void **state)
 {
     (void)state;
     int rc;
-    char *out = run("-", "{\"error\": {\"code\": 429, \"message\": \"You exceeded your current "
-                         "quota\", \"status\": \"RESOURCE_EXHAUSTED\", \"details\": [{\"@type\": "
-                         "\"type.googleapis.com/google.rpc.QuotaFailure\", \"violations\": "
-                         "[{\"quotaId\": \"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", "
-                         "\"quotaValue\": \"20\", \"quotaDimensions\": {\"model\": "
-                         "\"gemini-2.5-flash\"}}]}]}}",
+    char *out = run("-",
+                    "{\"error\": {\"code\": 429, \"message\": \"You exceeded your current "
+                    "quota\", \"status\": \"RESOURCE_EXHAUSTED\", \"details\": [{\"@type\": "
+                    "\"type.googleapis.com/google.rpc.QuotaFailure\", \"violations\": "
+                    "[{\"quotaId\": \"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", "
+                    "\"quotaValue\": \"20\", \"quotaDimensions\": {\"model\": "
+                    "\"gemini-2.5-flash\"}}]}]}}",
                     &rc);
     assert_int_equal(rc, 0);
     contains(out, "(per-day quota)");
@@ -105,48 +106,54 @@ test_stdin_tells_the_cases_apart(void **state)
     contains(out, "Resets:        at midnight America/Los_Angeles");
     free(out);
 
-    out = run("-", "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"message\": "
-                   "\"x\", \"details\": [{\"violations\": [{\"quotaId\": "
-                   "\"GenerateRequestsPerMinutePerProjectPerModel-FreeTier\", \"quotaValue\": "
-                   "\"15\"}]}, {\"retryDelay\": \"38s\"}]}}",
+    out = run("-",
+              "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"message\": "
+              "\"x\", \"details\": [{\"violations\": [{\"quotaId\": "
+              "\"GenerateRequestsPerMinutePerProjectPerModel-FreeTier\", \"quotaValue\": "
+              "\"15\"}]}, {\"retryDelay\": \"38s\"}]}}",
               &rc);
     contains(out, "(per-minute quota)");
     contains(out, "Retry in:      38 s");
     free(out);
 
-    out = run("-", "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"message\": "
-                   "\"x\", \"details\": [{\"violations\": [{\"quotaId\": "
-                   "\"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", \"quotaValue\": "
-                   "\"0\"}]}]}}",
+    out = run("-",
+              "{\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\", \"message\": "
+              "\"x\", \"details\": [{\"violations\": [{\"quotaId\": "
+              "\"GenerateRequestsPerDayPerProjectPerModel-FreeTier\", \"quotaValue\": "
+              "\"0\"}]}]}}",
               &rc);
     contains(out, "(no quota for this model)");
     free(out);
 
     /* A whole response as curl -i prints it, with the array form of the compat surface. */
-    out = run("-", "HTTP/2 400\r\ncontent-type: application/json\r\n\r\n[{\"error\": {\"code\": "
-                   "400, \"message\": \"API key not valid. Please pass a valid API key.\", "
-                   "\"status\": \"INVALID_ARGUMENT\", \"details\": [{\"reason\": "
-                   "\"API_KEY_INVALID\"}]}}]",
+    out = run("-",
+              "HTTP/2 400\r\ncontent-type: application/json\r\n\r\n[{\"error\": {\"code\": "
+              "400, \"message\": \"API key not valid. Please pass a valid API key.\", "
+              "\"status\": \"INVALID_ARGUMENT\", \"details\": [{\"reason\": "
+              "\"API_KEY_INVALID\"}]}}]",
               &rc);
     assert_int_equal(rc, 0);
     contains(out, "(invalid API key)");
     free(out);
 
-    out = run("-", "{\"error\": {\"code\": 403, \"message\": \"The caller does not have "
-                   "permission\", \"status\": \"PERMISSION_DENIED\"}}",
+    out = run("-",
+              "{\"error\": {\"code\": 403, \"message\": \"The caller does not have "
+              "permission\", \"status\": \"PERMISSION_DENIED\"}}",
               &rc);
     contains(out, "(no permission)");
     free(out);
 
-    out = run("-", "{\"error\": {\"code\": 403, \"message\": \"Method doesn't allow unregistered "
-                   "callers (callers without established identity).\", \"status\": "
-                   "\"PERMISSION_DENIED\"}}",
+    out = run("-",
+              "{\"error\": {\"code\": 403, \"message\": \"Method doesn't allow unregistered "
+              "callers (callers without established identity).\", \"status\": "
+              "\"PERMISSION_DENIED\"}}",
               &rc);
     contains(out, "(no API key)");
     free(out);
 
-    out = run("-", "{\"error\": {\"code\": 400, \"message\": \"User location is not supported "
-                   "for the API use.\", \"status\": \"FAILED_PRECONDITION\"}}",
+    out = run("-",
+              "{\"error\": {\"code\": 400, \"message\": \"User location is not supported "
+              "for the API use.\", \"status\": \"FAILED_PRECONDITION\"}}",
               &rc);
     contains(out, "(region or billing)");
     free(out);

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "jsoncheck.h"
+#include "base/jsoncheck.h"
 
 static int
 check(const char *s)
@@ -19,8 +19,12 @@ check(const char *s)
 static void
 test_valid(void **state)
 {
-    const char *ok[] = {"{}", "[]", " {\"a\": [1, -2.5e+3, true, false, null, \"x\\n\\u00e9\"]} ",
-                        "\"s\"", "0", "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
+    const char *ok[] = {"{}",
+                        "[]",
+                        " {\"a\": [1, -2.5e+3, true, false, null, \"x\\n\\u00e9\"]} ",
+                        "\"s\"",
+                        "0",
+                        "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}",
                         "[[],[{}],{\"a\":{}}]"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         assert_int_equal(check(ok[i]), 0);
@@ -29,8 +33,9 @@ test_valid(void **state)
 static void
 test_invalid_with_offset(void **state)
 {
-    const char *bad[] = {"", "{", "{\"a\"}", "{\"a\":}", "[1,]", "{\"a\":1,}", "01", "1.",
-                         "tru", "\"abc", "\"\\x\"", "{} {}", "{'a':1}", "[1 2]", "\"a\x01\""};
+    const char *bad[] = {"",           "{",     "{\"a\"}", "{\"a\":}", "[1,]",
+                         "{\"a\":1,}", "01",    "1.",      "tru",      "\"abc",
+                         "\"\\x\"",    "{} {}", "{'a':1}", "[1 2]",    "\"a\x01\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(check(bad[i]), -1);
     size_t off;

@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "obs/log.h"
+#include "base/err.h"
+#include "base/log.h"
 
 /* stderr is replaced by a pipe the test reads (or, to stall the log thread, does not). */
 struct capture {

@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "num.h"
+#include "base/num.h"
 
 static void
 expect_fmt(uint64_t v, unsigned base, const char *want)

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "doors/openai/chat_request.h"
-#include "err.h"
+#include "base/err.h"
 #include "gemini/catalog.h"
 #include "sim/catalog.h"
 #include "sim/tools.h"

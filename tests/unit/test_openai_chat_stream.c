@@ -7,9 +7,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "doors/openai/chat_stream.h"
-#include "err.h"
+#include "base/err.h"
 #include "test_openai_common.h"
 
 struct run {

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "doors/openai/embeddings.h"
-#include "err.h"
+#include "base/err.h"
 #include "test_openai_common.h"
 
 static int

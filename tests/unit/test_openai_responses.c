@@ -6,9 +6,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "doors/openai/responses.h"
-#include "err.h"
+#include "base/err.h"
 #include "test_openai_common.h"
 
 static json_t *

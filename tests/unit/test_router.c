@@ -5,7 +5,7 @@
 
 #include <cmocka.h>
 
-#include "router.h"
+#include "gemini/router.h"
 
 static void
 route(const char *m, const char *path, struct skiff_route *r)

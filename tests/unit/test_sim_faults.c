@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "sim/faults.h"
 
 static void

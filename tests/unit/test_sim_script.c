@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "sim/script.h"
 
 static int
@@ -49,8 +49,8 @@ test_match_subsets_fifo_and_times(void **state)
         assert_int_equal(r->status, 503);
         skiff_sim_reply_unref(r);
     }
-    assert_null(skiff_sim_script_take(&s, "gemini-2.5-pro", "gemini-2.5-pro", "AIzaA",
-                                      "generateContent"));
+    assert_null(
+        skiff_sim_script_take(&s, "gemini-2.5-pro", "gemini-2.5-pro", "AIzaA", "generateContent"));
     assert_int_equal(s.n, 0);
     /* The method is matched exactly: stream is not generate. */
     add(&s, "{\"match\":{\"method\":\"streamGenerateContent\"},\"reply\":{\"hang\":true}}", err,
@@ -69,12 +69,13 @@ test_alias_target_matches_and_forever(void **state)
     struct skiff_sim_script s;
     skiff_sim_script_init(&s, 100);
     char err[256];
-    add(&s, "{\"match\":{\"model\":\"models/gemini-3.6-flash\"},\"reply\":{\"quota\":\"day\"},"
-            "\"times\":0}",
+    add(&s,
+        "{\"match\":{\"model\":\"models/gemini-3.6-flash\"},\"reply\":{\"quota\":\"day\"},"
+        "\"times\":0}",
         err, sizeof err);
     for (int i = 0; i < 3; i++) {
-        struct skiff_sim_reply *r = skiff_sim_script_take(&s, "gemini-flash-latest",
-                                                          "gemini-3.6-flash", "k", "generateContent");
+        struct skiff_sim_reply *r = skiff_sim_script_take(
+            &s, "gemini-flash-latest", "gemini-3.6-flash", "k", "generateContent");
         assert_non_null(r);
         assert_int_equal(r->kind, SKIFF_SIM_REPLY_QUOTA);
         assert_int_equal(r->quota, SKIFF_SIM_QR_DAY);
@@ -134,9 +135,9 @@ test_bad_scripts_queue_nothing(void **state)
     struct skiff_sim_script s;
     skiff_sim_script_init(&s, 3);
     char err[256];
-    assert_int_equal(add(&s, "[{\"reply\":{\"status\":503}},{\"reply\":{\"statuz\":1}}]", err,
-                         sizeof err),
-                     SKIFF_EINVAL);
+    assert_int_equal(
+        add(&s, "[{\"reply\":{\"status\":503}},{\"reply\":{\"statuz\":1}}]", err, sizeof err),
+        SKIFF_EINVAL);
     assert_non_null(strstr(err, "script 1: unknown field reply.statuz"));
     assert_int_equal(s.n, 0);
     assert_int_equal(add(&s, "{\"match\":{\"modle\":\"x\"},\"reply\":{}}", err, sizeof err),
@@ -147,9 +148,9 @@ test_bad_scripts_queue_nothing(void **state)
     assert_int_equal(add(&s, "{\"match\":{}}", err, sizeof err), SKIFF_EINVAL);
     assert_non_null(strstr(err, "reply is missing"));
     /* The queue is bounded. */
-    assert_int_equal(add(&s, "[{\"reply\":{}},{\"reply\":{}},{\"reply\":{}},{\"reply\":{}}]", err,
-                         sizeof err),
-                     SKIFF_ETOOBIG);
+    assert_int_equal(
+        add(&s, "[{\"reply\":{}},{\"reply\":{}},{\"reply\":{}},{\"reply\":{}}]", err, sizeof err),
+        SKIFF_ETOOBIG);
     assert_int_equal(s.n, 0);
     skiff_sim_script_clear(&s);
 }

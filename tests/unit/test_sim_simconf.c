@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "sim/simconf.h"
 
 static int

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "base/err.h"
 #include "sim/catalog.h"
 #include "sim/render.h"
 #include "sim/tools.h"

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "gemini/pacific.h"
 #include "relay/keypool.h"
 #include "store/store.h"

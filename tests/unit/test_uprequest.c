@@ -14,12 +14,12 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "err.h"
+#include "config/config.h"
+#include "base/err.h"
 #include "relay/keypool.h"
 #include "relay/uprequest.h"
-#include "router.h"
-#include "url.h"
+#include "gemini/router.h"
+#include "base/url.h"
 
 #define KEY "AIzaSyUprequestTestKey00000000000000001"
 

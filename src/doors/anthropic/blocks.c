@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 
 void
 skiff_anth_blocks_init(struct skiff_anth_blocks *b, const struct skiff_anth_reply *reply,

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "err.h"
+#include "base/err.h"
 
 const char *
 skiff_anth_error_type(int status)

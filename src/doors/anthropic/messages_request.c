@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 
 /* Gemini takes at most this many stopSequences (gemini-api.md §2.4). */
 #define GEMINI_MAX_STOPS 5

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "doors/anthropic/messages_response.h"
-#include "err.h"
+#include "base/err.h"
 
 /* Writes `event: <type>\ndata: <obj>\n\n`, obj a new reference (stolen). */
 static int

@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "doors/anthropic/blocks.h"
 #include "doors/anthropic/errors.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 
 struct ctx {
     const struct skiff_oai_chat_opts *o;

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "hash.h"
+#include "base/hash.h"
 
 void
 skiff_oai_call_id(char out[SKIFF_OAI_CALL_ID_LEN + 1])

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
+#include "base/err.h"
 
 #define MAX_CHOICES 8 /* Gemini's candidateCount bound */
 

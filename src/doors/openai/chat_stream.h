@@ -22,7 +22,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "doors/openai/chat_response.h"
 #include "doors/openai/errors.h"
 

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "doors/openai/chat_request.h"
 #include "doors/openai/chat_response.h"
 #include "doors/openai/errors.h"

@@ -1,4 +1,4 @@
-#include "hash.h"
+#include "base/hash.h"
 
 uint64_t
 skiff_fnv1a64(uint64_t h, const void *p, size_t n)

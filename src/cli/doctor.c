@@ -1,13 +1,13 @@
-#include "doctor.h"
+#include "cli/doctor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "explain.h"
+#include "config/config.h"
+#include "cli/explain.h"
 #include "gemini/catalog.h"
-#include "url.h"
+#include "base/url.h"
 
 #define CHECK_TIMEOUT_MS 20000L
 

@@ -4,7 +4,7 @@
 
 enum skiff_err {
     SKIFF_OK = 0,
-    SKIFF_AGAIN = -1,   /* a parser needs more input */
+    SKIFF_AGAIN = -1, /* a parser needs more input */
     SKIFF_ENOMEM = -2,
     SKIFF_EINVAL = -3,  /* bad input; the caller reports it */
     SKIFF_ETOOBIG = -4, /* a bounded buffer would grow past its maximum */

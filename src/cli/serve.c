@@ -1,21 +1,21 @@
-#include "serve.h"
+#include "cli/serve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "config.h"
+#include "base/clock.h"
+#include "config/config.h"
 #include "gemini/catalog.h"
-#include "obs/log.h"
+#include "base/log.h"
 #include "relay/budget.h"
 #include "relay/keypool.h"
 #include "relay/refresher.h"
 #include "relay/relay.h"
 #include "server/server.h"
 #include "store/store.h"
-#include "url.h"
+#include "base/url.h"
 
 static int
 usage(void)

@@ -1,12 +1,12 @@
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "num.h"
+#include "base/err.h"
+#include "base/num.h"
 
 void
 skiff_buf_init(struct skiff_buf *b, size_t max)

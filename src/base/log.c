@@ -1,4 +1,4 @@
-#include "obs/log.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "num.h"
+#include "base/err.h"
+#include "base/num.h"
 
 /*
  * Threads and memory (docs/internals/store.md, "Logs", says the same at more length):

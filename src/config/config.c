@@ -14,7 +14,7 @@
  * kind ("a string") instead of quoting them, and hides unknown mapping keys (a token pasted
  * as a key is a common slip).
  */
-#include "config.h"
+#include "config/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,8 +31,8 @@
 
 /* The one list of header names that may never go upstream lives with the request builder. */
 #include "relay/uprequest.h"
-#include "router.h"
-#include "url.h"
+#include "gemini/router.h"
+#include "base/url.h"
 
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
 #define DEFAULT_LISTEN_PORT 8080

@@ -13,14 +13,14 @@
 #include "gemini/classify.h"
 
 struct skiff_advice {
-    int code;            /* HTTP status */
-    const char *status;  /* google.rpc.Code name */
-    const char *kind;    /* a short name for the case, e.g. "per-day quota" */
+    int code;           /* HTTP status */
+    const char *status; /* google.rpc.Code name */
+    const char *kind;   /* a short name for the case, e.g. "per-day quota" */
     const char *meaning;
     const char *cause;
     const char *fix;
-    int retryable;       /* the relay retries it (with backoff, or on another key) */
-    const char *link;    /* the page of Google's documentation for the case */
+    int retryable;    /* the relay retries it (with backoff, or on another key) */
+    const char *link; /* the page of Google's documentation for the case */
 };
 
 /* Advice for a status code or a google.rpc status name ("503", "RESOURCE_EXHAUSTED"): the

@@ -1,4 +1,4 @@
-#include "router.h"
+#include "gemini/router.h"
 
 #include <string.h>
 

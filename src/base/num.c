@@ -1,4 +1,4 @@
-#include "num.h"
+#include "base/num.h"
 
 size_t
 skiff_fmt_uint(char *out, uint64_t v, unsigned base)

@@ -6,7 +6,7 @@
 #ifndef SKIFF_AUTH_H
 #define SKIFF_AUTH_H
 
-#include "config.h"
+#include "config/config.h"
 #include "server/http.h"
 
 enum skiff_auth_result {

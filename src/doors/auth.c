@@ -1,4 +1,4 @@
-#include "auth.h"
+#include "doors/auth.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "explain.h"
+#include "cli/explain.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
-#include "keys.h"
+#include "cli/keys.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "config.h"
+#include "base/clock.h"
+#include "config/config.h"
 #include "gemini/pacific.h"
 #include "relay/keypool.h"
 #include "store/store.h"
@@ -13,10 +13,11 @@
 static int
 usage(void)
 {
-    fprintf(stderr, "usage: skiff keys [--config FILE]                 list resting and retired keys\n"
-                    "       skiff keys [--config FILE] enable LABEL    bring a retired key back\n"
-                    "The state is read from storage.sqlite; a running skiff sees a change when it\n"
-                    "restarts.\n");
+    fprintf(stderr,
+            "usage: skiff keys [--config FILE]                 list resting and retired keys\n"
+            "       skiff keys [--config FILE] enable LABEL    bring a retired key back\n"
+            "The state is read from storage.sqlite; a running skiff sees a change when it\n"
+            "restarts.\n");
     return 2;
 }
 
@@ -105,8 +106,10 @@ skiff_keys_main(int argc, char **argv)
         return 1;
     }
     if (enable && !label_known(cfg, enable)) {
-        fprintf(stderr, "skiff keys: no key is labelled '%s' in the config (labels are the "
-                        "configured ones, or key#N by position)\n", enable);
+        fprintf(stderr,
+                "skiff keys: no key is labelled '%s' in the config (labels are the "
+                "configured ones, or key#N by position)\n",
+                enable);
         skiff_config_free(cfg);
         return 1;
     }
