@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "server/http.h"
 #include "server/server.h"
+#include "sim/batches.h"
 #include "sim/caches.h"
 #include "sim/catalog.h"
 #include "sim/faults.h"
@@ -37,6 +38,7 @@
 #define FILE_ENTRIES 10000
 #define UPLOAD_ENTRIES 1000
 #define CACHE_ENTRIES 10000
+#define BATCH_ENTRIES 1000
 
 /*
  * The simulator's state. It runs on exactly one worker (workers = 1): quota counters, the
@@ -51,6 +53,7 @@ struct sim {
     struct skiff_sim_rng rng;
     struct skiff_sim_files *files;
     struct skiff_sim_caches *caches;
+    struct skiff_sim_batches *batches;
 };
 
 /* What one request is doing while it waits on a timer or streams. */
@@ -798,8 +801,11 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     q.http_method = req->method;
     const char *method = skiff_sim_files_route(&q);
     int is_file = method != NULL;
+    int is_cache = 0;
+    if (!method && (method = skiff_sim_caches_route(&q)) != NULL)
+        is_cache = 1;
     if (!method)
-        method = skiff_sim_caches_route(&q);
+        method = skiff_sim_batches_route(&q);
     if (!method)
         return -1;
 
@@ -866,8 +872,10 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     memset(&r, 0, sizeof r);
     if (is_file)
         skiff_sim_files_handle(sim->files, &q, &r);
-    else
+    else if (is_cache)
         skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);
+    else
+        skiff_sim_batches_handle(sim->batches, &q, &r);
     if (r.status == 200) {
         if (r.body)
             plan_json(sr, 200, r.body);
@@ -910,9 +918,11 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     sr->chunk_max = sim->conf.chunk_max;
     long latency = pick(sr, sim->conf.latency_min, sim->conf.latency_max);
 
+    /* Resources first: a batch is created on a model path (models/{m}:batchGenerateContent). */
+    if (plan_resource(sim, req, sr, &c, e, &latency) == 0)
+        goto send;
     if (route(req, &c) < 0) {
-        if (plan_resource(sim, req, sr, &c, e, &latency) < 0)
-            plan_error(sr, 404, "NOT_FOUND", "Method not found.", NULL, 0);
+        plan_error(sr, 404, "NOT_FOUND", "Method not found.", NULL, 0);
         goto send;
     }
     char alt[16] = "";
@@ -1240,6 +1250,7 @@ handle_control(struct sim *sim, struct skiff_request *req)
         skiff_sim_log_clear(&sim->log);
         skiff_sim_files_clear(sim->files);
         skiff_sim_caches_clear(sim->caches);
+        skiff_sim_batches_clear(sim->batches);
         skiff_sim_rng_seed(&sim->rng, sim->conf.seed);
         respond_json(req, 200,
                      json_pack("{s:b,s:I}", "reset", 1, "seed", (json_int_t)sim->conf.seed));
@@ -1314,7 +1325,9 @@ skiff_sim_main(int argc, char **argv)
     skiff_sim_script_init(&sim.script, SCRIPT_ENTRIES);
     sim.files = skiff_sim_files_new(FILE_ENTRIES, UPLOAD_ENTRIES);
     sim.caches = skiff_sim_caches_new(CACHE_ENTRIES);
-    if (!sim.quota || !sim.files || !sim.caches || skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
+    sim.batches = skiff_sim_batches_new(BATCH_ENTRIES, sim.conf.batch_ms);
+    if (!sim.quota || !sim.files || !sim.caches || !sim.batches ||
+        skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
         fprintf(stderr, "skiff sim: out of memory\n");
         rc = 1;
         goto out;
@@ -1359,6 +1372,7 @@ out:
     skiff_sim_quota_free(sim.quota);
     skiff_sim_files_free(sim.files);
     skiff_sim_caches_free(sim.caches);
+    skiff_sim_batches_free(sim.batches);
     skiff_sim_conf_release(&sim.conf);
     return rc;
 }

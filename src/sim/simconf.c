@@ -13,13 +13,13 @@
 const char skiff_sim_usage[] =
     "usage: skiff sim [--listen HOST:PORT] [--keys LIST] [--rpm LIST] [--tpm LIST] [--rpd LIST]\n"
     "                 [--faults SPEC] [--latency-ms A[:B]] [--chunk-ms A[:B]] [--seed N]\n"
-    "                 [--config sim.yaml]\n"
+    "                 [--batch-ms N] [--config sim.yaml]\n"
     "  --keys AIzaA,AIzaB=region_blocked,AIzaC=denied,AIza*   (default: AIza*)\n"
     "  --rpm 10,gemini-2.5-pro:5   --rpd unlimited   (0: no quota at all)\n"
     "  --faults 503=0.3,500=0.05,504=0.01,reset=0.02,hang=0.01,gemini-2.5-pro:503=0.5\n";
 
-static const char *const names[] = {"listen", "keys",       "rpm",      "tpm",  "rpd",
-                                    "faults", "latency-ms", "chunk-ms", "seed", NULL};
+static const char *const names[] = {"listen",     "keys",     "rpm",  "tpm",      "rpd", "faults",
+                                    "latency-ms", "chunk-ms", "seed", "batch-ms", NULL};
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -236,6 +236,11 @@ apply(struct skiff_sim_conf *c, const char *name, const char *where, const char 
         return parse_range(where, v, &c->latency_min, &c->latency_max, err, errlen);
     if (strcmp(name, "chunk-ms") == 0)
         return parse_range(where, v, &c->chunk_min, &c->chunk_max, err, errlen);
+    if (strcmp(name, "batch-ms") == 0) {
+        if (parse_long(v, 0, 86400000L, &c->batch_ms) != 0)
+            FAIL("%s: \"%s\" is not a delay in ms (0 to 86400000)", where, v);
+        return 0;
+    }
     if (strcmp(name, "seed") == 0) {
         char *end;
         errno = 0;
@@ -301,7 +306,7 @@ load_yaml(struct skiff_sim_conf *c, const char *path, char *err, size_t errlen)
         if (k->type != YAML_SCALAR_NODE || !known(name)) {
             snprintf(err, errlen,
                      "%s: unknown key (known: listen, keys, rpm, tpm, rpd, faults, "
-                     "latency-ms, chunk-ms, seed)",
+                     "latency-ms, chunk-ms, seed, batch-ms)",
                      where);
             rc = SKIFF_EINVAL;
             break;
@@ -347,6 +352,7 @@ skiff_sim_conf_parse(struct skiff_sim_conf *c, int argc, char **argv, char *err,
     memset(c, 0, sizeof *c);
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 8090;
+    c->batch_ms = 2000;
     skiff_sim_faults_init(&c->faults);
 
     /* The file first, so flags override it wherever --config appears. */

@@ -15,6 +15,7 @@
  *   --latency-ms A[:B]      time to first byte, uniform in [A, B]
  *   --chunk-ms A[:B]        delay between stream events
  *   --seed N                random seed (default: from the clock, printed at start)
+ *   --batch-ms N            a batch's creation to BATCH_STATE_SUCCEEDED (default 2000)
  *   --config FILE           the YAML file
  *
  * In YAML, a LIST may also be a sequence (keys: [AIzaA, AIzaB=denied]) and numbers may be
@@ -58,6 +59,7 @@ struct skiff_sim_conf {
     struct skiff_sim_faults faults;
     long latency_min, latency_max;
     long chunk_min, chunk_max;
+    long batch_ms; /* a batch's creation to its end (batches.h) */
     uint64_t seed;
     int seed_set;
 };
