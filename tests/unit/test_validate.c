@@ -292,7 +292,8 @@ test_details(void **state)
     json_decref(d);
 }
 
-/* A large valid request with unknown fields passes, and the cost per request stays small. */
+/* A large valid request with unknown fields passes; a typical one passes many times over (its
+ * cost is printed for a reader; it is measured in `make bench`, never asserted here). */
 static void
 test_large_request_and_cost(void **state)
 {
@@ -314,7 +315,7 @@ test_large_request_and_cost(void **state)
                           "{\"temperature\": 0.7, \"maxOutputTokens\": 256, \"thinkingConfig\": "
                           "{\"thinkingBudget\": 0}}}";
     size_t tl = strlen(typical);
-    enum { N = 200000 };
+    enum { N = 20000 };
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < N; i++)
@@ -324,8 +325,6 @@ test_large_request_and_cost(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / N;
     printf("[ cost     ] skiff_validate: %.0f ns per typical request (%zu bytes)\n", ns, tl);
-    /* Generous for sanitizer builds; an optimized build is well under a microsecond. */
-    assert_true(ns < 50000);
 }
 
 int
