@@ -210,14 +210,24 @@ call_forward_answer(struct call *c)
     call_forward_head(c);
     if (c->up_status == 200)
         call_note_finish(c, c->body.data, c->body.len);
+    /* The head as the door may read it: pool keys starred out of a copy. */
+    char *head = c->up_headers.len ? malloc(c->up_headers.len) : NULL;
+    if (head) {
+        memcpy(head, c->up_headers.data, c->up_headers.len);
+        skiff_keypool_redact(c->w->sh->pool, head, c->up_headers.len);
+    }
     struct skiff_engine_answer a = {
         .status = c->up_status,
         .content_type = call_content_type(c, ct, sizeof ct),
         .body = c->body.data ? c->body.data : "",
         .len = c->body.len,
         .model = call_model(c),
+        .key = c->last_key,
+        .up_headers = head,
+        .up_headers_len = head ? c->up_headers.len : 0,
     };
     c->ops->on_body(c->door, c->req, &a);
+    free(head);
     call_done(c);
 }
 
@@ -281,11 +291,17 @@ call_exhausted(struct call *c, int64_t back_at)
             call_forward_answer(c);
             return;
         }
-        snprintf(msg, sizeof msg,
-                 "no key in skiff's pool can serve %s: every key is retired for "
-                 "it (invalid, without permission, region-blocked, or without "
-                 "quota for the model); see the key_health lines in skiff's log",
-                 call_model(c));
+        if (c->pin_key)
+            snprintf(msg, sizeof msg,
+                     "this request names a resource that belongs to the project of key %s, "
+                     "and that key is retired for %s; see the key_health lines in skiff's log",
+                     call_label(c, c->pin_key - 1), call_model(c));
+        else
+            snprintf(msg, sizeof msg,
+                     "no key in skiff's pool can serve %s: every key is retired for "
+                     "it (invalid, without permission, region-blocked, or without "
+                     "quota for the model); see the key_health lines in skiff's log",
+                     call_model(c));
         call_decorate(c);
         struct skiff_engine_error e = {
             .status = 503, .message = msg, .retry_after_s = -1, .why = "no key"};
@@ -294,10 +310,17 @@ call_exhausted(struct call *c, int64_t back_at)
         return;
     }
     double wait_s = (double)(back_at - skiff_now_ms()) / 1000.0;
-    snprintf(msg, sizeof msg,
-             "every key in skiff's pool is resting for %s (quota exhausted); "
-             "the first comes back in %.0fs. Please retry then.",
-             call_model(c), wait_s < 1 ? 1 : wait_s);
+    if (c->pin_key)
+        snprintf(msg, sizeof msg,
+                 "this request names a resource (a file, cache, batch or upload) that belongs "
+                 "to the project of key %s, so only that key can serve it, and it is resting "
+                 "for %s (quota exhausted); it comes back in %.0fs. Please retry then.",
+                 call_label(c, c->pin_key - 1), call_model(c), wait_s < 1 ? 1 : wait_s);
+    else
+        snprintf(msg, sizeof msg,
+                 "every key in skiff's pool is resting for %s (quota exhausted); "
+                 "the first comes back in %.0fs. Please retry then.",
+                 call_model(c), wait_s < 1 ? 1 : wait_s);
     json_t *details = json_array();
     json_array_append_new(details, skiff_gerr_retry_info(wait_s));
     json_array_append_new(details,

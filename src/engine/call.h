@@ -55,6 +55,7 @@ struct call {
     int share;           /* calls each model gets before the next one is tried */
     uint64_t keys_used;  /* a bit per key tried (first 64), for the hint */
     int key;             /* the key held by the call in flight, or -1 */
+    int pin_key;         /* plan.pin_key: 1 + the only key the call may use, or 0 */
     int last_key;        /* the key of the latest call (for the headers and logs), or -1 */
     int64_t deadline_ms; /* Unix ms: no attempt, wait or fallback starts after it */
     int deadline_total_ms;

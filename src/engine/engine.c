@@ -191,7 +191,9 @@ call_next_attempt(struct call *c)
     }
     for (;;) {
         int64_t now = skiff_now_ms(), back_at;
-        int key = skiff_keypool_acquire(c->w->sh->pool, call_model(c), now, &back_at);
+        int key = c->pin_key ? skiff_keypool_acquire_only(c->w->sh->pool, c->pin_key - 1,
+                                                          call_model(c), now, &back_at)
+                             : skiff_keypool_acquire(c->w->sh->pool, call_model(c), now, &back_at);
         if (key >= 0) {
             launch(c, key);
             return;
@@ -482,7 +484,9 @@ launch(struct call *c, int key)
     int64_t left = c->deadline_ms - skiff_now_ms();
     int fbt = call_first_byte_timeout(c);
     struct skiff_upcall_opts o = {
-        .method = c->route.kind == SKIFF_ROUTE_GENERATE ? "POST" : "GET",
+        .method = c->route.kind == SKIFF_ROUTE_RESOURCE   ? c->route.http_verb
+                  : c->route.kind == SKIFF_ROUTE_GENERATE ? "POST"
+                                                          : "GET",
         .url = u.url,
         .headers = u.headers,
         .body = c->reqbody,
@@ -595,6 +599,7 @@ skiff_engine_start(struct skiff_engine *w, struct skiff_request *req,
     c->route = plan->route;
     c->query = plan->query;
     c->forward_head = plan->forward_head;
+    c->pin_key = plan->pin_key;
     c->key = -1;
     c->last_key = -1;
     c->up_retry_s = -1;

@@ -122,6 +122,11 @@ struct skiff_engine_answer {
     const char *body;
     size_t len;
     const char *model; /* the Gemini model that answered (a fallback, maybe) */
+    int key;           /* the pool key that answered (an index: relay/keypool.h) */
+    /* The upstream's response head (header lines; pool keys starred out), for a door that
+     * reads a header the passthrough does not copy (the upload protocol's session URL). */
+    const char *up_headers;
+    size_t up_headers_len;
 };
 
 /*
@@ -213,6 +218,11 @@ struct skiff_engine_plan {
     char *owned_body; /* or a malloc'd body the engine takes (and frees); wins over body */
     size_t owned_len;
     int forward_head; /* add the upstream's allowlisted response headers (a passthrough) */
+    /* Affinity: 1 + the index of the one pool key every attempt of the call must use (the
+     * key that owns a file, cache, batch, operation or upload the call names), retries and
+     * fallbacks included; 0: any key. When that key rests past retry.max_wait_ms, the
+     * answer is a 429 that names it. */
+    int pin_key;
     const struct skiff_engine_ops *ops;
     void *door; /* per-request door state, handed to every op; freed by ops->on_free */
     struct {

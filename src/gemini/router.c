@@ -1,15 +1,117 @@
 #include "gemini/router.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
     const char *name;
     enum skiff_method m;
 } methods[] = {
-    {"generateContent", SKIFF_M_GENERATE},       {"streamGenerateContent", SKIFF_M_STREAM},
-    {"countTokens", SKIFF_M_COUNT_TOKENS},       {"embedContent", SKIFF_M_EMBED},
+    {"generateContent", SKIFF_M_GENERATE},
+    {"streamGenerateContent", SKIFF_M_STREAM},
+    {"countTokens", SKIFF_M_COUNT_TOKENS},
+    {"embedContent", SKIFF_M_EMBED},
     {"batchEmbedContents", SKIFF_M_BATCH_EMBED},
+    {"batchGenerateContent", SKIFF_M_BATCH_GENERATE},
+    {"asyncBatchEmbedContent", SKIFF_M_ASYNC_BATCH_EMBED},
+    {"predict", SKIFF_M_PREDICT},
+    {"predictLongRunning", SKIFF_M_PREDICT_LONG},
 };
+
+static int eat(const char **p, const char *end, const char *lit);
+
+/* The resource families by their path segment, and what their paths take. */
+static const struct {
+    const char *seg;
+    enum skiff_res res;
+    const char *list_methods; /* on /{ver}/{seg} */
+    const char *item_methods; /* on /{ver}/{seg}/{id} */
+    const char *verb;         /* on /{ver}/{seg}/{id}:{verb} (NULL: none) */
+    const char *verb_method;
+} families[] = {
+    {"files", SKIFF_RES_FILES, "GET", "GET, DELETE", "download", "GET"},
+    {"cachedContents", SKIFF_RES_CACHES, "GET, POST", "GET, PATCH, DELETE", NULL, NULL},
+    {"batches", SKIFF_RES_BATCHES, "GET", "GET, DELETE", "cancel", "POST"},
+    {"operations", SKIFF_RES_OPERATIONS, "GET", "GET, DELETE", "cancel", "POST"},
+};
+
+/* The static name of http_method when allow (", "-separated) lists it, else NULL. */
+static const char *
+allowed(const char *allow, const char *http_method)
+{
+    static const char *const verbs[] = {"GET", "POST", "PATCH", "DELETE", NULL};
+    for (const char *const *v = verbs; *v; v++) {
+        size_t n = strlen(*v);
+        for (const char *a = allow; (a = strstr(a, *v)) != NULL; a += n)
+            if ((a[n] == '\0' || a[n] == ',') && strcmp(http_method, *v) == 0)
+                return *v;
+    }
+    if (strcmp(http_method, "HEAD") == 0 && strstr(allow, "GET"))
+        return "GET";
+    return NULL;
+}
+
+static void
+resource(struct skiff_route *r, enum skiff_res res, const char *allow, const char *http_method)
+{
+    r->kind = SKIFF_ROUTE_RESOURCE;
+    r->res = res;
+    r->allow = allow;
+    r->http_verb = allowed(allow, http_method);
+    r->http_method_ok = r->http_verb != NULL;
+}
+
+void
+skiff_route_res_name(const struct skiff_route *r, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    if (r->kind != SKIFF_ROUTE_RESOURCE || !r->res_id)
+        return;
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (families[i].res == r->res) {
+            if (r->model)
+                snprintf(out, outlen, "models/%.*s/%s/%.*s", (int)r->model_len, r->model,
+                         families[i].seg, (int)r->res_id_len, r->res_id);
+            else
+                snprintf(out, outlen, "%s/%.*s", families[i].seg, (int)r->res_id_len, r->res_id);
+        }
+}
+
+/* /{ver}/{family}[/{id}[:{verb}]] after the version: 1 when it is one (r filled), -1 for a
+ * family's path that is none of its calls (404), 0 for no family. */
+static int
+route_family(const char *p, const char *end, const char *http_method, struct skiff_route *r)
+{
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        const char *q = p;
+        if (!eat(&q, end, families[i].seg))
+            continue;
+        if (q == end) {
+            resource(r, families[i].res, families[i].list_methods, http_method);
+            return 1;
+        }
+        if (!eat(&q, end, "/"))
+            continue;
+        const char *colon = memchr(q, ':', (size_t)(end - q));
+        const char *idend = colon ? colon : end;
+        if (!skiff_model_name_ok(q, (size_t)(idend - q)))
+            return -1;
+        r->res_id = q;
+        r->res_id_len = (size_t)(idend - q);
+        if (!colon) {
+            resource(r, families[i].res, families[i].item_methods, http_method);
+            return 1;
+        }
+        size_t vl = (size_t)(end - colon - 1);
+        if (!families[i].verb || strlen(families[i].verb) != vl ||
+            memcmp(colon + 1, families[i].verb, vl) != 0)
+            return -1;
+        r->res_verb = families[i].verb;
+        resource(r, families[i].res, families[i].verb_method, http_method);
+        return 1;
+    }
+    return 0;
+}
 
 const char *
 skiff_method_name(enum skiff_method m)
@@ -60,12 +162,24 @@ skiff_route(const char *http_method, const char *path, size_t path_len, struct s
         r->http_method_ok = get;
         return;
     }
+    int upload = eat(&p, end, "/upload");
     if (eat(&p, end, "/v1beta/"))
         r->version = "v1beta";
     else if (eat(&p, end, "/v1/"))
         r->version = "v1";
     else
         return;
+    if (upload) {
+        if (p + 5 == end && memcmp(p, "files", 5) == 0)
+            resource(r, SKIFF_RES_UPLOAD, "POST", http_method);
+        return;
+    }
+    int fam = route_family(p, end, http_method, r);
+    if (fam) {
+        if (fam < 0)
+            memset(r, 0, sizeof *r);
+        return;
+    }
     if (!eat(&p, end, "models"))
         return;
     if (p == end || (p + 1 == end && *p == '/')) {
@@ -77,7 +191,21 @@ skiff_route(const char *http_method, const char *path, size_t path_len, struct s
         return;
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *mend = colon ? colon : end;
-    if (memchr(p, '/', (size_t)(mend - p)))
+    const char *slash = memchr(p, '/', (size_t)(mend - p));
+    if (slash && skiff_model_name_ok(p, (size_t)(slash - p))) {
+        /* models/{m}/operations/{id}: a long-running prediction's operation. */
+        const char *q = slash + 1;
+        if (eat(&q, end, "operations/") && !memchr(q, '/', (size_t)(end - q)) &&
+            !memchr(q, ':', (size_t)(end - q)) && skiff_model_name_ok(q, (size_t)(end - q))) {
+            r->model = p;
+            r->model_len = (size_t)(slash - p);
+            r->res_id = q;
+            r->res_id_len = (size_t)(end - q);
+            resource(r, SKIFF_RES_OPERATIONS, "GET", http_method);
+        }
+        return;
+    }
+    if (slash)
         return; /* tunedModels/x, models/a/b: paths skiff does not serve */
     r->model = p;
     r->model_len = (size_t)(mend - p);

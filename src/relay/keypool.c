@@ -296,15 +296,16 @@ available_at(struct skiff_keypool *p, size_t key, long slot)
     return h->rest_until_ms;
 }
 
-int
-skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms,
-                      int64_t *back_at_ms)
+/* The least busy usable key among all (only < 0) or key only alone. */
+static int
+acquire(struct skiff_keypool *p, int only, const char *model, int64_t now_ms, int64_t *back_at_ms)
 {
     int best = -1;
     int64_t first_back = INT64_MAX;
     pthread_mutex_lock(&p->mu);
     long slot = find_slot(p, model);
-    for (size_t k = 0; k < p->nkeys; k++) {
+    for (size_t k = only < 0 ? 0 : (size_t)only; k < p->nkeys && (only < 0 || k == (size_t)only);
+         k++) {
         int64_t at = available_at(p, k, slot);
         if (at > now_ms) {
             if (at < first_back)
@@ -328,6 +329,33 @@ skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms
     pthread_mutex_unlock(&p->mu);
     *back_at_ms = first_back;
     return best;
+}
+
+int
+skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms,
+                      int64_t *back_at_ms)
+{
+    return acquire(p, -1, model, now_ms, back_at_ms);
+}
+
+int
+skiff_keypool_acquire_only(struct skiff_keypool *p, int key, const char *model, int64_t now_ms,
+                           int64_t *back_at_ms)
+{
+    if (key < 0 || (size_t)key >= p->nkeys) {
+        *back_at_ms = INT64_MAX;
+        return -1;
+    }
+    return acquire(p, key, model, now_ms, back_at_ms);
+}
+
+int
+skiff_keypool_find(const struct skiff_keypool *p, const char *label)
+{
+    for (size_t k = 0; k < p->nkeys; k++)
+        if (strcmp(p->cfg->keys[k].label, label) == 0)
+            return (int)k;
+    return -1;
 }
 
 /* Queues the (key, model) state for the store. Called with the lock held. */

@@ -61,6 +61,15 @@ size_t skiff_keypool_size(const struct skiff_keypool *p);
 int skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms,
                           int64_t *back_at_ms);
 
+/* As skiff_keypool_acquire, but only key may serve (affinity: the key that owns a resource
+ * the call names); -1 with *back_at_ms when it cannot now (INT64_MAX: retired, or no such
+ * key). */
+int skiff_keypool_acquire_only(struct skiff_keypool *p, int key, const char *model, int64_t now_ms,
+                               int64_t *back_at_ms);
+
+/* The index of the key labelled label, or -1. */
+int skiff_keypool_find(const struct skiff_keypool *p, const char *label);
+
 /*
  * Reports how a call that acquired key ended, so the pool rests or retires it: fault and
  * retry_delay_s come from skiff_classify; tokens is the call's totalTokenCount (0 unknown).

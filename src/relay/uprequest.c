@@ -114,6 +114,8 @@ alt_value(const char *v, long n)
 {
     if (n == 3 && memcmp(v, "sse", 3) == 0)
         return SKIFF_ALT_SSE;
+    if (n == 5 && memcmp(v, "media", 5) == 0)
+        return SKIFF_ALT_MEDIA;
     if ((n == 4 && memcmp(v, "json", 4) == 0) ||
         (n == 22 && memcmp(v, "json;enum-encoding=int", 22) == 0))
         return SKIFF_ALT_JSON;
@@ -138,7 +140,11 @@ skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
                           "appear in a URL as it is: percent-encode it.",
                           c, i + 1);
     }
-    int list = rt->kind == SKIFF_ROUTE_MODELS;
+    int list = rt->kind == SKIFF_ROUTE_MODELS || (rt->kind == SKIFF_ROUTE_RESOURCE && !rt->res_id);
+    int patch =
+        rt->kind == SKIFF_ROUTE_RESOURCE && rt->http_verb && strcmp(rt->http_verb, "PATCH") == 0;
+    int media =
+        rt->kind == SKIFF_ROUTE_RESOURCE && rt->res_verb && strcmp(rt->res_verb, "download") == 0;
     const char *p = query, *end = query + len;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -160,11 +166,14 @@ skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
         if ((nl == 3 && memcmp(name, "alt", 3) == 0) || (nl == 4 && memcmp(name, "$alt", 4) == 0)) {
             long al = decode(v, vlen, val, sizeof val);
             enum skiff_alt alt = alt_value(val, al);
+            if (alt == SKIFF_ALT_MEDIA && !media)
+                alt = SKIFF_ALT_NONE;
             if (alt == SKIFF_ALT_NONE)
                 return refuse(msg, msglen,
                               "The query parameter %s must be sse (a stream of server-sent "
-                              "events) or json, got \"%.*s\".",
-                              nl == 3 ? "alt" : "$alt", (int)(vlen > 64 ? 64 : vlen), v);
+                              "events) or json%s, got \"%.*s\".",
+                              nl == 3 ? "alt" : "$alt", media ? ", or media" : "",
+                              (int)(vlen > 64 ? 64 : vlen), v);
             if (q->alt && q->alt != alt)
                 return refuse(msg, msglen,
                               "The query gives alt twice, once as sse and once as json: give "
@@ -199,6 +208,16 @@ skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
                 return refuse(msg, msglen, "The query gives pageToken twice: give it once.");
             q->page_token = v;
             q->page_token_len = vlen;
+        } else if (patch && nl == 10 && memcmp(name, "updateMask", 10) == 0) {
+            long l = decode(v, vlen, NULL, 0);
+            if (l < 0 || l > 512)
+                return refuse(msg, msglen,
+                              "The query parameter updateMask must name fields (like ttl), "
+                              "percent-encoded, in at most 512 bytes.");
+            if (q->update_mask)
+                return refuse(msg, msglen, "The query gives updateMask twice: give it once.");
+            q->update_mask = v;
+            q->update_mask_len = vlen;
         }
         /* Anything else (the client's key, access_token, fields, ...) stays here. */
     }
@@ -265,12 +284,22 @@ named_by_connection(const struct skiff_request *req, const char *name, size_t n)
     return 0;
 }
 
-/* Whether the client's header h goes upstream. */
+/* The upload protocol's request headers (uploads only). */
+static const char *const upload_headers[] = {"x-goog-upload-protocol",
+                                             "x-goog-upload-command",
+                                             "x-goog-upload-offset",
+                                             "x-goog-upload-header-content-length",
+                                             "x-goog-upload-header-content-type",
+                                             "x-goog-upload-file-name",
+                                             NULL};
+
+/* Whether the client's header h goes upstream on route rt. */
 static int
 forwarded(const struct skiff_config *cfg, const struct skiff_request *req,
-          const struct skiff_header *h)
+          const struct skiff_route *rt, const struct skiff_header *h)
 {
-    int listed = name_in(h->name, h->name_len, client_headers);
+    int listed = name_in(h->name, h->name_len, client_headers) ||
+                 (rt->res == SKIFF_RES_UPLOAD && name_in(h->name, h->name_len, upload_headers));
     for (size_t i = 0; !listed && i < cfg->nforward_headers; i++)
         listed = strnlen(cfg->forward_headers[i], h->name_len + 1) == h->name_len &&
                  strncasecmp(cfg->forward_headers[i], h->name, h->name_len) == 0;
@@ -278,8 +307,8 @@ forwarded(const struct skiff_config *cfg, const struct skiff_request *req,
            !named_by_connection(req, h->name, h->name_len);
 }
 
-/* Appends the query skiff forwards for q: alt, and pageSize/pageToken on models.list, each
- * percent-encoded anew. */
+/* Appends the query skiff forwards for q: alt, the upload id, pageSize/pageToken on lists,
+ * updateMask, each percent-encoded anew. */
 static int
 add_query(struct skiff_buf *b, const struct skiff_upquery *q)
 {
@@ -287,13 +316,22 @@ add_query(struct skiff_buf *b, const struct skiff_upquery *q)
     char sep = '?';
     if (q->alt) {
         rc |= skiff_buf_add(b, &sep, 1);
-        rc |= skiff_buf_adds(b, q->alt == SKIFF_ALT_SSE ? "alt=sse" : "alt=json");
+        rc |= skiff_buf_adds(b, q->alt == SKIFF_ALT_SSE     ? "alt=sse"
+                                : q->alt == SKIFF_ALT_MEDIA ? "alt=media"
+                                                            : "alt=json");
         sep = '&';
     }
-    const char *vals[2] = {q->page_size, q->page_token};
-    size_t lens[2] = {q->page_size_len, q->page_token_len};
-    static const char *const names[2] = {"pageSize=", "pageToken="};
-    for (int i = 0; i < 2; i++) {
+    if (q->upload_id) {
+        rc |= skiff_buf_add(b, &sep, 1);
+        rc |= skiff_buf_adds(b, "upload_id=");
+        rc |= encode(b, q->upload_id, strlen(q->upload_id));
+        rc |= skiff_buf_adds(b, "&upload_protocol=resumable");
+        sep = '&';
+    }
+    const char *vals[3] = {q->page_size, q->page_token, q->update_mask};
+    size_t lens[3] = {q->page_size_len, q->page_token_len, q->update_mask_len};
+    static const char *const names[3] = {"pageSize=", "pageToken=", "updateMask="};
+    for (int i = 0; i < 3; i++) {
         if (!vals[i])
             continue;
         char dec[MAX_PAGE_TOKEN];
@@ -304,6 +342,37 @@ add_query(struct skiff_buf *b, const struct skiff_upquery *q)
         rc |= skiff_buf_adds(b, names[i]);
         rc |= encode(b, dec, (size_t)n);
         sep = '&';
+    }
+    return rc ? SKIFF_ETOOBIG : 0;
+}
+
+/* The path of a resource call, from the route's checked parts (gemini/router.h). */
+static int
+resource_path(struct skiff_buf *b, const struct skiff_route *rt)
+{
+    static const char *const seg[] = {
+        [SKIFF_RES_FILES] = "files",           [SKIFF_RES_UPLOAD] = "files",
+        [SKIFF_RES_CACHES] = "cachedContents", [SKIFF_RES_BATCHES] = "batches",
+        [SKIFF_RES_OPERATIONS] = "operations",
+    };
+    int rc = 0;
+    if (rt->res == SKIFF_RES_UPLOAD)
+        rc |= skiff_buf_adds(b, "/upload");
+    rc |= skiff_buf_add(b, "/", 1);
+    rc |= skiff_buf_adds(b, rt->version);
+    if (rt->model) {
+        rc |= skiff_buf_adds(b, "/models/");
+        rc |= skiff_buf_add(b, rt->model, rt->model_len);
+    }
+    rc |= skiff_buf_add(b, "/", 1);
+    rc |= skiff_buf_adds(b, seg[rt->res]);
+    if (rt->res_id) {
+        rc |= skiff_buf_add(b, "/", 1);
+        rc |= skiff_buf_add(b, rt->res_id, rt->res_id_len);
+    }
+    if (rt->res_verb) {
+        rc |= skiff_buf_add(b, ":", 1);
+        rc |= skiff_buf_adds(b, rt->res_verb);
     }
     return rc ? SKIFF_ETOOBIG : 0;
 }
@@ -330,9 +399,13 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
 
     /* The path, from the route's parts: the client's own path never goes. */
     rc |= skiff_buf_adds(b, cfg->base_url);
-    rc |= skiff_buf_add(b, "/", 1);
-    rc |= skiff_buf_adds(b, rt->version);
-    rc |= skiff_buf_adds(b, "/models");
+    if (rt->kind == SKIFF_ROUTE_RESOURCE) {
+        rc |= resource_path(b, rt);
+    } else {
+        rc |= skiff_buf_add(b, "/", 1);
+        rc |= skiff_buf_adds(b, rt->version);
+        rc |= skiff_buf_adds(b, "/models");
+    }
     if (rt->kind == SKIFF_ROUTE_MODEL || rt->kind == SKIFF_ROUTE_GENERATE) {
         if (!skiff_model_name_ok(model, strlen(model))) {
             skiff_buf_release(b);
@@ -352,7 +425,7 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
     int n = 0, has_ct = 0;
     for (int i = 0; !rc && i < req->nheaders; i++) {
         const struct skiff_header *h = &req->headers[i];
-        if (!forwarded(cfg, req, h))
+        if (!forwarded(cfg, req, rt, h))
             continue;
         if (h->name_len == 12 && strncasecmp(h->name, "content-type", 12) == 0)
             has_ct = 1;
@@ -361,7 +434,7 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
         rc |= skiff_buf_add(b, ": ", 2);
         rc |= skiff_buf_add(b, h->value, h->value_len);
     }
-    if (!rc && !has_ct && strcmp(req->method, "POST") == 0) {
+    if (!rc && !has_ct && strcmp(req->method, "POST") == 0 && rt->res != SKIFF_RES_UPLOAD) {
         rc |= begin_line(u, offs, &n);
         rc |= skiff_buf_adds(b, "content-type: application/json");
     }
@@ -395,8 +468,18 @@ skiff_uprequest_wipe(struct skiff_uprequest *u)
 /* ---- the response head ---------------------------------------------------------------- */
 
 /* Upstream response headers a client sees (content-type goes with the status). */
-static const char *const answer_headers[] = {
-    "content-encoding", "retry-after", "server-timing", "vary", "x-gemini-service-tier", NULL};
+static const char *const answer_headers[] = {"content-encoding",
+                                             "retry-after",
+                                             "server-timing",
+                                             "vary",
+                                             "x-gemini-service-tier",
+                                             "x-goog-upload-status",
+                                             "x-goog-upload-chunk-granularity",
+                                             "x-goog-upload-size-received",
+                                             "x-goog-upload-header-content-length",
+                                             "x-goog-upload-header-content-type",
+                                             "content-disposition",
+                                             NULL};
 
 int
 skiff_hblock_next(const char **p, const char *end, struct skiff_hline *h)

@@ -7,10 +7,13 @@
  *     ("/v1beta/models/gemini-2.5-flash:generateContent"), each checked against a strict
  *     charset; the client's path is never copied;
  *   - the query holds only the parameters the route takes (alt; pageSize and pageToken on
- *     models.list), read after percent-decoding (so "?k%65y=" and "?$alt=" are what they
- *     decode to) and percent-encoded anew; the client's `key` never goes;
+ *     models.list and a resource's list; updateMask on a resource's PATCH; alt=media on
+ *     files/{id}:download; the upstream's upload_id on an upload chunk), read after
+ * percent-decoding (so "?k%65y=" and "?$alt=" are what they decode to) and percent-encoded anew;
+ * the client's `key` never goes;
  *   - the headers are content-type, accept, user-agent, x-goog-api-client, traceparent,
- *     tracestate and upstreams.gemini.forward_headers, unless the client's Connection header
+ *     tracestate, the x-goog-upload-* headers of the upload protocol (uploads only) and
+ *     upstreams.gemini.forward_headers, unless the client's Connection header
  *     names them or their value holds a control byte; then the pool key as x-goog-api-key.
  *
  * The response (skiff_uprequest_forward_head): content-encoding, retry-after,
@@ -36,6 +39,7 @@ enum skiff_alt {
     SKIFF_ALT_NONE = 0, /* not given: JSON (a stream is the JSON array) */
     SKIFF_ALT_JSON,     /* alt=json */
     SKIFF_ALT_SSE,      /* alt=sse: a stream is server-sent events */
+    SKIFF_ALT_MEDIA,    /* alt=media: a file's bytes (files/{id}:download only) */
 };
 
 /* The client's query string, checked. Slices point into the request's query (borrowed). */
@@ -45,6 +49,11 @@ struct skiff_upquery {
     size_t page_size_len;
     const char *page_token; /* models.list only: the raw value, or NULL */
     size_t page_token_len;
+    const char *update_mask; /* a resource's PATCH only: the raw value, or NULL */
+    size_t update_mask_len;
+    /* An upload chunk: the upstream's own upload id, set by the door from its session (the
+     * client's upload_id is skiff's session id and never goes); NUL-terminated, or NULL. */
+    const char *upload_id;
 };
 
 /*
@@ -56,6 +65,10 @@ struct skiff_upquery {
  */
 int skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
                         struct skiff_upquery *q, char *msg, size_t msglen);
+
+/* The upstream's answer head names this header value: what x-goog-upload-url holds (the
+ * upstream's resumable session, which the Gemini door replaces with its own). */
+#define SKIFF_UPLOAD_URL_HEADER "x-goog-upload-url"
 
 /* The request for one upstream call. */
 struct skiff_uprequest {

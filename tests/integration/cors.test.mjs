@@ -232,9 +232,8 @@ test('OpenAI paths and Gemini families skiff does not relay yet say so', async (
   assert.equal(chat.status, 404);
   assert.match(message(chat), /does not serve the OpenAI API yet/);
   assert.match(message(chat), /\/v1beta\/models\/\{model\}:generateContent/);
-  for (const [path, re] of [['/v1beta/files', /files \(the Files API\) are not relayed by skiff yet/],
-    ['/upload/v1beta/files', /files .* not relayed/], ['/v1beta/cachedContents', /cachedContents .* not relayed/],
-    ['/v1beta/models/imagen-4.0-generate-001:predict', /:predict \(Imagen\) is not relayed/],
+  for (const [path, re] of [['/v1beta/tunedModels', /tunedModels are not relayed by skiff yet/],
+    ['/v1beta/corpora/x', /corpora are not relayed/],
     ['/v1beta/openai/chat/completions', /OpenAI-compatible endpoint .* not relayed/]]) {
     const r = await get(path, { 'x-goog-api-key': TOKEN });
     assert.equal(r.status, 404, path);

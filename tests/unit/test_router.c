@@ -117,13 +117,59 @@ test_bad_model_names(void **state)
     assert_false(skiff_model_name_ok("", 0));
 }
 
+/* Stored resources: each family's calls, their HTTP methods, and names rebuilt from parts. */
+static void
+test_resource_paths(void **state)
+{
+    struct skiff_route r;
+    char name[128];
+    route("GET", "/v1beta/files", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_RESOURCE);
+    assert_int_equal(r.res, SKIFF_RES_FILES);
+    assert_null(r.res_id);
+    assert_string_equal(r.http_verb, "GET");
+    route("DELETE", "/v1beta/files/abc123", &r);
+    assert_string_equal(r.http_verb, "DELETE");
+    skiff_route_res_name(&r, name, sizeof name);
+    assert_string_equal(name, "files/abc123");
+    route("GET", "/v1beta/files/abc123:download", &r);
+    assert_string_equal(r.res_verb, "download");
+    route("PATCH", "/v1beta/files/abc123", &r);
+    assert_false(r.http_method_ok);
+    assert_string_equal(r.allow, "GET, DELETE");
+    route("POST", "/upload/v1beta/files", &r);
+    assert_int_equal(r.res, SKIFF_RES_UPLOAD);
+    route("PATCH", "/v1beta/cachedContents/x1", &r);
+    assert_int_equal(r.res, SKIFF_RES_CACHES);
+    assert_true(r.http_method_ok);
+    route("POST", "/v1beta/batches/b-1:cancel", &r);
+    assert_int_equal(r.res, SKIFF_RES_BATCHES);
+    assert_string_equal(r.res_verb, "cancel");
+    route("GET", "/v1beta/models/veo-3.0-generate-001/operations/op9", &r);
+    assert_int_equal(r.res, SKIFF_RES_OPERATIONS);
+    skiff_route_res_name(&r, name, sizeof name);
+    assert_string_equal(name, "models/veo-3.0-generate-001/operations/op9");
+    route("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_GENERATE);
+    assert_int_equal(r.method, SKIFF_M_BATCH_GENERATE);
+    /* Ids are a name charset, verbs their family's own: anything else is no route. */
+    route("GET", "/v1beta/files/..", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("GET", "/v1beta/files/a/b", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("POST", "/v1beta/files/a:cancel", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("POST", "/upload/v1beta/cachedContents", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_paths),          cmocka_unit_test(test_models_and_health),
         cmocka_unit_test(test_wrong_method_is_flagged), cmocka_unit_test(test_unknown_paths),
-        cmocka_unit_test(test_bad_model_names),
+        cmocka_unit_test(test_bad_model_names),         cmocka_unit_test(test_resource_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 
 #include "base/jsoncheck.h"
 #include "doors/auth.h"
+#include "doors/gemini/resources.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
 #include "gemini/validate.h"
@@ -70,6 +71,30 @@ static const struct skiff_engine_ops gemini_ops = {
     .on_data = g_data,
     .on_body = g_body,
     .on_error = g_error,
+};
+
+/* A call on a stored resource, or one that creates one: the door remembers its route (and
+ * the upload id its query borrows) to learn from the answer (resources.h). */
+struct res_call {
+    struct skiff_route rt;
+    const struct skiff_keypool *pool;
+    struct skiff_gemini_pin pin;
+};
+
+static void
+r_body(void *door, struct skiff_request *req, const struct skiff_engine_answer *a)
+{
+    struct res_call *rc = door;
+    skiff_gemini_learn(req, rc->pool, &rc->rt, a);
+    g_body(door, req, a);
+}
+
+static const struct skiff_engine_ops resource_ops = {
+    .on_head = g_head,
+    .on_data = g_data,
+    .on_body = r_body,
+    .on_error = g_error,
+    .on_free = free,
 };
 
 /* ---- refusals ------------------------------------------------------------------------- */
@@ -136,7 +161,10 @@ refuse_route(struct skiff_request *req, const struct skiff_route *rt)
         return 1;
     }
     if (!rt->http_method_ok) {
-        skiff_http_add_header(req, "allow", rt->kind == SKIFF_ROUTE_GENERATE ? "POST" : "GET");
+        skiff_http_add_header(req, "allow",
+                              rt->kind == SKIFF_ROUTE_RESOURCE   ? rt->allow
+                              : rt->kind == SKIFF_ROUTE_GENERATE ? "POST"
+                                                                 : "GET");
         early_error(req, rt, 405, "method not allowed on this path");
         return 1;
     }
@@ -205,8 +233,9 @@ refuse_body(struct skiff_request *req, const struct skiff_engine_shared *sh,
         return 1;
     }
     struct skiff_violation v;
-    if (sh->cfg->validation && skiff_validate(sh->cat, rt->version, rt->model, rt->model_len,
-                                              rt->method, req->body, req->body_len, &v)) {
+    if (sh->cfg->validation && rt->method <= SKIFF_M_BATCH_EMBED &&
+        skiff_validate(sh->cat, rt->version, rt->model, rt->model_len, rt->method, req->body,
+                       req->body_len, &v)) {
         refuse_with(req, rt, v.status, v.gstatus, v.message, skiff_violation_details(&v));
         return 1;
     }
@@ -254,8 +283,35 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         plan.owned_body = skiff_thinking_apply(cfg, sh->cat, who, rt.version, asked, req->body,
                                                req->body_len, &plan.owned_len);
     }
+    /* Affinity: a call that names a stored resource goes out on the key that owns it. */
+    struct skiff_gemini_pin pin;
+    char pmsg[768];
+    int pcode = skiff_gemini_pin_of(sh->pool, req, &rt, &pin, pmsg, sizeof pmsg);
+    if (pcode) {
+        free(plan.owned_body);
+        refuse_with(req, &rt, pcode, NULL, pmsg, NULL);
+        return;
+    }
+    plan.pin_key = pin.key;
+    struct res_call *rc = NULL;
+    if (rt.kind == SKIFF_ROUTE_RESOURCE || rt.method >= SKIFF_M_BATCH_GENERATE) {
+        rc = malloc(sizeof *rc);
+        if (!rc) {
+            free(plan.owned_body);
+            early_error(req, &rt, 500, "out of memory");
+            return;
+        }
+        rc->rt = rt;
+        rc->pool = sh->pool;
+        rc->pin = pin;
+        plan.door = rc;
+        plan.ops = &resource_ops;
+        if (pin.upload_id[0])
+            plan.query.upload_id = rc->pin.upload_id;
+    }
     if (skiff_engine_start(e, req, &plan)) {
         free(plan.owned_body);
+        free(rc);
         early_error(req, &rt, 500, "out of memory");
     }
 }

@@ -87,23 +87,18 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
 {
     static const char serves[] = "skiff serves /v1beta/models/{model}:{method} (generateContent, "
                                  "streamGenerateContent, countTokens, embedContent, "
-                                 "batchEmbedContents), /v1beta/models and /v1beta/models/{model}, "
-                                 "and the same under /v1";
+                                 "batchEmbedContents, batchGenerateContent, "
+                                 "asyncBatchEmbedContent, predict, predictLongRunning), "
+                                 "/v1beta/models and /v1beta/models/{model}, /v1beta/files, "
+                                 "/upload/v1beta/files, /v1beta/cachedContents, /v1beta/batches "
+                                 "and /v1beta/operations, and the same under /v1";
     static const struct {
         const char *part, *what;
     } families[] = {
-        {"/files", "files (the Files API)"},
-        {"/cachedContents", "cachedContents (context caching)"},
-        {"/batches", "batches"},
-        {"/operations", "operations"},
         {"/tunedModels", "tunedModels"},
         {"/corpora", "corpora"},
         {"/fileSearchStores", "fileSearchStores"},
         {"/openai/", "Google's OpenAI-compatible endpoint (/v1beta/openai/)"},
-        {":batchGenerateContent", ":batchGenerateContent (batch mode)"},
-        {":asyncBatchEmbedContent", ":asyncBatchEmbedContent (batch mode)"},
-        {":predictLongRunning", ":predictLongRunning (Veo)"},
-        {":predict", ":predict (Imagen)"},
     };
     char path[304];
     skiff_gemini_printable_path(req, path, sizeof path);
@@ -118,9 +113,7 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
                  path_is(req, "/upload/");
     for (size_t i = 0; gemini && i < sizeof families / sizeof families[0]; i++) {
         if (path_has(req, families[i].part)) {
-            snprintf(msg, msglen,
-                     "skiff has no route for %s: %s %s not relayed by skiff yet, only model "
-                     "calls are; %s",
+            snprintf(msg, msglen, "skiff has no route for %s: %s %s not relayed by skiff yet; %s",
                      path, families[i].what, families[i].part[0] == ':' ? "is" : "are", serves);
             return;
         }

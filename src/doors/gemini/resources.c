@@ -1,0 +1,260 @@
+/*
+ * The Gemini door's stored resources: which key a call must go out on, and what a create
+ * teaches skiff (state/affinity.h).
+ *
+ *   before the plan: the resource the path names (files/{id}, cachedContents/{id}, ...), the
+ *     upload session of a chunk (?upload_id= is skiff's session id), or the resources a
+ *     generation's body names (every fileData.fileUri and cachedContent) -> their owner, the
+ *     plan's pinned key; two owners are a 400 that names both.
+ *   after a success: a create's resource name (a file, a cache, a batch, an operation) is
+ *     recorded as the answering key's; a new resumable upload gets a skiff session in place
+ *     of the upstream's x-goog-upload-url, so its chunks come back through skiff, pinned.
+ */
+#include "doors/gemini/resources.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/clock.h"
+#include "relay/keypool.h"
+#include "relay/uprequest.h"
+#include "state/affinity.h"
+
+#define HOUR_MS (3600LL * 1000)
+#define FILE_TTL_MS (48 * HOUR_MS)       /* files live 48 hours */
+#define UPLOAD_TTL_MS (7 * 24 * HOUR_MS) /* a resumable session, a week [U] */
+#define OTHER_TTL_MS (30 * 24 * HOUR_MS) /* batches and operations: kept a month [U] */
+
+/* ---- what a call names ----------------------------------------------------------------- */
+
+/* Reads the JSON string that starts at s (after its opening quote) into out, without
+ * unescaping (resource names hold no escapes); 0, or -1 when it is too long or unended. */
+static int
+json_string_at(const char *s, const char *end, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; s < end && *s != '"'; s++) {
+        if (*s == '\\' || n + 1 >= cap)
+            return -1;
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+    return s < end ? 0 : -1;
+}
+
+/* The resource name a reference's value names: "files/{id}" from a fileUri (any host or
+ * version before it), "cachedContents/{id}" as given; "" for none skiff tracks. */
+static void
+resource_of(const char *field, const char *v, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *f = strstr(v, "files/");
+    if (strcmp(field, "fileUri") == 0 && f && (f == v || f[-1] == '/'))
+        snprintf(out, cap, "%s", f);
+    else if (strcmp(field, "cachedContent") == 0 && strncmp(v, "cachedContents/", 15) == 0)
+        snprintf(out, cap, "%s", v);
+    char *q = strpbrk(out, "?#:");
+    if (q)
+        *q = '\0';
+}
+
+/* The owner of one more named resource; 0, or -1 with msg set when it conflicts with *pin. */
+static int
+add_owner(const struct skiff_keypool *pool, const char *name, struct skiff_gemini_pin *pin,
+          char *msg, size_t cap)
+{
+    char label[SKIFF_AFFINITY_MAX_LABEL];
+    if (skiff_affinity_get(name, skiff_now_ms(), label, sizeof label, NULL, 0) != 0)
+        return 0; /* not created through skiff: any key; a stranger's 403 reaches the client */
+    int key = skiff_keypool_find(pool, label);
+    if (key < 0)
+        return 0; /* its key left the configuration */
+    if (pin->key && pin->key != key + 1) {
+        snprintf(msg, cap,
+                 "This request names %s, which belongs to the project of key %s, and %s, "
+                 "which belongs to key %s: one request can only use the resources of one "
+                 "project. Upload or cache them again in one request's worth of calls (skiff "
+                 "keeps the resources of one client on the key they were made with).",
+                 pin->name, skiff_keypool_label(pool, pin->key - 1), name, label);
+        return -1;
+    }
+    pin->key = key + 1;
+    snprintf(pin->name, sizeof pin->name, "%s", name);
+    return 0;
+}
+
+/* Every fileUri and cachedContent of a generation's body (a scan, no DOM). */
+static int
+body_owners(const struct skiff_keypool *pool, const char *body, size_t len,
+            struct skiff_gemini_pin *pin, char *msg, size_t cap)
+{
+    static const char *const fields[] = {"fileUri", "cachedContent"};
+    const char *end = body + len;
+    for (size_t f = 0; f < 2; f++) {
+        char pat[24];
+        int pl = snprintf(pat, sizeof pat, "\"%s\"", fields[f]);
+        for (const char *p = body; p && p < end;) {
+            p = memmem(p, (size_t)(end - p), pat, (size_t)pl);
+            if (!p)
+                break;
+            p += pl;
+            while (p < end && (*p == ' ' || *p == ':' || *p == '\t' || *p == '\n' || *p == '\r'))
+                p++;
+            char v[SKIFF_AFFINITY_MAX_NAME + 64], name[SKIFF_AFFINITY_MAX_NAME + 64];
+            if (p >= end || *p != '"' || json_string_at(p + 1, end, v, sizeof v) != 0)
+                continue;
+            resource_of(fields[f], v, name, sizeof name);
+            if (name[0] && add_owner(pool, name, pin, msg, cap) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int
+skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request *req,
+                    const struct skiff_route *rt, struct skiff_gemini_pin *pin, char *msg,
+                    size_t cap)
+{
+    memset(pin, 0, sizeof *pin);
+    if (rt->kind == SKIFF_ROUTE_GENERATE)
+        return body_owners(pool, req->body, req->body_len, pin, msg, cap) ? 400 : 0;
+    if (rt->kind != SKIFF_ROUTE_RESOURCE)
+        return 0;
+    char sid[128];
+    if (rt->res == SKIFF_RES_UPLOAD && skiff_http_query(req, "upload_id", sid, sizeof sid) >= 0) {
+        /* A chunk: its session is skiff's, and says both the key and the upstream's id. */
+        char name[160], label[SKIFF_AFFINITY_MAX_LABEL];
+        snprintf(name, sizeof name, "uploads/%s", sid);
+        int key = -1;
+        if (skiff_affinity_get(name, skiff_now_ms(), label, sizeof label, pin->upload_id,
+                               sizeof pin->upload_id) == 0)
+            key = skiff_keypool_find(pool, label);
+        if (key < 0) {
+            snprintf(msg, cap,
+                     "skiff knows no upload session \"%.64s\" (it expired, was made by another "
+                     "skiff, or skiff restarted): start the upload again",
+                     sid);
+            return 404;
+        }
+        pin->key = key + 1;
+        snprintf(pin->name, sizeof pin->name, "%s", name);
+        return 0;
+    }
+    char name[SKIFF_AFFINITY_MAX_NAME + 64];
+    skiff_route_res_name(rt, name, sizeof name);
+    if (name[0])
+        add_owner(pool, name, pin, msg, cap);
+    return 0;
+}
+
+/* ---- what a success teaches ------------------------------------------------------------ */
+
+/* Unix ms of an RFC 3339 time ("2026-12-01T10:00:00.123Z"), or -1. */
+static int64_t
+parse_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *r = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    if (!r)
+        return -1;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+/* The value of header name in a response head block, copied into out; 0 or -1. */
+static int
+head_value(const char *block, size_t len, const char *name, char *out, size_t cap)
+{
+    const char *p = block, *end = block ? block + len : NULL;
+    struct skiff_hline h;
+    size_t nl = strlen(name);
+    while (skiff_hblock_next(&p, end, &h)) {
+        if (h.name_len == nl && strncasecmp(h.name, name, nl) == 0 && h.value_len < cap) {
+            memcpy(out, h.value, h.value_len);
+            out[h.value_len] = '\0';
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A new resumable upload: skiff's session replaces the upstream's URL. */
+static void
+new_session(struct skiff_request *req, const struct skiff_engine_answer *a, const char *label)
+{
+    char url[2048], sid[33];
+    if (head_value(a->up_headers, a->up_headers_len, SKIFF_UPLOAD_URL_HEADER, url, sizeof url))
+        return;
+    const char *id = strstr(url, "upload_id=");
+    if (!id)
+        return;
+    id += 10;
+    char up[SKIFF_AFFINITY_MAX_VALUE];
+    size_t n = strcspn(id, "&#");
+    if (n == 0 || n >= sizeof up)
+        return;
+    memcpy(up, id, n);
+    up[n] = '\0';
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+        return;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(sid + 2 * i, 3, "%02x", raw[i]);
+    char name[64];
+    snprintf(name, sizeof name, "uploads/%s", sid);
+    if (skiff_affinity_put(name, label, up, skiff_now_ms() + UPLOAD_TTL_MS) != 0)
+        return;
+    /* Where the client reached skiff: its Host, https when a proxy in front says so. */
+    size_t hl = 0, pl = 0;
+    const char *host = skiff_http_header(req, "host", &hl);
+    const char *proto = skiff_http_header(req, "x-forwarded-proto", &pl);
+    int https = proto && pl == 5 && strncasecmp(proto, "https", 5) == 0;
+    char mine[2048];
+    snprintf(mine, sizeof mine,
+             "%s://%.*s/upload/v1beta/files?upload_id=%s&upload_protocol=resumable",
+             https ? "https" : "http", host ? (int)hl : 9, host ? host : "localhost", sid);
+    skiff_http_add_header(req, SKIFF_UPLOAD_URL_HEADER, mine);
+}
+
+void
+skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *pool,
+                   const struct skiff_route *rt, const struct skiff_engine_answer *a)
+{
+    if (a->status / 100 != 2 || a->key < 0)
+        return;
+    const char *label = skiff_keypool_label(pool, a->key);
+    if (rt->kind == SKIFF_ROUTE_RESOURCE && rt->res_id && strcmp(rt->http_verb, "DELETE") == 0) {
+        char name[SKIFF_AFFINITY_MAX_NAME + 64];
+        skiff_route_res_name(rt, name, sizeof name);
+        skiff_affinity_forget(name);
+        return;
+    }
+    int creates =
+        (rt->kind == SKIFF_ROUTE_RESOURCE && !rt->res_id && strcmp(rt->http_verb, "POST") == 0) ||
+        (rt->kind == SKIFF_ROUTE_GENERATE &&
+         (rt->method == SKIFF_M_BATCH_GENERATE || rt->method == SKIFF_M_ASYNC_BATCH_EMBED ||
+          rt->method == SKIFF_M_PREDICT_LONG));
+    if (!creates)
+        return;
+    if (rt->res == SKIFF_RES_UPLOAD)
+        new_session(req, a, label);
+    json_t *j = a->len ? json_loadb(a->body, a->len, 0, NULL) : NULL;
+    json_t *res = json_object_get(j, "file") ? json_object_get(j, "file") : j;
+    const char *name = json_string_value(json_object_get(res, "name"));
+    if (name) {
+        int64_t now = skiff_now_ms();
+        int64_t exp = strncmp(name, "files/", 6) == 0 ? now + FILE_TTL_MS : now + OTHER_TTL_MS;
+        int64_t at = parse_time(json_string_value(json_object_get(res, "expireTime")));
+        if (strncmp(name, "cachedContents/", 15) == 0 && at > now)
+            exp = at;
+        skiff_affinity_put(name, label, NULL, exp);
+    }
+    json_decref(j);
+}

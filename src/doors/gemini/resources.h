@@ -1,0 +1,40 @@
+/*
+ * The Gemini door's stored resources (files, cachedContents, batches, operations, uploads):
+ * the key a call is pinned to, and what a successful create records (state/affinity.h).
+ */
+#ifndef SKIFF_DOORS_GEMINI_RESOURCES_H
+#define SKIFF_DOORS_GEMINI_RESOURCES_H
+
+#include <stddef.h>
+
+#include "engine/engine.h"
+#include "gemini/router.h"
+#include "server/http.h"
+
+struct skiff_keypool;
+
+struct skiff_gemini_pin {
+    int key;             /* 1 + the owning key's index (plan.pin_key), or 0: any key */
+    char name[320];      /* the resource that decided it, for messages */
+    char upload_id[512]; /* an upload chunk: the upstream's own upload id */
+};
+
+/*
+ * The key the call must use: the owner of the resource the path names, of the upload session
+ * a chunk names, or of every file and cache a generation's body names. Returns 0 with *pin
+ * set (key 0 when nothing skiff knows of is named), or an HTTP status with msg: 400 when the
+ * body names resources of two keys, 404 for an upload session skiff does not know.
+ */
+int skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request *req,
+                        const struct skiff_route *rt, struct skiff_gemini_pin *pin, char *msg,
+                        size_t cap);
+
+/*
+ * After a 2xx answer a on route rt: records what a create made as the answering key's (a
+ * DELETE forgets it), and puts skiff's own upload session in x-goog-upload-url for a new
+ * resumable upload. Call before the answer is written.
+ */
+void skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *pool,
+                        const struct skiff_route *rt, const struct skiff_engine_answer *a);
+
+#endif
