@@ -1797,10 +1797,11 @@ skiff_relay_worker_init(uv_loop_t *loop, int index, void *shared)
     if (!w)
         return NULL;
     w->sh = sh;
-    w->cfg = sh->cfg;
+    w->cfg = skiff_config_ref(sh->cfg); /* the worker's own reference: see config.h */
     w->loop = loop;
     w->up = skiff_upstream_new(loop, w->cfg->curl_only);
     if (!w->up) {
+        skiff_config_unref(w->cfg);
         free(w);
         return NULL;
     }
@@ -1818,5 +1819,6 @@ skiff_relay_worker_fini(void *worker)
     if (!w)
         return;
     skiff_upstream_close(w->up);
+    skiff_config_unref(w->cfg);
     free(w);
 }

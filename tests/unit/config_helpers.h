@@ -43,7 +43,7 @@ load_text(const char *text, char *err, size_t errlen)
     return cfg;
 }
 
-static struct skiff_config *
+__attribute__((unused)) static struct skiff_config *
 load_ok(const char *text)
 {
     char err[512] = "";
@@ -55,7 +55,7 @@ load_ok(const char *text)
 
 /* Asserts that text fails with "<file>:<line>: <keypath>: ..." (no key path when keypath is
  * NULL), on one line, and that the rest of the message contains fragment. */
-static void
+__attribute__((unused)) static void
 assert_error_at(const char *text, int line, const char *keypath, const char *fragment)
 {
     char err[512] = "", prefix[256];
