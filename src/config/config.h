@@ -1,7 +1,13 @@
 /*
- * skiff's configuration: a YAML file plus environment overrides, turned into one immutable
- * struct skiff_config. Loading either succeeds whole or fails with a message that names the
- * file, the line and the key; skiff never starts half-configured.
+ * skiff's configuration: a YAML file plus environment overrides, turned into one immutable,
+ * reference-counted snapshot, struct skiff_config. Loading either succeeds whole or fails with
+ * a message that names the file, the line and the key; skiff never starts half-configured.
+ *
+ * Snapshots: whatever keeps a config (a worker, a request, a thread), or a pointer into it (a
+ * token name, a fallback chain, a key label), for longer than the call it was given the config
+ * in holds its own reference (skiff_config_ref / skiff_config_unref). A reload builds a new
+ * snapshot and puts it in a struct skiff_config_current; requests that began on the old one
+ * keep it until they end, and the old one is freed with its last reference.
  *
  * The YAML keys are public interface (README "Configuration"):
  *
@@ -22,6 +28,11 @@
  *   quality: {retry_recitation: BOOL, repetition_guard: on | off}
  *   thinking: {default_budget: {MODEL: N}, tokens: {TOKEN_NAME: {MODEL: N}}}
  *   shutdown: {drain_timeout_ms}
+ *   cors: {origins: [ORIGIN, ...]}
+ *   models: {CLIENT_MODEL_OR_GLOB: GEMINI_MODEL}   (the OpenAI and Anthropic doors)
+ *   media: {fetch_urls: BOOL, max_bytes, timeout_ms, allow_private: BOOL}
+ *   thinking.include_thoughts: BOOL
+ *   sigcache: {max_entries}
  *
  * Environment overrides, applied after the file: GEMINI_API_KEYS (comma list, replaces the
  * keys), SKIFF_TOKENS (comma list of tokens, or name:token items; replaces the tokens),
@@ -32,6 +43,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct skiff_model_alias; /* doors/models.h: one (pattern, target) pair of the models: map */
 
 struct skiff_token {
     char *name;
@@ -57,6 +70,7 @@ struct skiff_thinking_default {
 };
 
 struct skiff_config {
+    unsigned long refs; /* the reference count: only skiff_config_ref/unref touch it */
     char *path; /* the file it came from, or NULL when built from defaults and environment */
 
     char *listen_host; /* "127.0.0.1" */
@@ -133,12 +147,35 @@ struct skiff_config {
      * "*" for any page; none: CORS is off (auth.h's skiff_auth_cors). */
     char **cors_origins;
     size_t ncors_origins;
+
+    /* models: client model names (exact, or globs with '*') to Gemini models, in file order,
+     * for doors/models.h's skiff_models_resolve(cfg->models, cfg->n_models, ...). Every
+     * door shares it. Patterns and targets are owned by the config. */
+    struct skiff_model_alias *models;
+    size_t n_models;
+
+    /* media: how the translating doors fetch the image and file URLs clients send. */
+    struct {
+        int fetch_urls;    /* on (1, the default): fetch http(s) URLs; off: refuse them */
+        size_t max_bytes;  /* the largest fetched object (20 MiB) */
+        int timeout_ms;    /* a whole fetch, connect to last byte (10 s) */
+        int allow_private; /* fetch from loopback, private and link-local addresses (0) */
+    } media;
+
+    /* thinking.include_thoughts: translated doors return thoughts when the client does not
+     * say (0, the default: only when asked). */
+    int include_thoughts;
+
+    struct {
+        size_t max_entries; /* the thought-signature cache's bound (100000) */
+    } sigcache;
 };
 
 /*
  * Builds a configuration from the YAML file at path (NULL: defaults only), then applies the
- * environment overrides and checks the result. Returns a new config (free with
- * skiff_config_free) or NULL with a one-line message in err, e.g.
+ * environment overrides and checks the result. Returns a new config holding one reference
+ * (the caller's: drop it with skiff_config_free or skiff_config_unref) or NULL with a one-line
+ * message in err, e.g.
  * "skiff.yaml:12: retry.max_attempts: must be an integer from 1 to 60, got \"a lot\"".
  */
 struct skiff_config *skiff_config_load(const char *path, char *err, size_t errlen);
@@ -150,8 +187,28 @@ struct skiff_config *skiff_config_load(const char *path, char *err, size_t errle
  */
 int skiff_config_arg(int argc, char **argv, int *i, const char **path);
 
-/* Frees a config and everything it owns. NULL is fine. */
+/* Drops the reference skiff_config_load gave: the same as skiff_config_unref. NULL is fine. */
 void skiff_config_free(struct skiff_config *cfg);
+
+/* Takes a reference to cfg (any thread) and returns cfg. NULL gives NULL. */
+const struct skiff_config *skiff_config_ref(const struct skiff_config *cfg);
+
+/* Drops a reference (any thread); the last one frees the config and everything it owns, so
+ * nothing borrowed from it may be used after. NULL is fine. */
+void skiff_config_unref(const struct skiff_config *cfg);
+
+/*
+ * The current snapshot, which a reload replaces. _new takes over the caller's reference to
+ * cfg; _get returns a new reference to the snapshot current now (the caller unrefs it);
+ * _set makes cfg current, taking over the caller's reference, and drops the holder's
+ * reference to the old one, which lives on while others hold it; _free drops the holder's
+ * reference. Thread-safe. _new returns NULL when out of memory.
+ */
+struct skiff_config_current;
+struct skiff_config_current *skiff_config_current_new(struct skiff_config *cfg);
+const struct skiff_config *skiff_config_current_get(struct skiff_config_current *c);
+void skiff_config_current_set(struct skiff_config_current *c, struct skiff_config *cfg);
+void skiff_config_current_free(struct skiff_config_current *c);
 
 /* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
 int skiff_config_is_loopback(const char *host);

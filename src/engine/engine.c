@@ -653,10 +653,11 @@ skiff_engine_new(uv_loop_t *loop, int index, const struct skiff_engine_shared *s
     if (!w)
         return NULL;
     w->sh = sh;
-    w->cfg = sh->cfg;
+    w->cfg = skiff_config_ref(sh->cfg); /* the worker's own reference: see config.h */
     w->loop = loop;
     w->up = skiff_upstream_new(loop, w->cfg->curl_only);
     if (!w->up) {
+        skiff_config_unref(w->cfg);
         free(w);
         return NULL;
     }
@@ -673,6 +674,7 @@ skiff_engine_free(struct skiff_engine *w)
     if (!w)
         return;
     skiff_upstream_close(w->up);
+    skiff_config_unref(w->cfg);
     free(w);
 }
 

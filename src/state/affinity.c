@@ -76,7 +76,7 @@ skiff_affinity_put(const char *name, const char *label, const char *value, int64
         return -1;
     }
     pthread_mutex_lock(&mu);
-    if (!table && !(table = calloc(BUCKETS, sizeof *table))) {
+    if (!table && !(table = calloc(BUCKETS, sizeof(struct entry *)))) {
         pthread_mutex_unlock(&mu);
         free(e->value);
         free(e);

@@ -1,5 +1,5 @@
 /*
- * The config loader (src/config.c) on any YAML: the input is written to an in-memory file
+ * The config loader (src/config/) on any YAML: the input is written to an in-memory file
  * (memfd) and loaded by path, as `skiff serve --config` would load it. A load either gives
  * a config or a one-line error; nothing in between leaks or crashes.
  */
