@@ -1060,15 +1060,16 @@ gemini_pair(struct loader *ld, const struct pair *p)
     case 1:
         return read_keys(ld, p->value);
     case 3:
-        if (get_string(ld, p->value, "auto or curl", &v) < 0)
+        /* Gone with libcurl: one client takes every upstream. auto (what it always meant)
+         * still loads; anything else would be a promise skiff no longer keeps. */
+        if (get_string(ld, p->value, "auto", &v) < 0)
             return -1;
-        if (strcmp(v, "auto") && strcmp(v, "curl"))
+        if (strcmp(v, "auto"))
             return fail_at(ld, p->value,
-                           "must be auto (skiff's own client for http:// and https:// "
-                           "upstreams, libcurl through a proxy) or curl (libcurl for every "
-                           "upstream), got %s",
+                           "is no longer an option: libcurl was removed, and skiff's own client "
+                           "takes every upstream (http://, https://, every proxy, credentials in "
+                           "base_url); delete this line (got %s)",
                            quote(v, buf, sizeof buf));
-        ld->cfg->curl_only = !strcmp(v, "curl");
         return 0;
     case 4:
         if (get_string(ld, p->value, "a file path", &v) < 0)

@@ -1268,8 +1268,6 @@ launch(struct relay *r, int key)
         /* No deadline cuts a call in flight: a non-stream body that stalls after its first
          * byte is bounded by the first-byte timeout between pieces. */
         .idle_timeout_ms = is_stream(r) ? cfg->retry.stream_idle_timeout_ms : first_byte_timeout(r),
-        /* A stream lives long and carries small events: a smaller buffer per open stream. */
-        .recv_buffer = is_stream(r) ? 4096 : 0,
         .ops = &upcall_ops,
         .data = r,
     };
@@ -1799,7 +1797,7 @@ skiff_relay_worker_init(uv_loop_t *loop, int index, void *shared)
     w->sh = sh;
     w->cfg = sh->cfg;
     w->loop = loop;
-    w->up = skiff_upstream_new(loop, w->cfg->curl_only);
+    w->up = skiff_upstream_new(loop);
     if (!w->up) {
         free(w);
         return NULL;
