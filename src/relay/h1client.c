@@ -55,7 +55,7 @@
 #define READ_BUF (64 * 1024)
 #define MAX_HEAD (64 * 1024) /* a response head; more is garbage, not an answer */
 #define MAX_REQ_HEAD (256 * 1024)
-#define MAX_IDLE 8192 /* idle connections per worker, as the curl path keeps */
+#define MAX_IDLE 8192 /* idle connections per worker */
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
 #define WARM_MS 10000 /* a warm connection not ready by then is closed */
