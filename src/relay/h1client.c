@@ -316,8 +316,11 @@ retire(struct h1_call *c)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     cl->active--;
-    if (c->resolving)
+    if (c->resolving) {
         c->resolving->call = NULL;
+        /* A lookup still queued need not run (its callback frees it either way). */
+        uv_cancel((uv_req_t *)&c->resolving->req);
+    }
     c->resolving = NULL;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, free_call);
