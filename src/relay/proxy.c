@@ -166,14 +166,12 @@ skiff_basic_auth_header(const char *field, const char *user, const char *pass,
                         struct skiff_buf *out)
 {
     /* Basic credentials: base64 of user:pass, by OpenSSL's encoder. */
-    unsigned char plain[512], b64[700];
-    size_t ul = strlen(user), ql = strlen(pass);
-    if (ul > 255 || ql > 255)
+    char plain[512];
+    unsigned char b64[700];
+    if (strlen(user) > 255 || strlen(pass) > 255)
         return -1;
-    memcpy(plain, user, ul);
-    plain[ul] = ':';
-    memcpy(plain + ul + 1, pass, ql);
-    int bl = EVP_EncodeBlock(b64, plain, (int)(ul + 1 + ql));
+    int pl = snprintf(plain, sizeof plain, "%s:%s", user, pass);
+    int bl = EVP_EncodeBlock(b64, (const unsigned char *)plain, pl);
     int rc = skiff_buf_adds(out, field) || skiff_buf_adds(out, ": Basic ") ||
              skiff_buf_add(out, b64, (size_t)bl) || skiff_buf_adds(out, "\r\n");
     memset(plain, 0, sizeof plain);

@@ -306,3 +306,74 @@ test('skiff doctor and the catalog refresh go through the https:// proxy too', a
     server.close();
   }
 });
+
+// Pause and resume through the stacked sessions: a long stream to a client that stops
+// reading for a while must arrive whole and in order, with nothing stuck in either TLS
+// session (each is drained after every feed and on resume).
+for (const upTls of [true, false]) {
+  test(`an 8 MB stream through an https:// proxy to a client that pauses arrives whole, in order, once (${upTls ? 'https' : 'http'} upstream)`, async () => {
+    const tp = await startHttpsProxy();
+    const N = 8000;
+    const events = [];
+    for (let i = 0; i < N; i++) {
+      const text = `[#${String(i).padStart(6, '0')}] ${'sail '.repeat(196)}`;
+      events.push(`data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0 }] })}\r\n\r\n`);
+    }
+    events.push(`data: ${JSON.stringify({ candidates: [{ content: { parts: [{ text: '' }], role: 'model' }, finishReason: 'STOP', index: 0 }] })}\r\n\r\n`);
+    const all = Buffer.from(events.join(''));
+    const c = tlsCerts();
+    const handler = async (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const ev of events) {
+        if (res.destroyed) return;
+        if (!res.write(ev)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+      }
+      res.end();
+    };
+    const server = upTls ? https.createServer({ key: c.key, cert: c.cert }, handler) : http.createServer(handler);
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = upTls ? `https://localhost:${server.address().port}` : `http://127.0.0.1:${server.address().port}`;
+    try {
+      await through(base, `https://skiffuser:${PROXY_PASS}@${tp.hostport}`, async (serve) => {
+        const u = new URL(serve.url);
+        const got = await new Promise((resolve, reject) => {
+          const st = { chunks: [], bytes: 0, paused: false };
+          const req = http.request({
+            host: u.hostname, port: Number(u.port), method: 'POST', agent: false,
+            path: '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse',
+            headers: { 'content-type': 'application/json', 'x-goog-api-key': TOKEN },
+          }, (res) => {
+            st.res = res;
+            res.on('data', (d) => {
+              st.chunks.push(d);
+              st.bytes += d.length;
+              if (!st.paused && st.bytes >= 8192) {
+                st.paused = true;
+                res.pause();
+                setTimeout(() => res.resume(), 1500);
+              }
+            });
+            res.on('end', () => resolve(st));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end(JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'a long story' }] }] }));
+        });
+        assert.equal(got.res.statusCode, 200);
+        assert.equal(got.res.headers['x-skiff-attempts'], '1');
+        const body = Buffer.concat(got.chunks);
+        const seq = [...body.toString().matchAll(/\[#(\d{6})\]/g)].map((m) => Number(m[1]));
+        const firstBad = seq.findIndex((v, i) => v !== i);
+        assert.equal(firstBad, -1, `event ${firstBad} is #${seq[firstBad]}`);
+        assert.equal(seq.length, N);
+        assert.equal(body.length, all.length);
+        assert.ok(body.equals(all), 'the bytes differ from the upstream\'s');
+      });
+    } finally {
+      server.closeAllConnections?.();
+      server.close();
+    }
+  });
+}
