@@ -39,7 +39,7 @@ main(int argc, char **argv)
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];
-    skiff_server_block_signals(); /* before the store or curl start threads of their own */
+    skiff_server_block_signals(); /* before the store or the refresher start threads of their own */
     if (strcmp(cmd, "serve") == 0)
         return skiff_serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)

@@ -8,6 +8,7 @@
 #include "cli/explain.h"
 #include "gemini/catalog.h"
 #include "base/url.h"
+#include "relay/fetch.h"
 
 #define CHECK_TIMEOUT_MS 20000L
 

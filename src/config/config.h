@@ -15,7 +15,8 @@
  *   workers: auto | N
  *   tokens: [{name: alice, token: sk-...}]
  *   upstreams: {gemini: {base_url: URL, keys: [KEY | {key: KEY, label: NAME}], proxy: URL,
- *                        client: auto | curl, ca_file: PATH, forward_headers: [NAME, ...]}}
+ *                        ca_file: PATH, forward_headers: [NAME, ...]}}
+ *     (client: auto still loads and means nothing: libcurl, its other value, is gone)
  *   retry: {max_attempts, base_delay_ms, max_delay_ms, deadline_ms, max_wait_ms,
  *           connect_timeout_ms, first_byte_timeout_ms, stream_first_byte_timeout_ms,
  *           stream_idle_timeout_ms, max_stream_ms}
@@ -85,8 +86,6 @@ struct skiff_config {
     size_t nkeys;
     char *proxy;   /* NULL when unset or "" */
     char *ca_file; /* upstreams.gemini.ca_file: PEM CAs for the upstream's TLS; NULL: system */
-    int curl_only; /* client: curl; auto (0) sends upstreams without a proxy to skiff's own client
-                    */
     /* Request headers forwarded beside the built-in allowlist (relay/uprequest.h); names
      * checked by skiff_uprequest_unlistable. */
     char **forward_headers;

@@ -90,18 +90,18 @@ read_workers(struct loader *ld, const yaml_node_t *n, void *base)
 static int
 read_client(struct loader *ld, const yaml_node_t *n, void *base)
 {
-    struct skiff_config *cfg = base;
     const char *v;
     char buf[128];
-    if (cfg_get_string(ld, n, "auto or curl", &v) < 0)
+    /* Gone with libcurl: one client takes every upstream. auto (what it always meant)
+     * still loads; anything else would be a promise skiff no longer keeps. */
+    if (cfg_get_string(ld, n, "auto", &v) < 0)
         return -1;
-    if (strcmp(v, "auto") && strcmp(v, "curl"))
+    if (strcmp(v, "auto"))
         return cfg_fail_at(ld, n,
-                           "must be auto (skiff's own client for http:// and https:// "
-                           "upstreams, libcurl through a proxy) or curl (libcurl for every "
-                           "upstream), got %s",
+                           "is no longer an option: libcurl was removed, and skiff's own client "
+                           "takes every upstream (http://, https://, every proxy, credentials in "
+                           "base_url); delete this line (got %s)",
                            cfg_quote(v, buf, sizeof buf));
-    cfg->curl_only = !strcmp(v, "curl");
     return 0;
 }
 

@@ -499,13 +499,11 @@ launch(struct call *c, int key)
         /* No deadline cuts a call in flight: a non-stream body that stalls after its first
          * byte is bounded by the first-byte timeout between pieces. */
         .idle_timeout_ms = call_is_stream(c) ? cfg->retry.stream_idle_timeout_ms : fbt,
-        /* A stream lives long and carries small events: a smaller buffer per open stream. */
-        .recv_buffer = call_is_stream(c) ? 4096 : 0,
         .ops = &skiff_engine_upcall_ops,
         .data = c,
     };
     c->call = skiff_upcall_start(c->w->up, &o);
-    /* Both transports copy the url and headers in skiff_upcall_start: the key's bytes are
+    /* The client copies the url and headers in skiff_upcall_start: the key's bytes are
      * wiped, and the buffer goes (the next attempt builds it anew; a stream holds none). */
     skiff_uprequest_wipe(&u);
     if (!c->call) {
@@ -655,7 +653,7 @@ skiff_engine_new(uv_loop_t *loop, int index, const struct skiff_engine_shared *s
     w->sh = sh;
     w->cfg = skiff_config_ref(sh->cfg); /* the worker's own reference: see config.h */
     w->loop = loop;
-    w->up = skiff_upstream_new(loop, w->cfg->curl_only);
+    w->up = skiff_upstream_new(loop);
     if (!w->up) {
         skiff_config_unref(w->cfg);
         free(w);

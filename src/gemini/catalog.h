@@ -4,9 +4,10 @@
  *
  * It starts as a built-in list (the models of gemini-api.md §6.2, the same as the
  * simulator's) and is replaced whole by the upstream's models.list when
- * skiff_catalog_refresh succeeds. The source matters to validation: a model missing from a
- * catalog fetched from the upstream does not exist for that key, while a model missing from
- * the built-in list may simply be newer than skiff (docs/internals/validation.md).
+ * skiff_catalog_refresh (relay/fetch.h, which fetches it) succeeds. The source matters to
+ * validation: a model missing from a catalog fetched from the upstream does not exist for that key,
+ * while a model missing from the built-in list may simply be newer than skiff
+ * (docs/internals/validation.md).
  *
  * Threads: a catalog is shared by every worker. Readers take a read lock for the length of
  * one lookup and get a copy; skiff_catalog_refresh builds the new table without the lock
@@ -89,44 +90,6 @@ size_t skiff_catalog_count(const struct skiff_catalog *cat);
  * unchanged) when the array holds no usable model.
  */
 int skiff_catalog_apply_list(struct skiff_catalog *cat, json_t *models);
-
-/*
- * Fetches GET {base_url}/v1beta/models?pageSize=1000, following nextPageToken, with the key
- * in x-goog-api-key (never in the URL, never logged), through proxy (NULL or "": direct),
- * verifying TLS against ca_file (NULL: the system store), and applies it. Blocking (libcurl easy):
- * run it on a thread of its own, never on a loop. Returns the number of models, or -1 with a
- * one-line reason in err (which never holds the key); the previous table stays on failure.
- */
-int skiff_catalog_refresh(struct skiff_catalog *cat, const char *base_url, const char *key,
-                          const char *proxy, const char *ca_file, char *err, size_t errlen);
-
-/* The same, ended early (-1, "models.list failed: ...") within about a second of *stop
- * becoming non-zero, so that a thread running it can be stopped. stop may be NULL. */
-int skiff_catalog_refresh_until(struct skiff_catalog *cat, const char *base_url, const char *key,
-                                const char *proxy, const char *ca_file, const atomic_int *stop,
-                                char *err, size_t errlen);
-
-/* The answer of a blocking GET (skiff_gemini_get). */
-struct skiff_get_result {
-    int status; /* HTTP status; 0 when no answer came */
-    char *body; /* malloc'd, NUL-terminated (may be NULL); free it */
-    size_t len;
-    char retry_after[32]; /* the Retry-After header, "" when absent */
-    long ms;              /* how long the call took */
-    char error[256];      /* the transport failure when status is 0; never holds the key */
-};
-
-/*
- * A blocking GET of url with the key in x-goog-api-key, through proxy (NULL or "": none),
- * verifying TLS against ca_file (NULL: the system store), with a total timeout. The body is kept up
- * to 8 MiB. Always fills *out; returns 0 when an answer came, -1 on a transport failure. Used by
- * the catalog and by `skiff doctor`.
- */
-int skiff_gemini_get(const char *url, const char *key, const char *proxy, const char *ca_file,
-                     long connect_timeout_ms, long timeout_ms, struct skiff_get_result *out);
-
-/* Releases what skiff_gemini_get allocated in *r. */
-void skiff_get_result_release(struct skiff_get_result *r);
 
 /* Whether info says the model answers method (stream is implied by generate, batch embed by
  * embed). A model with unknown methods (0) answers everything. */

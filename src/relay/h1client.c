@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "base/buf.h"
@@ -54,7 +55,7 @@
 #define READ_BUF (64 * 1024)
 #define MAX_HEAD (64 * 1024) /* a response head; more is garbage, not an answer */
 #define MAX_REQ_HEAD (256 * 1024)
-#define MAX_IDLE 8192 /* idle connections per worker, as the curl path keeps */
+#define MAX_IDLE 8192 /* idle connections per worker */
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
 #define WARM_MS 10000 /* a warm connection not ready by then is closed */
@@ -75,6 +76,7 @@ struct h1_origin {
     int proxied;   /* reached through `proxy` (a tunnel per connection) */
     struct skiff_proxy proxy;
     void *session;             /* the last resumable TLS session the host gave (relay/tls.h) */
+    void *proxy_session;       /* the same for an https:// proxy */
     uint64_t tls_failed_until; /* after a failed handshake: calls fail at once until then */
     char tls_error[320];
 };
@@ -99,6 +101,8 @@ struct h1_conn {
     int handshaking; /* TLS: the handshake is not complete */
     int warming;     /* opened ahead of any call (skiff_h1c_warm), not yet idle */
     struct skiff_tls *tls;      /* NULL on plain TCP */
+    struct skiff_tls *ptls;     /* TLS to an https:// proxy, under tls and the tunnel; or NULL */
+    int phandshaking;           /* ptls: its handshake is not complete */
     struct skiff_proxy_hs *hs;  /* while the proxy's tunnel is being set up, else NULL */
     struct socks_resolve *sres; /* socks5://: the upstream's name being resolved */
     struct h1_origin *origin;
@@ -166,6 +170,7 @@ struct skiff_h1c {
     int warming;                /* warm connections resolving, connecting or handshaking */
     char rbuf[READ_BUF];        /* every connection reads here; data is used before the next read */
     char pbuf[READ_BUF];        /* TLS: decrypted bytes, used before the next decryption */
+    char xbuf[READ_BUF];        /* TLS to a proxy: decrypted bytes (the tunnel's ciphertext) */
 };
 
 static void connect_next(struct h1_call *c);
@@ -182,6 +187,7 @@ maybe_free_client(struct skiff_h1c *cl)
             struct h1_origin *o = cl->origins;
             cl->origins = o->next;
             skiff_tls_session_slot_free(&o->session);
+            skiff_tls_session_slot_free(&o->proxy_session);
             free(o);
         }
         skiff_tls_ctx_free(cl->tls);
@@ -224,6 +230,7 @@ free_conn(uv_handle_t *h)
     struct h1_conn *k = h->data;
     struct skiff_h1c *cl = k->cl;
     skiff_tls_free(k->tls);
+    skiff_tls_free(k->ptls);
     free(k->hs);
     free(k);
     cl->nconns--;
@@ -309,8 +316,11 @@ retire(struct h1_call *c)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     cl->active--;
-    if (c->resolving)
+    if (c->resolving) {
         c->resolving->call = NULL;
+        /* A lookup still queued need not run (its callback frees it either way). */
+        uv_cancel((uv_req_t *)&c->resolving->req);
+    }
     c->resolving = NULL;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, free_call);
@@ -674,27 +684,37 @@ tls_in(struct h1_conn *k, const char *data, size_t len)
     drain_tls(k);
 }
 
+/* Bytes off the wire (or out of the proxy's TLS): the tunnel's set-up, TLS, or the answer. */
 static void
-read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+wire_in(struct h1_conn *k, const char *data, size_t len)
 {
-    struct h1_conn *k = s->data;
-    struct h1_call *c = k->call;
-    if (nread == 0)
-        return;
-    if (nread > 0 && k->hs) {
-        proxy_in(k, buf->base, (size_t)nread);
-        return;
-    }
-    if (nread > 0 && k->tls) {
-        tls_in(k, buf->base, (size_t)nread);
-        return;
-    }
-    if (!c) {
+    if (k->hs)
+        proxy_in(k, data, len);
+    else if (k->tls)
+        tls_in(k, data, len);
+    else if (!k->call)
         conn_close(k); /* idle: the upstream closed it, or said something unasked */
+    else
+        feed(k->call, data, len);
+}
+
+/* The connection ended: UV_EOF, a libuv error, or the proxy's TLS ended (its close_notify
+ * as UV_EOF; an error as UV_EPROTO, with `why` from TLS). */
+static void
+wire_end(struct h1_conn *k, ssize_t nread, const char *why)
+{
+    struct h1_call *c = k->call;
+    if (!c) {
+        conn_close(k);
         return;
     }
-    if (nread > 0) {
-        feed(c, buf->base, (size_t)nread);
+    if (why && *why) {
+        finish(c, why);
+        return;
+    }
+    if (k->phandshaking) {
+        finish(c, nread == UV_EOF ? "the proxy closed the connection during the TLS handshake"
+                                  : "the connection to the proxy failed during the TLS handshake");
         return;
     }
     if (k->hs) {
@@ -712,6 +732,22 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     conn_failed(c, "the upstream connection failed", (int)nread);
+}
+
+static void ptls_in(struct h1_conn *k, const char *data, size_t len);
+
+static void
+read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct h1_conn *k = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0)
+        wire_end(k, nread, NULL);
+    else if (k->ptls)
+        ptls_in(k, buf->base, (size_t)nread);
+    else
+        wire_in(k, buf->base, (size_t)nread);
 }
 
 /* ---- calls: connecting and sending --------------------------------------------------- */
@@ -778,6 +814,33 @@ conn_write(struct h1_conn *k, uv_buf_t *bufs, unsigned nbufs, int copy, int *que
     return (int)took;
 }
 
+/* Sends what the proxy's TLS session has waiting. 0, or a negative libuv error. */
+static int
+flush_ptls(struct h1_conn *k, int *queued)
+{
+    const char *p;
+    size_t n = skiff_tls_out(k->ptls, &p);
+    if (!n)
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int rc = conn_write(k, &b, 1, 1, queued);
+    skiff_tls_out_consume(k->ptls, n);
+    return rc;
+}
+
+/* conn_write, through the proxy's TLS session when there is one (then nothing points into
+ * bufs once it returns: the records are copied). */
+static int
+wire_write(struct h1_conn *k, uv_buf_t *bufs, unsigned nbufs, int copy, int *queued)
+{
+    if (!k->ptls)
+        return conn_write(k, bufs, nbufs, copy, queued);
+    for (unsigned i = 0; i < nbufs; i++)
+        if (bufs[i].len && skiff_tls_write(k->ptls, bufs[i].base, bufs[i].len) < 0)
+            return UV_EPROTO;
+    return flush_ptls(k, queued);
+}
+
 /* Sends what TLS has waiting. 0, or a negative libuv error. */
 static int
 flush_tls(struct h1_conn *k)
@@ -788,9 +851,76 @@ flush_tls(struct h1_conn *k)
         return 0;
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int queued = 0;
-    int rc = conn_write(k, &b, 1, 1, &queued);
+    int rc = wire_write(k, &b, 1, 1, &queued);
     skiff_tls_out_consume(k->tls, n);
     return rc < 0 ? rc : 0;
+}
+
+static void conn_connected(struct h1_call *c, struct h1_conn *k);
+
+/* Hands on what the proxy's TLS has decrypted (the tunnel's bytes, or the proxy's own
+ * answers), until it has nothing more or the call pauses; as drain_tls, after every feed of
+ * ciphertext and on resume. */
+static void
+drain_ptls(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    while (!k->closing && !(k->call && k->call->paused)) {
+        ssize_t n = skiff_tls_read(k->ptls, cl->xbuf, sizeof cl->xbuf);
+        int queued = 0;
+        if (n != 0 && flush_ptls(k, &queued) < 0 && k->call) {
+            conn_failed(k->call, "could not send to the proxy", 0);
+            return;
+        }
+        if (n == 0)
+            return;
+        if (n < 0) {
+            wire_end(k, UV_EOF, skiff_tls_error(k->ptls));
+            return;
+        }
+        wire_in(k, cl->xbuf, (size_t)n);
+    }
+}
+
+/* Ciphertext from an https:// proxy: its handshake goes on, or the records are decrypted. */
+static void
+ptls_in(struct h1_conn *k, const char *data, size_t len)
+{
+    struct h1_call *c = k->call;
+    if (skiff_tls_feed(k->ptls, data, len) < 0) {
+        if (c)
+            finish(c, "out of memory reading from the proxy");
+        else
+            conn_close(k);
+        return;
+    }
+    if (k->phandshaking) {
+        int queued = 0;
+        int rc = skiff_tls_handshake(k->ptls);
+        if (flush_ptls(k, &queued) < 0)
+            rc = -1;
+        if (rc == 0)
+            return;
+        if (rc < 0 || !c) {
+            struct h1_origin *o = k->origin;
+            if (rc < 0) {
+                snprintf(o->tls_error, sizeof o->tls_error, "%s",
+                         *skiff_tls_error(k->ptls) ? skiff_tls_error(k->ptls)
+                                                   : "the TLS handshake with the proxy failed");
+                o->tls_failed_until = uv_now(k->cl->loop) + TLS_FAIL_MS;
+            }
+            if (c)
+                finish(c, o->tls_error);
+            else
+                conn_close(k);
+            return;
+        }
+        k->phandshaking = 0;
+        conn_connected(c, k);
+        if (k->closing)
+            return;
+    }
+    drain_ptls(k);
 }
 
 static void
@@ -809,13 +939,13 @@ send_request(struct h1_call *c)
             const char *p;
             size_t n = skiff_tls_out(k->tls, &p);
             uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-            rc = conn_write(k, &b, 1, 1, &queued);
+            rc = wire_write(k, &b, 1, 1, &queued);
             skiff_tls_out_consume(k->tls, n);
         }
     } else {
         uv_buf_t bufs[2] = {uv_buf_init(c->req.data, (unsigned)c->req.len),
                             uv_buf_init((char *)c->body, (unsigned)c->body_len)};
-        rc = conn_write(k, bufs, c->body_len ? 2 : 1, 0, &queued);
+        rc = wire_write(k, bufs, c->body_len ? 2 : 1, 0, &queued);
     }
     if (rc > 0 || queued)
         c->wrote = 1;
@@ -858,7 +988,7 @@ flush_proxy(struct h1_conn *k, struct skiff_buf *out)
     int queued = 0, rc = 0;
     if (out->len) {
         uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
-        rc = conn_write(k, &b, 1, 1, &queued);
+        rc = wire_write(k, &b, 1, 1, &queued);
     }
     if (out->data)
         memset(out->data, 0, out->cap);
@@ -994,11 +1124,32 @@ connect_cb(uv_connect_t *req, int status)
         conn_failed(c, "could not read from the upstream connection", rc);
         return;
     }
-    if (tunnelled(k->origin)) {
-        proxy_begin(c, k);
+    if (k->origin->proxied && k->origin->proxy.tls) {
+        /* TLS to the proxy first; CONNECT (or the forwarded request) once it is up. */
+        k->ptls = skiff_tls_new(c->cl->tls, k->origin->proxy.host, &k->origin->proxy_session);
+        if (!k->ptls || skiff_tls_for_proxy(k->ptls) < 0) {
+            finish(c, "out of memory setting up TLS to the proxy");
+            return;
+        }
+        k->phandshaking = 1;
+        int queued = 0;
+        if (skiff_tls_handshake(k->ptls) < 0 || flush_ptls(k, &queued) < 0)
+            finish(c, *skiff_tls_error(k->ptls) ? skiff_tls_error(k->ptls)
+                                                : "could not start TLS with the proxy");
         return;
     }
-    conn_ready(c, k);
+    conn_connected(c, k);
+}
+
+/* The connection reaches the proxy (TLS done, for an https:// one) or the upstream: the
+ * tunnel starts, or TLS with the upstream, or the request goes. */
+static void
+conn_connected(struct h1_call *c, struct h1_conn *k)
+{
+    if (tunnelled(k->origin))
+        proxy_begin(c, k);
+    else
+        conn_ready(c, k);
 }
 
 /* The connection reaches the upstream (directly or through the proxy's tunnel): TLS
@@ -1133,12 +1284,16 @@ idle_clean(struct h1_conn *k)
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK;
-    if (n == 0 || !k->tls)
+    if (n == 0 || !(k->tls || k->ptls))
         return 0;
     /* Over TLS the bytes may be no answer at all (a session ticket): let TLS judge them;
      * plaintext closes the connection. */
-    while ((n = recv(fd, k->cl->rbuf, sizeof k->cl->rbuf, MSG_DONTWAIT)) > 0 && !k->closing)
-        tls_in(k, k->cl->rbuf, (size_t)n);
+    while ((n = recv(fd, k->cl->rbuf, sizeof k->cl->rbuf, MSG_DONTWAIT)) > 0 && !k->closing) {
+        if (k->ptls)
+            ptls_in(k, k->cl->rbuf, (size_t)n);
+        else
+            tls_in(k, k->cl->rbuf, (size_t)n);
+    }
     return !k->closing && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -1182,11 +1337,12 @@ origin_get(struct skiff_h1c *cl, const struct h1_origin *want)
     return o;
 }
 
-/* Splits "http://host[:port]/target" into the call's origin and the authority; returns the
- * target ("/" when the URL has none) or NULL when the URL is not one this client takes. */
+/* Splits "http://[user:pass@]host[:port]/target" into the call's origin, the authority
+ * (host and port) and the userinfo (*ui, *uilen: 0 when none); returns the target ("/" when
+ * the URL has none) or NULL when the URL is not one this client takes. */
 static const char *
 parse_url(struct h1_call *c, const char *url, const char *proxy, const char **authority,
-          size_t *alen)
+          size_t *alen, const char **ui, size_t *uilen)
 {
     struct h1_origin tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -1195,13 +1351,25 @@ parse_url(struct h1_call *c, const char *url, const char *proxy, const char **au
             return NULL;
         tmp.proxied = 1;
     }
-    if (strncmp(url, "https://", 8) == 0)
+    if (strncasecmp(url, "https://", 8) == 0)
         tmp.tls = 1;
-    else if (strncmp(url, "http://", 7) != 0)
+    else if (strncasecmp(url, "http://", 7) != 0)
         return NULL;
-    const char *a = url + (tmp.tls ? 8 : 7), *a0 = a;
+    const char *a = url + (tmp.tls ? 8 : 7);
     size_t n = strcspn(a, "/?#");
     const char *target = a + n;
+    /* Credentials (user:pass@, the last '@' ends them) are not part of the authority: they go
+     * as basic authorization (build_request), never in host or a message. */
+    *ui = a;
+    *uilen = 0;
+    for (const char *q = a; q < target; q++)
+        if (*q == '@')
+            *uilen = (size_t)(q - a);
+    if (*uilen || (n && *a == '@')) {
+        a += *uilen + 1;
+        n -= *uilen + 1;
+    }
+    const char *a0 = a;
     *authority = a;
     *alen = n;
     const char *port = NULL, *hend = a + n;
@@ -1243,10 +1411,14 @@ parse_url(struct h1_call *c, const char *url, const char *proxy, const char **au
 static int
 build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
 {
-    const char *authority;
-    size_t alen;
-    const char *target = parse_url(c, o->url, o->proxy, &authority, &alen);
+    const char *authority, *ui;
+    size_t alen, uilen;
+    const char *target = parse_url(c, o->url, o->proxy, &authority, &alen, &ui, &uilen);
     if (!target)
+        return -1;
+    /* Credentials in the URL: basic authorization to the upstream, as curl sent them. */
+    char user[256], pass[256];
+    if (uilen && skiff_userinfo_decode(ui, uilen, user, sizeof user, pass, sizeof pass) < 0)
         return -1;
     struct skiff_buf *b = &c->req;
     skiff_buf_init(b, MAX_REQ_HEAD);
@@ -1259,6 +1431,8 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     int forwarded = c->origin->proxied && !tunnelled(c->origin);
     if (forwarded)
         need += alen + 16 + 2 * sizeof c->origin->proxy.user;
+    if (uilen)
+        need += 32 + 2 * sizeof user;
     if (skiff_buf_reserve(b, need))
         return -1;
     skiff_buf_adds(b, o->method);
@@ -1273,6 +1447,13 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     skiff_buf_adds(b, " HTTP/1.1\r\nhost: ");
     skiff_buf_add(b, authority, alen);
     skiff_buf_add(b, "\r\n", 2);
+    if (uilen) {
+        int rc = skiff_basic_auth_header("authorization", user, pass, b);
+        memset(user, 0, sizeof user);
+        memset(pass, 0, sizeof pass);
+        if (rc < 0)
+            return -1;
+    }
     if (forwarded && skiff_proxy_auth_header(&c->origin->proxy, b) < 0)
         return -1;
     for (const char *const *h = o->headers; h && *h; h++) {
@@ -1329,9 +1510,10 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     }
     c->starting = 1;
     char err[400];
-    if (c->origin->tls && !k && uv_now(cl->loop) < c->origin->tls_failed_until) {
+    int tls = c->origin->tls || c->origin->proxy.tls;
+    if (tls && !k && uv_now(cl->loop) < c->origin->tls_failed_until) {
         finish(c, c->origin->tls_error); /* reported from the loop, as every early end */
-    } else if (c->origin->tls && !k && tls_ready(cl, o->ca_file, err, sizeof err) < 0) {
+    } else if (tls && !k && tls_ready(cl, o->ca_file, err, sizeof err) < 0) {
         finish(c, err);
     } else if (k) {
         idle_unlink(k);
@@ -1363,6 +1545,8 @@ skiff_h1c_resume(struct skiff_upcall *call)
      * so: they go first, or the call would wait for the next packet (or forever). */
     if (!c->paused && !c->cancelled && !c->done && c->conn && c->conn->tls)
         drain_tls(c->conn);
+    if (!c->paused && !c->cancelled && !c->done && c->conn && c->conn->ptls)
+        drain_ptls(c->conn);
     if (!c->paused && !c->cancelled && !c->done && c->conn) {
         uv_read_start((uv_stream_t *)&c->conn->tcp, alloc_cb, read_cb);
         arm(c);
@@ -1472,12 +1656,12 @@ int
 skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n)
 {
     struct h1_call tmp;
-    const char *authority;
-    size_t alen;
+    const char *authority, *ui;
+    size_t alen, uilen;
     char err[400];
     memset(&tmp, 0, sizeof tmp);
     tmp.cl = cl;
-    if (n <= 0 || !parse_url(&tmp, url, NULL, &authority, &alen))
+    if (n <= 0 || !parse_url(&tmp, url, NULL, &authority, &alen, &ui, &uilen))
         return -1;
     if (tmp.origin->tls && tls_ready(cl, ca_file, err, sizeof err) < 0)
         return -1;

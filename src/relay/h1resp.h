@@ -74,9 +74,9 @@ int skiff_h1_token_listed(const char *v, size_t vlen, const char *name, size_t n
 
 /*
  * Removes from block[from..] ("name: value\r\n" lines) every Connection line and every
- * field a Connection line names (RFC 9110 7.6.1: hop-by-hop by declaration). The
- * transports keep Connection lines in the block they build, then call this once the head
- * is complete, so a name is found whether it comes before or after its Connection line.
+ * field a Connection line names (RFC 9110 7.6.1: hop-by-hop by declaration). A transport
+ * keeps Connection lines in the block it builds, then calls this once the head is
+ * complete, so a name is found whether it comes before or after its Connection line.
  */
 void skiff_h1_drop_connection(struct skiff_buf *block, size_t from);
 

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/num.h"
 #include "relay/h1resp.h"
@@ -54,17 +55,32 @@ decode(const char *s, size_t n, char *out, size_t cap)
 }
 
 int
+skiff_userinfo_decode(const char *s, size_t n, char *user, size_t ucap, char *pass, size_t pcap)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t ul = colon ? (size_t)(colon - s) : n;
+    pass[0] = '\0';
+    return decode(s, ul, user, ucap) < 0 || (colon && decode(colon + 1, n - ul - 1, pass, pcap) < 0)
+               ? -1
+               : 0;
+}
+
+int
 skiff_proxy_parse(const char *url, struct skiff_proxy *p)
 {
     memset(p, 0, sizeof *p);
     const char *a;
-    if (!strncmp(url, "http://", 7)) {
+    if (!strncasecmp(url, "http://", 7)) {
         p->kind = SKIFF_PROXY_HTTP;
         a = url + 7;
-    } else if (!strncmp(url, "socks5h://", 10)) {
+    } else if (!strncasecmp(url, "https://", 8)) {
+        p->kind = SKIFF_PROXY_HTTP;
+        p->tls = 1;
+        a = url + 8;
+    } else if (!strncasecmp(url, "socks5h://", 10)) {
         p->kind = SKIFF_PROXY_SOCKS5H;
         a = url + 10;
-    } else if (!strncmp(url, "socks5://", 9)) {
+    } else if (!strncasecmp(url, "socks5://", 9)) {
         p->kind = SKIFF_PROXY_SOCKS5;
         a = url + 9;
     } else {
@@ -76,10 +92,8 @@ skiff_proxy_parse(const char *url, struct skiff_proxy *p)
         if (*q == '@')
             at = q;
     if (at) {
-        const char *colon = memchr(a, ':', (size_t)(at - a));
-        const char *uend = colon ? colon : at;
-        if (decode(a, (size_t)(uend - a), p->user, sizeof p->user) < 0 ||
-            (colon && decode(colon + 1, (size_t)(at - colon - 1), p->pass, sizeof p->pass) < 0))
+        if (skiff_userinfo_decode(a, (size_t)(at - a), p->user, sizeof p->user, p->pass,
+                                  sizeof p->pass) < 0)
             return -1;
         a = at + 1;
     }
@@ -110,8 +124,11 @@ skiff_proxy_parse(const char *url, struct skiff_proxy *p)
     if (port)
         memcpy(p->port, port, plen);
     else
-        memcpy(p->port, p->kind == SKIFF_PROXY_HTTP ? "80" : "1080",
-               p->kind == SKIFF_PROXY_HTTP ? 3 : 5);
+        memcpy(p->port,
+               p->kind != SKIFF_PROXY_HTTP ? "1080"
+               : p->tls                    ? "443"
+                                           : "80",
+               p->kind != SKIFF_PROXY_HTTP ? 5 : 3);
     return 0;
 }
 
@@ -145,22 +162,29 @@ socks_connect(struct skiff_proxy_hs *hs, struct skiff_buf *out)
 }
 
 int
-skiff_proxy_auth_header(const struct skiff_proxy *p, struct skiff_buf *out)
+skiff_basic_auth_header(const char *field, const char *user, const char *pass,
+                        struct skiff_buf *out)
 {
-    if (!*p->user)
-        return 0;
     /* Basic credentials: base64 of user:pass, by OpenSSL's encoder. */
-    unsigned char plain[512], b64[700];
-    size_t ul = strlen(p->user), ql = strlen(p->pass);
-    memcpy(plain, p->user, ul);
-    plain[ul] = ':';
-    memcpy(plain + ul + 1, p->pass, ql);
-    int bl = EVP_EncodeBlock(b64, plain, (int)(ul + 1 + ql));
-    int rc = skiff_buf_adds(out, "proxy-authorization: Basic ") ||
+    char plain[512];
+    unsigned char b64[700];
+    if (strlen(user) > 255 || strlen(pass) > 255)
+        return -1;
+    int pl = snprintf(plain, sizeof plain, "%s:%s", user, pass);
+    int bl = EVP_EncodeBlock(b64, (const unsigned char *)plain, pl);
+    int rc = skiff_buf_adds(out, field) || skiff_buf_adds(out, ": Basic ") ||
              skiff_buf_add(out, b64, (size_t)bl) || skiff_buf_adds(out, "\r\n");
     memset(plain, 0, sizeof plain);
     memset(b64, 0, sizeof b64);
     return rc ? -1 : 0;
+}
+
+int
+skiff_proxy_auth_header(const struct skiff_proxy *p, struct skiff_buf *out)
+{
+    if (!*p->user)
+        return 0;
+    return skiff_basic_auth_header("proxy-authorization", p->user, p->pass, out);
 }
 
 int

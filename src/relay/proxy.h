@@ -24,15 +24,27 @@ enum skiff_proxy_kind {
 
 struct skiff_proxy {
     enum skiff_proxy_kind kind;
+    int tls;        /* https:// (kind SKIFF_PROXY_HTTP): TLS to the proxy, then CONNECT */
     char host[256]; /* brackets stripped from an IPv6 literal */
     char port[8];
     char user[256]; /* percent-decoded; "" for none */
     char pass[256];
 };
 
-/* Parses an http://, socks5:// or socks5h:// proxy URL ([user[:pass]@]host[:port], default ports 80
- * and 1080). 0, or -1 for another scheme or a URL this module cannot take. */
+/* Parses an http://, https://, socks5:// or socks5h:// proxy URL ([user[:pass]@]host[:port],
+ * default ports 80, 443 and 1080; the scheme in any case). 0, or -1 for another scheme or a
+ * URL this module cannot take. */
 int skiff_proxy_parse(const char *url, struct skiff_proxy *p);
+
+/* Splits the userinfo of a URL (the n bytes before '@': "user[:pass]") into its
+ * percent-decoded parts. 0, or -1 when a part does not fit or an escape is broken. */
+int skiff_userinfo_decode(const char *s, size_t n, char *user, size_t ucap, char *pass,
+                          size_t pcap);
+
+/* Appends "FIELD: Basic base64(user:pass)\r\n" (the scratch it used is wiped). 0, or -1
+ * when out is full or the credentials are longer than 255 bytes each. */
+int skiff_basic_auth_header(const char *field, const char *user, const char *pass,
+                            struct skiff_buf *out);
 
 /* Appends "proxy-authorization: Basic ...\r\n" when the URL had credentials (for a request
  * forwarded through an http:// proxy, and for CONNECT). 0, or -1 when out is full. */

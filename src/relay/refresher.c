@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "relay/fetch.h"
 
 struct skiff_refresher {
     struct skiff_catalog *cat;
@@ -17,7 +18,7 @@ struct skiff_refresher {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_int stop; /* set under mu (for cv) and read by the refresh's curl callback */
+    atomic_int stop; /* set under mu (for cv) and polled by the refresh's call (relay/fetch.h) */
 };
 
 static void

@@ -21,6 +21,7 @@ struct skiff_tls {
     SSL *ssl;
     BIO *rbio, *wbio; /* owned by ssl */
     void **slot;      /* where this host's resumable session lives, or NULL */
+    const char *peer; /* who is at the other end, for messages: "upstream" or "proxy" */
     char err[320];
 };
 
@@ -87,6 +88,7 @@ skiff_tls_new(struct skiff_tls_ctx *c, const char *host, void **session_slot)
     if (!t)
         return NULL;
     t->slot = session_slot;
+    t->peer = "upstream";
     t->ssl = SSL_new(c->ctx);
     t->rbio = BIO_new(BIO_s_mem());
     t->wbio = BIO_new(BIO_s_mem());
@@ -157,17 +159,17 @@ set_error(struct skiff_tls *t, int e)
     unsigned long code = ERR_peek_error();
     if (v != X509_V_OK && code) {
         snprintf(t->err, sizeof t->err,
-                 "the upstream's TLS certificate could not be verified (%s); for a private CA "
+                 "the %s's TLS certificate could not be verified (%s); for a private CA "
                  "set upstreams.gemini.ca_file",
-                 X509_verify_cert_error_string(v));
+                 t->peer, X509_verify_cert_error_string(v));
     } else if (code) {
         char why[200];
         ERR_error_string_n(code, why, sizeof why);
-        snprintf(t->err, sizeof t->err, "TLS with the upstream failed (%s)", why);
+        snprintf(t->err, sizeof t->err, "TLS with the %s failed (%s)", t->peer, why);
     } else if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
-        snprintf(t->err, sizeof t->err, "the upstream closed the TLS connection");
+        snprintf(t->err, sizeof t->err, "the %s closed the TLS connection", t->peer);
     } else {
-        snprintf(t->err, sizeof t->err, "TLS with the upstream failed (error %d)", e);
+        snprintf(t->err, sizeof t->err, "TLS with the %s failed (error %d)", t->peer, e);
     }
     ERR_clear_error();
 }
@@ -261,4 +263,12 @@ const char *
 skiff_tls_error(const struct skiff_tls *t)
 {
     return t->err;
+}
+
+int
+skiff_tls_for_proxy(struct skiff_tls *t)
+{
+    static const unsigned char h1[] = "\x08http/1.1";
+    t->peer = "proxy";
+    return SSL_set_alpn_protos(t->ssl, h1, sizeof h1 - 1) == 0 ? 0 : -1;
 }

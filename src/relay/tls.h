@@ -59,6 +59,11 @@ int skiff_tls_write(struct skiff_tls *t, const char *data, size_t len);
 size_t skiff_tls_out(struct skiff_tls *t, const char **data);
 void skiff_tls_out_consume(struct skiff_tls *t, size_t n);
 
+/* Makes t a session to an https:// proxy (before the handshake): ALPN offers http/1.1 alone
+ * whatever the context offers (CONNECT is HTTP/1.1), and messages name the proxy. 0, or -1
+ * when out of memory. */
+int skiff_tls_for_proxy(struct skiff_tls *t);
+
 /* Why the last call failed, in words ("the upstream's certificate is not trusted
  * (self-signed certificate)..."); "" when it did not. */
 const char *skiff_tls_error(const struct skiff_tls *t);

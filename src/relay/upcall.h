@@ -1,18 +1,14 @@
 /*
- * Inside the upstream client (relay/upstream.h): the call object both transports share,
- * and the two transports behind skiff_upstream. Only relay/upstream.c, relay/h1client.c
- * and relay/curlclient.c include this.
+ * Inside the upstream client (relay/upstream.h): the call object and the transport behind
+ * skiff_upstream. Only relay/upstream.c and relay/h1client.c include this.
  *
  *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
- *              http:// and https:// upstreams without credentials in the URL, directly
- *              or through an http://, socks5:// or socks5h:// proxy (relay/proxy.c).
- *              No per-call allocation beyond the call itself; idle connections kept per
- *              worker.
- *   curlclient libcurl multi_socket on libuv: https:// proxies, credentials in the
- *              URL, and every call with
- *              upstreams.gemini.client: curl.
+ *              http:// and https:// upstreams (credentials in the URL go as basic
+ *              authorization), directly or through an http://, https://, socks5:// or
+ *              socks5h:// proxy (relay/proxy.c). No per-call allocation beyond the call
+ *              itself; idle connections kept per worker.
  *
- * Both keep the contract in upstream.h: on_status once, on_body for each piece (its bytes
+ * It keeps the contract in upstream.h: on_status once, on_body for each piece (its bytes
  * are consumed whatever it returns; 1 pauses the pieces after it), on_done exactly once
  * unless cancelled, and the call's memory freed by its transport.
  */
@@ -21,7 +17,7 @@
 
 #include "relay/upstream.h"
 
-enum skiff_upcall_kind { SKIFF_UPCALL_H1, SKIFF_UPCALL_CURL };
+enum skiff_upcall_kind { SKIFF_UPCALL_H1 };
 
 /* The first member of each transport's call struct. */
 struct skiff_upcall {
@@ -41,13 +37,5 @@ void skiff_h1c_resume(struct skiff_upcall *call);
  * is not one this client takes or TLS cannot be set up. */
 int skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n);
 int skiff_h1c_active(const struct skiff_h1c *cl);
-
-struct skiff_curlc;
-struct skiff_curlc *skiff_curlc_new(uv_loop_t *loop);
-void skiff_curlc_close(struct skiff_curlc *cl);
-struct skiff_upcall *skiff_curlc_start(struct skiff_curlc *cl, const struct skiff_upcall_opts *o);
-void skiff_curlc_cancel(struct skiff_upcall *call);
-void skiff_curlc_resume(struct skiff_upcall *call);
-int skiff_curlc_active(const struct skiff_curlc *cl);
 
 #endif

@@ -1,31 +1,26 @@
 /*
- * The upstream client: one per worker, two transports behind it (relay/upcall.h). An
- * http:// or https:// URL without credentials goes to h1client (skiff's own HTTP/1.1
- * client, TLS on OpenSSL, tunnels through proxy.c) unless its proxy is one h1client cannot
- * tunnel through (own_client below); those go to libcurl.
+ * The upstream client: one per worker, skiff's own behind it (relay/upcall.h): every
+ * http:// or https:// URL goes to h1client (HTTP/1.1, TLS on OpenSSL, tunnels through
+ * proxy.c).
  */
 #include "relay/upstream.h"
 
 #include <stdlib.h>
-#include <string.h>
 
-#include "relay/proxy.h"
 #include "relay/upcall.h"
 
 struct skiff_upstream {
     struct skiff_h1c *h1;
-    struct skiff_curlc *curl;
 };
 
 struct skiff_upstream *
-skiff_upstream_new(uv_loop_t *loop, int curl_only)
+skiff_upstream_new(uv_loop_t *loop)
 {
     struct skiff_upstream *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
-    u->curl = skiff_curlc_new(loop);
-    u->h1 = curl_only ? NULL : skiff_h1c_new(loop);
-    if (!u->curl || (!curl_only && !u->h1)) {
+    u->h1 = skiff_h1c_new(loop);
+    if (!u->h1) {
         skiff_upstream_close(u);
         return NULL;
     }
@@ -45,35 +40,13 @@ skiff_upstream_close(struct skiff_upstream *u)
     if (!u)
         return;
     skiff_h1c_close(u->h1);
-    skiff_curlc_close(u->curl);
     free(u);
-}
-
-/* Whether the h1 client takes the call: http:// or https:// without credentials in the
- * URL, directly, through a socks5:// or socks5h:// proxy, or through an http:// proxy
- * (CONNECT for an https:// upstream, forwarded for http://). https:// proxies go to libcurl. */
-static int
-own_client(const struct skiff_upcall_opts *o)
-{
-    size_t skip = !strncmp(o->url, "http://", 7) ? 7 : !strncmp(o->url, "https://", 8) ? 8 : 0;
-    if (!skip)
-        return 0;
-    if (o->proxy && *o->proxy) {
-        struct skiff_proxy p;
-        if (skiff_proxy_parse(o->proxy, &p) < 0)
-            return 0;
-    }
-    const char *host = o->url + skip;
-    size_t n = strcspn(host, "/?#");
-    return memchr(host, '@', n) == NULL;
 }
 
 struct skiff_upcall *
 skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
 {
-    if (u->h1 && own_client(o))
-        return skiff_h1c_start(u->h1, o);
-    return skiff_curlc_start(u->curl, o);
+    return skiff_h1c_start(u->h1, o);
 }
 
 void *
@@ -89,8 +62,6 @@ skiff_upcall_cancel(struct skiff_upcall *call)
         return;
     if (call->kind == SKIFF_UPCALL_H1)
         skiff_h1c_cancel(call);
-    else
-        skiff_curlc_cancel(call);
 }
 
 void
@@ -100,12 +71,10 @@ skiff_upcall_resume(struct skiff_upcall *call)
         return;
     if (call->kind == SKIFF_UPCALL_H1)
         skiff_h1c_resume(call);
-    else
-        skiff_curlc_resume(call);
 }
 
 int
 skiff_upstream_active(const struct skiff_upstream *u)
 {
-    return skiff_curlc_active(u->curl) + (u->h1 ? skiff_h1c_active(u->h1) : 0);
+    return skiff_h1c_active(u->h1);
 }

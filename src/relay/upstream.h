@@ -1,9 +1,9 @@
 /*
  * The upstream HTTP client, one per worker, on the worker's libuv loop. Knows HTTP calls,
- * not client connections and not Gemini. Two transports sit behind it (relay/upcall.h):
- * skiff's own HTTP/1.1 client, plain or over TLS (OpenSSL), for upstreams reached directly
- * (Google over https://, skiff sim) or through a CONNECT or socks5h tunnel, and libcurl's
- * multi_socket API for the other proxies. Each keeps idle connections for reuse.
+ * not client connections and not Gemini. skiff's own HTTP/1.1 client sits behind it
+ * (relay/upcall.h), plain or over TLS (OpenSSL), for upstreams reached directly (Google over
+ * https://, skiff sim) or through a proxy's tunnel (http://, https://, socks5://, socks5h://).
+ * It keeps idle connections for reuse.
  *
  * A call reports through its ops: on_status once the response headers are complete, on_body
  * for each piece of body, on_done exactly once at the end (unless cancelled). Callbacks run
@@ -46,15 +46,12 @@ struct skiff_upcall_opts {
     long connect_timeout_ms;
     long first_byte_timeout_ms; /* 0: none */
     long idle_timeout_ms;       /* between body pieces; 0: none */
-    long recv_buffer;           /* libcurl's receive buffer in bytes; 0: its 16 KiB (the
-                                 * HTTP/1.1 client reads into one buffer per worker) */
     const struct skiff_upcall_ops *ops;
     void *data;
 };
 
-/* A new client on loop; NULL on failure. curl_only sends every call through libcurl
- * (upstreams.gemini.client: curl). */
-struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop, int curl_only);
+/* A new client on loop; NULL on failure. */
+struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop);
 
 /* Opens n connections to the origin of url (TLS handshake done) before any call and keeps
  * them open while idle, so the first request after start is not a cold one. Nothing

@@ -80,12 +80,6 @@ export async function startServe(yaml, { env = {} } = {}) {
   // The catalog refresh would add models.list calls to the sim's log; tests that want it
   // set catalog: themselves.
   const catalog = /^catalog:/m.test(yaml) ? '' : 'catalog: {refresh_s: 0}\n';
-  // SKIFF_TEST_CLIENT=curl runs a suite over the libcurl transport instead of skiff's own
-  // HTTP/1.1 client (CMake registers the *_curl variants).
-  const client = process.env.SKIFF_TEST_CLIENT;
-  if (client && !/client:/.test(yaml))
-    yaml = yaml.replace(/^(\s+)base_url:/m, `$1client: ${client}\n$1base_url:`)
-      .replace(/\{base_url:/, `{client: ${client}, base_url:`);
   if (TLS_UPSTREAM) {
     // Every plain loopback upstream goes behind a TLS terminator; the config gets ca_file.
     for (const m of [...yaml.matchAll(/base_url: *"?http:\/\/127\.0\.0\.1:(\d+)/g)]) {

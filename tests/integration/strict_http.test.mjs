@@ -1,8 +1,8 @@
 // Strict HTTP/1.1 framing (RFC 9112) and header names (RFC 9110) at skiff's door, open mode's
 // Host/Origin rule, and the 404 for a path that is not UTF-8. Each scenario sends raw bytes
 // to skiff serve in front of a raw upstream that records every request head it receives, so
-// that "refused" also means "nothing reached the upstream". Runs over both upstream
-// transports (SKIFF_TEST_CLIENT=curl in the _curl variant).
+// that "refused" also means "nothing reached the upstream". Runs over plain http and, as
+// strict_http_tls, over https.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServe } from './lib.mjs';

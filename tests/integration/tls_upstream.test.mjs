@@ -1,7 +1,8 @@
-// skiff serve in front of an https:// upstream speaking HTTP/2 (node's http2 module with the
-// test-only certificate in fixtures/tls), the road every call to Google takes, through
-// libcurl (client: curl): skiff's own client speaks HTTP/1.1 over TLS (tls.test.mjs) and
-// not yet HTTP/2, so these HTTP/2 cases are libcurl's.
+// skiff serve in front of an https:// upstream speaking HTTP/2 and HTTP/1.1 (node's http2
+// module with allowHTTP1, the test-only certificate in fixtures/tls), the road every call to
+// Google takes. skiff's own client (the only one since libcurl went) offers http/1.1 in ALPN
+// until its HTTP/2 lands, so today these cases run over HTTP/1.1 on TLS; the window-0 case is
+// HTTP/2's alone and waits for it.
 // - upstreams.gemini.ca_file: the upstream's certificate is verified against that file, and
 //   without it against the system store (which does not know the test CA).
 // - An upstream that answers in full before it has read the request body, then resets the
@@ -37,6 +38,20 @@ async function startH2Upstream({ early, window0 = false }) {
     key: readFileSync(join(FIX, 'server.key')),
     cert: readFileSync(join(FIX, 'server.pem')),
     settings: window0 ? { initialWindowSize: 0 } : {},
+    allowHTTP1: true,
+  });
+  // The same over HTTP/1.1 (ALPN http/1.1): early answers before reading the body.
+  server.on('request', (hreq, res) => {
+    if (hreq.httpVersionMajor === 2) return; // the 'stream' handler below has it
+    const req = { path: hreq.url, key: hreq.headers['x-goog-api-key'], body: '' };
+    up.requests.push(req);
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
+      res.end(ANSWER);
+    };
+    hreq.on('data', (d) => { req.body += d; });
+    if (early) answer();
+    else hreq.on('end', answer);
   });
   server.on('stream', (stream, headers) => {
     stream.on('error', () => {});
@@ -74,7 +89,6 @@ upstreams:
   gemini:
     base_url: ${up.url}
     keys: [${KEY}]
-    client: curl
 ${extra}`;
 }
 
@@ -115,25 +129,23 @@ test('without ca_file the system store decides: a private CA is refused, nothing
   }
 });
 
-// The upstream answers each request as soon as its HEADERS came, without reading the body
-// (as nginx's `return` does), and resets the stream with NO_ERROR. A client that sends the
-// body with its headers is never caught by that; one that leaves the body for a later loop
-// turn loses some answers to the race (libcurl 7.88 lost ~1% with 8 in flight, and the relay
-// retried them after its backoff: the ~200 ms stall of issue 12). This is a count over many
-// calls, not a timing: no answer may be lost, and the upstream must not be asked more often
-// than the calls and their logged retries explain. Honest limit: it is a race, and node's
-// http2 answers more slowly than nginx, so without the fix in curlclient.c's poll_cb this
-// caught 1 to 3 lost answers in about half of the runs here (nginx in `make bench`: ~1 % of
-// calls, every run; results.md counts the retried attempts).
-// To-do, not a pass: since a request libcurl has written is no longer re-sent silently
-// (issue 11 item 7: the seek callback refuses the rewind), a call on an HTTP/2 connection the
-// upstream closes after reading it ("the upstream closed a reused connection after reading
-// the request, without answering") is a counted retry. node's http2 server closes such
-// sessions now and then under this reset-every-stream load: 5 of 2,000 calls in one of six
-// runs on the merged tree. Whether skiff or the test upstream is at fault is not settled;
-// libcurl carries only proxied calls now, and the own client (tls.test.mjs) has no HTTP/2.
+// The upstream answers each request as soon as its headers came, without reading the body
+// (as nginx's `return` does; over HTTP/2 it then resets the stream with NO_ERROR). A client
+// that sends the body with its headers is never caught by that; one that leaves the body for
+// a later loop turn loses some answers to the race (libcurl 7.88 lost ~1% with 8 in flight,
+// and the relay retried them after its backoff: the ~200 ms stall of issue 12). This is a
+// count over many calls, not a timing: no answer may be lost, and the upstream must not be
+// asked more often than the calls and their logged retries explain. Over HTTP/1.1 (today's
+// ALPN) an early answer also means the connection is not reused while its write may still
+// be in flight (docs/internals/upstream.md, "An answer before the request was written").
+// To-do, not a pass, until HTTP/2: over HTTP/1.1 every call in flight has a connection of
+// its own, and on a machine loaded far past its cores (load average 20 on 2 cores, during
+// `make test` beside other builds) some of the 64 TCP+TLS handshakes opened at once took
+// longer than retry.connect_timeout_ms (10 s): "timed out connecting to the upstream"
+// (nothing was sent), and a call whose 3 attempts all did so was a 502. It passed every run
+// at load 8. Whether the handshakes were only slow or some stalled in skiff is not settled.
 test('answers sent before the upstream read the body are relayed once, none retried', {
-  todo: 'libcurl: a closed HTTP/2 connection now costs a counted retry (see above)',
+  todo: 'over HTTP/1.1, connect timeouts under heavy load (see above); a real test with HTTP/2',
 }, async () => {
   const up = await startH2Upstream({ early: true });
   const serve = await startServe(config(up, `    ca_file: ${CA}\n`));
@@ -154,8 +166,8 @@ test('answers sent before the upstream read the body are relayed once, none retr
     await Promise.all(Array.from({ length: CONC }, worker));
     // Every retried call must be explained by a connection-level failure: node's nghttp2 may
     // end the whole connection (GOAWAY) when a body arrives for a stream it has already
-    // reset and forgotten, which fails every call on it (curl: "Error in the HTTP2 framing
-    // layer"). That is the upstream's doing; a stream-level loss of an answer is ours.
+    // reset and forgotten, which fails every call on it (libcurl said "Error in the HTTP2
+    // framing layer"). That is the upstream's doing; a stream-level loss of an answer is ours.
     const attempts = serve.stderr.split('\n').filter((l) => l.includes('"event":"attempt"'));
     const lost = attempts.filter((l) => !l.includes('"reason":"Error in the HTTP2 framing layer"'));
     assert.deepEqual(lost, [], `answers were lost and the calls retried (${retried.length} of ${N})`);
@@ -168,13 +180,13 @@ test('answers sent before the upstream read the body are relayed once, none retr
   }
 });
 
-// An upstream that can never get the body before it answers (flow-control window 0: an early
-// error, say). libcurl 7.88 loses such an answer whenever the stream's close reaches its send
-// side before its receive side (fixed in libcurl 8.3, commit 331b89a3); the relay then
-// retries and the client gets a 502. Kept as a to-do for the upstream client of issue 12,
-// which must pass it.
+// An upstream that can never get the body before it answers (HTTP/2 flow-control window 0:
+// an early error, say). libcurl 7.88 lost such an answer whenever the stream's close reached
+// its send side before its receive side (fixed in libcurl 8.3, commit 331b89a3). Over
+// HTTP/1.1 (today's ALPN) there is no window and this is one more early answer; it is the
+// bar for the own client's HTTP/2, and a to-do until that lands.
 test('an answer sent while the body cannot go out (window 0) is the answer', {
-  todo: 'libcurl 7.88 drops some of these answers (docs/internals/upstream.md)',
+  todo: 'HTTP/2 window 0: runs over HTTP/1.1 until the own client speaks HTTP/2',
 }, async () => {
   const up = await startH2Upstream({ early: true, window0: true });
   const serve = await startServe(config(up, `    ca_file: ${CA}\n`));

@@ -1,8 +1,8 @@
 // The upstream transport: skiff serve in front of a raw TCP upstream written here with node's
 // net module, so that each scenario controls the exact bytes the upstream sends, how they are
 // split and when they come. The client is plain fetch or node's http. By default this runs over
-// skiff's own HTTP/1.1 client (relay/h1client.c); with SKIFF_TEST_CLIENT=curl over libcurl;
-// with SKIFF_TEST_UPSTREAM=tls over https, through a TLS terminator in front of the upstream.
+// skiff's own HTTP/1.1 client (relay/h1client.c), the only one since libcurl went (these
+// cases ran over both until then); with SKIFF_TEST_UPSTREAM=tls over https, through a TLS terminator in front of the upstream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -69,7 +69,6 @@ async function startUpstream(handler) {
 // skiff opens a connection to the upstream at start (no cold first request): wait until it
 // is there, so that the connections a test counts are the requests' doing.
 async function warmedUp(connections) {
-  if (process.env.SKIFF_TEST_CLIENT === 'curl') return; // libcurl opens nothing ahead
   const t0 = Date.now();
   while (connections() < 1 && Date.now() - t0 < 3000) await sleep(10);
   await sleep(TLS_UPSTREAM ? 100 : 20); // and through its TLS handshake

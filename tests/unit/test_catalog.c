@@ -10,6 +10,7 @@
 
 #include "gemini/catalog.h"
 #include "sim/catalog.h"
+#include "relay/fetch.h"
 
 static int
 lookup(const struct skiff_catalog *cat, const char *name, struct skiff_model_info *m)

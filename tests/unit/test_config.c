@@ -131,7 +131,6 @@ test_defaults_without_file(void **state)
     assert_string_equal(cfg->base_url, "https://generativelanguage.googleapis.com");
     assert_int_equal(cfg->nkeys, 0);
     assert_null(cfg->proxy);
-    assert_int_equal(cfg->curl_only, 0); /* client: auto by default */
     assert_int_equal(cfg->retry.max_attempts, 8);
     assert_int_equal(cfg->retry.base_delay_ms, 250);
     assert_int_equal(cfg->retry.max_delay_ms, 8000);
@@ -165,7 +164,7 @@ test_full_file(void **state)
                                        "    base_url: http://127.0.0.1:7000//\n"
                                        "    keys: [AIzaFirst, AIzaSecond]\n"
                                        "    proxy: socks5h://127.0.0.1:1080\n"
-                                       "    client: curl\n"
+                                       "    client: auto\n"
                                        "retry: {max_attempts: 60, base_delay_ms: 100,\n"
                                        "        max_delay_ms: 100, deadline_ms: 5000,\n"
                                        "        max_wait_ms: 2000}\n"
@@ -192,7 +191,6 @@ test_full_file(void **state)
     assert_int_equal(cfg->nkeys, 2);
     assert_string_equal(cfg->keys[1].key, "AIzaSecond");
     assert_string_equal(cfg->proxy, "socks5h://127.0.0.1:1080");
-    assert_int_equal(cfg->curl_only, 1);
     assert_int_equal(cfg->retry.max_attempts, 60);
     assert_int_equal(cfg->retry.base_delay_ms, 100);
     assert_int_equal(cfg->retry.max_delay_ms, 100);
@@ -247,7 +245,6 @@ test_empty_values(void **state)
     assert_int_equal(cfg->ntokens, 0);
     assert_int_equal(cfg->nfallbacks, 0);
     assert_null(cfg->proxy);
-    assert_int_equal(cfg->curl_only, 0); /* client: auto by default */
     assert_int_equal(cfg->nkeys, 0);
     assert_null(cfg->storage.sqlite);
     assert_null(cfg->storage.redis);
@@ -303,10 +300,13 @@ test_value_errors_name_line_and_key(void **state)
         "must start with http:// or https:// and name a host, got \"ftp://example.com\"");
     assert_error_at("upstreams:\n  gemini:\n    proxy: socks4://10.0.0.1\n", 3,
                     "upstreams.gemini.proxy", "socks5h://");
-    assert_error_at("upstreams:\n  gemini:\n    client: libcurl\n", 3, "upstreams.gemini.client",
-                    "must be auto (skiff's own client for http:// and https:// upstreams, "
-                    "libcurl through a proxy) or curl (libcurl for every upstream), got "
-                    "\"libcurl\"");
+    /* client: curl was the libcurl escape hatch: a config that still asks for it is refused
+     * where it says so, with what to do. */
+    assert_error_at("upstreams:\n  gemini:\n    keys: [AIzaK]\n    client: curl\n", 4,
+                    "upstreams.gemini.client",
+                    "is no longer an option: libcurl was removed, and skiff's own client takes "
+                    "every upstream (http://, https://, every proxy, credentials in base_url); "
+                    "delete this line (got \"curl\")");
     assert_error_at("upstreams:\n  gemini:\n    ca_file: /nonexistent/ca.pem\n", 3,
                     "upstreams.gemini.ca_file",
                     "cannot read \"/nonexistent/ca.pem\": No such file or directory");

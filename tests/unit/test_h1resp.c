@@ -252,7 +252,7 @@ test_connection_named_fields(void **state)
     assert_true(p.keep_alive);
     skiff_buf_release(&out);
 
-    /* The same on a block the libcurl transport builds, after what came before it. */
+    /* The same on a block a transport built itself, after what came before it. */
     skiff_buf_init(&out, 1024);
     const char blk[] = "keep: 1\r\nA: 1\r\nB: 2\r\nConnection: a,,b\r\nC: 3\r\n";
     skiff_buf_add(&out, blk, sizeof blk - 1);

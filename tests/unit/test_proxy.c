@@ -28,10 +28,45 @@ test_parse(void **state)
     assert_string_equal(p.port, "80");
     assert_int_equal(skiff_proxy_parse("socks5://10.0.0.1:1080", &p), 0);
     assert_int_equal(p.kind, SKIFF_PROXY_SOCKS5);
-    assert_int_equal(skiff_proxy_parse("https://10.0.0.1", &p), -1);
+    /* https://: TLS to the proxy (default port 443), then CONNECT as over http://; the
+     * scheme in any case, as the config accepts it. */
+    assert_int_equal(skiff_proxy_parse("https://10.0.0.1", &p), 0);
+    assert_int_equal(p.kind, SKIFF_PROXY_HTTP);
+    assert_int_equal(p.tls, 1);
+    assert_string_equal(p.port, "443");
+    assert_int_equal(skiff_proxy_parse("HTTPS://u:pw@proxy.example:8443", &p), 0);
+    assert_int_equal(p.tls, 1);
+    assert_string_equal(p.host, "proxy.example");
+    assert_string_equal(p.port, "8443");
+    assert_string_equal(p.user, "u");
+    assert_string_equal(p.pass, "pw");
+    assert_int_equal(skiff_proxy_parse("http://10.0.0.1", &p), 0);
+    assert_int_equal(p.tls, 0);
+    assert_int_equal(skiff_proxy_parse("socks4://10.0.0.1", &p), -1);
     assert_int_equal(skiff_proxy_parse("http://h:80x", &p), -1);
     assert_int_equal(skiff_proxy_parse("http://u:%zz@h", &p), -1);
     assert_int_equal(skiff_proxy_parse("http://:8080", &p), -1);
+}
+
+/* Credentials in a URL (an upstream's base_url, a proxy's): decoded, then basic auth. */
+static void
+test_basic_auth(void **state)
+{
+    (void)state;
+    char u[256], pw[256];
+    assert_int_equal(skiff_userinfo_decode("al%40ice:s%3Acret", 17, u, sizeof u, pw, sizeof pw), 0);
+    assert_string_equal(u, "al@ice");
+    assert_string_equal(pw, "s:cret");
+    assert_int_equal(skiff_userinfo_decode("bob", 3, u, sizeof u, pw, sizeof pw), 0);
+    assert_string_equal(u, "bob");
+    assert_string_equal(pw, "");
+    assert_int_equal(skiff_userinfo_decode("b%zz:x", 6, u, sizeof u, pw, sizeof pw), -1);
+    struct skiff_buf b;
+    skiff_buf_init(&b, 4096);
+    assert_int_equal(skiff_basic_auth_header("authorization", "Aladdin", "open sesame", &b), 0);
+    assert_int_equal(b.len, strlen("authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"));
+    assert_memory_equal(b.data, "authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n", b.len);
+    skiff_buf_release(&b);
 }
 
 /* Runs a whole proxy conversation: `replies` are the proxy's answers, fed `step` bytes at a
@@ -189,9 +224,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_connect),
-        cmocka_unit_test(test_socks5h),
+        cmocka_unit_test(test_parse),   cmocka_unit_test(test_basic_auth),
+        cmocka_unit_test(test_connect), cmocka_unit_test(test_socks5h),
         cmocka_unit_test(test_socks5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
