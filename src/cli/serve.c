@@ -15,7 +15,7 @@
 #include "relay/relay.h"
 #include "server/server.h"
 #include "state/sigcache.h"
-#include "store/store.h"
+#include "state/store.h"
 #include "base/url.h"
 
 static int

@@ -7,7 +7,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/hash.h"
-#include "store/store.h"
+#include "state/store.h"
 
 /*
  * A hash table of nodes (chained, a power of two of buckets, sized once from max_entries)

@@ -14,7 +14,7 @@
  * With a store (storage.sqlite), every put is also written to the sig_cache table by the
  * store thread (off the request path), and a get that misses memory reads that table, so
  * a restart, or another skiff sharing the file, still finds the signature; the table keeps
- * the max_entries newest (store/store.h, skiff_store_sig_limit). Without one, memory only.
+ * the max_entries newest (state/store.h, skiff_store_sig_limit). Without one, memory only.
  *
  * Lifecycle: init before the workers start, fini after they stopped and before the store
  * is closed. Calls before init or after fini do nothing (put returns SKIFF_EINVAL, get NULL).

@@ -15,7 +15,7 @@
 
 #include "base/err.h"
 #include "state/sigcache.h"
-#include "store/store.h"
+#include "state/store.h"
 
 struct fixture {
     char dir[64];

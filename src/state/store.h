@@ -10,33 +10,15 @@
  * Keys are identified by key_id, a fingerprint of the key (never the key itself), plus
  * their label for humans.
  */
-#ifndef SKIFF_STORE_H
-#define SKIFF_STORE_H
+#ifndef SKIFF_STATE_STORE_H
+#define SKIFF_STATE_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state/backend.h"
+
 struct skiff_store;
-
-/* One (key, model) state row. model "*" stands for every model (a key-wide retirement). */
-struct skiff_key_state {
-    char key_id[17]; /* 16 hex digits */
-    char label[64];
-    char model[129];
-    int64_t rest_until_ms; /* Unix ms; 0 when not resting */
-    int retired;           /* 1: retired until an operator re-enables it */
-    char reason[160];
-    int64_t updated_ms;
-};
-
-/* Today's use of one (key, model); day is the Pacific calendar date "2026-11-23". */
-struct skiff_key_usage {
-    char key_id[17];
-    char model[129];
-    char day[11];
-    int64_t requests;
-    int64_t tokens;
-};
 
 /*
  * Opens (creating if needed) the database at path and starts the store thread.
@@ -92,6 +74,20 @@ int skiff_store_load(struct skiff_store *s, int64_t now_ms, const char *day,
 void skiff_store_flush(struct skiff_store *s);
 
 /*
+ * Watches the file for states other instances (or anything else) commit: every interval_ms,
+ * when the file changed since the last look, calls fn(st, ud) on a thread of the store's
+ * for every state row whose rest has not ended or that is retired, this store's own rows
+ * included (the receiver merges, so a repeat is nothing). No lock of the store is held
+ * while fn runs; fn must not call skiff_store_unwatch. One watch per store. Returns 0 or a
+ * negative skiff_err.
+ */
+int skiff_store_watch(struct skiff_store *s, int interval_ms, skiff_state_cb *fn, void *ud);
+
+/* Stops the watch and waits for a call of fn in progress. Nothing when none. close calls
+ * it. */
+void skiff_store_unwatch(struct skiff_store *s);
+
+/*
  * Thought signatures (state/sigcache.h is their user): id → signature, in the sig_cache
  * table, so a restart or another skiff sharing the file finds them.
  *
@@ -115,8 +111,5 @@ char *skiff_store_get_sig(struct skiff_store *s, const char *id);
 /* How many signatures sig_cache keeps: past max_rows (plus an eighth, between prunes) the
  * oldest are deleted by the store thread. 0 (the default) keeps every one. */
 void skiff_store_sig_limit(struct skiff_store *s, size_t max_rows);
-
-/* The fingerprint of a key: 16 hex digits of a 64-bit hash; never reversible to the key. */
-void skiff_store_key_id(const char *key, char out[17]);
 
 #endif

@@ -1,4 +1,4 @@
-#include "store/store.h"
+#include "state/store.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -88,6 +88,16 @@ struct skiff_store {
     sqlite3 *rdb;
     sqlite3_stmt *get_sig;
     pthread_mutex_t r_lock;
+
+    /* The watcher (skiff_store_watch): its own thread, reading through rdb. */
+    pthread_mutex_t w_lock;
+    pthread_cond_t w_cv;
+    int w_stop;
+    int watching;
+    int w_interval_ms;
+    skiff_state_cb *w_fn;
+    void *w_ud;
+    pthread_t w_thread;
 
     pthread_mutex_t q_lock;
     pthread_cond_t wake;    /* work arrived, a flush was asked for, or stopping was set */
@@ -918,6 +928,8 @@ store_free(struct skiff_store *s)
     if (s->rdb)
         sqlite3_close(s->rdb);
     pthread_mutex_destroy(&s->r_lock);
+    pthread_mutex_destroy(&s->w_lock);
+    pthread_cond_destroy(&s->w_cv);
     free(s->path);
     free(s);
 }
@@ -942,11 +954,13 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
     pthread_mutex_init(&s->r_lock, NULL);
+    pthread_mutex_init(&s->w_lock, NULL);
     /* The store thread's timers are monotonic: a clock step must not delay a write. */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->wake, &ca);
+    pthread_cond_init(&s->w_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&s->done_cv, NULL);
     s->states.kind = s->w_states.kind = ROW_STATE;
@@ -1048,6 +1062,7 @@ skiff_store_close(struct skiff_store *s)
 {
     if (!s)
         return;
+    skiff_store_unwatch(s);
     pthread_mutex_lock(&s->q_lock);
     s->stopping = 1;
     pthread_cond_signal(&s->wake);
@@ -1130,11 +1145,11 @@ skiff_store_add_usage(struct skiff_store *s, const struct skiff_key_usage *u)
 }
 
 static int
-load_states(struct skiff_store *s, int64_t now_ms,
-            void (*fn)(const struct skiff_key_state *st, void *ud), void *ud)
+load_states(sqlite3 *db, int64_t now_ms, void (*fn)(const struct skiff_key_state *st, void *ud),
+            void *ud)
 {
     sqlite3_stmt *stmt;
-    int rc = sqlite3_prepare_v2(s->db,
+    int rc = sqlite3_prepare_v2(db,
                                 "SELECT key_id, model, label, rest_until_ms, retired, reason,"
                                 " updated_ms FROM key_state"
                                 " WHERE retired != 0 OR rest_until_ms > ?1",
@@ -1200,7 +1215,7 @@ skiff_store_load(struct skiff_store *s, int64_t now_ms, const char *day,
     int rc = SQLITE_OK;
     pthread_mutex_lock(&s->db_lock);
     if (fn)
-        rc = load_states(s, now_ms, fn, ud);
+        rc = load_states(s->db, now_ms, fn, ud);
     if (rc == SQLITE_OK && ufn && day)
         rc = load_usage(s, day, ufn, ud);
     if (rc != SQLITE_OK) {
@@ -1212,24 +1227,6 @@ skiff_store_load(struct skiff_store *s, int64_t now_ms, const char *day,
     }
     pthread_mutex_unlock(&s->db_lock);
     return rc == SQLITE_OK ? 0 : SKIFF_EIO;
-}
-
-/*
- * FNV-1a, 64 bits. It is an identifier, not a protection: a key has far more entropy than
- * 64 bits, so the hash cannot give it back, and collisions in a pool of keys are
- * vanishingly unlikely. Being fixed, it stays the same across restarts and builds.
- */
-void
-skiff_store_key_id(const char *key, char out[17])
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *k = key ? key : "";
-    uint64_t h = skiff_fnv1a64(SKIFF_FNV64_BASIS, k, strlen(k));
-    for (int i = 15; i >= 0; i--) {
-        out[i] = hex[h & 0xf];
-        h >>= 4;
-    }
-    out[16] = '\0';
 }
 
 void
@@ -1309,4 +1306,133 @@ skiff_store_get_sig(struct skiff_store *s, const char *id)
     sqlite3_clear_bindings(stmt);
     pthread_mutex_unlock(&s->r_lock);
     return out;
+}
+
+/* ---- watching what other instances write ---- */
+
+/* The states one look found, handed to the callback after r_lock is let go. */
+struct seen {
+    struct skiff_key_state *st;
+    size_t n, cap;
+};
+
+static void
+collect_state(const struct skiff_key_state *st, void *ud)
+{
+    struct seen *v = ud;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        if (cap > TABLE_MAX)
+            return; /* far past any pool's keys x models: the rest waits for the next look */
+        struct skiff_key_state *m = realloc(v->st, cap * sizeof *m);
+        if (!m)
+            return;
+        v->st = m;
+        v->cap = cap;
+    }
+    v->st[v->n++] = *st;
+}
+
+/* PRAGMA data_version of rdb: it changes when another connection (our store thread's,
+ * another process's) commits. -1 on failure. Called with r_lock held. */
+static int64_t
+data_version(sqlite3 *db)
+{
+    sqlite3_stmt *stmt;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return v;
+}
+
+static int64_t
+wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The watcher thread: every w_interval_ms, when the file changed since its last look, it
+ * reads the states that matter (a rest not over, a retirement: what load reads) and hands
+ * each to w_fn with no lock of the store held. Everything is handed again after each
+ * change, its own writes included: the receiver merges, which makes a repeat change
+ * nothing. A state table holds one row per (key, model), so a look is small.
+ */
+static void *
+watch_main(void *arg)
+{
+    struct skiff_store *s = arg;
+    /* The first look reads whatever is there: a commit between the watch's start and this
+     * thread's first look would otherwise be taken for the starting point and never read. */
+    int64_t seen_version = -1;
+    pthread_mutex_lock(&s->w_lock);
+    while (!s->w_stop) {
+        struct timespec ts;
+        deadline_at(&ts, mono_ms() + s->w_interval_ms);
+        pthread_cond_timedwait(&s->w_cv, &s->w_lock, &ts);
+        if (s->w_stop)
+            break;
+        pthread_mutex_unlock(&s->w_lock);
+
+        struct seen v = {0};
+        pthread_mutex_lock(&s->r_lock);
+        int64_t version = data_version(s->rdb);
+        if (version != seen_version &&
+            load_states(s->rdb, wall_ms(), collect_state, &v) == SQLITE_OK)
+            seen_version = version;
+        pthread_mutex_unlock(&s->r_lock);
+        for (size_t i = 0; i < v.n; i++)
+            s->w_fn(&v.st[i], s->w_ud);
+        free(v.st);
+
+        pthread_mutex_lock(&s->w_lock);
+    }
+    pthread_mutex_unlock(&s->w_lock);
+    return NULL;
+}
+
+int
+skiff_store_watch(struct skiff_store *s, int interval_ms, skiff_state_cb *fn, void *ud)
+{
+    if (!s || !fn || interval_ms <= 0)
+        return SKIFF_EINVAL;
+    pthread_mutex_lock(&s->w_lock);
+    int rc = 0;
+    if (s->watching) {
+        rc = SKIFF_EINVAL;
+        goto out_unlock;
+    }
+    s->w_fn = fn;
+    s->w_ud = ud;
+    s->w_interval_ms = interval_ms;
+    s->w_stop = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&s->w_thread, NULL, watch_main, s) == 0 ? 0 : SKIFF_EIO;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->watching = rc == 0;
+out_unlock:
+    pthread_mutex_unlock(&s->w_lock);
+    return rc;
+}
+
+void
+skiff_store_unwatch(struct skiff_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->w_lock);
+    int was = s->watching;
+    s->w_stop = 1;
+    s->watching = 0;
+    pthread_cond_signal(&s->w_cv);
+    pthread_mutex_unlock(&s->w_lock);
+    if (was)
+        pthread_join(s->w_thread, NULL);
 }
