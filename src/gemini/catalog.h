@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "base/editdist.h" /* skiff_catalog_suggest measures with it; callers too */
 #include "gemini/router.h"
 
 /* Bits of struct skiff_model_info.methods. */
@@ -131,9 +132,5 @@ void skiff_get_result_release(struct skiff_get_result *r);
 /* Whether info says the model answers method (stream is implied by generate, batch embed by
  * embed). A model with unknown methods (0) answers everything. */
 int skiff_model_supports(const struct skiff_model_info *m, enum skiff_method method);
-
-/* Optimal string alignment distance, case-insensitive (a swap of neighbours is one edit).
- * Strings longer than 127 bytes give a large number. */
-size_t skiff_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 
 #endif
