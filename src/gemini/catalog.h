@@ -2,8 +2,8 @@
  * The relay's model catalog: what each Gemini model accepts (token limits, methods,
  * temperature range, thinking budgets), for local validation and hints.
  *
- * It starts as a built-in list (the models of gemini-api.md §6.2, the same as the
- * simulator's) and is replaced whole by the upstream's models.list when
+ * It starts as a built-in list (the models of gemini-api.md §6.2, from the one model table
+ * gemini/models.def that the simulator is built from too) and is replaced whole by the upstream's models.list when
  * skiff_catalog_refresh succeeds. The source matters to validation: a model missing from a
  * catalog fetched from the upstream does not exist for that key, while a model missing from
  * the built-in list may simply be newer than skiff (docs/internals/validation.md).
