@@ -33,6 +33,11 @@ void skiff_keypool_verdict(enum skiff_fault fault, double retry_delay_s, const c
  */
 struct skiff_keypool *skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store);
 
+/* Pins the catalog's models (skiff_keypool_pin over skiff_catalog_lookup); cat must outlive
+ * the pool. */
+struct skiff_catalog;
+void skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat);
+
 /* skiff_keypool_report with skiff_keypool_verdict(fault, retry_delay_s, reason, now_ms). */
 void skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
                            enum skiff_fault fault, double retry_delay_s, const char *reason,

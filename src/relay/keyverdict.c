@@ -1,5 +1,6 @@
 #include "relay/keypool.h"
 
+#include "gemini/catalog.h"
 #include "gemini/pacific.h"
 #include "state/sqlite.h"
 
@@ -75,4 +76,18 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum 
     struct skiff_key_verdict v;
     skiff_keypool_verdict(fault, retry_delay_s, reason, now_ms, &v);
     skiff_keypool_report(p, key, model, &v, tokens, now_ms);
+}
+
+static int
+in_catalog(void *ud, const char *model, size_t len)
+{
+    struct skiff_model_info info;
+    return skiff_catalog_lookup(ud, model, len, &info);
+}
+
+void
+skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat)
+{
+    /* The catalog is only read (skiff_catalog_lookup takes it const). */
+    skiff_keypool_pin(p, cat ? in_catalog : NULL, (void *)cat);
 }

@@ -8,13 +8,12 @@
 
 #include "base/hash.h"
 #include "base/log.h"
-#include "gemini/catalog.h"
 
 /*
  * Health is kept per (key, model slot). A slot belongs to one model name, compared whole, so
- * two models never share health. Models of the catalog (known when their slot is made)
+ * two models never share health. Known models (skiff_keypool_pin, when their slot is made)
  * keep their slot for good, up to MAX_PINNED of them; any other name (a model newer than
- * the catalog, or whatever a client typed) takes one of the other slots, and when none is
+ * what is known, or whatever a client typed) takes one of the other slots, and when none is
  * free the least recently used of those is emptied and reused, an idle one first. Acquiring
  * never makes a slot: a model with none is healthy everywhere. A name longer than
  * MAX_MODEL_NAME gets no slot, so nothing is recorded for it but key-wide retirements.
@@ -49,7 +48,7 @@ struct mslot {
     char name[MAX_MODEL_NAME + 1];
     uint64_t hash;
     uint64_t used; /* model_seq at the last use */
-    int pinned;    /* a catalog model: never evicted */
+    int pinned;    /* a known model (skiff_keypool_pin): never evicted */
 };
 
 struct skiff_keypool {
@@ -64,9 +63,10 @@ struct skiff_keypool {
     struct mslot models[MAX_MODELS];
     size_t nmodels; /* slots ever used: [0, nmodels) */
     size_t npinned;
-    uint64_t model_seq;              /* orders the slots by last use */
-    const struct skiff_catalog *cat; /* what pins a slot; NULL: nothing is pinned */
-    struct health *health;           /* [nkeys][MAX_MODELS] */
+    uint64_t model_seq;            /* orders the slots by last use */
+    skiff_keypool_known_fn *known; /* what pins a slot; NULL: nothing is pinned */
+    void *known_ud;
+    struct health *health; /* [nkeys][MAX_MODELS] */
     uint64_t seq;
     int64_t pool_rest_until_ms;
     int64_t usage_day;   /* the day usage_date names (backend call site) */
@@ -185,8 +185,7 @@ model_slot(struct skiff_keypool *p, const char *model, int64_t now_ms)
     size_t len = strnlen(model, MAX_MODEL_NAME + 1);
     if (len > MAX_MODEL_NAME)
         return -1;
-    struct skiff_model_info info;
-    int pin = p->cat && p->npinned < MAX_PINNED && skiff_catalog_lookup(p->cat, model, len, &info);
+    int pin = p->known && p->npinned < MAX_PINNED && p->known(p->known_ud, model, len);
     size_t slot;
     if (p->nmodels < MAX_MODELS) {
         slot = p->nmodels++;
@@ -215,14 +214,14 @@ model_slot(struct skiff_keypool *p, const char *model, int64_t now_ms)
 }
 
 void
-skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat)
+skiff_keypool_pin(struct skiff_keypool *p, skiff_keypool_known_fn *known, void *ud)
 {
     pthread_mutex_lock(&p->mu);
-    p->cat = cat;
-    for (size_t i = 0; cat && i < p->nmodels && p->npinned < MAX_PINNED; i++) {
+    p->known = known;
+    p->known_ud = ud;
+    for (size_t i = 0; known && i < p->nmodels && p->npinned < MAX_PINNED; i++) {
         struct mslot *m = &p->models[i];
-        struct skiff_model_info info;
-        if (!m->pinned && skiff_catalog_lookup(cat, m->name, strlen(m->name), &info)) {
+        if (!m->pinned && known(ud, m->name, strlen(m->name))) {
             m->pinned = 1;
             p->npinned++;
         }

@@ -10,7 +10,7 @@
  *
  * Two models never share health: names are compared whole. Catalog models keep their
  * entry; other names (newer models, or whatever a client typed) live in a bounded table
- * that forgets the least recently used one (skiff_keypool_use_catalog).
+ * that forgets the least recently used one (skiff_keypool_pin).
  *
  * Others name a key by index and label; only skiff_keypool_secret hands out the key, to be
  * put in the x-goog-api-key header of an upstream call and nowhere else.
@@ -55,13 +55,14 @@ struct skiff_keypool *skiff_keypool_open(const struct skiff_config *cfg,
 void skiff_keypool_free(struct skiff_keypool *p);
 
 /*
- * Health is kept apart for every model name. The catalog's models (looked up in cat when
- * their slot is made, or now for slots already made) keep their slot for good; any other
- * name shares a bounded table whose least recently used entry is emptied for a new one.
- * cat must outlive the pool; without a catalog no model is kept for good.
+ * Health is kept apart for every model name. Models for which known(ud, name, len) says 1
+ * (asked when their slot is made, and now for slots already made) keep their slot for
+ * good; any other name shares a bounded table whose least recently used entry is emptied
+ * for a new one. known runs with the pool's lock held and must not call into the pool; ud
+ * must outlive the pool. known NULL: no model is kept for good.
  */
-struct skiff_catalog;
-void skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat);
+typedef int skiff_keypool_known_fn(void *ud, const char *model, size_t len);
+void skiff_keypool_pin(struct skiff_keypool *p, skiff_keypool_known_fn *known, void *ud);
 
 /* Identifies cfg's key set (16 hex digits), so the store forgets retirements decided for
  * another set of keys ("until the config changes"). */

@@ -904,6 +904,11 @@ open_reader(struct skiff_store *s)
     if (rc != SQLITE_OK)
         return rc;
     sqlite3_busy_timeout(s->rdb, READ_BUSY_TIMEOUT_MS);
+    /* It reads one row at a time (a signature, the few rows of key_state): a small page
+     * cache is plenty, and keeps the connection's memory flat. */
+    rc = exec_sql(s->rdb, "PRAGMA cache_size = -128");
+    if (rc != SQLITE_OK)
+        return rc;
     return sqlite3_prepare_v2(s->rdb, "SELECT sig FROM sig_cache WHERE id = ?1", -1, &s->get_sig,
                               NULL);
 }
@@ -1144,18 +1149,16 @@ skiff_store_add_usage(struct skiff_store *s, const struct skiff_key_usage *u)
         log_refused(s);
 }
 
+static const char states_sql[] = "SELECT key_id, model, label, rest_until_ms, retired, reason,"
+                                 " updated_ms FROM key_state"
+                                 " WHERE retired != 0 OR rest_until_ms > ?1";
+
+/* Runs the prepared states_sql for now_ms, calling fn per row; resets stmt. */
 static int
-load_states(sqlite3 *db, int64_t now_ms, void (*fn)(const struct skiff_key_state *st, void *ud),
-            void *ud)
+step_states(sqlite3_stmt *stmt, int64_t now_ms,
+            void (*fn)(const struct skiff_key_state *st, void *ud), void *ud)
 {
-    sqlite3_stmt *stmt;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT key_id, model, label, rest_until_ms, retired, reason,"
-                                " updated_ms FROM key_state"
-                                " WHERE retired != 0 OR rest_until_ms > ?1",
-                                -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return rc;
+    int rc;
     sqlite3_bind_int64(stmt, 1, now_ms);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct skiff_key_state st;
@@ -1169,8 +1172,21 @@ load_states(sqlite3 *db, int64_t now_ms, void (*fn)(const struct skiff_key_state
         st.updated_ms = sqlite3_column_int64(stmt, 6);
         fn(&st, ud);
     }
-    sqlite3_finalize(stmt);
+    sqlite3_reset(stmt);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int
+load_states(sqlite3 *db, int64_t now_ms, void (*fn)(const struct skiff_key_state *st, void *ud),
+            void *ud)
+{
+    sqlite3_stmt *stmt;
+    int rc = sqlite3_prepare_v2(db, states_sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = step_states(stmt, now_ms, fn, ud);
+    sqlite3_finalize(stmt);
+    return rc;
 }
 
 static int
@@ -1333,18 +1349,15 @@ collect_state(const struct skiff_key_state *st, void *ud)
     v->st[v->n++] = *st;
 }
 
-/* PRAGMA data_version of rdb: it changes when another connection (our store thread's,
- * another process's) commits. -1 on failure. Called with r_lock held. */
+/* PRAGMA data_version of rdb (stmt prepared on it): it changes when another connection (our
+ * store thread's, another process's) commits. -1 on failure. Called with r_lock held. */
 static int64_t
-data_version(sqlite3 *db)
+data_version(sqlite3_stmt *stmt)
 {
-    sqlite3_stmt *stmt;
     int64_t v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &stmt, NULL) != SQLITE_OK)
-        return -1;
     if (sqlite3_step(stmt) == SQLITE_ROW)
         v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    sqlite3_reset(stmt);
     return v;
 }
 
@@ -1370,7 +1383,24 @@ watch_main(void *arg)
     /* The first look reads whatever is there: a commit between the watch's start and this
      * thread's first look would otherwise be taken for the starting point and never read. */
     int64_t seen_version = -1;
+    /* Statements and the row buffer are made once: a look allocates nothing. */
+    sqlite3_stmt *version_stmt = NULL, *states_stmt = NULL;
+    struct seen v = {0};
+    pthread_mutex_lock(&s->r_lock);
+    int rc = sqlite3_prepare_v2(s->rdb, "PRAGMA data_version", -1, &version_stmt, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->rdb, states_sql, -1, &states_stmt, NULL);
+    pthread_mutex_unlock(&s->r_lock);
+    if (rc != SQLITE_OK) {
+        struct skiff_log l;
+        skiff_log_begin(&l, SKIFF_LOG_ERROR, "store_watch_failed");
+        skiff_log_str(&l, "path", s->path);
+        skiff_log_str(&l, "error", sqlite3_errstr(rc));
+        skiff_log_end(&l);
+    }
     pthread_mutex_lock(&s->w_lock);
+    if (rc != SQLITE_OK)
+        s->w_stop = 1;
     while (!s->w_stop) {
         struct timespec ts;
         deadline_at(&ts, mono_ms() + s->w_interval_ms);
@@ -1379,20 +1409,24 @@ watch_main(void *arg)
             break;
         pthread_mutex_unlock(&s->w_lock);
 
-        struct seen v = {0};
+        v.n = 0;
         pthread_mutex_lock(&s->r_lock);
-        int64_t version = data_version(s->rdb);
+        int64_t version = data_version(version_stmt);
         if (version != seen_version &&
-            load_states(s->rdb, wall_ms(), collect_state, &v) == SQLITE_OK)
+            step_states(states_stmt, wall_ms(), collect_state, &v) == SQLITE_OK)
             seen_version = version;
         pthread_mutex_unlock(&s->r_lock);
         for (size_t i = 0; i < v.n; i++)
             s->w_fn(&v.st[i], s->w_ud);
-        free(v.st);
 
         pthread_mutex_lock(&s->w_lock);
     }
     pthread_mutex_unlock(&s->w_lock);
+    free(v.st);
+    pthread_mutex_lock(&s->r_lock);
+    sqlite3_finalize(version_stmt);
+    sqlite3_finalize(states_stmt);
+    pthread_mutex_unlock(&s->r_lock);
     return NULL;
 }
 
