@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "cli/explain.h"
+#include "gemini/advice.h"
 #include "gemini/catalog.h"
 #include "base/url.h"
 #include "relay/fetch.h"
@@ -105,7 +105,7 @@ check_key(const struct skiff_config *cfg, size_t i, struct result *res)
         }
         /* fall through */
     default: {
-        const struct skiff_advice *a = skiff_explain_verdict(r.status, &v, r.body, r.len);
+        const struct skiff_advice *a = skiff_advice_verdict(r.status, &v, r.body, r.len);
         snprintf(res->detail, sizeof res->detail, "HTTP %d %s: %s", r.status, a->status, v.reason);
     }
     }
@@ -154,7 +154,7 @@ fix_for(enum skiff_key_state s)
     default:
         return NULL;
     }
-    const struct skiff_advice *a = skiff_explain_kind(kind);
+    const struct skiff_advice *a = skiff_advice_kind(kind);
     return a ? a->fix : NULL;
 }
 

@@ -8,7 +8,7 @@
 #include "config/config.h"
 #include "gemini/pacific.h"
 #include "relay/keypool.h"
-#include "store/store.h"
+#include "state/store.h"
 
 static int
 usage(void)
@@ -34,7 +34,7 @@ label_of(const struct skiff_config *cfg, const char *key_id)
 {
     for (size_t i = 0; i < cfg->nkeys; i++) {
         char id[17];
-        skiff_store_key_id(cfg->keys[i].key, id);
+        skiff_state_key_id(cfg->keys[i].key, id);
         if (strcmp(id, key_id) == 0)
             return cfg->keys[i].label;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "gemini/models.h"
 
 #define MAX_MODELS 2000 /* a models.list this long is not a Gemini API */
 
@@ -28,52 +29,35 @@ struct skiff_catalog {
 
 /* ---- the built-in list ------------------------------------------------------------------ */
 
-#define GEN (SKIFF_CAT_GENERATE | SKIFF_CAT_COUNT)
-#define EMB (SKIFF_CAT_EMBED | SKIFF_CAT_BATCH_EMBED | SKIFF_CAT_COUNT)
-#define M1 1048576
-/* sampling, thinking, budget_min, budget_max, zero_ok: §2.5's table for the 2.5 family; for
- * 3.x only what was seen live (budget 0 refused), so their upper bound stays unchecked. */
-#define PRO25 1, 1, 128, 32768, 0
-#define FLASH25 1, 1, 0, 24576, 1
-#define LITE25 1, 1, 512, 24576, 1
-#define G3 1, 1, 1, 0, 0
-#define NOTHINK 1, 0, 0, 0, 0
-#define EMBED 0, 0, 0, 0, 0
-
+/* A row of the model table (gemini/models.def), as the catalog reads it. */
 struct builtin {
     const char *name, *target;
     long in, out;
     unsigned methods;
-    double max_temperature;
-    int sampling, thinking, budget_min, budget_max, budget_zero_ok;
-    int v1;
+    double temperature, max_temperature; /* < 0: absent */
+    int thinks, budget_min, budget_max, budget_zero_ok;
+    int flags; /* SKIFF_MODEL_* */
 };
 
-/* The same models and limits as src/sim/catalog.c (tests/unit/test_catalog.c checks it). */
+/* The method lists of the table, as SKIFF_CAT_* bits. */
+#define MBITS_gen_methods (SKIFF_CAT_GENERATE | SKIFF_CAT_COUNT)
+#define MBITS_image_methods MBITS_gen_methods
+#define MBITS_tts_methods MBITS_gen_methods
+#define MBITS_gemma_methods MBITS_gen_methods
+#define MBITS_embed_methods (SKIFF_CAT_EMBED | SKIFF_CAT_BATCH_EMBED | SKIFF_CAT_COUNT)
+#define MBITS_aqa_methods SKIFF_CAT_OTHER
+#define SAMPLING_OF(temperature, top_p, top_k, max_temperature) temperature, max_temperature
+#define THINKING_OF(thinks, bmin, bmax, zero_ok, by_default) thinks, bmin, bmax, zero_ok
+#define SKIFF_MODEL(id, target, version, display, desc, in, out, methods, sampling, thinking,      \
+                    cand, flags, rpm, tpm, rpd)                                                    \
+    {id, target, in, out, MBITS_##methods, SAMPLING_OF sampling, THINKING_OF thinking, flags},
+
 static const struct builtin builtin[] = {
-    {"gemini-2.5-pro", "", M1, 65536, GEN, 2.0, PRO25, 1},
-    {"gemini-2.5-flash", "", M1, 65536, GEN, 2.0, FLASH25, 1},
-    {"gemini-2.5-flash-lite", "", M1, 65536, GEN, 2.0, LITE25, 1},
-    {"gemini-flash-latest", "gemini-3.6-flash", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-flash-lite-latest", "gemini-3.5-flash-lite", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-pro-latest", "gemini-3.1-pro-preview", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-3-flash-preview", "", M1, 65536, GEN, 2.0, G3, 0},
-    {"gemini-3.1-pro-preview", "", M1, 65536, GEN, 2.0, G3, 0},
-    {"gemini-3.1-flash-lite", "", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-3.5-flash", "", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-3.5-flash-lite", "", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-3.6-flash", "", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-3.7-flash", "", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-3.8-flash", "", M1, 65536, GEN, 2.0, G3, 1},
-    {"gemini-2.5-flash-image", "", 32768, 32768, GEN, 1.0, NOTHINK, 0},
-    {"gemini-2.5-flash-preview-tts", "", 8192, 16384, GEN, 2.0, NOTHINK, 0},
-    {"gemma-4-31b-it", "", 262144, 32768, GEN, 2.0, FLASH25, 0},
-    {"gemma-4-26b-a4b-it", "", 262144, 32768, GEN, 2.0, FLASH25, 0},
-    {"gemini-embedding-001", "", 2048, 1, EMB, -1.0, EMBED, 1},
-    {"gemini-embedding-2", "", 8192, 1, EMB, -1.0, EMBED, 0},
-    {"gemini-embedding-2-preview", "", 8192, 1, EMB, -1.0, EMBED, 0},
-    {"aqa", "", 7168, 1024, SKIFF_CAT_OTHER, -1.0, 1, 0, 0, 0, 0, 0},
+#include "gemini/models.def"
 };
+#undef SKIFF_MODEL
+#undef SAMPLING_OF
+#undef THINKING_OF
 
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 
@@ -110,22 +94,36 @@ table_new(size_t n, enum skiff_catalog_source source)
     return t;
 }
 
+/*
+ * A table row as the catalog's entry. The table's thinking budgets of 3.x models are the
+ * simulator's guesses, so skiff checks only that those models refuse 0 (when the table says
+ * so); a model that does not think has no budget at all.
+ */
 static void
 from_builtin(struct skiff_model_info *m, const struct builtin *b)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->name, sizeof m->name, "%s", b->name);
-    snprintf(m->target, sizeof m->target, "%s", b->target);
+    /* An entry's target is "" unless it is an alias. */
+    snprintf(m->target, sizeof m->target, "%s", strcmp(b->target, b->name) ? b->target : "");
     m->input_limit = b->in;
     m->output_limit = b->out;
     m->methods = b->methods;
     m->max_temperature = b->max_temperature;
-    m->sampling = b->sampling;
-    m->thinking = b->thinking;
-    m->budget_min = b->budget_min;
-    m->budget_max = b->budget_max;
-    m->budget_zero_ok = b->budget_zero_ok;
-    m->v1 = b->v1;
+    m->sampling = b->temperature >= 0;
+    m->thinking = b->thinks;
+    if (!b->thinks) {
+        m->budget_min = m->budget_max = m->budget_zero_ok = 0;
+    } else if (b->flags & SKIFF_MODEL_GEMINI3) {
+        m->budget_zero_ok = b->budget_zero_ok;
+        m->budget_min = b->budget_zero_ok ? 0 : 1;
+        m->budget_max = 0; /* unknown: unchecked */
+    } else {
+        m->budget_min = b->budget_min;
+        m->budget_max = b->budget_max;
+        m->budget_zero_ok = b->budget_zero_ok;
+    }
+    m->v1 = (b->flags & SKIFF_MODEL_V1) != 0;
 }
 
 static const struct builtin *
@@ -232,45 +230,6 @@ skiff_catalog_at(const struct skiff_catalog *cat, size_t i, struct skiff_model_i
     }
     unlock(cat);
     return found;
-}
-
-static int
-lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
-}
-
-size_t
-skiff_edit_distance(const char *a, size_t la, const char *b, size_t lb)
-{
-    enum { MAXLEN = 128 };
-    if (la >= MAXLEN || lb >= MAXLEN)
-        return SIZE_MAX / 2;
-    /* Three rows are enough for the optimal string alignment recurrence. */
-    size_t r0[MAXLEN + 1], r1[MAXLEN + 1], r2[MAXLEN + 1];
-    size_t *pp = r0, *p = r1, *c = r2;
-    for (size_t j = 0; j <= lb; j++)
-        p[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        c[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            int ca = lower(a[i - 1]), cb = lower(b[j - 1]);
-            size_t best = p[j - 1] + (ca != cb);
-            if (p[j] + 1 < best)
-                best = p[j] + 1;
-            if (c[j - 1] + 1 < best)
-                best = c[j - 1] + 1;
-            if (i > 1 && j > 1 && ca == lower(b[j - 2]) && lower(a[i - 2]) == cb &&
-                pp[j - 2] + 1 < best)
-                best = pp[j - 2] + 1;
-            c[j] = best;
-        }
-        size_t *tmp = pp;
-        pp = p;
-        p = c;
-        c = tmp;
-    }
-    return p[lb];
 }
 
 int

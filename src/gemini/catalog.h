@@ -2,12 +2,12 @@
  * The relay's model catalog: what each Gemini model accepts (token limits, methods,
  * temperature range, thinking budgets), for local validation and hints.
  *
- * It starts as a built-in list (the models of gemini-api.md §6.2, the same as the
- * simulator's) and is replaced whole by the upstream's models.list when
- * skiff_catalog_refresh (relay/fetch.h, which fetches it) succeeds. The source matters to
- * validation: a model missing from a catalog fetched from the upstream does not exist for that key,
- * while a model missing from the built-in list may simply be newer than skiff
- * (docs/internals/validation.md).
+ * It starts as a built-in list (the models of gemini-api.md §6.2, from the one model table
+ * gemini/models.def that the simulator is built from too) and is replaced whole by the
+ * upstream's models.list when skiff_catalog_refresh (relay/fetch.h, which fetches it)
+ * succeeds. The source matters to validation: a model missing from a catalog fetched from the
+ * upstream does not exist for that key, while a model missing from the built-in list may
+ * simply be newer than skiff (docs/internals/validation.md).
  *
  * Threads: a catalog is shared by every worker. Readers take a read lock for the length of
  * one lookup and get a copy; skiff_catalog_refresh builds the new table without the lock
@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "base/editdist.h" /* skiff_catalog_suggest measures with it; callers too */
 #include "gemini/router.h"
 
 /* Bits of struct skiff_model_info.methods. */
@@ -94,9 +95,5 @@ int skiff_catalog_apply_list(struct skiff_catalog *cat, json_t *models);
 /* Whether info says the model answers method (stream is implied by generate, batch embed by
  * embed). A model with unknown methods (0) answers everything. */
 int skiff_model_supports(const struct skiff_model_info *m, enum skiff_method method);
-
-/* Optimal string alignment distance, case-insensitive (a swap of neighbours is one edit).
- * Strings longer than 127 bytes give a large number. */
-size_t skiff_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/explain.h"
+#include "gemini/advice.h"
 #include "gemini/classify.h"
 #include "gemini/error.h"
 #include "gemini/pacific.h"
@@ -182,7 +182,7 @@ skiff_hint_apply(int status, const char *body, size_t len, const struct skiff_hi
 
     struct skiff_verdict v;
     skiff_classify(status, body, len, NULL, &v);
-    const struct skiff_advice *a = skiff_explain_verdict(status, &v, body, len);
+    const struct skiff_advice *a = skiff_advice_verdict(status, &v, body, len);
     char line[512];
     if (ctx->override)
         snprintf(line, sizeof line, "%s", ctx->override);

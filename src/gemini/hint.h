@@ -2,7 +2,7 @@
  * Hints on upstream errors: the guide's advice for the case at hand, added to the error a
  * client receives as a google.rpc.Help detail and as a one-line x-skiff-hint header. The
  * upstream's code, status and message are kept as they were; only error.details grows.
- * The advice comes from the one table in explain.c.
+ * The advice comes from the one table in gemini/advice.c.
  */
 #ifndef SKIFF_GEMINI_HINT_H
 #define SKIFF_GEMINI_HINT_H

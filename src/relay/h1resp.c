@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/hopbyhop.h"
 #include "base/num.h"
 
 #define MAX_LINE 4096 /* a chunk-size or trailer line; longer is garbage, not a response */
@@ -10,9 +11,12 @@
 int
 skiff_h1_hop_by_hop(const char *name, size_t n)
 {
-    static const char *const drop[] = {
-        "connection", "keep-alive", "transfer-encoding",  "content-length",   "te",
-        "trailer",    "upgrade",    "proxy-authenticate", "proxy-connection", "alt-svc"};
+    /* Beside the hop-by-hop fields: content-length, which the framing consumed (skiff frames
+     * what it sends itself); proxy-authenticate, a challenge meant for the hop that asked;
+     * alt-svc, which would send the client to Google instead of skiff. */
+    static const char *const drop[] = {"content-length", "proxy-authenticate", "alt-svc"};
+    if (skiff_hop_by_hop(name, n))
+        return 1;
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         if (strnlen(drop[i], n + 1) == n && strncasecmp(drop[i], name, n) == 0)
             return 1;

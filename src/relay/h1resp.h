@@ -65,7 +65,8 @@ ssize_t skiff_h1_body(struct skiff_h1resp *p, const char *in, size_t len, const 
  * the body is cut short. */
 int skiff_h1_eof(struct skiff_h1resp *p);
 
-/* Whether a header field is hop-by-hop (connection-level) and so never forwarded. */
+/* Whether an upstream response's header field is dropped rather than forwarded: the
+ * hop-by-hop fields (base/hopbyhop.h), content-length, proxy-authenticate and alt-svc. */
 int skiff_h1_hop_by_hop(const char *name, size_t len);
 
 /* Whether name[0..n) is one of the tokens of the comma list v[0..vlen), ignoring case (a

@@ -1,128 +1,46 @@
 /*
- * The key pool: the only place an upstream key lives, and what it knows about each key's
- * health per model. Gemini quotas are per key (project) *and* per model, per minute *and*
- * per day, so health is tracked per (key, model):
- *
- *   resting   until a time: a per-minute 429 (RetryInfo's delay), a per-day 429 (midnight
- *             Pacific), a bare 429 (a short default);
- *   retired   for one model (quotaValue "0": no quota for it at all), or for every model
- *             (invalid key, no permission, region or billing), with the reason recorded.
- *
- * Two models never share health: names are compared whole. Catalog models keep their
- * entry; other names (newer models, or whatever a client typed) live in a bounded table
- * that forgets the least recently used one (skiff_keypool_use_catalog).
- *
- * Others name a key by index and label; only skiff_keypool_secret hands out the key, to be
- * put in the x-goog-api-key header of an upstream call and nowhere else.
- *
- * Shared by every worker thread: one mutex, held for table lookups only, never across I/O.
- * Times are Unix milliseconds, passed in so tests control the clock.
+ * The engine's side of the key pool (state/keypool.h): what a Gemini verdict
+ * (gemini/classify.h) means for the key that got it, in the plain terms the pool takes, and
+ * the pool as skiff serves it (Pacific days, the SQLite backend). The pool itself knows
+ * neither Gemini nor SQLite; this file is where the two meet.
  */
-#ifndef SKIFF_KEYPOOL_H
-#define SKIFF_KEYPOOL_H
+#ifndef SKIFF_RELAY_KEYPOOL_H
+#define SKIFF_RELAY_KEYPOOL_H
 
-#include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 #include "gemini/classify.h"
+#include "state/keypool.h"
 
-struct skiff_keypool;
 struct skiff_store;
 
-/* A pool over cfg's keys; cfg must outlive it. store may be NULL (no persistence). */
-struct skiff_keypool *skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store);
-void skiff_keypool_free(struct skiff_keypool *p);
+/*
+ * What a call's end means for its key: fault and retry_delay_s from skiff_classify, reason
+ * its words (borrowed into *out; NULL: the fault's name for a key-wide retirement).
+ *   NONE → served; CLIENT, TRANSIENT → neutral;
+ *   QUOTA_MINUTE → rest RetryInfo's delay, at least 1 s, 60 s (the window) without one;
+ *   QUOTA_DAY → rest until midnight Pacific, whatever RetryInfo says;
+ *   QUOTA_OTHER → rest RetryInfo's delay, SKIFF_KEYPOOL_BARE_429_REST_MS without one;
+ *   QUOTA_ZERO → retired for the model; KEY_INVALID, KEY_DENIED, KEY_REGION → retired.
+ * The three rests count toward the pool-wide backoff except QUOTA_DAY.
+ */
+void skiff_keypool_verdict(enum skiff_fault fault, double retry_delay_s, const char *reason,
+                           int64_t now_ms, struct skiff_key_verdict *out);
 
 /*
- * Health is kept apart for every model name. The catalog's models (looked up in cat when
- * their slot is made, or now for slots already made) keep their slot for good; any other
- * name shares a bounded table whose least recently used entry is emptied for a new one.
- * cat must outlive the pool; without a catalog no model is kept for good.
+ * The pool skiff serves with: Gemini quota days (midnight Pacific) and the SQLite backend
+ * over store (NULL: memory only). cfg and store must outlive it.
  */
+struct skiff_keypool *skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store);
+
+/* Pins the catalog's models (skiff_keypool_pin over skiff_catalog_lookup); cat must outlive
+ * the pool. */
 struct skiff_catalog;
 void skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat);
 
-/* Identifies cfg's key set (16 hex digits), so the store forgets retirements decided for
- * another set of keys ("until the config changes"). */
-void skiff_keypool_fingerprint(const struct skiff_config *cfg, char out[17]);
-
-/* Reads the persisted state back (call before the workers start). */
-void skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms);
-
-size_t skiff_keypool_size(const struct skiff_keypool *p);
-
-/*
- * Takes the best key for a call on model at now: neither retired nor resting for the model,
- * then fewest calls in flight, then least recently used. Returns its index (release it with
- * skiff_keypool_release), or -1 when none can serve; then *back_at_ms is when the first one
- * comes back (INT64_MAX: never, every key is retired for this model).
- */
-int skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t now_ms,
-                          int64_t *back_at_ms);
-
-/* As skiff_keypool_acquire, but only key may serve (affinity: the key that owns a resource
- * the call names); -1 with *back_at_ms when it cannot now (INT64_MAX: retired, or no such
- * key). */
-int skiff_keypool_acquire_only(struct skiff_keypool *p, int key, const char *model, int64_t now_ms,
-                               int64_t *back_at_ms);
-
-/* The index of the key labelled label, or -1. */
-int skiff_keypool_find(const struct skiff_keypool *p, const char *label);
-
-/*
- * Reports how a call that acquired key ended, so the pool rests or retires it: fault and
- * retry_delay_s come from skiff_classify; tokens is the call's totalTokenCount (0 unknown).
- */
+/* skiff_keypool_report with skiff_keypool_verdict(fault, retry_delay_s, reason, now_ms). */
 void skiff_keypool_release(struct skiff_keypool *p, int key, const char *model,
                            enum skiff_fault fault, double retry_delay_s, const char *reason,
                            int64_t tokens, int64_t now_ms);
-
-/*
- * Coalescing the probes that confirm a retirement (relay/probe.h): one runs per key at a
- * time, across every worker. skiff_keypool_probe_claim says what the caller is to do:
- * RUN the probe (then report its outcome with skiff_keypool_probe_end, always, also when
- * it is cancelled), WAIT for the one running (poll skiff_keypool_probe_outcome with *gen),
- * or nothing, because the key is already RETIRED for every model. *gen is the number of
- * probes of the key ended so far.
- */
-enum skiff_keypool_probe {
-    SKIFF_KEYPOOL_PROBE_RUN,
-    SKIFF_KEYPOOL_PROBE_WAIT,
-    SKIFF_KEYPOOL_PROBE_RETIRED,
-};
-enum skiff_keypool_probe skiff_keypool_probe_claim(struct skiff_keypool *p, int key, uint64_t *gen);
-/* Ends the running probe of key with outcome (the prober's code, kept for the waiters). */
-void skiff_keypool_probe_end(struct skiff_keypool *p, int key, int outcome);
-/* 1 with *outcome once a probe of key ended after gen (the value claim gave), else 0. */
-int skiff_keypool_probe_outcome(struct skiff_keypool *p, int key, uint64_t gen, int *outcome);
-
-/* How many keys are not retired for every model (what /healthz reports). */
-size_t skiff_keypool_usable(struct skiff_keypool *p);
-
-/* Brings a retired key back for every model (an operator's decision). 0 or -1 if unknown. */
-int skiff_keypool_enable(struct skiff_keypool *p, const char *label);
-
-const char *skiff_keypool_label(const struct skiff_keypool *p, int key);
-const char *skiff_keypool_secret(const struct skiff_keypool *p, int key);
-
-/* The status of a key for a model at now, for logs and tests: "ok", "resting", "retired". */
-const char *skiff_keypool_status(struct skiff_keypool *p, int key, const char *model,
-                                 int64_t now_ms);
-
-/* Whether any pool key occurs in data[0..len): an upstream error body that echoes a key
- * (DebugInfo "Invalid API key: ...") must be redacted before a client sees it. */
-int skiff_keypool_leaks(const struct skiff_keypool *p, const char *data, size_t len);
-
-/* Overwrites each pool key in data[0..len) with '*'s. */
-void skiff_keypool_redact(const struct skiff_keypool *p, char *data, size_t len);
-
-/* How long a key rests after a 429 that says nothing of its quota. */
-#define SKIFF_KEYPOOL_BARE_429_REST_MS 5000
-/* The pool rests whole when this many distinct keys get a 429 within the window below:
- * the API also throttles by client IP, and burning every key then helps no one. */
-#define SKIFF_KEYPOOL_STORM_KEYS 3
-#define SKIFF_KEYPOOL_STORM_WINDOW_MS 1000
-#define SKIFF_KEYPOOL_STORM_REST_MS 2000
 
 #endif

@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "relay/h1resp.h"
+#include "base/hopbyhop.h"
 #include "relay/keypool.h"
 
 #define MAX_PAGE_TOKEN 2048   /* decoded bytes of a pageToken; Google's are ~100 */
@@ -230,10 +231,8 @@ skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
 static const char *const client_headers[] = {
     "content-type", "accept", "user-agent", "x-goog-api-client", "traceparent", "tracestate", NULL};
 
-/* Names that never go upstream from a client, whatever the config says. */
-static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-connection",
-                                         "te",         "trailer",    "transfer-encoding",
-                                         "upgrade",    NULL};
+/* Names that never go upstream from a client, whatever the config says (beside the
+ * hop-by-hop ones, base/hopbyhop.h). */
 static const char *const framing[] = {"host", "content-length", "expect", NULL};
 static const char *const credentials[] = {"authorization", "proxy-authorization", "x-goog-api-key",
                                           "cookie", NULL};
@@ -255,7 +254,7 @@ skiff_uprequest_unlistable(const char *name)
     for (size_t i = 0; i < n; i++)
         if (!is_tchar((unsigned char)name[i]))
             return "is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)";
-    if (name_in(name, n, hop_by_hop))
+    if (skiff_hop_by_hop(name, n))
         return "is a hop-by-hop header: it describes one connection and never travels on";
     if (name_in(name, n, framing))
         return "frames or routes the request: skiff sets it for the upstream itself";

@@ -14,94 +14,18 @@ static const char *const embed_methods[] = {"embedContent", "countTextTokens", "
                                             "asyncBatchEmbedContent", NULL};
 static const char *const aqa_methods[] = {"generateAnswer", NULL};
 
-#define M1 1048576
-#define SAMPLING 1.0, 0.95, 64, 2.0
-#define NO_SAMPLING -1.0, -1.0, -1, -1.0
+#define UNPACK(...) __VA_ARGS__
+#define SKIFF_MODEL(id, target, version, display, desc, in, out, methods, sampling, thinking,      \
+                    cand, flags, rpm, tpm, rpd)                                                    \
+    {id,   target, version, display, desc, in, out, methods, UNPACK sampling, UNPACK thinking,     \
+     cand, flags,  rpm,     tpm,     rpd},
 
-/* Budgets of §2.5: pro thinks always, flash may turn off, flash-lite thinks only on request. */
-#define PRO_THINKING 1, 128, 32768, 0, 1
-#define FLASH_THINKING 1, 0, 24576, 1, 1
-#define LITE_THINKING 1, 512, 24576, 1, 0
-#define G3_PRO_THINKING 1, 128, 32768, 0, 1
-#define G3_FLASH_THINKING 1, 1, 24576, 0, 1
-#define NO_THINKING 0, 0, 0, 1, 0
-
-/*
- * The listing order follows a live models.list: stable 2.5 models, aliases, previews, newer
- * releases, then special-purpose models. Figures not confirmed by gemini-api.md (versions of
- * 3.5+ models, alias targets, quotas of models missing from §5) are plausible guesses and
- * are marked [U] in docs/internals/sim.md.
- */
+/* The one model table (gemini/models.def), as the simulator serves it. */
 static const struct skiff_sim_model models[] = {
-    {"gemini-2.5-pro", "gemini-2.5-pro", "2.5", "Gemini 2.5 Pro",
-     "Stable release (June 17th, 2025) of Gemini 2.5 Pro", M1, 65536, gen_methods, SAMPLING,
-     PRO_THINKING, 8, SKIFF_SIM_V1, 5, 250000, 100},
-    {"gemini-2.5-flash", "gemini-2.5-flash", "001", "Gemini 2.5 Flash",
-     "Stable version of Gemini 2.5 Flash, our mid-size multimodal model that supports up to 1 "
-     "million tokens, released in June of 2025.",
-     M1, 65536, gen_methods, SAMPLING, FLASH_THINKING, 8, SKIFF_SIM_V1, 10, 250000, 250},
-    {"gemini-2.5-flash-lite", "gemini-2.5-flash-lite", "001", "Gemini 2.5 Flash-Lite",
-     "Stable version of Gemini 2.5 Flash-Lite, released in July of 2025", M1, 65536, gen_methods,
-     SAMPLING, LITE_THINKING, 8, SKIFF_SIM_V1, 15, 250000, 1000},
-    {"gemini-flash-latest", "gemini-3.6-flash", "Gemini Flash Latest", "Gemini Flash Latest",
-     "Latest release of Gemini Flash", M1, 65536, gen_methods, SAMPLING, G3_FLASH_THINKING, 1,
-     SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 10, 250000, 250},
-    {"gemini-flash-lite-latest", "gemini-3.5-flash-lite", "Gemini Flash-Lite Latest",
-     "Gemini Flash-Lite Latest", "Latest release of Gemini Flash-Lite", M1, 65536, gen_methods,
-     SAMPLING, G3_FLASH_THINKING, 1, SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 15, 250000, 1000},
-    {"gemini-pro-latest", "gemini-3.1-pro-preview", "Gemini Pro Latest", "Gemini Pro Latest",
-     "Latest release of Gemini Pro", M1, 65536, gen_methods, SAMPLING, G3_PRO_THINKING, 1,
-     SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 5, 250000, 100},
-    {"gemini-3-flash-preview", "gemini-3-flash-preview", "3-flash-preview-12-2025",
-     "Gemini 3 Flash Preview", "Gemini 3 Flash Preview", M1, 65536, gen_methods, SAMPLING,
-     G3_FLASH_THINKING, 1, SKIFF_SIM_GEMINI3, 10, 250000, 250},
-    {"gemini-3.1-pro-preview", "gemini-3.1-pro-preview", "3.1-pro-preview-01-2026",
-     "Gemini 3.1 Pro Preview", "Gemini 3.1 Pro Preview", M1, 65536, gen_methods, SAMPLING,
-     G3_PRO_THINKING, 1, SKIFF_SIM_GEMINI3, 5, 250000, 100},
-    {"gemini-3.1-flash-lite", "gemini-3.1-flash-lite", "3.1-flash-lite-05-2026",
-     "Gemini 3.1 Flash-Lite", "Gemini 3.1 Flash-Lite", M1, 65536, gen_methods, SAMPLING,
-     G3_FLASH_THINKING, 1, SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 15, 250000, 1000},
-    {"gemini-3.5-flash", "gemini-3.5-flash", "3.5-flash-06-2026", "Gemini 3.5 Flash",
-     "Gemini 3.5 Flash", M1, 65536, gen_methods, SAMPLING, G3_FLASH_THINKING, 1,
-     SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 10, 250000, 250},
-    {"gemini-3.5-flash-lite", "gemini-3.5-flash-lite", "3.5-flash-lite-07-2026",
-     "Gemini 3.5 Flash-Lite", "Gemini 3.5 Flash-Lite", M1, 65536, gen_methods, SAMPLING,
-     G3_FLASH_THINKING, 1, SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 15, 250000, 1000},
-    {"gemini-3.6-flash", "gemini-3.6-flash", "3.6-flash-07-2026", "Gemini 3.6 Flash",
-     "Gemini 3.6 Flash", M1, 65536, gen_methods, SAMPLING, G3_FLASH_THINKING, 1,
-     SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 10, 250000, 250},
-    {"gemini-3.7-flash", "gemini-3.7-flash", "3.7-flash-08-2026", "Gemini 3.7 Flash",
-     "Gemini 3.7 Flash", M1, 65536, gen_methods, SAMPLING, G3_FLASH_THINKING, 1,
-     SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 10, 250000, 250},
-    {"gemini-3.8-flash", "gemini-3.8-flash", "3.8-flash-08-2026", "Gemini 3.8 Flash",
-     "Gemini 3.8 Flash", M1, 65536, gen_methods, SAMPLING, G3_FLASH_THINKING, 1,
-     SKIFF_SIM_V1 | SKIFF_SIM_GEMINI3, 10, 250000, 250},
-    {"gemini-2.5-flash-image", "gemini-2.5-flash-image", "2.0", "Nano Banana",
-     "Gemini 2.5 Flash Image", 32768, 32768, image_methods, 1.0, 0.95, 64, 1.0, NO_THINKING, 8,
-     0, 10, 250000, 100},
-    {"gemini-2.5-flash-preview-tts", "gemini-2.5-flash-preview-tts",
-     "gemini-2.5-flash-exp-tts-2025-05-19", "Gemini 2.5 Flash Preview TTS",
-     "Gemini 2.5 Flash Preview TTS", 8192, 16384, tts_methods, SAMPLING, NO_THINKING, 1, 0, 3,
-     10000, 15},
-    {"gemma-4-31b-it", "gemma-4-31b-it", "001", "Gemma 4 31B", "Gemma 4 31B instruction-tuned",
-     262144, 32768, gemma_methods, SAMPLING, FLASH_THINKING, 1, 0, 30, 15000, 14400},
-    {"gemma-4-26b-a4b-it", "gemma-4-26b-a4b-it", "001", "Gemma 4 26B A4B",
-     "Gemma 4 26B A4B instruction-tuned", 262144, 32768, gemma_methods, SAMPLING,
-     FLASH_THINKING, 1, 0, 30, 15000, 14400},
-    {"gemini-embedding-001", "gemini-embedding-001", "001", "Gemini Embedding 001",
-     "Obtain a distributed representation of a text.", 2048, 1, embed_methods, NO_SAMPLING,
-     NO_THINKING, 1, SKIFF_SIM_V1 | SKIFF_SIM_EMBEDDING, 100, 30000, 1000},
-    {"gemini-embedding-2", "gemini-embedding-2", "2", "Gemini Embedding 2",
-     "Obtain a distributed representation of a text.", 8192, 1, embed_methods, NO_SAMPLING,
-     NO_THINKING, 1, SKIFF_SIM_EMBEDDING, 100, 30000, 1000},
-    {"gemini-embedding-2-preview", "gemini-embedding-2-preview", "2",
-     "Gemini Embedding 2 Preview", "Obtain a distributed representation of a text.", 8192, 1,
-     embed_methods, NO_SAMPLING, NO_THINKING, 1, SKIFF_SIM_EMBEDDING, 100, 30000, 1000},
-    {"aqa", "aqa", "001", "Model that performs Attributed Question Answering.",
-     "Model trained to return answers to questions that are grounded in provided sources, along "
-     "with estimating answerable probability.",
-     7168, 1024, aqa_methods, 0.2, 1.0, 40, -1.0, NO_THINKING, 1, 0, 10, 250000, 250},
+#include "gemini/models.def"
 };
+#undef SKIFF_MODEL
+#undef UNPACK
 
 #define NMODELS (sizeof models / sizeof models[0])
 

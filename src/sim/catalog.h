@@ -1,6 +1,7 @@
 /*
  * The simulator's model catalog: the models of gemini-api.md §6.2 with their token limits,
- * methods, sampling defaults, thinking budgets and free-tier quotas. The table is static
+ * methods, sampling defaults, thinking budgets and free-tier quotas, from the one model
+ * table (gemini/models.def) that skiff's own catalog is built from too. The table is static
  * and read-only, so it may be read from any thread.
  *
  * Aliases (gemini-flash-latest, ...) are entries of their own, listed and addressable like
@@ -14,10 +15,12 @@
 
 #include <jansson.h>
 
-/* Flags for struct skiff_sim_model.flags. */
-#define SKIFF_SIM_V1 0x1        /* also served on /v1 (everything is served on /v1beta) */
-#define SKIFF_SIM_GEMINI3 0x2   /* a Gemini 3.x model: thinkingLevel, one candidate only */
-#define SKIFF_SIM_EMBEDDING 0x4 /* answers embedContent and batchEmbedContents */
+#include "gemini/models.h"
+
+/* Flags for struct skiff_sim_model.flags: those of the model table. */
+#define SKIFF_SIM_V1 SKIFF_MODEL_V1
+#define SKIFF_SIM_GEMINI3 SKIFF_MODEL_GEMINI3
+#define SKIFF_SIM_EMBEDDING SKIFF_MODEL_EMBEDDING
 
 struct skiff_sim_model {
     const char *id;     /* "gemini-2.5-flash", as in the URL (no "models/") */
@@ -37,9 +40,9 @@ struct skiff_sim_model {
     /* thinkingBudget: accepted range [budget_min, budget_max]; -1 is always "dynamic". */
     int budget_min;
     int budget_max;
-    int budget_zero_ok;  /* 0 turns thinking off (else 0 is a 400) */
-    int thinks_default;  /* thinks when the request sets no thinkingConfig */
-    int max_candidates;  /* candidateCount upper bound */
+    int budget_zero_ok; /* 0 turns thinking off (else 0 is a 400) */
+    int thinks_default; /* thinks when the request sets no thinkingConfig */
+    int max_candidates; /* candidateCount upper bound */
     int flags;
     /* Free-tier quotas, the defaults of --rpm/--tpm/--rpd. */
     long free_rpm;

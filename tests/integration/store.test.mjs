@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSim, startServe, run, sleep } from './lib.mjs';
+import { startSim, startServe, run, sleep, logged } from './lib.mjs';
 
 const BAD = 'NotAGeminiKey-store-000000000000000001';
 const GOOD = 'AIzaStoreKeyGood000000000000000000000001';
@@ -113,3 +113,35 @@ test('a retirement made while the database refuses writes is written later, surv
   assert.equal(keys.code, 0, keys.stderr);
   assert.match(keys.stdout, /key#1\s+\*\s+retired/);
 });
+
+// Two skiffs sharing one storage.sqlite (issue 13, the state backend): what one learns about
+// a key reaches the other while both run, through the SQLite backend's watch of the file.
+test('two instances sharing storage.sqlite: a key one retires is never tried by the other', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-store-shared-'));
+  const db = join(dir, 'skiff.db');
+  const a = await startServe(config(db));
+  const b = await startServe(config(db));
+  try {
+    await sim.reset();
+    const first = await gen(a);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('x-skiff-attempts'), '2'); // A found the bad key itself
+    await first.text();
+    // B hears it within its watch interval (1 s), without a restart, and says so.
+    await logged(b, /"event":"key_health","key":"key#1","model":"\*","state":"retired".*"from":"backend"/, 5000);
+    assert.equal((await (await fetch(`${b.url}/healthz`)).json()).usable_keys, 1);
+    await sim.reset();
+    for (let i = 0; i < 3; i++) {
+      const r = await gen(b);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get('x-skiff-attempts'), '1');
+      assert.equal(r.headers.get('x-skiff-key'), 'key#2');
+      await r.text();
+    }
+    assert.equal((await sim.log()).filter((e) => e.key === BAD).length, 0, 'B sent the retired key upstream');
+  } finally {
+    await b.stop();
+    await a.stop();
+  }
+});
+

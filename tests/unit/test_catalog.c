@@ -80,8 +80,6 @@ test_did_you_mean(void **state)
     assert_string_equal(near, "gemini-2.5-pro");
     assert_false(skiff_catalog_suggest(cat, "gpt-4o", 6, near, sizeof near));
     assert_string_equal(near, "");
-    assert_int_equal(skiff_edit_distance("retyr", 5, "retry", 5), 1);
-    assert_int_equal(skiff_edit_distance("abc", 3, "", 0), 3);
     skiff_catalog_free(cat);
 }
 

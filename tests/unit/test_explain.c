@@ -169,32 +169,12 @@ test_stdin_tells_the_cases_apart(void **state)
     free(out);
 }
 
-static void
-test_verdict_mapping(void **state)
-{
-    (void)state;
-    struct skiff_verdict v = {.fault = SKIFF_FAULT_QUOTA_DAY};
-    assert_string_equal(skiff_explain_verdict(429, &v, NULL, 0)->kind, "per-day quota");
-    v.fault = SKIFF_FAULT_TRANSIENT;
-    assert_string_equal(skiff_explain_verdict(503, &v, NULL, 0)->kind, "overloaded");
-    assert_non_null(skiff_explain_verdict(418, &v, NULL, 0));
-    const char *retired = "{\"error\": {\"code\": 404, \"message\": \"This model "
-                          "models/gemini-2.5-flash is no longer available to new users.\"}}";
-    v.fault = SKIFF_FAULT_CLIENT;
-    assert_string_equal(skiff_explain_verdict(404, &v, retired, strlen(retired))->kind,
-                        "model retired");
-    const struct skiff_advice *rows[8];
-    assert_int_equal(skiff_explain_all("429", rows, 8), 4);
-    assert_int_equal(skiff_explain_all("400", rows, 8), 3);
-}
-
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_status_of_the_guide),
         cmocka_unit_test(test_stdin_tells_the_cases_apart),
-        cmocka_unit_test(test_verdict_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

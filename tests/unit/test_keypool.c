@@ -253,6 +253,293 @@ test_pacific_date(void **state)
     assert_string_equal(d, "2026-11-24");
 }
 
+/* ---- the pool over a state backend (state/backend.h), without Gemini or SQLite ---- */
+
+/* A backend that records what the pool gives it and serves a scripted load. */
+struct rec {
+    struct skiff_key_state put[32];
+    size_t nput;
+    struct skiff_key_usage add[32];
+    size_t nadd;
+    struct skiff_key_state load_rows[8];
+    size_t nload;
+    skiff_state_cb *on_state; /* what subscribe was given */
+    void *on_ud;
+    int unsubscribed;
+};
+
+static void
+rec_put(void *impl, const struct skiff_key_state *st)
+{
+    struct rec *r = impl;
+    assert_true(r->nput < 32);
+    r->put[r->nput++] = *st;
+}
+
+static void
+rec_add(void *impl, const struct skiff_key_usage *u)
+{
+    struct rec *r = impl;
+    assert_true(r->nadd < 32);
+    r->add[r->nadd++] = *u;
+}
+
+static int
+rec_load(void *impl, int64_t now_ms, const char *day, skiff_state_cb *fn, skiff_usage_cb *ufn,
+         void *ud)
+{
+    struct rec *r = impl;
+    for (size_t i = 0; i < r->nload; i++)
+        fn(&r->load_rows[i], ud);
+    return 0;
+}
+
+static int
+rec_subscribe(void *impl, skiff_state_cb *on_state, void *ud)
+{
+    struct rec *r = impl;
+    r->on_state = on_state;
+    r->on_ud = ud;
+    return 0;
+}
+
+static void
+rec_unsubscribe(void *impl)
+{
+    ((struct rec *)impl)->unsubscribed = 1;
+}
+
+/* A calendar of 10-second days, so a test sees usage start a new day. */
+static int64_t
+short_day(int64_t now_ms)
+{
+    return now_ms / 10000;
+}
+
+static void
+short_date(int64_t now_ms, char out[11])
+{
+    snprintf(out, 11, "d%09u", (unsigned)(now_ms / 10000 % 1000000000));
+}
+
+static struct skiff_keypool *
+open_rec(struct rec *r)
+{
+    struct skiff_state_backend be = {
+        .impl = r,
+        .put_state = rec_put,
+        .add_usage = rec_add,
+        .load = rec_load,
+        .subscribe = rec_subscribe,
+        .unsubscribe = rec_unsubscribe,
+    };
+    struct skiff_keypool_opts o = {.backend = &be, .day = short_day, .date = short_date};
+    struct skiff_keypool *p = skiff_keypool_open(&cfg, &o);
+    assert_non_null(p);
+    return p;
+}
+
+static struct skiff_key_state
+remote(int key, const char *model, int64_t rest_until, int retired)
+{
+    struct skiff_key_state st;
+    memset(&st, 0, sizeof st);
+    skiff_state_key_id(keys[key].key, st.key_id);
+    snprintf(st.model, sizeof st.model, "%s", model);
+    snprintf(st.reason, sizeof st.reason, "from elsewhere");
+    st.rest_until_ms = rest_until;
+    st.retired = retired;
+    return st;
+}
+
+static void
+test_verdicts_reach_the_backend_as_plain_rows(void **state)
+{
+    struct rec r = {0};
+    struct skiff_keypool *p = open_rec(&r);
+    int k = acquire(p, "m", NOW);
+    struct skiff_key_verdict rest = {.outcome = SKIFF_KEY_REST, .rest_ms = 7000, .reason = "rpm"};
+    skiff_keypool_report(p, k, "m", &rest, 0, NOW);
+    assert_int_equal(r.nput, 1);
+    assert_string_equal(r.put[0].model, "m");
+    assert_int_equal(r.put[0].rest_until_ms, NOW + 7000);
+    assert_int_equal(r.put[0].retired, 0);
+    assert_string_equal(r.put[0].reason, "rpm");
+    assert_string_equal(r.put[0].label, keys[k].label);
+    char id[17];
+    skiff_state_key_id(keys[k].key, id);
+    assert_string_equal(r.put[0].key_id, id);
+    assert_string_equal(skiff_keypool_status(p, k, "m", NOW + 6999), "resting");
+    assert_string_equal(skiff_keypool_status(p, k, "m", NOW + 7000), "ok");
+
+    /* Served calls count as usage on the calendar the pool was given. */
+    int j = acquire(p, "m", NOW);
+    struct skiff_key_verdict ok = {.outcome = SKIFF_KEY_SERVED};
+    skiff_keypool_report(p, j, "m", &ok, 42, NOW);
+    assert_int_equal(r.nadd, 1);
+    assert_int_equal(r.add[0].tokens, 42);
+    char want[11];
+    short_date(NOW, want);
+    assert_string_equal(r.add[0].day, want);
+    j = acquire(p, "m", NOW + 10000);
+    skiff_keypool_report(p, j, "m", &ok, 1, NOW + 10000);
+    short_date(NOW + 10000, want);
+    assert_string_equal(r.add[1].day, want);
+
+    /* Neutral says nothing; retirements are put, key-wide as model "*". */
+    j = acquire(p, "m", NOW);
+    struct skiff_key_verdict neutral = {.outcome = SKIFF_KEY_NEUTRAL};
+    skiff_keypool_report(p, j, "m", &neutral, 0, NOW);
+    assert_int_equal(r.nput, 1);
+    struct skiff_key_verdict gone = {.outcome = SKIFF_KEY_RETIRE_KEY, .reason = "API_KEY_INVALID"};
+    skiff_keypool_report(p, j, "m", &gone, 0, NOW);
+    assert_int_equal(r.nput, 2);
+    assert_string_equal(r.put[1].model, "*");
+    assert_int_equal(r.put[1].retired, 1);
+    assert_string_equal(skiff_keypool_status(p, j, "other", NOW), "retired");
+    skiff_keypool_free(p);
+    assert_true(r.unsubscribed);
+}
+
+/* The later rest wins; retired if either says so; nothing is echoed to the backend. */
+static void
+test_merge_takes_the_later_rest_and_any_retirement(void **state)
+{
+    struct rec r = {0};
+    struct skiff_keypool *p = open_rec(&r);
+    struct skiff_key_state st = remote(0, "m", NOW + 5000, 0);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 4999), "resting");
+    assert_string_equal(skiff_keypool_status(p, 0, "other", NOW), "ok");
+    /* An earlier rest from elsewhere does not shorten ours. */
+    st = remote(0, "m", NOW + 1000, 0);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 4999), "resting");
+    /* A later one lengthens it. */
+    st = remote(0, "m", NOW + 9000, 0);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 8999), "resting");
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 9000), "ok");
+    /* Our own later rest is not cut by a remote one either. */
+    int k = acquire(p, "m", NOW + 9000);
+    assert_int_equal(k, 0);
+    struct skiff_key_verdict rest = {.outcome = SKIFF_KEY_REST, .rest_ms = 60000};
+    skiff_keypool_report(p, k, "m", &rest, 0, NOW + 9000);
+    st = remote(0, "m", NOW + 20000, 0);
+    skiff_keypool_merge(p, &st, NOW + 9000);
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 68999), "resting");
+
+    /* Retired for the model, or as a key, when the other side says so. */
+    st = remote(1, "m", 0, 1);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 1, "m", NOW), "retired");
+    assert_string_equal(skiff_keypool_status(p, 1, "other", NOW), "ok");
+    st = remote(2, "*", 0, 1);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 2, "any", NOW), "retired");
+    assert_int_equal(skiff_keypool_usable(p), 2);
+    /* A remote "not retired" does not undo a retirement here. */
+    st = remote(2, "*", 0, 0);
+    skiff_keypool_merge(p, &st, NOW);
+    st = remote(1, "m", 0, 0);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 2, "any", NOW), "retired");
+    assert_string_equal(skiff_keypool_status(p, 1, "m", NOW), "retired");
+
+    /* A key this pool does not have is ignored. */
+    st = remote(0, "m", NOW + 999999, 1);
+    skiff_state_key_id("AIzaSomebodyElse", st.key_id);
+    skiff_keypool_merge(p, &st, NOW);
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 70000), "ok");
+
+    assert_int_equal(r.nput, 1); /* only our own rest: merges are not echoed */
+    skiff_keypool_free(p);
+}
+
+/* What the backend hears from other instances lands in the pool; so does the load. */
+static void
+test_subscription_and_restore_go_through_merge(void **state)
+{
+    struct rec r = {0};
+    r.load_rows[r.nload++] = remote(0, "m", NOW + 3000, 0);
+    r.load_rows[r.nload++] = remote(1, "*", 0, 1);
+    struct skiff_keypool *p = open_rec(&r);
+    assert_non_null(r.on_state);
+    skiff_keypool_restore(p, NOW);
+    assert_string_equal(skiff_keypool_status(p, 0, "m", NOW + 2999), "resting");
+    assert_string_equal(skiff_keypool_status(p, 1, "x", NOW), "retired");
+
+    struct skiff_key_state st = remote(2, "m", INT64_MAX / 2, 0); /* far in the future */
+    r.on_state(&st, r.on_ud);
+    int64_t back;
+    assert_int_equal(skiff_keypool_acquire(p, "m", NOW + 3000, &back), 0);
+    skiff_keypool_free(p);
+    assert_true(r.unsubscribed);
+}
+
+/* A pool without a backend keeps everything in memory and calls nothing. */
+static void
+test_no_backend(void **state)
+{
+    struct skiff_keypool *p = skiff_keypool_open(&cfg, NULL);
+    assert_non_null(p);
+    int k = acquire(p, "m", NOW);
+    struct skiff_key_verdict rest = {.outcome = SKIFF_KEY_REST, .rest_ms = 1000};
+    skiff_keypool_report(p, k, "m", &rest, 0, NOW);
+    assert_string_equal(skiff_keypool_status(p, k, "m", NOW), "resting");
+    skiff_keypool_restore(p, NOW);
+    skiff_keypool_free(p);
+}
+
+/* An operator's enable clears every row the backend holds for the key, so a backend that
+ * hands states back (a watch, another instance) does not retire it again. */
+static void
+test_enable_clears_the_backend_rows(void **state)
+{
+    struct rec r = {0};
+    struct skiff_keypool *p = open_rec(&r);
+    int k = acquire(p, "m", NOW);
+    struct skiff_key_verdict zero = {.outcome = SKIFF_KEY_RETIRE_MODEL, .reason = "quota 0"};
+    skiff_keypool_report(p, k, "m", &zero, 0, NOW);
+    assert_int_equal(r.nput, 1);
+    assert_int_equal(skiff_keypool_enable(p, keys[k].label), 0);
+    assert_int_equal(r.nput, 3);
+    assert_string_equal(r.put[1].model, "m");
+    assert_int_equal(r.put[1].retired, 0);
+    assert_string_equal(r.put[2].model, "*");
+    /* What the backend hands back now is the cleared row: the key stays enabled. */
+    skiff_keypool_merge(p, &r.put[1], NOW);
+    assert_string_equal(skiff_keypool_status(p, k, "m", NOW), "ok");
+    skiff_keypool_free(p);
+}
+
+/* The engine's translation of Gemini's verdicts (relay/keypool.h). */
+static void
+test_gemini_verdicts(void **state)
+{
+    struct skiff_key_verdict v;
+    skiff_keypool_verdict(SKIFF_FAULT_NONE, -1, NULL, NOW, &v);
+    assert_int_equal(v.outcome, SKIFF_KEY_SERVED);
+    skiff_keypool_verdict(SKIFF_FAULT_TRANSIENT, -1, NULL, NOW, &v);
+    assert_int_equal(v.outcome, SKIFF_KEY_NEUTRAL);
+    skiff_keypool_verdict(SKIFF_FAULT_QUOTA_MINUTE, 0.2, "rpm", NOW, &v);
+    assert_int_equal(v.outcome, SKIFF_KEY_REST);
+    assert_int_equal(v.rest_ms, 1000);
+    assert_true(v.throttled);
+    skiff_keypool_verdict(SKIFF_FAULT_QUOTA_MINUTE, -1, "rpm", NOW, &v);
+    assert_int_equal(v.rest_ms, 60000);
+    skiff_keypool_verdict(SKIFF_FAULT_QUOTA_DAY, 5, "rpd", NOW, &v);
+    assert_int_equal(v.rest_ms, skiff_pacific_next_midnight_ms(NOW) - NOW);
+    assert_false(v.throttled);
+    skiff_keypool_verdict(SKIFF_FAULT_QUOTA_OTHER, NAN, NULL, NOW, &v);
+    assert_int_equal(v.rest_ms, SKIFF_KEYPOOL_BARE_429_REST_MS);
+    skiff_keypool_verdict(SKIFF_FAULT_QUOTA_ZERO, -1, "zero", NOW, &v);
+    assert_int_equal(v.outcome, SKIFF_KEY_RETIRE_MODEL);
+    skiff_keypool_verdict(SKIFF_FAULT_KEY_DENIED, -1, NULL, NOW, &v);
+    assert_int_equal(v.outcome, SKIFF_KEY_RETIRE_KEY);
+    assert_string_equal(v.reason, skiff_fault_name(SKIFF_FAULT_KEY_DENIED));
+}
+
 int
 main(void)
 {
@@ -270,6 +557,12 @@ main(void)
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_redaction_of_a_key_of_stars_ends),
         cmocka_unit_test(test_pacific_date),
+        cmocka_unit_test(test_verdicts_reach_the_backend_as_plain_rows),
+        cmocka_unit_test(test_merge_takes_the_later_rest_and_any_retirement),
+        cmocka_unit_test(test_subscription_and_restore_go_through_merge),
+        cmocka_unit_test(test_no_backend),
+        cmocka_unit_test(test_enable_clears_the_backend_rows),
+        cmocka_unit_test(test_gemini_verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,10 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "config/config.h"
 #include "gemini/pacific.h"
 #include "relay/keypool.h"
-#include "store/store.h"
+#include "state/store.h"
 
 #define NOW_MS INT64_C(1795000000000) /* a fixed clock: 2026-11-18, give or take */
 #define DAY_MS INT64_C(86400000)
@@ -119,7 +120,7 @@ state(const char *key, const char *model, int64_t rest_until, int retired, const
 {
     struct skiff_key_state st;
     memset(&st, 0, sizeof st);
-    skiff_store_key_id(key, st.key_id);
+    skiff_state_key_id(key, st.key_id);
     snprintf(st.label, sizeof st.label, "label-%s", key);
     snprintf(st.model, sizeof st.model, "%s", model);
     st.rest_until_ms = rest_until;
@@ -134,7 +135,7 @@ usage(const char *key, const char *model, const char *day, int64_t requests, int
 {
     struct skiff_key_usage u;
     memset(&u, 0, sizeof u);
-    skiff_store_key_id(key, u.key_id);
+    skiff_state_key_id(key, u.key_id);
     snprintf(u.model, sizeof u.model, "%s", model);
     snprintf(u.day, sizeof u.day, "%s", day);
     u.requests = requests;
@@ -372,9 +373,9 @@ test_key_id(void **state_)
 {
     const char *key = "AIzaSyD-abcdefghijklmnopqrstuvwxyz012345";
     char a[17], b[17], c[17];
-    skiff_store_key_id(key, a);
-    skiff_store_key_id(key, b);
-    skiff_store_key_id("AIzaSyD-abcdefghijklmnopqrstuvwxyz012346", c);
+    skiff_state_key_id(key, a);
+    skiff_state_key_id(key, b);
+    skiff_state_key_id("AIzaSyD-abcdefghijklmnopqrstuvwxyz012346", c);
     assert_string_equal(a, b);
     assert_string_not_equal(a, c);
     assert_int_equal(strlen(a), 16);
@@ -383,9 +384,9 @@ test_key_id(void **state_)
     assert_null(strstr(key, a));
 
     /* FNV-1a 64 test vectors: the id must not change between builds, or a restart forgets. */
-    skiff_store_key_id("", a);
+    skiff_state_key_id("", a);
     assert_string_equal(a, "cbf29ce484222325");
-    skiff_store_key_id("a", a);
+    skiff_state_key_id("a", a);
     assert_string_equal(a, "af63dc4c8601ec8c");
 }
 
@@ -437,7 +438,7 @@ test_concurrent_puts_keep_the_latest(void **state_)
         for (int k = 0; k < KEYS_PER_WRITER; k++) {
             char key[32], id[17];
             snprintf(key, sizeof key, "w%d-key%d", i, k);
-            skiff_store_key_id(key, id);
+            skiff_state_key_id(key, id);
             const struct skiff_key_state *got = find_state(&l, id, "gemini-2.5-pro");
             assert_non_null(got);
             /* The last v with v % KEYS_PER_WRITER == k. */
@@ -689,7 +690,7 @@ test_pool_usage_lands_per_pacific_day(void **state_)
     s = open_ok(f, "fp");
     struct loaded l;
     char id[17];
-    skiff_store_key_id("AIza-pool-one", id);
+    skiff_state_key_id("AIza-pool-one", id);
     load_all(s, before, day1, &l);
     assert_int_equal(l.nu, 1);
     assert_string_equal(l.u[0].key_id, id);
@@ -703,6 +704,44 @@ test_pool_usage_lands_per_pacific_day(void **state_)
     skiff_store_close(s);
 }
 
+/*
+ * Two instances sharing storage.sqlite through the SQLite backend: a rest and a retirement
+ * one pool records reach the other's pool within the watch interval, without a restart.
+ */
+static void
+test_two_pools_sharing_the_file_hear_each_other(void **state_)
+{
+    struct fixture *f = *state_;
+    struct skiff_key keys[] = {{"AIza-shared-one", "one"}, {"AIza-shared-two", "two"}};
+    struct skiff_config cfg = {.keys = keys, .nkeys = 2};
+    struct skiff_store *sa = open_ok(f, "fp");
+    struct skiff_store *sb = open_ok(f, "fp");
+    struct skiff_keypool *a = skiff_keypool_new(&cfg, sa);
+    struct skiff_keypool *b = skiff_keypool_new(&cfg, sb);
+    assert_non_null(a);
+    assert_non_null(b);
+    int64_t now = skiff_now_ms(); /* the watcher reads rests against the wall clock */
+    skiff_keypool_release(a, 0, "gemini-2.5-flash", SKIFF_FAULT_QUOTA_MINUTE, 30, "rpm", 0, now);
+    skiff_keypool_release(a, 1, "gemini-2.5-flash", SKIFF_FAULT_KEY_INVALID, -1, "invalid", 0, now);
+    skiff_store_flush(sa);
+    int heard = 0;
+    for (int i = 0; i < 60 && !heard; i++) {
+        usleep(100 * 1000);
+        heard = strcmp(skiff_keypool_status(b, 0, "gemini-2.5-flash", now), "resting") == 0 &&
+                skiff_keypool_usable(b) == 1;
+    }
+    assert_true(heard);
+    assert_string_equal(skiff_keypool_status(b, 0, "gemini-2.5-pro", now), "ok");
+    assert_string_equal(skiff_keypool_status(b, 0, "gemini-2.5-flash", now + 30000), "ok");
+    int64_t back;
+    assert_int_equal(skiff_keypool_acquire(b, "gemini-2.5-flash", now, &back), -1);
+    assert_int_equal(back, now + 30000);
+    skiff_keypool_free(b);
+    skiff_keypool_free(a);
+    skiff_store_close(sb);
+    skiff_store_close(sa);
+}
+
 int
 main(void)
 {
@@ -714,6 +753,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_write_error_is_survived, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors_name_the_path, setup, teardown),
         cmocka_unit_test(test_key_id),
+        cmocka_unit_test_setup_teardown(test_two_pools_sharing_the_file_hear_each_other, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts_keep_the_latest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_disk_never_blocks_callers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_burst_never_evicts_a_retirement, setup,

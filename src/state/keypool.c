@@ -1,21 +1,19 @@
-#include "relay/keypool.h"
+#include "state/keypool.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "gemini/catalog.h"
-#include "gemini/pacific.h"
 #include "base/hash.h"
 #include "base/log.h"
-#include "store/store.h"
 
 /*
  * Health is kept per (key, model slot). A slot belongs to one model name, compared whole, so
- * two models never share health. Models of the catalog (known when their slot is made)
+ * two models never share health. Known models (skiff_keypool_pin, when their slot is made)
  * keep their slot for good, up to MAX_PINNED of them; any other name (a model newer than
- * the catalog, or whatever a client typed) takes one of the other slots, and when none is
+ * what is known, or whatever a client typed) takes one of the other slots, and when none is
  * free the least recently used of those is emptied and reused, an idle one first. Acquiring
  * never makes a slot: a model with none is healthy everywhere. A name longer than
  * MAX_MODEL_NAME gets no slot, so nothing is recorded for it but key-wide retirements.
@@ -50,35 +48,59 @@ struct mslot {
     char name[MAX_MODEL_NAME + 1];
     uint64_t hash;
     uint64_t used; /* model_seq at the last use */
-    int pinned;    /* a catalog model: never evicted */
+    int pinned;    /* a known model (skiff_keypool_pin): never evicted */
 };
 
 struct skiff_keypool {
     const struct skiff_config *cfg;
-    struct skiff_store *store;
+    struct skiff_state_backend be; /* every operation NULL when there is none */
+    int subscribed;
+    int64_t (*day)(int64_t now_ms);
+    void (*date)(int64_t now_ms, char out[11]);
     pthread_mutex_t mu;
     size_t nkeys;
     struct key *keys;
     struct mslot models[MAX_MODELS];
     size_t nmodels; /* slots ever used: [0, nmodels) */
     size_t npinned;
-    uint64_t model_seq;              /* orders the slots by last use */
-    const struct skiff_catalog *cat; /* what pins a slot; NULL: nothing is pinned */
-    struct health *health;           /* [nkeys][MAX_MODELS] */
+    uint64_t model_seq;            /* orders the slots by last use */
+    skiff_keypool_known_fn *known; /* what pins a slot; NULL: nothing is pinned */
+    void *known_ud;
+    struct health *health; /* [nkeys][MAX_MODELS] */
     uint64_t seq;
     int64_t pool_rest_until_ms;
-    int64_t usage_day;   /* the Pacific day usage_date names (store call site) */
+    int64_t usage_day;   /* the day usage_date names (backend call site) */
     char usage_date[11]; /* "2026-11-23", formatted once a day, not per request */
 };
 
+static int64_t
+utc_day(int64_t now_ms)
+{
+    return now_ms >= 0 ? now_ms / 86400000 : (now_ms - 86399999) / 86400000;
+}
+
+static void
+utc_date(int64_t now_ms, char out[11])
+{
+    time_t t = (time_t)(utc_day(now_ms) * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+static void on_remote_state(const struct skiff_key_state *st, void *ud);
+
 struct skiff_keypool *
-skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store)
+skiff_keypool_open(const struct skiff_config *cfg, const struct skiff_keypool_opts *opts)
 {
     struct skiff_keypool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->cfg = cfg;
-    p->store = store;
+    if (opts && opts->backend)
+        p->be = *opts->backend;
+    p->day = opts && opts->day ? opts->day : utc_day;
+    p->date = opts && opts->date ? opts->date : utc_date;
     p->nkeys = cfg->nkeys;
     p->keys = calloc(p->nkeys ? p->nkeys : 1, sizeof *p->keys);
     p->health = calloc((p->nkeys ? p->nkeys : 1) * MAX_MODELS, sizeof *p->health);
@@ -89,8 +111,11 @@ skiff_keypool_new(const struct skiff_config *cfg, struct skiff_store *store)
         return NULL;
     }
     for (size_t i = 0; i < p->nkeys; i++)
-        skiff_store_key_id(cfg->keys[i].key, p->keys[i].id);
+        skiff_state_key_id(cfg->keys[i].key, p->keys[i].id);
     pthread_mutex_init(&p->mu, NULL);
+    /* Other instances' states can arrive from here on, on the backend's thread. */
+    if (p->be.subscribe && p->be.unsubscribe)
+        p->subscribed = p->be.subscribe(p->be.impl, on_remote_state, p) == 0;
     return p;
 }
 
@@ -99,6 +124,8 @@ skiff_keypool_free(struct skiff_keypool *p)
 {
     if (!p)
         return;
+    if (p->subscribed)
+        p->be.unsubscribe(p->be.impl);
     pthread_mutex_destroy(&p->mu);
     free(p->keys);
     free(p->health);
@@ -158,8 +185,7 @@ model_slot(struct skiff_keypool *p, const char *model, int64_t now_ms)
     size_t len = strnlen(model, MAX_MODEL_NAME + 1);
     if (len > MAX_MODEL_NAME)
         return -1;
-    struct skiff_model_info info;
-    int pin = p->cat && p->npinned < MAX_PINNED && skiff_catalog_lookup(p->cat, model, len, &info);
+    int pin = p->known && p->npinned < MAX_PINNED && p->known(p->known_ud, model, len);
     size_t slot;
     if (p->nmodels < MAX_MODELS) {
         slot = p->nmodels++;
@@ -188,14 +214,14 @@ model_slot(struct skiff_keypool *p, const char *model, int64_t now_ms)
 }
 
 void
-skiff_keypool_use_catalog(struct skiff_keypool *p, const struct skiff_catalog *cat)
+skiff_keypool_pin(struct skiff_keypool *p, skiff_keypool_known_fn *known, void *ud)
 {
     pthread_mutex_lock(&p->mu);
-    p->cat = cat;
-    for (size_t i = 0; cat && i < p->nmodels && p->npinned < MAX_PINNED; i++) {
+    p->known = known;
+    p->known_ud = ud;
+    for (size_t i = 0; known && i < p->nmodels && p->npinned < MAX_PINNED; i++) {
         struct mslot *m = &p->models[i];
-        struct skiff_model_info info;
-        if (!m->pinned && skiff_catalog_lookup(cat, m->name, strlen(m->name), &info)) {
+        if (!m->pinned && known(ud, m->name, strlen(m->name))) {
             m->pinned = 1;
             p->npinned++;
         }
@@ -218,30 +244,97 @@ find_key(const struct skiff_keypool *p, const char *id)
     return -1;
 }
 
+static void log_health(const struct skiff_keypool *p, size_t key, const char *model,
+                       const char *what, int64_t until_ms, int64_t now_ms, const char *reason,
+                       const char *from);
+
+/*
+ * Merges a state from the backend into the pool, with the lock held: the later rest wins,
+ * retired if either side says so. Returns what changed, for the caller's log: 0 nothing,
+ * else 1 and *what / *until set.
+ */
+static int
+merge_locked(struct skiff_keypool *p, const struct skiff_key_state *st, int64_t now_ms, size_t *key,
+             const char **what, int64_t *until)
+{
+    int k = find_key(p, st->key_id);
+    if (k < 0)
+        return 0; /* a key not (or no longer) configured here */
+    *key = (size_t)k;
+    *until = 0;
+    if (strcmp(st->model, "*") == 0) {
+        struct key *c = &p->keys[k];
+        if (!st->retired || c->retired)
+            return 0;
+        c->retired = 1;
+        snprintf(c->reason, sizeof c->reason, "%s", st->reason);
+        *what = "retired";
+        return 1;
+    }
+    long slot = model_slot(p, st->model, now_ms);
+    if (slot < 0)
+        return 0;
+    struct health *h = health_of(p, (size_t)k, (size_t)slot);
+    int changed = 0;
+    if (st->rest_until_ms > h->rest_until_ms) {
+        h->rest_until_ms = st->rest_until_ms;
+        /* A rest already over changes nothing anyone sees. */
+        if (st->rest_until_ms > now_ms && !h->retired) {
+            *what = "resting";
+            *until = st->rest_until_ms;
+            changed = 1;
+        }
+    }
+    if (st->retired && !h->retired) {
+        h->retired = 1;
+        *what = "retired";
+        *until = 0;
+        changed = 1;
+    }
+    return changed;
+}
+
+void
+skiff_keypool_merge(struct skiff_keypool *p, const struct skiff_key_state *st, int64_t now_ms)
+{
+    size_t key = 0;
+    const char *what = NULL;
+    int64_t until = 0;
+    pthread_mutex_lock(&p->mu);
+    if (merge_locked(p, st, now_ms, &key, &what, &until))
+        log_health(p, key, st->model, what, until, now_ms, st->reason, "backend");
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The backend's subscription: another instance put st. */
+static void
+on_remote_state(const struct skiff_key_state *st, void *ud)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    skiff_keypool_merge(ud, st, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* A state read back at start: merged into a pool that knows nothing yet, silently. */
+struct restoring {
+    struct skiff_keypool *p;
+    int64_t now_ms;
+};
+
 static void
 restore_state(const struct skiff_key_state *st, void *ud)
 {
-    struct skiff_keypool *p = ud;
-    int k = find_key(p, st->key_id);
-    if (k < 0)
-        return; /* a key no longer configured */
-    if (strcmp(st->model, "*") == 0) {
-        p->keys[k].retired = st->retired;
-        snprintf(p->keys[k].reason, sizeof p->keys[k].reason, "%s", st->reason);
-        return;
-    }
-    long slot = model_slot(p, st->model, 0);
-    if (slot < 0)
-        return;
-    struct health *h = health_of(p, (size_t)k, (size_t)slot);
-    h->rest_until_ms = st->rest_until_ms;
-    h->retired = st->retired;
+    struct restoring *r = ud;
+    size_t key;
+    const char *what;
+    int64_t until;
+    merge_locked(r->p, st, r->now_ms, &key, &what, &until);
 }
 
 static void
 restore_usage(const struct skiff_key_usage *u, void *ud)
 {
-    struct skiff_keypool *p = ud;
+    struct skiff_keypool *p = ((struct restoring *)ud)->p;
     int k = find_key(p, u->key_id);
     if (k < 0)
         return;
@@ -259,7 +352,7 @@ skiff_keypool_fingerprint(const struct skiff_config *cfg, char out[17])
     uint64_t h = SKIFF_FNV64_BASIS;
     for (size_t i = 0; i < cfg->nkeys; i++) {
         char id[17];
-        skiff_store_key_id(cfg->keys[i].key, id);
+        skiff_state_key_id(cfg->keys[i].key, id);
         h = skiff_fnv1a64(h, id, 16);
     }
     snprintf(out, 17, "%016llx", (unsigned long long)h);
@@ -268,13 +361,14 @@ skiff_keypool_fingerprint(const struct skiff_config *cfg, char out[17])
 void
 skiff_keypool_restore(struct skiff_keypool *p, int64_t now_ms)
 {
-    if (!p->store)
+    if (!p->be.load)
         return;
     char day[11];
-    skiff_pacific_date(now_ms, day);
-    int64_t today = skiff_pacific_day(now_ms);
+    p->date(now_ms, day);
+    int64_t today = p->day(now_ms);
+    struct restoring r = {.p = p, .now_ms = now_ms};
     pthread_mutex_lock(&p->mu);
-    skiff_store_load(p->store, now_ms, day, restore_state, restore_usage, p);
+    p->be.load(p->be.impl, now_ms, day, restore_state, restore_usage, &r);
     for (size_t k = 0; k < p->nkeys; k++)
         for (size_t m = 0; m < MAX_MODELS; m++)
             health_of(p, k, m)->day = today;
@@ -358,12 +452,12 @@ skiff_keypool_find(const struct skiff_keypool *p, const char *label)
     return -1;
 }
 
-/* Queues the (key, model) state for the store. Called with the lock held. */
+/* Puts the (key, model) state to the backend. Called with the lock held. */
 static void
 persist(struct skiff_keypool *p, size_t key, const char *model, int64_t rest_until, int retired,
         const char *reason, int64_t now_ms)
 {
-    if (!p->store)
+    if (!p->be.put_state)
         return;
     struct skiff_key_state st = {
         .rest_until_ms = rest_until, .retired = retired, .updated_ms = now_ms};
@@ -371,12 +465,12 @@ persist(struct skiff_keypool *p, size_t key, const char *model, int64_t rest_unt
     snprintf(st.label, sizeof st.label, "%s", p->cfg->keys[key].label);
     snprintf(st.model, sizeof st.model, "%s", model);
     snprintf(st.reason, sizeof st.reason, "%s", reason ? reason : "");
-    skiff_store_put_state(p->store, &st);
+    p->be.put_state(p->be.impl, &st);
 }
 
 static void
 log_health(const struct skiff_keypool *p, size_t key, const char *model, const char *what,
-           int64_t until_ms, int64_t now_ms, const char *reason)
+           int64_t until_ms, int64_t now_ms, const char *reason, const char *from)
 {
     struct skiff_log l;
     skiff_log_begin(&l, SKIFF_LOG_WARN, "key_health");
@@ -386,88 +480,63 @@ log_health(const struct skiff_keypool *p, size_t key, const char *model, const c
     if (until_ms > 0)
         skiff_log_int(&l, "for_ms", until_ms - now_ms);
     skiff_log_str(&l, "reason", reason);
+    if (from)
+        skiff_log_str(&l, "from", from);
     skiff_log_end(&l);
 }
 
-/* A delay from the upstream in ms, cut to SKIFF_MAX_RETRY_DELAY_S; -1 for none (negative,
- * NaN). The conversion to an integer is defined for every double that comes in. */
-static int64_t
-delay_ms(double s)
-{
-    if (!(s >= 0))
-        return -1;
-    if (s > SKIFF_MAX_RETRY_DELAY_S)
-        s = SKIFF_MAX_RETRY_DELAY_S;
-    return (int64_t)(s * 1000);
-}
-
 void
-skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum skiff_fault fault,
-                      double retry_delay_s, const char *reason, int64_t tokens, int64_t now_ms)
+skiff_keypool_report(struct skiff_keypool *p, int key, const char *model,
+                     const struct skiff_key_verdict *v, int64_t tokens, int64_t now_ms)
 {
     if (key < 0 || (size_t)key >= p->nkeys)
         return;
     size_t k = (size_t)key;
+    const char *reason = v->reason;
     pthread_mutex_lock(&p->mu);
     struct key *c = &p->keys[k];
     if (c->inflight > 0)
         c->inflight--;
-    /* Only what records something per model makes a slot: usage and quota verdicts. */
-    int per_model = fault == SKIFF_FAULT_NONE ||
-                    (fault >= SKIFF_FAULT_QUOTA_MINUTE && fault <= SKIFF_FAULT_QUOTA_OTHER);
+    /* Only what records something per model makes a slot: usage, rests, model retirements. */
+    int per_model = v->outcome == SKIFF_KEY_SERVED || v->outcome == SKIFF_KEY_REST ||
+                    v->outcome == SKIFF_KEY_RETIRE_MODEL;
     long slot = per_model ? model_slot(p, model, now_ms) : find_slot(p, model);
     struct health untracked = {0};
     struct health *h = slot >= 0 ? health_of(p, k, (size_t)slot) : &untracked;
-    int64_t today = skiff_pacific_day(now_ms);
+    int64_t today = p->day(now_ms);
     if (h->day != today) {
         h->day = today;
         h->requests = 0;
         h->tokens = 0;
     }
-    int64_t rest = 0;
-    switch (fault) {
-    case SKIFF_FAULT_NONE:
-    case SKIFF_FAULT_CLIENT:
-    case SKIFF_FAULT_TRANSIENT:
+    switch (v->outcome) {
+    case SKIFF_KEY_SERVED:
+    case SKIFF_KEY_NEUTRAL:
         break;
-    case SKIFF_FAULT_QUOTA_MINUTE:
-        /* RetryInfo's delay, at least a second; 60 s (the window) when it gave none. */
-        rest = delay_ms(retry_delay_s) >= 1000 ? delay_ms(retry_delay_s)
-               : delay_ms(retry_delay_s) >= 0  ? 1000
-                                               : 60000;
+    case SKIFF_KEY_REST:
+        if (v->rest_ms > 0) {
+            int64_t until = now_ms + v->rest_ms;
+            if (until > h->rest_until_ms)
+                h->rest_until_ms = until;
+            log_health(p, k, model, "resting", h->rest_until_ms, now_ms, reason, NULL);
+            persist(p, k, model, h->rest_until_ms, 0, reason, now_ms);
+        }
         break;
-    case SKIFF_FAULT_QUOTA_DAY:
-        /* Whatever RetryInfo says: the daily quota comes back at midnight Pacific. */
-        rest = skiff_pacific_next_midnight_ms(now_ms) - now_ms;
-        break;
-    case SKIFF_FAULT_QUOTA_OTHER:
-        rest =
-            delay_ms(retry_delay_s) > 0 ? delay_ms(retry_delay_s) : SKIFF_KEYPOOL_BARE_429_REST_MS;
-        break;
-    case SKIFF_FAULT_QUOTA_ZERO:
+    case SKIFF_KEY_RETIRE_MODEL:
         h->retired = 1;
-        log_health(p, k, model, "retired", 0, now_ms, reason);
+        log_health(p, k, model, "retired", 0, now_ms, reason, NULL);
         persist(p, k, model, 0, 1, reason, now_ms);
         break;
-    case SKIFF_FAULT_KEY_INVALID:
-    case SKIFF_FAULT_KEY_DENIED:
-    case SKIFF_FAULT_KEY_REGION:
+    case SKIFF_KEY_RETIRE_KEY:
         if (c->retired)
             break; /* several calls saw it (they wait for one probe): logged and kept once */
         c->retired = 1;
-        snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : skiff_fault_name(fault));
-        log_health(p, k, "*", "retired", 0, now_ms, c->reason);
+        snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : "retired");
+        log_health(p, k, "*", "retired", 0, now_ms, c->reason, NULL);
         persist(p, k, "*", 0, 1, c->reason, now_ms);
         break;
     }
-    if (rest > 0) {
-        int64_t until = now_ms + rest;
-        if (until > h->rest_until_ms)
-            h->rest_until_ms = until;
-        log_health(p, k, model, "resting", h->rest_until_ms, now_ms, reason);
-        persist(p, k, model, h->rest_until_ms, 0, reason, now_ms);
-    }
-    if (fault == SKIFF_FAULT_QUOTA_MINUTE || fault == SKIFF_FAULT_QUOTA_OTHER) {
+    if (v->throttled) {
         /* Several keys throttled at once: the API is limiting us as a client, not a key. */
         c->last_429_ms = now_ms;
         size_t recent = 0;
@@ -482,19 +551,19 @@ skiff_keypool_release(struct skiff_keypool *p, int key, const char *model, enum 
                           "several keys were throttled within a second: the whole pool rests");
         }
     }
-    if (fault == SKIFF_FAULT_NONE) {
+    if (v->outcome == SKIFF_KEY_SERVED) {
         h->requests++;
         h->tokens += tokens;
-        if (p->store) {
+        if (p->be.add_usage) {
             struct skiff_key_usage u = {.requests = 1, .tokens = tokens};
             memcpy(u.key_id, c->id, sizeof u.key_id);
             memcpy(u.model, model, strnlen(model, sizeof u.model - 1));
             if (p->usage_day != today || !p->usage_date[0]) {
-                skiff_pacific_date(now_ms, p->usage_date);
+                p->date(now_ms, p->usage_date);
                 p->usage_day = today;
             }
             memcpy(u.day, p->usage_date, sizeof u.day);
-            skiff_store_add_usage(p->store, &u);
+            p->be.add_usage(p->be.impl, &u);
         }
     }
     pthread_mutex_unlock(&p->mu);
@@ -522,8 +591,12 @@ skiff_keypool_enable(struct skiff_keypool *p, const char *label)
         p->keys[k].retired = 0;
         p->keys[k].reason[0] = '\0';
         for (size_t m = 0; m < MAX_MODELS; m++) {
-            health_of(p, k, m)->retired = 0;
-            health_of(p, k, m)->rest_until_ms = 0;
+            struct health *h = health_of(p, k, m);
+            /* The model's row is cleared too: the backend would hand it back otherwise. */
+            if (m < p->nmodels && (h->retired || h->rest_until_ms))
+                persist(p, k, p->models[m].name, 0, 0, "enabled by an operator", 0);
+            h->retired = 0;
+            h->rest_until_ms = 0;
         }
         persist(p, k, "*", 0, 0, "enabled by an operator", 0);
         rc = 0;
