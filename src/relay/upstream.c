@@ -71,6 +71,9 @@ own_client(const struct skiff_upcall_opts *o)
 struct skiff_upcall *
 skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
 {
+    if (o->addr_ok) /* checked addresses: the own client, directly */
+        return u->h1 && own_client(o) && !(o->proxy && *o->proxy) ? skiff_h1c_start(u->h1, o)
+                                                                  : NULL;
     if (u->h1 && own_client(o))
         return skiff_h1c_start(u->h1, o);
     return skiff_curlc_start(u->curl, o);
