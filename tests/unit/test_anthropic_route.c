@@ -1,4 +1,4 @@
-/* The Anthropic door's routes (src/doors/anthropic/route.c): the dispatch rule, path →
+/* The Anthropic door's routes (src/doors/anthropic/route.c): path →
  * route with 404/405, the models: map's 404 naming the key to add, GET /v1/models from the
  * map. */
 #include <setjmp.h>
@@ -15,21 +15,6 @@
 #include "doors/models.h"
 
 #define P(s) s, strlen(s)
-
-static void
-test_claims(void **state)
-{
-    (void)state;
-    assert_true(skiff_anth_claims(P("/anthropic/v1/messages"), 0, 0));
-    assert_true(skiff_anth_claims(P("/anthropic/v1/models"), 0, 0));
-    assert_true(skiff_anth_claims(P("/v1/messages"), 1, 0));
-    assert_true(skiff_anth_claims(P("/v1/models"), 0, 1));
-    /* Without either header, /v1/ is another door's (Gemini's v1, OpenAI's). */
-    assert_false(skiff_anth_claims(P("/v1/models"), 0, 0));
-    assert_false(skiff_anth_claims(P("/v1beta/models/gemini-2.5-flash:generateContent"), 1, 1));
-    assert_false(skiff_anth_claims(P("/anthropicx/v1/messages"), 0, 0));
-    assert_false(skiff_anth_claims(P("/healthz"), 1, 1));
-}
 
 static void
 test_routes(void **state)
@@ -118,7 +103,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_unmapped),
         cmocka_unit_test(test_models),

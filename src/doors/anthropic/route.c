@@ -18,15 +18,6 @@ starts(const char *p, size_t n, const char *s)
     return n >= k && memcmp(p, s, k) == 0;
 }
 
-int
-skiff_anth_claims(const char *path, size_t path_len, int has_anthropic_version, int has_x_api_key)
-{
-    if (starts(path, path_len, PREFIX "/") ||
-        (path_len == PREFIX_LEN && starts(path, path_len, PREFIX)))
-        return 1;
-    return (has_anthropic_version || has_x_api_key) && starts(path, path_len, "/v1/");
-}
-
 static int
 is_path(const char *p, size_t n, const char *s)
 {

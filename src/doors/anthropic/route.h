@@ -1,7 +1,7 @@
 /*
- * The Anthropic door's routes and what it answers without the upstream: which requests are
- * its own (the dispatch rule), path → route, the models: map's 404, and GET /v1/models from
- * the map. Pure: no I/O, no engine (docs/internals/anthropic.md).
+ * The Anthropic door's routes and what it answers without the upstream: path → route, the models:
+ * map's 404, and GET /v1/models from the map. Pure: no I/O, no engine
+ * (docs/internals/anthropic.md).
  *
  * Routes, each also under /anthropic (an unambiguous prefix; a `?beta=true` query and the
  * anthropic-version / anthropic-beta headers are accepted and change nothing):
@@ -34,14 +34,6 @@ struct skiff_anth_route {
     enum skiff_anth_route_kind kind;
     char model_id[SKIFF_ANTH_MODEL_ID_MAX + 1]; /* SKIFF_ANTH_ROUTE_MODEL: the {id} */
 };
-
-/*
- * Whether a request is the Anthropic door's: a path under /anthropic/ always is; a path
- * under /v1/ is when the request carries anthropic-version or x-api-key (which no Gemini or
- * OpenAI client sends). The header flags say whether each is present.
- */
-int skiff_anth_claims(const char *path, size_t path_len, int has_anthropic_version,
-                      int has_x_api_key);
 
 /*
  * path (without the query) and method → route. Returns 0 with *r filled; SKIFF_EINVAL with
