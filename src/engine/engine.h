@@ -21,7 +21,10 @@
  *     plan.forward_head) the upstream's allowlisted headers. They are added to the request's
  *     response headers before the op that answers is called; the door only starts or writes
  *     the response;
- *   - pool keys never reach a door: every byte handed to an op is redacted first.
+ *   - pool keys never reach a client through a door: an upstream error body and every
+ *     committed stream byte or event are redacted before an op sees them (a whole success is
+ *     handed over as it came; Google does not echo a key in one).
+ * Everything an op is handed is borrowed for the duration of the op.
  *
  * The life of a call, as a door sees it:
  *
