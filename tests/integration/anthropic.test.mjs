@@ -498,3 +498,21 @@ test('every key resting: 429 rate_limit_error with retry-after', async () => {
     await own.stop();
   }
 });
+
+test('thinking.include_thoughts: thoughts shown to a client that says nothing of thinking, not to one that turns it off', async () => {
+  const own = await startServe(`${config()}thinking: {include_thoughts: true}\n`);
+  try {
+    const c = new Anthropic({ apiKey: TOKEN, baseURL: own.url, maxRetries: 0 });
+    const ask = (extra) => c.messages.create({ model: 'claude-haiku-4-5', max_tokens: 2048, messages: [{ role: 'user', content: 'Think first' }], ...extra });
+    const shown = await ask({});
+    assert.deepEqual(shown.content.map((b) => b.type), ['thinking', 'text']);
+    assert.ok(shown.content[0].thinking.length > 0);
+    const off = await ask({ thinking: { type: 'disabled' } });
+    assert.deepEqual(off.content.map((b) => b.type), ['text']);
+  } finally {
+    await own.stop();
+  }
+  // The shared skiff (include_thoughts off) shows none unasked.
+  const m = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 2048, messages: [{ role: 'user', content: 'Think first' }] });
+  assert.deepEqual(m.content.map((b) => b.type), ['text']);
+});

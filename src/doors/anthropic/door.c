@@ -49,6 +49,7 @@ struct anth {
     struct skiff_anth_stream st;
     int st_init;
     struct skiff_buf out;
+    int thoughts_unasked; /* thinking.include_thoughts showed thoughts the client did not ask */
     /* A stream's ping timer, from on_head on. req and call tell whether the request is
      * still the engine's when it fires (see ping()). */
     uv_timer_t ping;
@@ -392,6 +393,20 @@ body_model(const struct skiff_request *req)
     return out;
 }
 
+/* thinking.include_thoughts for a request that says nothing of thinking: the model's own
+ * thinking, shown (generationConfig.thinkingConfig.includeThoughts). 0 or SKIFF_ENOMEM. */
+static int
+show_thoughts(json_t *gemini)
+{
+    json_t *gc = json_object_get(gemini, "generationConfig");
+    if (!gc && json_object_set_new(gemini, "generationConfig", gc = json_object()))
+        return SKIFF_ENOMEM;
+    json_t *tc = json_object_get(gc, "thinkingConfig");
+    if (!tc && json_object_set_new(gc, "thinkingConfig", tc = json_object()))
+        return SKIFF_ENOMEM;
+    return json_object_set_new(tc, "includeThoughts", json_true()) ? SKIFF_ENOMEM : 0;
+}
+
 static void
 fresh_seed(char seed[25])
 {
@@ -460,8 +475,16 @@ plan_messages(struct skiff_request *req, struct skiff_engine *eng, const struct 
             goto out_refuse;
         }
         struct skiff_model_info mi;
-        skiff_anth_request_fit(
-            &a->ar, skiff_catalog_lookup(sh->cat, target, strlen(target), &mi) ? &mi : NULL);
+        int known = skiff_catalog_lookup(sh->cat, target, strlen(target), &mi);
+        skiff_anth_request_fit(&a->ar, known ? &mi : NULL);
+        if (cfg->include_thoughts && a->ar.thinking == SKIFF_ANTH_THINKING_UNSET && known &&
+            mi.thinking) {
+            a->thoughts_unasked = 1;
+            if (show_thoughts(a->ar.gemini)) {
+                skiff_anth_fail(&e, 500, "skiff ran out of memory");
+                goto out_refuse;
+            }
+        }
     }
     sigs_release(&sigs);
     sigs = (struct sigs){0};
@@ -487,7 +510,7 @@ plan_messages(struct skiff_request *req, struct skiff_engine *eng, const struct 
             .id_seed = a->seed,
             .stop_sequences = a->ar.stop_sequences,
             .thinking = a->ar.thinking == SKIFF_ANTH_THINKING_ENABLED ||
-                        a->ar.thinking == SKIFF_ANTH_THINKING_ADAPTIVE,
+                        a->ar.thinking == SKIFF_ANTH_THINKING_ADAPTIVE || a->thoughts_unasked,
             .single_tool_call = a->ar.single_tool_call,
             .store = sig_store,
         };
