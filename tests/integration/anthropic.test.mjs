@@ -516,3 +516,40 @@ test('thinking.include_thoughts: thoughts shown to a client that says nothing of
   const m = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 2048, messages: [{ role: 'user', content: 'Think first' }] });
   assert.deepEqual(m.content.map((b) => b.type), ['text']);
 });
+
+test('an image by URL is fetched under media: (a loopback address only with allow_private) and reaches Gemini inline', async () => {
+  // A 1x1 PNG, served by a local web server.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+  const { createServer } = await import('node:http');
+  const web = createServer((req, res) => {
+    if (req.url === '/cat.png') { res.writeHead(200, { 'content-type': 'image/png' }); res.end(png); return; }
+    res.writeHead(200, { 'content-type': 'text/html' }); res.end('<p>not an image</p>');
+  });
+  await new Promise((r) => web.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${web.address().port}`;
+  const ask = (c, source) => c.messages.create({
+    model: 'claude-haiku-4-5', max_tokens: 1024,
+    messages: [{ role: 'user', content: [{ type: 'image', source }, { type: 'text', text: 'What is this?' }] }],
+  });
+  const own = await startServe(`${config()}media: {allow_private: true}\n`);
+  try {
+    const c = new Anthropic({ apiKey: TOKEN, baseURL: own.url, maxRetries: 0 });
+    const byUrl = await ask(c, { type: 'url', url: `${url}/cat.png` });
+    const inline = await ask(c, { type: 'base64', media_type: 'image/png', data: png.toString('base64') });
+    assert.match(byUrl.content[0].text, /^Simulated answer to "What is this\?/);
+    // The sim counts 258 tokens for an inline image: both carried one, with the same bytes.
+    assert.equal(byUrl.usage.input_tokens, inline.usage.input_tokens);
+    const log = await sim.log();
+    assert.equal(log.at(-1).body_fnv, log.at(-2).body_fnv, 'the URL image did not reach Gemini as the inline one does');
+    await assert.rejects(ask(c, { type: 'url', url: `${url}/page.html` }),
+      (e) => e instanceof Anthropic.BadRequestError && /text\/html, not an image/.test(e.message));
+  } finally {
+    await own.stop();
+  }
+  // The shared skiff keeps the default: no loopback or private address.
+  const before = (await sim.log()).length;
+  await assert.rejects(ask(client, { type: 'url', url: `${url}/cat.png` }),
+    (e) => e instanceof Anthropic.BadRequestError && e.type === 'invalid_request_error' && /image/.test(e.message));
+  assert.equal((await sim.log()).length, before, 'a refused image cost an upstream call');
+  web.close();
+});

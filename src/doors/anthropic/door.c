@@ -28,6 +28,7 @@
 #include "doors/anthropic/messages_stream.h"
 #include "doors/anthropic/route.h"
 #include "doors/auth.h"
+#include "doors/media.h"
 #include "doors/dispatch.h"
 #include "doors/models.h"
 #include "gemini/catalog.h"
@@ -50,6 +51,9 @@ struct anth {
     int st_init;
     struct skiff_buf out;
     int thoughts_unasked; /* thinking.include_thoughts showed thoughts the client did not ask */
+    char *asked;          /* the model name the client asked for */
+    const char *target;   /* the Gemini model it maps to (borrowed from the config) */
+    json_t *count;        /* count_tokens: the countTokens body */
     /* A stream's ping timer, from on_head on. req and call tell whether the request is
      * still the engine's when it fires (see ping()). */
     uv_timer_t ping;
@@ -163,6 +167,8 @@ anth_free(struct anth *a)
         skiff_anth_stream_release(&a->st);
     skiff_anth_request_release(&a->ar);
     skiff_buf_release(&a->out);
+    json_decref(a->count);
+    free(a->asked);
     free(a);
 }
 
@@ -420,90 +426,26 @@ fresh_seed(char seed[25])
     seed[24] = '\0';
 }
 
-/*
- * POST /v1/messages and /v1/messages/count_tokens: translate, map, plan. Every refusal names
- * what to change and costs no upstream call.
- */
+/* Hands the translated request to the engine; on failure answers the refusal. */
 static void
-plan_messages(struct skiff_request *req, struct skiff_engine *eng, const struct skiff_anth_route *r)
+launch(struct anth *a, struct skiff_request *req, struct skiff_engine *eng)
 {
-    const struct skiff_engine_shared *sh = skiff_engine_shared(eng);
-    const struct skiff_config *cfg = sh->cfg;
     struct skiff_anth_error e;
-    struct sigs sigs = {0};
-    json_t *count = NULL;
-    char *asked = NULL;
-    struct anth *a = calloc(1, sizeof *a);
-    if (!a) {
-        skiff_anth_fail(&e, 500, "skiff ran out of memory");
-        goto out_refuse;
-    }
-    a->kind = r->kind;
-    skiff_buf_init(&a->out, OUT_MAX);
-    const char *target;
-    if (r->kind == SKIFF_ANTH_ROUTE_COUNT_TOKENS) {
-        asked = body_model(req);
-        if (!asked) {
-            skiff_anth_fail(&e, 400,
-                            "model: Field required (a JSON body with the model name, as for "
-                            "POST /v1/messages)");
-            goto out_refuse;
-        }
-        target = skiff_models_resolve(cfg->models, cfg->n_models, sh->cat, asked);
-        if (!target) {
-            skiff_anth_model_unmapped(asked, &e);
-            goto out_refuse;
-        }
-        if (skiff_anth_count_request(req->body, req->body_len, target, sig_lookup, &sigs, &count,
-                                     &e))
-            goto out_refuse;
-    } else {
-        if (skiff_anth_request_parse(req->body, req->body_len, sig_lookup, &sigs, &a->ar, &e))
-            goto out_refuse;
-        asked = strdup(a->ar.model);
-        target = skiff_models_resolve(cfg->models, cfg->n_models, sh->cat, a->ar.model);
-        if (!target) {
-            skiff_anth_model_unmapped(a->ar.model, &e);
-            goto out_refuse;
-        }
-        if (a->ar.n_media) {
-            skiff_anth_fail(&e, 400,
-                            "%s: sources of type url are not fetched by skiff's Anthropic door "
-                            "yet; send the %s as base64 (source.type: base64)",
-                            a->ar.media[0].document ? "document" : "image",
-                            a->ar.media[0].document ? "document" : "image");
-            goto out_refuse;
-        }
-        struct skiff_model_info mi;
-        int known = skiff_catalog_lookup(sh->cat, target, strlen(target), &mi);
-        skiff_anth_request_fit(&a->ar, known ? &mi : NULL);
-        if (cfg->include_thoughts && a->ar.thinking == SKIFF_ANTH_THINKING_UNSET && known &&
-            mi.thinking) {
-            a->thoughts_unasked = 1;
-            if (show_thoughts(a->ar.gemini)) {
-                skiff_anth_fail(&e, 500, "skiff ran out of memory");
-                goto out_refuse;
-            }
-        }
-    }
-    sigs_release(&sigs);
-    sigs = (struct sigs){0};
-
     struct skiff_engine_plan plan = {
-        .model = target, .model_len = strlen(target), .ops = &anth_ops, .door = a};
-    char *body = json_dumps(count ? count : a->ar.gemini, JSON_COMPACT);
+        .model = a->target, .model_len = strlen(a->target), .ops = &anth_ops, .door = a};
+    char *body = json_dumps(a->count ? a->count : a->ar.gemini, JSON_COMPACT);
     if (!body) {
         skiff_anth_fail(&e, 500, "skiff ran out of memory");
         goto out_refuse;
     }
     plan.owned_body = body;
     plan.owned_len = strlen(body);
-    enum skiff_method m = r->kind == SKIFF_ANTH_ROUTE_COUNT_TOKENS ? SKIFF_M_COUNT_TOKENS
+    enum skiff_method m = a->kind == SKIFF_ANTH_ROUTE_COUNT_TOKENS ? SKIFF_M_COUNT_TOKENS
                           : a->ar.stream                           ? SKIFF_M_STREAM
                                                                    : SKIFF_M_GENERATE;
     skiff_engine_route(&plan.route, m);
     plan.query.alt = m == SKIFF_M_STREAM ? SKIFF_ALT_SSE : SKIFF_ALT_NONE;
-    if (r->kind == SKIFF_ANTH_ROUTE_MESSAGES) {
+    if (a->kind == SKIFF_ANTH_ROUTE_MESSAGES) {
         fresh_seed(a->seed);
         a->reply = (struct skiff_anth_reply){
             .model = a->ar.model,
@@ -519,21 +461,199 @@ plan_messages(struct skiff_request *req, struct skiff_engine *eng, const struct 
             a->st_init = 1;
         }
     }
-    json_decref(count);
-    count = NULL;
     if (skiff_engine_start(eng, req, &plan)) {
         free(plan.owned_body);
         skiff_anth_fail(&e, 500, "skiff ran out of memory");
         goto out_refuse;
     }
-    free(asked);
+    return;
+out_refuse:
+    refuse(req, a->asked, &e);
+    anth_free(a);
+}
+
+/* ---- media named by URL: fetched before the call (doors/media.h) --------------------- */
+
+/* One fetch per URL; the request waits for all of them, and its first refusal answers. */
+struct fetching {
+    struct anth *a;
+    struct skiff_request *req;
+    struct skiff_engine *eng;
+    size_t pending;
+    struct fetch_slot {
+        struct fetching *f;
+        struct skiff_media *m; /* NULL once done */
+        size_t i;
+    } slots[];
+};
+
+static void
+fetching_stop(struct fetching *f)
+{
+    for (size_t i = 0; i < f->a->ar.n_media; i++)
+        if (f->slots[i].m)
+            skiff_media_cancel(f->slots[i].m);
+    f->req->data = NULL;
+    f->req->on_abort = NULL;
+}
+
+/* The client went away while the media were fetched: stop them, answer nothing. */
+static void
+fetching_abort(struct skiff_request *req)
+{
+    struct fetching *f = req->data;
+    fetching_stop(f);
+    anth_free(f->a);
+    free(f);
+}
+
+static void
+media_done(void *data, const struct skiff_media_result *r)
+{
+    struct fetch_slot *slot = data;
+    struct fetching *f = slot->f;
+    struct anth *a = f->a;
+    const struct skiff_anth_media *md = &a->ar.media[slot->i];
+    slot->m = NULL;
+    f->pending--;
+    struct skiff_anth_error e;
+    const char *what = md->document ? "document" : "image";
+    if (r->status) {
+        skiff_anth_fail(&e, 400, "%s: %s", what, r->error);
+        goto out_refuse;
+    }
+    if (!md->document && strncmp(r->mime, "image/", 6) != 0) {
+        skiff_anth_fail(&e, 400,
+                        "image: the URL gave %s, not an image; give the URL of a PNG, JPEG, GIF "
+                        "or WebP image, or send it as base64",
+                        r->mime);
+        goto out_refuse;
+    }
+    json_t *in = json_object_get(md->part, "inlineData");
+    if (json_object_set_new(in, "mimeType", json_string(r->mime)) ||
+        json_object_set_new(in, "data", json_stringn(r->b64, r->b64_len))) {
+        skiff_anth_fail(&e, 500, "skiff ran out of memory");
+        goto out_refuse;
+    }
+    if (f->pending)
+        return;
+    f->req->data = NULL;
+    f->req->on_abort = NULL;
+    launch(a, f->req, f->eng);
+    free(f);
+    return;
+out_refuse:
+    fetching_stop(f);
+    refuse(f->req, a->asked, &e);
+    anth_free(a);
+    free(f);
+}
+
+/* Starts a fetch per URL medium; the request continues in media_done. */
+static void
+fetch_media(struct anth *a, struct skiff_request *req, struct skiff_engine *eng)
+{
+    const struct skiff_config *cfg = skiff_engine_shared(eng)->cfg;
+    size_t n = a->ar.n_media;
+    struct fetching *f = calloc(1, sizeof *f + n * sizeof f->slots[0]);
+    if (!f) {
+        struct skiff_anth_error e;
+        skiff_anth_fail(&e, 500, "skiff ran out of memory");
+        refuse(req, a->asked, &e);
+        anth_free(a);
+        return;
+    }
+    *f = (struct fetching){.a = a, .req = req, .eng = eng, .pending = n};
+    struct skiff_media_rules rules = {
+        .fetch_urls = cfg->media.fetch_urls,
+        .max_bytes = cfg->media.max_bytes,
+        .timeout_ms = cfg->media.timeout_ms,
+        .allow_private = cfg->media.allow_private,
+    };
+    req->data = f;
+    req->on_abort = fetching_abort;
+    /* Callbacks come from the loop, never from inside skiff_media_fetch. */
+    for (size_t i = 0; i < n; i++) {
+        f->slots[i] = (struct fetch_slot){.f = f, .i = i};
+        f->slots[i].m = skiff_media_fetch(skiff_http_loop(req), skiff_engine_upstream(eng),
+                                          a->ar.media[i].url, &rules, media_done, &f->slots[i]);
+        if (!f->slots[i].m) {
+            struct skiff_anth_error e;
+            skiff_anth_fail(&e, 500, "skiff ran out of memory");
+            fetching_stop(f);
+            refuse(req, a->asked, &e);
+            anth_free(a);
+            free(f);
+            return;
+        }
+    }
+}
+
+/*
+ * POST /v1/messages and /v1/messages/count_tokens: translate, map, fetch the media named by
+ * URL, plan. Every refusal names what to change and costs no upstream call.
+ */
+static void
+plan_messages(struct skiff_request *req, struct skiff_engine *eng, const struct skiff_anth_route *r)
+{
+    const struct skiff_engine_shared *sh = skiff_engine_shared(eng);
+    const struct skiff_config *cfg = sh->cfg;
+    struct skiff_anth_error e;
+    struct sigs sigs = {0};
+    struct anth *a = calloc(1, sizeof *a);
+    if (!a) {
+        skiff_anth_fail(&e, 500, "skiff ran out of memory");
+        goto out_refuse;
+    }
+    a->kind = r->kind;
+    skiff_buf_init(&a->out, OUT_MAX);
+    if (r->kind == SKIFF_ANTH_ROUTE_COUNT_TOKENS) {
+        a->asked = body_model(req);
+        if (!a->asked) {
+            skiff_anth_fail(&e, 400,
+                            "model: Field required (a JSON body with the model name, as for "
+                            "POST /v1/messages)");
+            goto out_refuse;
+        }
+        a->target = skiff_models_resolve(cfg->models, cfg->n_models, sh->cat, a->asked);
+        if (!a->target) {
+            skiff_anth_model_unmapped(a->asked, &e);
+            goto out_refuse;
+        }
+        if (skiff_anth_count_request(req->body, req->body_len, a->target, sig_lookup, &sigs,
+                                     &a->count, &e))
+            goto out_refuse;
+    } else {
+        if (skiff_anth_request_parse(req->body, req->body_len, sig_lookup, &sigs, &a->ar, &e))
+            goto out_refuse;
+        a->asked = strdup(a->ar.model);
+        a->target = skiff_models_resolve(cfg->models, cfg->n_models, sh->cat, a->ar.model);
+        if (!a->target) {
+            skiff_anth_model_unmapped(a->ar.model, &e);
+            goto out_refuse;
+        }
+        struct skiff_model_info mi;
+        int known = skiff_catalog_lookup(sh->cat, a->target, strlen(a->target), &mi);
+        skiff_anth_request_fit(&a->ar, known ? &mi : NULL);
+        if (cfg->include_thoughts && a->ar.thinking == SKIFF_ANTH_THINKING_UNSET && known &&
+            mi.thinking) {
+            a->thoughts_unasked = 1;
+            if (show_thoughts(a->ar.gemini)) {
+                skiff_anth_fail(&e, 500, "skiff ran out of memory");
+                goto out_refuse;
+            }
+        }
+    }
+    sigs_release(&sigs);
+    if (a->ar.n_media)
+        fetch_media(a, req, eng);
+    else
+        launch(a, req, eng);
     return;
 
 out_refuse:
-    refuse(req, asked, &e);
+    refuse(req, a ? a->asked : NULL, &e);
     sigs_release(&sigs);
-    json_decref(count);
-    free(asked);
     if (a)
         anth_free(a);
 }
@@ -561,10 +681,29 @@ anth_handle(struct skiff_request *req, struct skiff_engine *e)
     plan_messages(req, e, &r);
 }
 
+/* The drain's end: a request still fetching its media is not the engine's yet. */
+static void
+anth_cut(struct skiff_request *req, struct skiff_engine *e)
+{
+    if (req->on_abort != fetching_abort) {
+        skiff_engine_cut(req);
+        return;
+    }
+    struct fetching *f = req->data;
+    struct anth *a = f->a;
+    fetching_stop(f);
+    struct skiff_anth_error err;
+    skiff_anth_fail(&err, 503, "skiff is shutting down; send the request again");
+    refuse(req, a->asked, &err);
+    anth_free(a);
+    free(f);
+}
+
 const struct skiff_door skiff_anthropic_door = {
     .name = "anthropic",
     .match = anth_match,
     .on_head = anth_head,
     .handle = anth_handle,
     .error = anth_error,
+    .cut = anth_cut,
 };
