@@ -334,6 +334,30 @@ if (perfTop) {
     if (dso) P('By shared object:', '', '```', dso, '```', '');
 }
 
+// ---- AN: the Anthropic door (issue 15) -----------------------------------------------------
+if (rows.some((r) => r.s === 'AN')) {
+    const AL = { skiff: 'Gemini door (passthrough)', skiffan: 'Anthropic door (`POST /v1/messages`, translated both ways)', direct: 'upstream direct' };
+    P('## AN the Anthropic door', '', 'The same ~150 B prompt through skiff\'s Anthropic door (a Messages request translated to generateContent, the answer translated back) and through its Gemini door (passthrough), on two `skiff serve` of the same default config (the Anthropic one with a `models:` map), against the canned upstream (`wrk -t1 -c64`); then S4\'s scripted stream (20 events 50 ms apart, `skiff sim`) through the stream translator.', '',
+        '| door | req/s | CPU µs/request | p50 | p99 | errors |', '|---|---|---|---|---|---|');
+    for (const t of ['skiff', 'skiffan']) {
+        if (!has('AN', 'c64', t)) continue;
+        P(`| ${AL[t]} | ${ms(S('AN', 'c64', t, 'rps'))} | ${ms(S('AN', 'c64', t, 'cpu_us_per_req'), 2)} | ${us(S('AN', 'c64', t, 'p50_us').med)} | ${us(S('AN', 'c64', t, 'p99_us').med)} | ${fmt(S('AN', 'c64', t, 'errors').med)} |`);
+    }
+    const cg = S('AN', 'c64', 'skiff', 'cpu_us_per_req').med, ca = S('AN', 'c64', 'skiffan', 'cpu_us_per_req').med;
+    P('', `The Anthropic door costs **${rx(ratio(ca, cg))}** the Gemini door's CPU per request (${fmt(ca - cg, 2)} µs more).`, '',
+        '| stream through | first event p50 | first event p99 | added p99 | gap p50 | gap min | events |', '|---|---|---|---|---|---|---|');
+    for (const t of ['direct', 'skiff', 'skiffan']) {
+        if (!has('AN', 'sse', t)) continue;
+        const d = t === 'direct';
+        const emin = S('AN', 'sse', t, 'events_min').min, emax = S('AN', 'sse', t, 'events_max').max;
+        P(`| ${AL[t]} | ${us(S('AN', 'sse', t, 'ttfe_p50_us').med)} | ${us(S('AN', 'sse', t, 'ttfe_p99_us').med)} | ${d ? '–' : ms(A('AN', 'sse', t, 'ttfe_p99_us')) + ' µs'} | ${fmt(S('AN', 'sse', t, 'gap_p50_ms').med, 1)} ms | ${fmt(S('AN', 'sse', t, 'gap_min_ms').min, 1)} ms | ${emin === emax ? emin : `${emin}–${emax}`} |`);
+    }
+    P('', 'Events are `data:` lines: the Anthropic stream has more of them than the upstream (message_start, a block start and stop, message_delta, message_stop around the 20 text deltas).', '');
+    const an99 = A('AN', 'sse', 'skiffan', 'ttfe_p99_us').med;
+    goals12.push(['AN', 'Anthropic door: first event ≤ 1 ms added (p99), like S4', us(an99), verdict(Number.isFinite(an99) ? an99 <= 1000 : null, `${us(an99 - 1000)}`)]);
+    goals12.push(['AN', '(no target) Anthropic door CPU per request beside the Gemini door', `${fmt(ca, 2)} vs ${fmt(cg, 2)} µs (${rx(ratio(ca, cg))})`, 'reported']);
+}
+
 if (notes) P('## Notes from this run', '', ...notes.split('\n').map((l) => `- ${l}`), '');
 
 // What was tried for the targets, and what is left (kept here so every results.md says it).

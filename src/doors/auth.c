@@ -41,6 +41,9 @@ credential(const struct skiff_request *req, size_t *len, char *qbuf, size_t qlen
     return NULL;
 }
 
+static enum skiff_auth_result match_token(const struct skiff_config *cfg, const char *cred,
+                                          size_t len, const char **who);
+
 enum skiff_auth_result
 skiff_auth_check(const struct skiff_config *cfg, const struct skiff_request *req, const char **who)
 {
@@ -52,6 +55,36 @@ skiff_auth_check(const struct skiff_config *cfg, const struct skiff_request *req
     const char *cred = credential(req, &len, qbuf, sizeof qbuf);
     if (!cred)
         return SKIFF_AUTH_MISSING;
+    return match_token(cfg, cred, len, who);
+}
+
+enum skiff_auth_result
+skiff_auth_check_header(const struct skiff_config *cfg, const struct skiff_request *req,
+                        const char *header, const char **who)
+{
+    *who = "anonymous";
+    if (cfg->ntokens == 0)
+        return SKIFF_AUTH_OK;
+    size_t len = 0;
+    const char *cred = skiff_http_header(req, header, &len);
+    if (!cred || !len) {
+        cred = skiff_http_header(req, "authorization", &len);
+        if (!cred || len <= 7 || strncasecmp(cred, "Bearer ", 7) != 0)
+            return SKIFF_AUTH_MISSING;
+        cred += 7;
+        len -= 7;
+        while (len && *cred == ' ') {
+            cred++;
+            len--;
+        }
+    }
+    return match_token(cfg, cred, len, who);
+}
+
+/* Which token cred[0..len) is: every token is compared, so the time does not tell. */
+static enum skiff_auth_result
+match_token(const struct skiff_config *cfg, const char *cred, size_t len, const char **who)
+{
     int found = -1;
     /* Check every token, so the time does not tell which one matched. */
     for (size_t i = 0; i < cfg->ntokens; i++) {

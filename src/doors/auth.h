@@ -24,6 +24,15 @@ enum skiff_auth_result skiff_auth_check(const struct skiff_config *cfg,
                                         const struct skiff_request *req, const char **who);
 
 /*
+ * The same check for a door whose clients present the token in their own header (header,
+ * e.g. "x-api-key" for Anthropic's) or as Authorization: Bearer; x-goog-api-key and ?key=
+ * are not read.
+ */
+enum skiff_auth_result skiff_auth_check_header(const struct skiff_config *cfg,
+                                               const struct skiff_request *req, const char *header,
+                                               const char **who);
+
+/*
  * Open mode (no tokens configured): whether req may be served. A request addressed to a name
  * that is not loopback (Host other than localhost, 127.0.0.0/8 or [::1]) or sent by a web page
  * of another origin (Origin not loopback) is refused, so that a page reached through DNS

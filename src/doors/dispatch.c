@@ -9,12 +9,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "doors/anthropic/door.h"
 #include "doors/auth.h"
 #include "doors/gemini/door.h"
 #include "relay/keypool.h"
 
 /* The built-in doors, most specific first; the last one matches every request. */
 static const struct skiff_door *const builtin[] = {
+    &skiff_anthropic_door,
     &skiff_gemini_door,
 };
 

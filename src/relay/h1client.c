@@ -150,7 +150,8 @@ struct h1_call {
     int deferred; /* ended while starting; on_done waits for the timer */
     char *error;  /* the deferred end's cause (owned), or NULL */
     struct h1_origin *origin;
-    struct h1_call *prev, *next; /* in flight */
+    struct h1_call *prev, *next;                             /* in flight */
+    int (*addr_ok)(const struct sockaddr *addr, void *data); /* NULL: every address */
 };
 
 struct skiff_h1c {
@@ -1220,6 +1221,13 @@ connect_next(struct h1_call *c)
     }
     struct addrinfo *ai = c->ai_next;
     c->ai_next = ai->ai_next;
+    if (c->addr_ok && !c->addr_ok(ai->ai_addr, c->base.data)) {
+        if (c->ai_next)
+            connect_next(c);
+        else
+            finish(c, "every address of the host was refused");
+        return;
+    }
     struct h1_conn *k = calloc(1, sizeof *k);
     if (!k) {
         finish(c, "out of memory opening an upstream connection");
@@ -1485,6 +1493,7 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     c->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     c->first_byte_ms = o->first_byte_timeout_ms;
     c->idle_ms = o->idle_timeout_ms;
+    c->addr_ok = o->addr_ok;
     skiff_buf_init(&c->head, MAX_HEAD);
     if (build_request(c, o) < 0) {
         wipe(&c->req);
@@ -1501,7 +1510,7 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
 
     /* The newest idle connection to the same origin: the one least likely to have been
      * closed by the upstream's own idle timeout. */
-    struct h1_conn *k = cl->idle_head;
+    struct h1_conn *k = c->addr_ok ? NULL : cl->idle_head; /* a checked call connects anew */
     while (k && (k->origin != c->origin || !idle_clean(k))) {
         struct h1_conn *next = k->next;
         if (k->origin == c->origin)

@@ -46,6 +46,8 @@ skiff_upstream_close(struct skiff_upstream *u)
 struct skiff_upcall *
 skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
 {
+    if (o->addr_ok && o->proxy && *o->proxy)
+        return NULL; /* checked addresses go directly: a proxy would resolve others */
     return skiff_h1c_start(u->h1, o);
 }
 

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include <sys/socket.h>
 #include <uv.h>
 
 struct skiff_upstream;
@@ -48,6 +49,13 @@ struct skiff_upcall_opts {
     long idle_timeout_ms;       /* between body pieces; 0: none */
     const struct skiff_upcall_ops *ops;
     void *data;
+    /* Called with each address the call is about to connect to, once it is resolved:
+     * nonzero allows it, 0 refuses it (the next address is tried; with none left the call
+     * ends with an error). NULL: every address is allowed. A call with a check never reuses
+     * an idle connection and goes directly (no proxy), on skiff's own client only:
+     * skiff_upcall_start returns NULL otherwise. For fetches of client-named URLs
+     * (doors/media.c), which must never reach a private address. */
+    int (*addr_ok)(const struct sockaddr *addr, void *data);
 };
 
 /* A new client on loop; NULL on failure. */

@@ -112,9 +112,9 @@ opt_string(const json_t *o, const char *name, char **out, int idx, const char *w
 }
 
 static const char *const reply_fields[] = {
-    "status",      "message", "errorStatus", "details", "body",      "headers",
-    "contentType", "stream",  "error",       "chunkMs", "latencyMs", "resetAfter",
-    "quota",       "limit",   "retryDelay",  "reset",   "hang",      NULL};
+    "status",     "message", "errorStatus", "details",   "body",       "headers", "contentType",
+    "stream",     "error",   "chunkMs",     "latencyMs", "resetAfter", "quota",   "limit",
+    "retryDelay", "reset",   "hang",        "thinkMs",   NULL};
 
 /* Fills r from a reply object; the kind follows from which fields are present. */
 static int
@@ -134,7 +134,9 @@ parse_reply(struct skiff_sim_reply *r, const json_t *o, int idx, char *err, size
     }
 
     r->chunk_ms = r->latency_ms = r->reset_after = r->quota_limit = r->retry_ms = -1;
+    r->think_ms = -1;
     if (opt_long(o, "chunkMs", 0, 600000, &r->chunk_ms, idx, err, errlen) ||
+        opt_long(o, "thinkMs", 0, 600000, &r->think_ms, idx, err, errlen) ||
         opt_long(o, "latencyMs", 0, 600000, &r->latency_ms, idx, err, errlen) ||
         opt_long(o, "resetAfter", 0, 1000000, &r->reset_after, idx, err, errlen) ||
         opt_long(o, "limit", 0, 1000000000000L, &r->quota_limit, idx, err, errlen))

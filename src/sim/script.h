@@ -50,6 +50,7 @@ struct skiff_sim_reply {
                             events instead of a clean end; NULL for none */
     long chunk_ms;       /* -1: the simulator's --chunk-ms */
     long latency_ms;     /* -1: the simulator's --latency-ms */
+    long think_ms;       /* ANSWER: -1: the simulator's --think-ms */
     long reset_after;    /* -1: none; N: reset the connection after N events */
     enum skiff_sim_quota_reply quota;
     long quota_limit; /* -1: the configured limit */

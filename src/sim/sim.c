@@ -81,6 +81,9 @@ struct sim_req {
     char *tail;       /* after the events: "\n]" or a raw error; NULL for SSE's clean end */
     long reset_after; /* -1, or reset once this many events are out */
     long chunk_min, chunk_max;
+    long think_ms;   /* how long the model thinks (--think-ms, a script's thinkMs) */
+    long think_gap;  /* PLAN_STREAM: the wait after the first event (a thought of its own) */
+    long think_wait; /* added to the time to first byte (the thinking was not shown) */
 };
 
 /* ---- request state ---- */
@@ -243,8 +246,11 @@ step(struct sim_req *sr)
                  * error after the events waits too, so it reaches the client in a read of
                  * its own, as the API's does (the JS SDK parses each read). */
                 sr->busy = 0;
-                arm(sr, skiff_sim_rng_range(&sr->rng, (uint64_t)sr->chunk_min,
-                                            (uint64_t)sr->chunk_max));
+                if (sr->next == 1 && sr->think_gap > 0)
+                    arm(sr, (uint64_t)sr->think_gap);
+                else
+                    arm(sr, skiff_sim_rng_range(&sr->rng, (uint64_t)sr->chunk_min,
+                                                (uint64_t)sr->chunk_max));
                 return;
             }
         }
@@ -584,6 +590,37 @@ add_cached_usage(json_t *response, long cached)
         json_pack("[{s:s,s:I}]", "modality", "TEXT", "tokenCount", (json_int_t)cached));
 }
 
+/*
+ * A long thought on a stream that shows thoughts: the first event's thought part becomes an
+ * event of its own, and the answer's first text follows it after sr->think_ms (step() waits
+ * think_gap after the first event). Returns 1 when the thought was split off.
+ */
+static int
+split_thought(struct sim_req *sr, json_t *events)
+{
+    json_t *first = json_array_get(events, 0);
+    json_t *cand = json_array_get(json_object_get(first, "candidates"), 0);
+    json_t *parts = json_object_get(json_object_get(cand, "content"), "parts");
+    if (!json_is_true(json_object_get(json_array_get(parts, 0), "thought")))
+        return 0;
+    json_t *thought = json_deep_copy(first);
+    json_t *tcand = json_array_get(json_object_get(thought, "candidates"), 0);
+    json_t *tparts = json_object_get(json_object_get(tcand, "content"), "parts");
+    if (!thought || !tparts)
+        goto out_free;
+    while (json_array_size(tparts) > 1)
+        json_array_remove(tparts, 1);
+    json_object_del(tcand, "finishReason");
+    json_object_del(tcand, "finishMessage");
+    if (json_array_remove(parts, 0) != 0 || json_array_insert_new(events, 0, thought) != 0)
+        goto out_free;
+    sr->think_gap = sr->think_ms;
+    return 1;
+out_free:
+    json_decref(thought);
+    return 0;
+}
+
 /* Builds and frames the generated answer (whole, or as stream events). */
 static int
 plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
@@ -621,6 +658,8 @@ plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
         }
         plan_json(sr, 200, r);
         json_decref(r);
+        if (a.thoughts_tokens > 0)
+            sr->think_wait = sr->think_ms;
     } else {
         json_t *events = json_array();
         for (size_t i = 0; i < a.nchunks; i++) {
@@ -628,6 +667,8 @@ plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
             add_cached_usage(ev, cached);
             json_array_append_new(events, ev);
         }
+        if (a.thoughts_tokens > 0 && sr->think_ms > 0 && !split_thought(sr, events))
+            sr->think_wait = sr->think_ms;
         rc = plan_events(sr, c, events);
         json_decref(events);
     }
@@ -917,6 +958,9 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     sr->chunk_min = sim->conf.chunk_min;
     sr->chunk_max = sim->conf.chunk_max;
     long latency = pick(sr, sim->conf.latency_min, sim->conf.latency_max);
+    /* Drawn only when configured, so the draws of a run without it stay as they were. */
+    if (sim->conf.think_max > 0)
+        sr->think_ms = pick(sr, sim->conf.think_min, sim->conf.think_max);
 
     /* Resources first: a batch is created on a model path (models/{m}:batchGenerateContent). */
     if (plan_resource(sim, req, sr, &c, e, &latency) == 0)
@@ -950,6 +994,8 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         e->scripted = 1;
         if (script->latency_ms >= 0)
             latency = script->latency_ms;
+        if (script->think_ms >= 0)
+            sr->think_ms = script->think_ms;
         json_t *h = script->headers;
         sr->headers = h ? json_incref(h) : NULL;
         if (script->kind != SKIFF_SIM_REPLY_ANSWER) {
@@ -1176,7 +1222,7 @@ send_script:
         skiff_sim_reply_unref(script);
     }
 send:
-    go(sr, latency);
+    go(sr, latency + sr->think_wait);
 }
 
 /* ---- control endpoints ---- */

@@ -12,14 +12,15 @@
 
 const char skiff_sim_usage[] =
     "usage: skiff sim [--listen HOST:PORT] [--keys LIST] [--rpm LIST] [--tpm LIST] [--rpd LIST]\n"
-    "                 [--faults SPEC] [--latency-ms A[:B]] [--chunk-ms A[:B]] [--seed N]\n"
-    "                 [--batch-ms N] [--config sim.yaml]\n"
+    "                 [--faults SPEC] [--latency-ms A[:B]] [--chunk-ms A[:B]]\n"
+    "                 [--think-ms A[:B]] [--seed N] [--batch-ms N] [--config sim.yaml]\n"
     "  --keys AIzaA,AIzaB=region_blocked,AIzaC=denied,AIza*   (default: AIza*)\n"
     "  --rpm 10,gemini-2.5-pro:5   --rpd unlimited   (0: no quota at all)\n"
     "  --faults 503=0.3,500=0.05,504=0.01,reset=0.02,hang=0.01,gemini-2.5-pro:503=0.5\n";
 
-static const char *const names[] = {"listen",     "keys",     "rpm",  "tpm",      "rpd", "faults",
-                                    "latency-ms", "chunk-ms", "seed", "batch-ms", NULL};
+static const char *const names[] = {"listen",   "keys",     "rpm",  "tpm",      "rpd",
+                                    "faults",   "latency-ms", "chunk-ms", "think-ms", "seed",
+                                    "batch-ms", NULL};
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -236,6 +237,8 @@ apply(struct skiff_sim_conf *c, const char *name, const char *where, const char 
         return parse_range(where, v, &c->latency_min, &c->latency_max, err, errlen);
     if (strcmp(name, "chunk-ms") == 0)
         return parse_range(where, v, &c->chunk_min, &c->chunk_max, err, errlen);
+    if (strcmp(name, "think-ms") == 0)
+        return parse_range(where, v, &c->think_min, &c->think_max, err, errlen);
     if (strcmp(name, "batch-ms") == 0) {
         if (parse_long(v, 0, 86400000L, &c->batch_ms) != 0)
             FAIL("%s: \"%s\" is not a delay in ms (0 to 86400000)", where, v);
@@ -306,7 +309,7 @@ load_yaml(struct skiff_sim_conf *c, const char *path, char *err, size_t errlen)
         if (k->type != YAML_SCALAR_NODE || !known(name)) {
             snprintf(err, errlen,
                      "%s: unknown key (known: listen, keys, rpm, tpm, rpd, faults, "
-                     "latency-ms, chunk-ms, seed, batch-ms)",
+                     "latency-ms, chunk-ms, think-ms, seed, batch-ms)",
                      where);
             rc = SKIFF_EINVAL;
             break;

@@ -14,6 +14,10 @@
  *   --faults SPEC           faults.h
  *   --latency-ms A[:B]      time to first byte, uniform in [A, B]
  *   --chunk-ms A[:B]        delay between stream events
+ *   --think-ms A[:B]        how long a thinking model thinks: on a stream that shows
+ *                           thoughts, the gap between the thought and the answer's first
+ *                           text (the thought is an event of its own); otherwise added to
+ *                           the time to first byte. Default 0
  *   --seed N                random seed (default: from the clock, printed at start)
  *   --batch-ms N            a batch's creation to BATCH_STATE_SUCCEEDED (default 2000)
  *   --config FILE           the YAML file
@@ -60,6 +64,7 @@ struct skiff_sim_conf {
     long latency_min, latency_max;
     long chunk_min, chunk_max;
     long batch_ms; /* a batch's creation to its end (batches.h) */
+    long think_min, think_max;
     uint64_t seed;
     int seed_set;
 };

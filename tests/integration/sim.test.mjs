@@ -890,3 +890,64 @@ test('--latency-ms 200 delays the first byte ≥ 200 ms; --chunk-ms 100 spaces S
     await s.stop();
   }
 });
+
+// Reads an SSE response's events with the time each arrived.
+async function timedEvents(r, t0) {
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  const events = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\r\n\r\n')) >= 0) {
+      events.push({ t: performance.now() - t0, json: JSON.parse(buf.slice(6, i)) });
+      buf = buf.slice(i + 4);
+    }
+  }
+  return events;
+}
+
+test('--think-ms / thinkMs: a shown thought is an event of its own, the text follows after the thinking time; unshown, the first byte waits', async () => {
+  // Times are measured from the request: a loaded machine can only make events later.
+  const s = await startSim(['--seed', '1', '--think-ms', '800', ...UNLIMITED]);
+  try {
+    const thinking = { ...hello(LONG), generationConfig: { thinkingConfig: { includeThoughts: true } } };
+    const stream = (body) => fetch(`${s.url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse`, {
+      method: 'POST', headers: { 'x-goog-api-key': KEY }, body: JSON.stringify(body),
+    });
+    let t0 = performance.now();
+    let ev = await timedEvents(await stream(thinking), t0);
+    const parts0 = ev[0].json.candidates[0].content.parts;
+    assert.deepEqual(parts0.map((p) => p.thought === true), [true], 'the first event is the thought alone');
+    assert.equal(ev[0].json.candidates[0].finishReason, undefined);
+    assert.ok(ev[1].t >= 790 && ev[1].t < 3000, `the text came at ${ev[1].t.toFixed(1)} ms`);
+    assert.ok(ev[0].t < ev[1].t - 200, `the thought came at ${ev[0].t.toFixed(1)} ms, the text at ${ev[1].t.toFixed(1)} ms`);
+    assert.ok(ev[1].json.candidates[0].content.parts.every((p) => !p.thought && typeof p.text === 'string'));
+    assert.equal(ev.at(-1).json.candidates[0].finishReason, 'STOP');
+
+    // Not shown: nothing at all for the thinking time.
+    t0 = performance.now();
+    ev = await timedEvents(await stream(hello(LONG)), t0);
+    assert.ok(ev[0].t >= 790, `first event at ${ev[0].t.toFixed(1)} ms`);
+    assert.ok(ev[0].json.candidates[0].content.parts.every((p) => !p.thought));
+
+    // A model told not to think does not wait; a script's thinkMs beats the flag.
+    t0 = performance.now();
+    await timedEvents(await stream({ ...hello(LONG), generationConfig: { thinkingConfig: { thinkingBudget: 0 } } }), t0);
+    assert.ok(performance.now() - t0 < 700, 'a thinking budget of 0 still waited');
+    await s.script({ reply: { thinkMs: 0 } });
+    t0 = performance.now();
+    ev = await timedEvents(await stream(thinking), t0);
+    assert.ok(ev.at(-1).t < 700, `scripted thinkMs 0 took ${ev.at(-1).t.toFixed(1)} ms`);
+    // The whole answer waits too.
+    t0 = performance.now();
+    const whole = await gen(s, 'gemini-2.5-flash', hello());
+    assert.equal(whole.r.status, 200);
+    assert.ok(performance.now() - t0 >= 790);
+  } finally {
+    await s.stop();
+  }
+});

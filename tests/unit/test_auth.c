@@ -61,6 +61,30 @@ test_missing_and_invalid(void **state)
     assert_int_equal(skiff_auth_check(&cfg, &r, &who), SKIFF_AUTH_MISSING);
 }
 
+/* A door with its own header (Anthropic's x-api-key) or Bearer; the Gemini ways are not read. */
+static void
+test_door_header(void **state)
+{
+    struct skiff_config cfg = {.tokens = tokens, .ntokens = 2};
+    struct skiff_request r;
+    const char *who;
+    req_with(&r, "X-Api-Key", "sk-bob-secret-2", NULL);
+    assert_int_equal(skiff_auth_check_header(&cfg, &r, "x-api-key", &who), SKIFF_AUTH_OK);
+    assert_string_equal(who, "bob");
+    req_with(&r, "authorization", "Bearer  sk-alice-secret", NULL);
+    assert_int_equal(skiff_auth_check_header(&cfg, &r, "x-api-key", &who), SKIFF_AUTH_OK);
+    assert_string_equal(who, "alice");
+    req_with(&r, "x-api-key", "sk-bob-secret", NULL);
+    assert_int_equal(skiff_auth_check_header(&cfg, &r, "x-api-key", &who), SKIFF_AUTH_INVALID);
+    req_with(&r, "x-goog-api-key", "sk-bob-secret-2", NULL);
+    assert_int_equal(skiff_auth_check_header(&cfg, &r, "x-api-key", &who), SKIFF_AUTH_MISSING);
+    req_with(&r, NULL, NULL, "key=sk-alice-secret");
+    assert_int_equal(skiff_auth_check_header(&cfg, &r, "x-api-key", &who), SKIFF_AUTH_MISSING);
+    struct skiff_config open = {0};
+    assert_int_equal(skiff_auth_check_header(&open, &r, "x-api-key", &who), SKIFF_AUTH_OK);
+    assert_string_equal(who, "anonymous");
+}
+
 static void
 test_open_without_tokens(void **state)
 {
@@ -134,6 +158,7 @@ main(void)
         cmocka_unit_test(test_equal),
         cmocka_unit_test(test_three_ways_to_present_a_token),
         cmocka_unit_test(test_missing_and_invalid),
+        cmocka_unit_test(test_door_header),
         cmocka_unit_test(test_open_without_tokens),
         cmocka_unit_test(test_loopback_hosts),
         cmocka_unit_test(test_open_mode_refuses_foreign_host_and_origin),
