@@ -2,6 +2,10 @@
 
 #include "base/num.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /*
  * http-parser is built lenient on Debian (HTTP_PARSER_STRICT=0): it takes a header name with
  * a space before its colon as a different header, folds obs-fold lines into the value, and
@@ -45,6 +49,42 @@ static const unsigned char head_class[256] = {
 #undef T
 };
 
+/*
+ * The first byte in d[i..lim) that ends a run: CR or LF in the request line (value 0), a
+ * C_STOP byte in a field value (value 1). Returns lim - 1 when there is none (the last byte,
+ * which then is part of the run). 16 bytes at a time where SSE2 is.
+ */
+static size_t
+run_end(const unsigned char *d, size_t i, size_t lim, int value)
+{
+#ifdef __SSE2__
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    const __m128i ctl = _mm_set1_epi8(0x1f), ht = _mm_set1_epi8('\t'), del = _mm_set1_epi8(0x7f);
+    while (lim - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + i));
+        __m128i hit;
+        if (value) /* a byte <= 0x1f but HT, or DEL */
+            hit = _mm_or_si128(
+                _mm_andnot_si128(_mm_cmpeq_epi8(v, ht), _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)),
+                _mm_cmpeq_epi8(v, del));
+        else
+            hit = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
+        int m = _mm_movemask_epi8(hit);
+        if (m)
+            return i + (size_t)__builtin_ctz((unsigned)m);
+        i += 16;
+    }
+#endif
+    if (value) {
+        while (i + 1 < lim && !(head_class[d[i]] & C_STOP))
+            i++;
+    } else {
+        while (i + 1 < lim && d[i] != '\r' && d[i] != '\n')
+            i++;
+    }
+    return i < lim ? i : lim - 1;
+}
+
 /* Runs of request-line, name and value bytes are skipped by their class, so most bytes
  * cost a table lookup. */
 long
@@ -66,8 +106,8 @@ skiff_head_scan(struct skiff_headscan *s, const char *data, size_t len, int *sta
                 s->state = HS_REQLINE;
             break;
         case HS_REQLINE:
-            while (ch != '\r' && ch != '\n' && i + 1 < lim)
-                ch = d[++i];
+            i = run_end(d, i, lim, 0);
+            ch = d[i];
             if (ch == '\r')
                 s->state = HS_REQLINE_LF;
             else if (ch == '\n')
@@ -110,8 +150,8 @@ skiff_head_scan(struct skiff_headscan *s, const char *data, size_t len, int *sta
             s->state = HS_VALUE;
             break;
         case HS_VALUE:
-            while (!(head_class[ch] & C_STOP) && i + 1 < lim)
-                ch = d[++i];
+            i = run_end(d, i, lim, 1);
+            ch = d[i];
             if (ch == '\r') {
                 s->state = HS_VALUE_LF;
             } else if (ch == '\n') {
