@@ -13,34 +13,20 @@ const char *
 skiff_gerr_status_for(int http_status)
 {
     switch (http_status) {
-    case 400:
-        return "INVALID_ARGUMENT";
-    case 401:
-        return "UNAUTHENTICATED";
-    case 403:
-        return "PERMISSION_DENIED";
-    case 404:
-        return "NOT_FOUND";
-    case 409:
-        return "ABORTED";
-    case 413:
-        return "INVALID_ARGUMENT"; /* Google answers oversized bodies with 400/413 */
-    case 429:
-        return "RESOURCE_EXHAUSTED";
-    case 499:
-        return "CANCELLED";
-    case 500:
-        return "INTERNAL";
-    case 501:
-        return "UNIMPLEMENTED";
-    case 502:
-        return "UNAVAILABLE";
-    case 503:
-        return "UNAVAILABLE";
-    case 504:
-        return "DEADLINE_EXCEEDED";
-    default:
-        return http_status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 409: return "ABORTED";
+    case 413: return "INVALID_ARGUMENT"; /* Google answers oversized bodies with 400/413 */
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 499: return "CANCELLED";
+    case 500: return "INTERNAL";
+    case 501: return "UNIMPLEMENTED";
+    case 502: return "UNAVAILABLE";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return http_status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
     }
 }
 
