@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "base/json.h"
+#include "base/jsoncheck.h"
 #include "gemini/error.h"
 
 #define MAX_STOP_SEQUENCES 5
@@ -668,6 +669,28 @@ check_model(struct ctx *c, const struct skiff_catalog *cat)
     return 0;
 }
 
+/* The body rules over the tokenizer j (set on the body): 0 or 1 as skiff_validate. */
+static int
+check_body(struct ctx *c, struct skiff_json *j)
+{
+    struct it top = {j, 0, 0};
+    struct jv root;
+    if (read_value(&top, &root) <= 0)
+        return 0; /* an empty or broken body: the syntax check answers that */
+    if (root.t != '{')
+        return refuse(c, 400, "", HELP_REQUEST, "The request body",
+                      "the request body must be a JSON object such as {\"contents\": [...]}, "
+                      "not %s.",
+                      root.t == '[' ? "a list" : "a scalar");
+    return check_request(c, &root, "", c->method != SKIFF_M_COUNT_TOKENS);
+}
+
+static int
+body_judged(enum skiff_method method)
+{
+    return method == SKIFF_M_GENERATE || method == SKIFF_M_STREAM || method == SKIFF_M_COUNT_TOKENS;
+}
+
 int
 skiff_validate(const struct skiff_catalog *cat, const char *version, const char *model,
                size_t model_len, enum skiff_method method, const char *body, size_t len,
@@ -681,21 +704,52 @@ skiff_validate(const struct skiff_catalog *cat, const char *version, const char 
     memset(out, 0, sizeof *out);
     if (cat && c.model_len && check_model(&c, cat))
         return 1;
-    if (method != SKIFF_M_GENERATE && method != SKIFF_M_STREAM && method != SKIFF_M_COUNT_TOKENS)
+    if (!body_judged(method))
         return 0;
-    /* The body is one JSON value (jsoncheck said so); anything else is not judged here. */
     struct skiff_json j;
-    struct it top = {&j, 0, 0};
-    struct jv root;
     skiff_json_init(&j, body, len);
-    if (read_value(&top, &root) <= 0)
-        return 0; /* an empty or broken body: jsoncheck answers that */
-    if (root.t != '{')
-        return refuse(&c, 400, "", HELP_REQUEST, "The request body",
-                      "the request body must be a JSON object such as {\"contents\": [...]}, "
-                      "not %s.",
-                      root.t == '[' ? "a list" : "a scalar");
-    return check_request(&c, &root, "", method != SKIFF_M_COUNT_TOKENS);
+    return check_body(&c, &j);
+}
+
+int
+skiff_validate_body(const struct skiff_catalog *cat, const char *version, const char *model,
+                    size_t model_len, enum skiff_method method, const char *body, size_t len,
+                    int rules, struct skiff_violation *out, size_t *err_off, const char **why)
+{
+    struct ctx c = {.version = version ? version : "v1beta",
+                    .model = model ? model : "",
+                    .model_len = model ? model_len : 0,
+                    .method = method,
+                    .out = out};
+    memset(out, 0, sizeof *out);
+    if (!rules || !body_judged(method)) { /* no body rules: the check, then the model's */
+        if (skiff_json_check(body, len, err_off, why))
+            return -1;
+        return rules ? skiff_validate(cat, version, model, model_len, method, body, len, out) : 0;
+    }
+    if (cat && c.model_len && check_model(&c, cat)) { /* refused before the body is read */
+        if (skiff_json_check(body, len, err_off, why)) {
+            memset(out, 0, sizeof *out);
+            return -1;
+        }
+        return 1;
+    }
+    struct skiff_json j;
+    struct skiff_json_tok t;
+    enum skiff_jtype type;
+    skiff_json_init(&j, body, len);
+    int refused = check_body(&c, &j);
+    /* The rules read as far as they needed; the rest is read for its syntax, which wins
+     * over a rule's refusal as it would have in two passes. */
+    while ((type = skiff_json_next(&j, &t)) > SKIFF_JSON_END)
+        ;
+    if (type == SKIFF_JSON_ERROR) {
+        memset(out, 0, sizeof *out);
+        *err_off = skiff_json_offset(&j);
+        *why = j.why;
+        return -1;
+    }
+    return refused;
 }
 
 json_t *
