@@ -1,7 +1,8 @@
 /*
  * A JSON syntax check that allocates nothing and reads each byte once: what the relay's
  * passthrough path uses to refuse invalid JSON without building a DOM (RFC 8259; nesting is
- * limited to 512 levels, as deep bodies are an attack, not a prompt).
+ * limited to 512 levels, as deep bodies are an attack, not a prompt). It is the tokenizer of
+ * base/json.h run to the end of the value (implemented in base/json.c).
  */
 #ifndef SKIFF_JSONCHECK_H
 #define SKIFF_JSONCHECK_H

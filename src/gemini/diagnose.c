@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "base/json.h"
 #include "base/num.h"
+#include "gemini/stream.h"
 
 /* ---- finishReason / blockReason ---------------------------------------------------------- */
 
@@ -43,68 +45,94 @@ advice_for(const char *reason, int prompt)
     return "See finishReason in the API reference.";
 }
 
-/* The enum value after the key at p (which points at the key's opening quote). */
+/* An enum value: a string of [A-Z_] (at most cap - 1 of them), copied without quotes. */
 static int
-value_after(const char *p, const char *end, size_t keylen, char *out, size_t cap)
+enum_value(const struct skiff_json_tok *v, char *out, size_t cap)
 {
-    const char *q = p + keylen;
-    while (q < end && (*q == ' ' || *q == ':' || *q == '\n' || *q == '\r' || *q == '\t'))
-        q++;
-    if (q >= end || *q != '"')
+    if (v->type != SKIFF_JSON_STRING || v->n < 3 || v->n - 2 >= cap)
         return -1;
-    q++;
-    size_t n = 0;
-    while (q < end && n + 1 < cap && ((*q >= 'A' && *q <= 'Z') || *q == '_'))
-        out[n++] = *q++;
-    out[n] = '\0';
-    return q < end && *q == '"' && n ? 0 : -1;
+    for (size_t i = 1; i + 1 < v->n; i++) {
+        char c = v->p[i];
+        if (!((c >= 'A' && c <= 'Z') || c == '_'))
+            return -1;
+        out[i - 1] = c;
+    }
+    out[v->n - 2] = '\0';
+    return 0;
 }
 
-/* Finds key (with quotes) outside JSON strings' escapes; reads its enum value. */
+/* What the members of a body say about its end, as they come. */
+struct ends {
+    char block[32];  /* the first blockReason, or "" */
+    char finish[32]; /* the first unhealthy finishReason, or "" */
+};
+
 static int
-find_enum(const char *data, size_t len, const char *key, char *out, size_t cap)
+end_member(const struct skiff_json_tok *k, const struct skiff_json_tok *v, int depth, void *ud)
 {
-    size_t kl = strlen(key);
-    const char *p = data, *end = data + len, *hit;
-    while ((hit = memmem(p, (size_t)(end - p), key, kl))) {
-        /* An escaped quote is text that mentions the key, not the key. */
-        if (!(hit > data && hit[-1] == '\\') && value_after(hit, end, kl, out, cap) == 0)
-            return 0;
-        p = hit + kl;
+    (void)depth;
+    struct ends *e = ud;
+    char x[32];
+    if (!e->block[0] && skiff_json_is(k, "blockReason", 11) && enum_value(v, x, sizeof x) == 0) {
+        memcpy(e->block, x, sizeof x);
+        /* A blocked prompt beats any finishReason: nothing more to read. */
+        return strcmp(x, "BLOCK_REASON_UNSPECIFIED") != 0;
     }
-    return -1;
+    if (!e->finish[0] && skiff_json_is(k, "finishReason", 12) && enum_value(v, x, sizeof x) == 0 &&
+        strcmp(x, "STOP") != 0 && strcmp(x, "MAX_TOKENS") != 0 &&
+        strcmp(x, "FINISH_REASON_UNSPECIFIED") != 0)
+        memcpy(e->finish, x, sizeof x);
+    return 0;
+}
+
+/*
+ * Whether a body may end notably: it holds the bytes "blockReason", or "finishReason" with a
+ * value other than "STOP" or "MAX_TOKENS" after it. Nearly every answer ends with STOP, and
+ * this byte search costs a fraction of reading it: a yes is only a maybe, which the
+ * tokenizer then settles (a healthy answer never pays for it, a notable one is never missed:
+ * a key is those bytes in any JSON Google sends).
+ */
+static int
+maybe_notable(const char *data, size_t len)
+{
+    static const char block[] = "\"blockReason\"", key[] = "\"finishReason\"";
+    if (memmem(data, len, block, sizeof block - 1))
+        return 1;
+    const char *p = data, *end = data + len, *hit;
+    while ((hit = memmem(p, (size_t)(end - p), key, sizeof key - 1))) {
+        p = hit + sizeof key - 1;
+        while (p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p++;
+        size_t left = (size_t)(end - p);
+        if (!(left >= 6 && memcmp(p, "\"STOP\"", 6) == 0) &&
+            !(left >= 12 && memcmp(p, "\"MAX_TOKENS\"", 12) == 0))
+            return 1;
+    }
+    return 0;
 }
 
 int
 skiff_diagnose_finish(const char *data, size_t len, struct skiff_finish *out)
 {
-    char v[32];
     memset(out, 0, sizeof *out);
-    if (!data)
+    if (!data || !maybe_notable(data, len))
         return 0;
-    if (find_enum(data, len, "\"blockReason\"", v, sizeof v) == 0 &&
-        strcmp(v, "BLOCK_REASON_UNSPECIFIED") != 0) {
+    struct ends e;
+    memset(&e, 0, sizeof e);
+    skiff_stream_each_member(data, len, end_member, &e);
+    if (e.block[0] && strcmp(e.block, "BLOCK_REASON_UNSPECIFIED") != 0) {
         out->prompt_blocked = 1;
-        snprintf(out->reason, sizeof out->reason, "%s", v);
-        snprintf(out->header, sizeof out->header, "blockReason=%s", v);
-        out->advice = advice_for(v, 1);
+        snprintf(out->reason, sizeof out->reason, "%s", e.block);
+        snprintf(out->header, sizeof out->header, "blockReason=%s", e.block);
+        out->advice = advice_for(e.block, 1);
         return 1;
     }
-    const char *p = data, *end = data + len, *hit;
-    static const char key[] = "\"finishReason\"";
-    while ((hit = memmem(p, (size_t)(end - p), key, sizeof key - 1))) {
-        p = hit + sizeof key - 1;
-        if ((hit > data && hit[-1] == '\\') || value_after(hit, end, sizeof key - 1, v, sizeof v))
-            continue;
-        if (!strcmp(v, "STOP") || !strcmp(v, "MAX_TOKENS") ||
-            !strcmp(v, "FINISH_REASON_UNSPECIFIED"))
-            continue;
-        snprintf(out->reason, sizeof out->reason, "%s", v);
-        snprintf(out->header, sizeof out->header, "%s", v);
-        out->advice = advice_for(v, 0);
-        return 1;
-    }
-    return 0;
+    if (!e.finish[0])
+        return 0;
+    snprintf(out->reason, sizeof out->reason, "%s", e.finish);
+    snprintf(out->header, sizeof out->header, "%s", e.finish);
+    out->advice = advice_for(e.finish, 0);
+    return 1;
 }
 
 /* ---- repetition guard ---------------------------------------------------------------------- */
@@ -160,65 +188,67 @@ skiff_repguard_feed(struct skiff_repguard *g, const char *text, size_t len)
     return g->tripped;
 }
 
+/* Decodes a "text" string's escapes and feeds it to the guard. */
+static int
+text_member(const struct skiff_json_tok *k, const struct skiff_json_tok *v, int depth, void *ud)
+{
+    (void)depth;
+    struct skiff_repguard *g = ud;
+    if (!skiff_json_is(k, "text", 4) || v->type != SKIFF_JSON_STRING)
+        return 0;
+    const char *p = v->p + 1, *end = v->p + v->n - 1;
+    char buf[256];
+    size_t n = 0;
+    while (p < end) {
+        char c = *p++;
+        if (c == '\\' && p < end) {
+            char e = *p++;
+            switch (e) {
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case 'b':
+            case 'f':
+                c = ' ';
+                break;
+            case 'u': {
+                int x = 0, ok = end - p >= 4;
+                for (int i = 0; ok && i < 4; i++) {
+                    int h = skiff_hexdigit(p[i]);
+                    ok = h >= 0;
+                    x = x * 16 + h;
+                }
+                if (ok)
+                    p += 4;
+                c = ok && x < 0x80 ? (char)x : '?'; /* non-ASCII: one symbol is enough */
+                break;
+            }
+            default:
+                c = e; /* \" \\ \/ */
+            }
+        }
+        buf[n++] = c;
+        if (n == sizeof buf) {
+            skiff_repguard_feed(g, buf, n);
+            n = 0;
+        }
+    }
+    if (n)
+        skiff_repguard_feed(g, buf, n);
+    return g->tripped != SKIFF_REP_NONE;
+}
+
 enum skiff_rep
 skiff_repguard_feed_event(struct skiff_repguard *g, const char *event, size_t len)
 {
-    static const char key[] = "\"text\"";
-    const char *p = event, *end = event + len, *hit;
-    while (!g->tripped && (hit = memmem(p, (size_t)(end - p), key, sizeof key - 1))) {
-        p = hit + sizeof key - 1;
-        if (hit > event && hit[-1] == '\\')
-            continue;
-        while (p < end && (*p == ' ' || *p == ':' || *p == '\n' || *p == '\r' || *p == '\t'))
-            p++;
-        if (p >= end || *p != '"')
-            continue;
-        p++;
-        char buf[256];
-        size_t n = 0;
-        while (p < end && *p != '"') {
-            char c = *p++;
-            if (c == '\\' && p < end) {
-                char e = *p++;
-                switch (e) {
-                case 'n':
-                    c = '\n';
-                    break;
-                case 't':
-                    c = '\t';
-                    break;
-                case 'r':
-                    c = '\r';
-                    break;
-                case 'b':
-                case 'f':
-                    c = ' ';
-                    break;
-                case 'u': {
-                    int v = 0, ok = end - p >= 4;
-                    for (int k = 0; ok && k < 4; k++) {
-                        int h = skiff_hexdigit(p[k]);
-                        ok = h >= 0;
-                        v = v * 16 + h;
-                    }
-                    if (ok)
-                        p += 4;
-                    c = ok && v < 0x80 ? (char)v : '?'; /* non-ASCII: one symbol is enough */
-                    break;
-                }
-                default:
-                    c = e; /* \" \\ \/ */
-                }
-            }
-            buf[n++] = c;
-            if (n == sizeof buf) {
-                skiff_repguard_feed(g, buf, n);
-                n = 0;
-            }
-        }
-        if (n)
-            skiff_repguard_feed(g, buf, n);
-    }
+    if (!g->tripped)
+        skiff_stream_each_member(event, len, text_member, g);
     return g->tripped;
 }
 

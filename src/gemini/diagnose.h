@@ -28,7 +28,8 @@ struct skiff_finish {
  * finishReason of SAFETY, RECITATION, OTHER, BLOCKLIST, PROHIBITED_CONTENT, SPII (or
  * another unhealthy value: LANGUAGE, MALFORMED_FUNCTION_CALL, IMAGE_*...) or a
  * promptFeedback.blockReason. STOP and MAX_TOKENS are healthy. Returns 1 and fills *out when
- * found, else 0. Cost: a memmem for each key; no JSON parsing.
+ * found, else 0. Cost: a byte search for the two keys; the tokenizer (one pass of
+ * skiff_stream_each_member, no DOM) reads only a body that may end notably.
  */
 int skiff_diagnose_finish(const char *data, size_t len, struct skiff_finish *out);
 

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "base/json.h"
+
 void
 skiff_stream_scan_init(struct skiff_stream_scan *s, int sse)
 {
@@ -107,71 +109,92 @@ skiff_stream_json(const char *p, size_t n, size_t *len)
     return p;
 }
 
-/* Whether "key" occurs followed by a colon (any spacing). */
+/* Where the next JSON value of a stream text starts: after whitespace, the array form's
+ * '[', ',' and ']', and an SSE "data:" field name. */
 static const char *
-find_key(const char *p, size_t n, const char *key)
+next_value(const char *p, const char *end)
 {
-    size_t kl = strlen(key);
-    const char *end = p + n, *s = p;
-    while (s < end) {
-        const char *hit = memmem(s, (size_t)(end - s), key, kl);
-        if (!hit)
-            return NULL;
-        const char *q = hit + kl;
-        while (q < end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t'))
-            q++;
-        if (q < end && *q == ':')
-            return q + 1;
-        s = hit + kl;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\r' || *p == '\n' || *p == '\t' || *p == '[' ||
+                           *p == ',' || *p == ']'))
+            p++;
+        if ((size_t)(end - p) >= 5 && memcmp(p, "data:", 5) == 0) {
+            p += 5;
+            continue;
+        }
+        return p;
     }
-    return NULL;
 }
 
-/* Whether a "text" field holds a non-empty string. */
-static int
-has_text(const char *p, size_t n)
+int
+skiff_stream_each_member(const char *p, size_t n,
+                         int (*fn)(const struct skiff_json_tok *key,
+                                   const struct skiff_json_tok *value, int depth, void *ud),
+                         void *ud)
 {
-    const char *end = p + n, *s = p;
-    while (s < end) {
-        const char *v = find_key(s, (size_t)(end - s), "\"text\"");
-        if (!v)
-            return 0;
-        while (v < end && (*v == ' ' || *v == '\n' || *v == '\r'))
-            v++;
-        if (v + 1 < end && *v == '"' && v[1] != '"')
-            return 1;
-        s = v;
+    const char *end = (p ? p : "") + (p ? n : 0);
+    p = p ? p : "";
+    while ((p = next_value(p, end)) < end && (*p == '{' || *p == '[')) {
+        struct skiff_json j;
+        struct skiff_json_tok k, v;
+        skiff_json_init(&j, p, (size_t)(end - p));
+        while (!skiff_json_done(&j)) {
+            enum skiff_jtype t = skiff_json_next(&j, &k);
+            if (t == SKIFF_JSON_ERROR)
+                return 0;
+            if (t != SKIFF_JSON_KEY)
+                continue;
+            int depth = j.depth;
+            if (skiff_json_next(&j, &v) == SKIFF_JSON_ERROR)
+                return 0;
+            int rc = fn(&k, &v, depth, ud);
+            if (rc)
+                return rc;
+        }
+        p = j.p;
     }
+    return 0;
+}
+
+/* What decides a unit: set by the members as they come. */
+struct verdict {
+    int keys;   /* members seen */
+    int finish; /* 0: no finishReason yet, else SKIFF_UNIT_EMPTY_STOP or _FINISH */
+};
+
+static int
+judge_member(const struct skiff_json_tok *k, const struct skiff_json_tok *v, int depth, void *ud)
+{
+    struct verdict *vd = ud;
+    /* An error replaces the event: its first key is "error". */
+    if (vd->keys++ == 0 && depth == 1 && skiff_json_is(k, "error", 5))
+        return 1 + SKIFF_UNIT_ERROR;
+    if (skiff_json_is(k, "text", 4)) {
+        if (v->type == SKIFF_JSON_STRING && v->n > 2)
+            return 1 + SKIFF_UNIT_CONTENT;
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        size_t n;
+    } content[] = {{"functionCall", 12},        {"inlineData", 10},     {"executableCode", 14},
+                   {"codeExecutionResult", 19}, {"promptFeedback", 14}, {"fileData", 8}};
+    for (size_t i = 0; i < sizeof content / sizeof content[0]; i++)
+        if (skiff_json_is(k, content[i].name, content[i].n))
+            return 1 + SKIFF_UNIT_CONTENT;
+    if (!vd->finish && skiff_json_is(k, "finishReason", 12))
+        vd->finish = v->type == SKIFF_JSON_STRING && skiff_json_is(v, "STOP", 4)
+                         ? SKIFF_UNIT_EMPTY_STOP
+                         : SKIFF_UNIT_FINISH;
     return 0;
 }
 
 enum skiff_unit
 skiff_stream_judge(const char *p, size_t n)
 {
-    size_t len;
-    const char *j = skiff_stream_json(p, n, &len);
-    /* An error replaces the event: its first key is "error". */
-    if (len && *j == '{') {
-        const char *k = j + 1;
-        while (k < j + len && (*k == ' ' || *k == '\n' || *k == '\r'))
-            k++;
-        if ((size_t)(j + len - k) >= 7 && memcmp(k, "\"error\"", 7) == 0)
-            return SKIFF_UNIT_ERROR;
-    }
-    static const char *const content[] = {"\"functionCall\"",   "\"inlineData\"",
-                                          "\"executableCode\"", "\"codeExecutionResult\"",
-                                          "\"promptFeedback\"", "\"fileData\""};
-    if (has_text(j, len))
-        return SKIFF_UNIT_CONTENT;
-    for (size_t i = 0; i < sizeof content / sizeof content[0]; i++)
-        if (find_key(j, len, content[i]))
-            return SKIFF_UNIT_CONTENT;
-    const char *fr = find_key(j, len, "\"finishReason\"");
-    if (!fr)
-        return SKIFF_UNIT_EMPTY;
-    while (fr < j + len && *fr == ' ')
-        fr++;
-    if ((size_t)(j + len - fr) >= 6 && memcmp(fr, "\"STOP\"", 6) == 0)
-        return SKIFF_UNIT_EMPTY_STOP;
-    return SKIFF_UNIT_FINISH;
+    struct verdict vd = {0, 0};
+    int rc = skiff_stream_each_member(p, n, judge_member, &vd);
+    if (rc)
+        return (enum skiff_unit)(rc - 1);
+    return vd.finish ? (enum skiff_unit)vd.finish : SKIFF_UNIT_EMPTY;
 }

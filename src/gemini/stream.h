@@ -56,10 +56,26 @@ size_t skiff_stream_scan_next(struct skiff_stream_scan *s, const char *p, size_t
  */
 size_t skiff_stream_unit_end(const char *p, size_t n, int sse);
 
-/* What a unit holds (a scan for the fields that decide it, no DOM). */
+/* What a unit holds (its members read by the tokenizer for the fields that decide it, no
+ * DOM). */
 enum skiff_unit skiff_stream_judge(const char *p, size_t n);
 
 /* The start of the JSON inside a unit (after "data:", '[', ',' and whitespace). */
 const char *skiff_stream_json(const char *p, size_t n, size_t *len);
+
+struct skiff_json_tok;
+
+/*
+ * Reads the JSON in p[0..n) with the tokenizer (base/json.h): a response body, one unit, or
+ * units back to back (SSE "data:" events, the elements of the array form, complete or cut
+ * short). For each object member, in order, calls fn with its key, the first token of its
+ * value (OBJECT or ARRAY for a container, whose members follow) and its depth (1 for a
+ * member of a top-level object). Stops when fn returns non-zero, and returns that, or where
+ * the grammar breaks (what came before it was read), and returns 0.
+ */
+int skiff_stream_each_member(const char *p, size_t n,
+                             int (*fn)(const struct skiff_json_tok *key,
+                                       const struct skiff_json_tok *value, int depth, void *ud),
+                             void *ud);
 
 #endif

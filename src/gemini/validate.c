@@ -1,8 +1,7 @@
 /*
- * Local validation: a one-pass scanner over the request body and the rules of
- * docs/internals/validation.md. The scanner trusts nothing (every step is bounded by the
- * body's end) but judges nothing it does not understand: on anything unexpected it stops
- * and lets the request through.
+ * Local validation: one pass of the JSON tokenizer (base/json.h) over the request body and
+ * the rules of docs/internals/validation.md. It judges nothing it does not understand: on
+ * anything unexpected it stops and lets the request through.
  */
 #include "gemini/validate.h"
 
@@ -12,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/json.h"
+#include "base/jsoncheck.h"
 #include "gemini/error.h"
 
 #define MAX_STOP_SEQUENCES 5
@@ -26,228 +27,122 @@
 
 /* ---- the scanner ------------------------------------------------------------------------ */
 
+/*
+ * The body is read through the one JSON tokenizer (base/json.h), once: a rule that looks
+ * into a container iterates it, and whatever no rule looks into is skipped by the next
+ * iteration step of its parent.
+ */
+
 /* A JSON value inside the body: its bytes and its kind ('{', '[', '"', 'n'umber, 't', 'f',
- * 'z' for null). A string's bytes include the quotes. */
+ * 'z' for null). A string's bytes include the quotes. A container is only opened: its
+ * members come from iterating it. */
 struct jv {
     const char *p;
-    size_t n;         /* 0 for a container (its end is found by iterating or skipping it) */
-    const char *lim;  /* the end of the body */
+    size_t n;             /* 0 for a container */
+    struct skiff_json *j; /* the body's tokenizer */
+    int depth;            /* a container: the tokenizer's depth inside it */
     char t;
 };
 
-static const char *
-skip_ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* p at an opening quote: the byte after the closing one, or NULL. Short strings (keys,
- * enum values) are walked inline; long ones (prompts) are jumped over with memchr. */
-static const char *
-string_end(const char *p, const char *e)
-{
-    const char *q = p + 1;
-    const char *stop = e - q > 48 ? q + 48 : e;
-    for (; q < stop; q++) {
-        if (*q == '\\')
-            q++;
-        else if (*q == '"')
-            return q + 1;
-    }
-    if (q >= e)
-        return NULL;
-    for (;;) {
-        q = q < e ? memchr(q, '"', (size_t)(e - q)) : NULL;
-        if (!q)
-            return NULL;
-        size_t bs = 0;
-        for (const char *b = q - 1; b > p && *b == '\\'; b--)
-            bs++;
-        if (bs % 2 == 0)
-            return q + 1;
-        q++;
-    }
-}
-
-/* p at the first byte of a value: the byte after it, or NULL. Containers are skipped
- * without recursion: brackets are counted, strings jumped over. */
-static const char *
-value_end(const char *p, const char *e)
-{
-    if (p >= e)
-        return NULL;
-    if (*p == '"')
-        return string_end(p, e);
-    if (*p == '{' || *p == '[') {
-        int depth = 0;
-        for (const char *q = p; q < e;) {
-            char c = *q;
-            if (c == '"') {
-                q = string_end(q, e);
-                if (!q)
-                    return NULL;
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if ((c == '}' || c == ']') && --depth == 0)
-                return q + 1;
-            q++;
-        }
-        return NULL;
-    }
-    const char *q = p;
-    while (q < e && *q != ',' && *q != '}' && *q != ']' && *q != ' ' && *q != '\t' &&
-           *q != '\n' && *q != '\r')
-        q++;
-    return q > p ? q : NULL;
-}
-
-/*
- * Reads the value at *pp. A scalar or string is read whole (v->n is its length); a
- * container is only opened (v->n is 0): its end is found later, either by iterating it
- * (and handing the position back with it_adopt) or by skipping it, so that each byte of a
- * body is normally scanned once.
- */
-static int
-read_value(const char **pp, const char *e, struct jv *v)
-{
-    const char *p = skip_ws(*pp, e);
-    if (p >= e)
-        return -1;
-    v->p = p;
-    v->lim = e;
-    v->n = 0;
-    switch (*p) {
-    case '{': case '[':
-        v->t = *p;
-        *pp = p;
-        return 0;
-    case '"': case 't': case 'f':
-        v->t = *p;
-        break;
-    case 'n':
-        v->t = 'z';
-        break;
-    default:
-        v->t = 'n';
-    }
-    const char *end = value_end(p, e);
-    if (!end)
-        return -1;
-    v->n = (size_t)(end - p);
-    *pp = end;
-    return 0;
-}
-
 /* Iterates a container's members. */
 struct it {
-    const char *p, *e;  /* the next byte to read; the end of the body */
-    const char *pending; /* a container member handed out and not yet consumed */
-    int first;
-    int done;            /* the closing bracket was read; p is after it */
+    struct skiff_json *j;
+    int depth; /* the tokenizer's depth inside the container */
+    int done;  /* its close was read */
 };
 
 static void
 it_init(struct it *it, const struct jv *c)
 {
-    it->p = c->p + 1;
-    it->e = c->lim;
-    it->pending = NULL;
-    it->first = 1;
+    it->j = c->j;
+    it->depth = c->depth;
     it->done = 0;
 }
 
-/* A child iterated to its end: the parent goes on after it instead of skipping it. */
-static void
-it_adopt(struct it *parent, const struct it *child)
+/* Reads the value token that follows into v; -1 when malformed, 0 at the container's close. */
+static int
+read_value(struct it *it, struct jv *v)
 {
-    if (parent && child->done) {
-        parent->p = child->p;
-        parent->pending = NULL;
+    struct skiff_json_tok t;
+    enum skiff_jtype type = skiff_json_next(it->j, &t);
+    v->p = t.p;
+    v->n = t.n;
+    v->j = it->j;
+    v->depth = 0;
+    switch (type) {
+    case SKIFF_JSON_OBJECT:
+    case SKIFF_JSON_ARRAY:
+        v->t = *t.p;
+        v->n = 0;
+        v->depth = it->j->depth;
+        return 1;
+    case SKIFF_JSON_STRING:
+        v->t = '"';
+        return 1;
+    case SKIFF_JSON_NUMBER:
+        v->t = 'n';
+        return 1;
+    case SKIFF_JSON_TRUE:
+        v->t = 't';
+        return 1;
+    case SKIFF_JSON_FALSE:
+        v->t = 'f';
+        return 1;
+    case SKIFF_JSON_NULL:
+        v->t = 'z';
+        return 1;
+    case SKIFF_JSON_CLOSE:
+        it->done = 1;
+        return 0;
+    default:
+        return -1;
     }
 }
 
-/* Moves past the pending member and the separator; returns the next significant byte's
- * position, or NULL when malformed. Sets done at the closing bracket. */
-static const char *
-it_step(struct it *it, char close)
+/* Skips what is left of the members a rule opened and did not read to their end. */
+static int
+it_step(struct it *it)
 {
-    const char *p = it->p;
-    if (it->pending) {
-        p = value_end(it->pending, it->e);
-        it->pending = NULL;
-        if (!p)
-            return NULL;
+    if (it->done)
+        return 0;
+    while (it->j->depth > it->depth)
+        if (skiff_json_skip(it->j))
+            return -1;
+    if (it->j->depth < it->depth) {
+        it->done = 1; /* cannot happen: nobody closes a container that is not theirs */
+        return 0;
     }
-    p = skip_ws(p, it->e);
-    if (p >= it->e)
-        return NULL;
-    if (*p == close) {
-        it->p = p + 1;
-        it->done = 1;
-        return p;
-    }
-    if (!it->first) {
-        if (*p != ',')
-            return NULL;
-        p = skip_ws(p + 1, it->e);
-    }
-    it->first = 0;
-    return p < it->e ? p : NULL;
+    return 1;
 }
 
 /* Next member: 1 with *k (the key without quotes) and *v, 0 at the end, -1 when malformed. */
 static int
 obj_next(struct it *it, struct jv *k, struct jv *v)
 {
-    if (it->done)
+    int r = it_step(it);
+    if (r <= 0)
+        return r;
+    struct skiff_json_tok t;
+    enum skiff_jtype type = skiff_json_next(it->j, &t);
+    if (type == SKIFF_JSON_CLOSE) {
+        it->done = 1;
         return 0;
-    const char *p = it_step(it, '}');
-    if (!p)
+    }
+    if (type != SKIFF_JSON_KEY)
         return -1;
-    if (it->done)
-        return 0;
-    if (*p != '"')
-        return -1;
-    const char *ke = string_end(p, it->e);
-    if (!ke)
-        return -1;
-    k->p = p + 1;
-    k->n = (size_t)(ke - p - 2);
+    k->p = t.p + 1;
+    k->n = t.n - 2;
     k->t = '"';
-    p = skip_ws(ke, it->e);
-    if (p >= it->e || *p != ':')
-        return -1;
-    p++;
-    if (read_value(&p, it->e, v) < 0)
-        return -1;
-    it->p = p;
-    if (v->t == '{' || v->t == '[')
-        it->pending = v->p;
-    return 1;
+    r = read_value(it, v);
+    return r == 0 ? -1 : r; /* a close right after a key is malformed */
 }
 
 static int
 arr_next(struct it *it, struct jv *v)
 {
-    if (it->done)
-        return 0;
-    const char *p = it_step(it, ']');
-    if (!p)
-        return -1;
-    if (it->done)
-        return 0;
-    if (read_value(&p, it->e, v) < 0)
-        return -1;
-    it->p = p;
-    if (v->t == '{' || v->t == '[')
-        it->pending = v->p;
-    return 1;
+    int r = it_step(it);
+    return r <= 0 ? r : read_value(it, v);
 }
-
 /* Whether a key is camel or snake (proto JSON accepts both spellings of a field). */
 static int
 key_is(const struct jv *k, const char *camel, const char *snake)
@@ -285,7 +180,7 @@ struct ctx {
     const char *model; /* as in the URL */
     size_t model_len;
     enum skiff_method method;
-    int known;                   /* the catalog knows the model */
+    int known; /* the catalog knows the model */
     struct skiff_model_info info;
     struct skiff_violation *out;
 };
@@ -366,7 +261,7 @@ v1beta_only(struct ctx *c, const char *field)
 /* A part with no data: {} or {"text": ""} (a "thought" flag alone carries nothing). Any
  * other field, known or not, counts as data. */
 static int
-part_is_empty(const struct jv *part, struct it *parent)
+part_is_empty(const struct jv *part)
 {
     struct it it;
     struct jv k, v;
@@ -379,14 +274,12 @@ part_is_empty(const struct jv *part, struct it *parent)
             continue;
         return 0;
     }
-    it_adopt(parent, &it);
     return r == 0; /* malformed: not judged, so not empty */
 }
 
 /* One Content: its role and its parts. *nonempty is set when a part carries data. */
 static int
-check_content(struct ctx *c, const struct jv *content, const char *path, int *nonempty,
-              struct it *parent)
+check_content(struct ctx *c, const struct jv *content, const char *path, int *nonempty)
 {
     struct it it;
     struct jv k, v;
@@ -418,7 +311,7 @@ check_content(struct ctx *c, const struct jv *content, const char *path, int *no
         path_key(p, sizeof p, path, &k);
         if (v.t == '{') {
             /* The API's JSON parser takes one object for a repeated field. */
-            if (!part_is_empty(&v, &it))
+            if (!part_is_empty(&v))
                 *nonempty = 1;
             continue;
         }
@@ -426,8 +319,8 @@ check_content(struct ctx *c, const struct jv *content, const char *path, int *no
             continue;
         if (v.t != '[')
             return refuse(c, 400, p, HELP_REQUEST, "The Part object",
-                          "%s must be a list of parts such as [{\"text\": \"Hello\"}], not %s.",
-                          p, v.t == '"' ? "a string" : "a scalar");
+                          "%s must be a list of parts such as [{\"text\": \"Hello\"}], not %s.", p,
+                          v.t == '"' ? "a string" : "a scalar");
         struct it pit;
         struct jv part;
         size_t i = 0;
@@ -442,28 +335,26 @@ check_content(struct ctx *c, const struct jv *content, const char *path, int *no
                               "%s must be an object such as {\"text\": \"Hello\"} or "
                               "{\"inlineData\": {...}}, not %s.",
                               q, part.t == '"' ? "a bare string" : "a scalar");
-            if (!part_is_empty(&part, &pit))
+            if (!part_is_empty(&part))
                 *nonempty = 1;
         }
         if (pr < 0)
             *nonempty = 1; /* not judged */
-        it_adopt(&it, &pit);
     }
     if (r < 0)
         *nonempty = 1;
-    it_adopt(parent, &it);
     return 0;
 }
 
 static int
-check_contents(struct ctx *c, const struct jv *v, const char *path, struct it *parent)
+check_contents(struct ctx *c, const struct jv *v, const char *path)
 {
     char p[128];
     int nonempty = 0;
     size_t count = 0;
     if (v->t == '{') {
         count = 1;
-        if (check_content(c, v, path, &nonempty, parent))
+        if (check_content(c, v, path, &nonempty))
             return 1;
     } else if (v->t == '[') {
         struct it it;
@@ -481,12 +372,11 @@ check_contents(struct ctx *c, const struct jv *v, const char *path, struct it *p
                               "%s must be a Content object such as {\"role\": \"user\", "
                               "\"parts\": [{\"text\": \"Hello\"}]}, not %s.",
                               p, item.t == '"' ? "a string" : "a scalar");
-            if (check_content(c, &item, p, &nonempty, &it))
+            if (check_content(c, &item, p, &nonempty))
                 return 1;
         }
         if (r < 0)
             return 0;
-        it_adopt(parent, &it);
     } else {
         return refuse(c, 400, path, HELP_REQUEST, "The request body",
                       "%s must be a list of Content objects such as [{\"role\": \"user\", "
@@ -513,7 +403,7 @@ check_contents(struct ctx *c, const struct jv *v, const char *path, struct it *p
 }
 
 static int
-check_thinking(struct ctx *c, const struct jv *tc, const char *path, struct it *parent)
+check_thinking(struct ctx *c, const struct jv *tc, const char *path)
 {
     struct it it;
     struct jv k, v;
@@ -559,12 +449,11 @@ check_thinking(struct ctx *c, const struct jv *tc, const char *path, struct it *
                           "thinking).",
                           p, b);
     }
-    it_adopt(parent, &it);
     return 0;
 }
 
 static int
-check_generation_config(struct ctx *c, const struct jv *gc, const char *path, struct it *parent)
+check_generation_config(struct ctx *c, const struct jv *gc, const char *path)
 {
     struct it it;
     struct jv k, v;
@@ -582,7 +471,7 @@ check_generation_config(struct ctx *c, const struct jv *gc, const char *path, st
                    key_is(&k, "thinkingConfig", "thinking_config")))
             return v1beta_only(c, p);
         if (key_is(&k, "thinkingConfig", "thinking_config")) {
-            if (v.t == '{' && check_thinking(c, &v, p, &it))
+            if (v.t == '{' && check_thinking(c, &v, p))
                 return 1;
             continue;
         }
@@ -595,7 +484,6 @@ check_generation_config(struct ctx *c, const struct jv *gc, const char *path, st
             it_init(&sit, &v);
             while (arr_next(&sit, &s) == 1)
                 n++;
-            it_adopt(&it, &sit);
             if (n > MAX_STOP_SEQUENCES)
                 return refuse(c, 400, p, HELP_CONFIG, "GenerationConfig reference",
                               "%s has %zu entries; the API accepts at most %d stop sequences: "
@@ -615,8 +503,8 @@ check_generation_config(struct ctx *c, const struct jv *gc, const char *path, st
         } else if (key_is(&k, "temperature", NULL)) {
             if (c->known && !mi->sampling)
                 continue;
-            double max = c->known && mi->max_temperature >= 0 ? mi->max_temperature
-                                                               : API_MAX_TEMPERATURE;
+            double max =
+                c->known && mi->max_temperature >= 0 ? mi->max_temperature : API_MAX_TEMPERATURE;
             if (x < 0 || x > max)
                 return refuse(c, 400, p, HELP_CONFIG, "GenerationConfig reference",
                               "%s is %.*s, but %s accepts 0.0 to %.1f: use a value in that "
@@ -651,14 +539,12 @@ check_generation_config(struct ctx *c, const struct jv *gc, const char *path, st
                               mi->output_limit);
         }
     }
-    it_adopt(parent, &it);
     return 0;
 }
 
 /* A GenerateContentRequest (the body of generate/stream, or countTokens's inner one). */
 static int
-check_request(struct ctx *c, const struct jv *obj, const char *prefix, int need_contents,
-              struct it *parent)
+check_request(struct ctx *c, const struct jv *obj, const char *prefix, int need_contents)
 {
     struct it it;
     struct jv k, v;
@@ -676,27 +562,27 @@ check_request(struct ctx *c, const struct jv *obj, const char *prefix, int need_
             if (v.t == 'z')
                 continue;
             has_contents = 1;
-            if (check_contents(c, &v, p, &it))
+            if (check_contents(c, &v, p))
                 return 1;
         } else if (key_is(&k, "generationConfig", "generation_config")) {
-            if (v.t == '{' && check_generation_config(c, &v, p, &it))
+            if (v.t == '{' && check_generation_config(c, &v, p))
                 return 1;
         } else if (key_is(&k, "generateContentRequest", "generate_content_request") &&
                    c->method == SKIFF_M_COUNT_TOKENS && !*prefix) {
-            if (v.t == '{' && check_request(c, &v, p, 1, &it))
+            if (v.t == '{' && check_request(c, &v, p, 1))
                 return 1;
             has_contents = 1; /* the inner request carries them */
         }
     }
     if (r < 0)
         return 0;
-    it_adopt(parent, &it);
     if (need_contents && !has_contents) {
         path_join(p, sizeof p, prefix, *prefix ? "." : "", "contents", 8);
         return refuse(c, 400, p, HELP_REQUEST, "The request body",
                       "contents is not specified: a %s request needs at least one Content, e.g. "
                       "{\"contents\": [{\"role\": \"user\", \"parts\": [{\"text\": \"Hello\"}]}]}.",
-                      *prefix ? "countTokens generateContentRequest" : skiff_method_name(c->method));
+                      *prefix ? "countTokens generateContentRequest"
+                              : skiff_method_name(c->method));
     }
     return 0;
 }
@@ -751,7 +637,8 @@ check_model(struct ctx *c, const struct skiff_catalog *cat)
         model_name(c, m, sizeof m);
         return refuse(c, 404, "model", HELP_MODELS, "Models and their supported methods",
                       "models/%s does not support %s: it supports %s. %s", m,
-                      skiff_method_name(c->method), methods_text(c->info.methods, list, sizeof list),
+                      skiff_method_name(c->method),
+                      methods_text(c->info.methods, list, sizeof list),
                       (c->info.methods & SKIFF_CAT_EMBED)
                           ? "Use a generative model such as gemini-2.5-flash for text."
                           : "Use an embedding model such as gemini-embedding-001 to embed.");
@@ -771,11 +658,10 @@ check_model(struct ctx *c, const struct skiff_catalog *cat)
     }
     /* The built-in list may be older than the API: refuse only a likely typo of a known
      * name, never what may be a newer version of it. */
-    if (found && !differ_in_digits_only(c->model + (c->model_len > 7 &&
-                                                    memcmp(c->model, "models/", 7) == 0 ? 7 : 0),
-                                        c->model_len - (c->model_len > 7 &&
-                                                        memcmp(c->model, "models/", 7) == 0 ? 7 : 0),
-                                        near))
+    if (found &&
+        !differ_in_digits_only(
+            c->model + (c->model_len > 7 && memcmp(c->model, "models/", 7) == 0 ? 7 : 0),
+            c->model_len - (c->model_len > 7 && memcmp(c->model, "models/", 7) == 0 ? 7 : 0), near))
         return refuse(c, 404, "model", HELP_MODELS, "Gemini models",
                       "models/%s is not found for API version %s, or is not supported for %s. "
                       "Did you mean %s? GET /%s/models lists the models.",
@@ -783,35 +669,87 @@ check_model(struct ctx *c, const struct skiff_catalog *cat)
     return 0;
 }
 
+/* The body rules over the tokenizer j (set on the body): 0 or 1 as skiff_validate. */
+static int
+check_body(struct ctx *c, struct skiff_json *j)
+{
+    struct it top = {j, 0, 0};
+    struct jv root;
+    if (read_value(&top, &root) <= 0)
+        return 0; /* an empty or broken body: the syntax check answers that */
+    if (root.t != '{')
+        return refuse(c, 400, "", HELP_REQUEST, "The request body",
+                      "the request body must be a JSON object such as {\"contents\": [...]}, "
+                      "not %s.",
+                      root.t == '[' ? "a list" : "a scalar");
+    return check_request(c, &root, "", c->method != SKIFF_M_COUNT_TOKENS);
+}
+
+static int
+body_judged(enum skiff_method method)
+{
+    return method == SKIFF_M_GENERATE || method == SKIFF_M_STREAM || method == SKIFF_M_COUNT_TOKENS;
+}
+
 int
 skiff_validate(const struct skiff_catalog *cat, const char *version, const char *model,
                size_t model_len, enum skiff_method method, const char *body, size_t len,
                struct skiff_violation *out)
 {
-    struct ctx c = {.version = version ? version : "v1beta", .model = model ? model : "",
-                    .model_len = model ? model_len : 0, .method = method, .out = out};
+    struct ctx c = {.version = version ? version : "v1beta",
+                    .model = model ? model : "",
+                    .model_len = model ? model_len : 0,
+                    .method = method,
+                    .out = out};
     memset(out, 0, sizeof *out);
     if (cat && c.model_len && check_model(&c, cat))
         return 1;
-    if (method != SKIFF_M_GENERATE && method != SKIFF_M_STREAM && method != SKIFF_M_COUNT_TOKENS)
+    if (!body_judged(method))
         return 0;
-    /* The body is one JSON value (jsoncheck said so): the root spans it, trailing blanks
-     * aside, so it need not be scanned to find its end. */
-    const char *p = skip_ws(body ? body : "", (body ? body : "") + len);
-    const char *e = (body ? body : "") + len;
-    while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-        e--;
-    if (p == e)
-        return 0; /* an empty body: jsoncheck answers that */
-    struct jv root = {p, (size_t)(e - p), e, *p};
-    if (root.t == '{' && e[-1] != '}')
-        return 0; /* not one object after all: not judged */
-    if (root.t != '{')
-        return refuse(&c, 400, "", HELP_REQUEST, "The request body",
-                      "the request body must be a JSON object such as {\"contents\": [...]}, "
-                      "not %s.",
-                      root.t == '[' ? "a list" : "a scalar");
-    return check_request(&c, &root, "", method != SKIFF_M_COUNT_TOKENS, NULL);
+    struct skiff_json j;
+    skiff_json_init(&j, body, len);
+    return check_body(&c, &j);
+}
+
+int
+skiff_validate_body(const struct skiff_catalog *cat, const char *version, const char *model,
+                    size_t model_len, enum skiff_method method, const char *body, size_t len,
+                    int rules, struct skiff_violation *out, size_t *err_off, const char **why)
+{
+    struct ctx c = {.version = version ? version : "v1beta",
+                    .model = model ? model : "",
+                    .model_len = model ? model_len : 0,
+                    .method = method,
+                    .out = out};
+    memset(out, 0, sizeof *out);
+    if (!rules || !body_judged(method)) { /* no body rules: the check, then the model's */
+        if (skiff_json_check(body, len, err_off, why))
+            return -1;
+        return rules ? skiff_validate(cat, version, model, model_len, method, body, len, out) : 0;
+    }
+    if (cat && c.model_len && check_model(&c, cat)) { /* refused before the body is read */
+        if (skiff_json_check(body, len, err_off, why)) {
+            memset(out, 0, sizeof *out);
+            return -1;
+        }
+        return 1;
+    }
+    struct skiff_json j;
+    struct skiff_json_tok t;
+    enum skiff_jtype type;
+    skiff_json_init(&j, body, len);
+    int refused = check_body(&c, &j);
+    /* The rules read as far as they needed; the rest is read for its syntax, which wins
+     * over a rule's refusal as it would have in two passes. */
+    while ((type = skiff_json_next(&j, &t)) > SKIFF_JSON_END)
+        ;
+    if (type == SKIFF_JSON_ERROR) {
+        memset(out, 0, sizeof *out);
+        *err_off = skiff_json_offset(&j);
+        *why = j.why;
+        return -1;
+    }
+    return refused;
 }
 
 json_t *
@@ -820,8 +758,8 @@ skiff_violation_details(const struct skiff_violation *v)
     json_t *d = json_array();
     json_array_append_new(d, skiff_gerr_bad_request(v->field[0] ? v->field : NULL, v->message));
     if (v->help_url)
-        json_array_append_new(d, skiff_gerr_help(v->help_description ? v->help_description
-                                                                     : "Gemini API reference",
-                                                 v->help_url));
+        json_array_append_new(
+            d, skiff_gerr_help(v->help_description ? v->help_description : "Gemini API reference",
+                               v->help_url));
     return d;
 }

@@ -45,6 +45,18 @@ int skiff_validate(const struct skiff_catalog *cat, const char *version, const c
                    struct skiff_violation *out);
 
 /*
+ * The syntax check (jsoncheck.h) and, when rules is set, skiff_validate, in one pass of the
+ * tokenizer over the body: what a door calls instead of skiff_json_check then
+ * skiff_validate, with the same answers. Returns -1 when the body is not one JSON value
+ * (*err_off and *why as skiff_json_check sets them; a syntax error wins over a rule, as it
+ * does when the check runs first), 1 when a rule refuses the request (*out says why), 0
+ * when it may go upstream.
+ */
+int skiff_validate_body(const struct skiff_catalog *cat, const char *version, const char *model,
+                        size_t model_len, enum skiff_method method, const char *body, size_t len,
+                        int rules, struct skiff_violation *out, size_t *err_off, const char **why);
+
+/*
  * The details array of the refusal: [google.rpc.BadRequest{fieldViolations: [{field,
  * description}]}, google.rpc.Help{links: [{description, url}]}]. A new reference, ready for
  * skiff_gerr_respond (which steals it). The field is omitted when v->field is "".

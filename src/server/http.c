@@ -9,6 +9,10 @@
  * or closed. Between HEAD and BODY the head is judged (head_complete): RFC 9112's checks,
  * the server's on_head hook, which may answer before a byte of the body is read, and the
  * body limits.
+ *
+ * The connection's side lives here (parsing, phases, timers, the access log, the drain);
+ * the strict scanners are in http_scan.c, the handler's accessors and the response writers
+ * in http_respond.c.
  */
 #include "server/http.h"
 
@@ -24,28 +28,14 @@
 #include "base/log.h"
 #include "server/conn.h"
 #include "server/http_conn.h"
+#include "server/http_internal.h"
+#include "server/http_scan.h"
 #include "server/worker.h"
 
-#define MAX_HEAD (64 * 1024)      /* request line and headers */
-#define MAX_OUT_HDRS (8 * 1024)   /* extra response headers */
 #define MAX_PENDING (256 * 1024)  /* pipelined bytes held while a request is handled */
 #define KEEP_BODY_MEM (16 * 1024) /* larger body buffers are freed between requests */
 
 enum phase { IDLE, HEAD, BODY, HANDLING };
-
-/* Where head_scan is in a request head (see below). */
-struct headscan {
-    uint32_t seen; /* head bytes so far */
-    uint8_t state;
-};
-
-/* Where chunk_scan is in a chunked body. */
-struct chunkscan {
-    uint64_t left; /* data bytes left in the current chunk */
-    uint32_t line; /* bytes of the current extension, or of the trailers */
-    uint8_t state;
-    uint8_t digits;
-};
 
 struct http {
     struct skiff_conn *conn;
@@ -56,9 +46,9 @@ struct http {
     /*
      * Header parsing: req.head may move as it grows, so until the headers are complete
      * req.headers[i].name_len and .value_len hold the offsets of the name and the value in
-     * it (which fit: the head is at most MAX_HEAD bytes), and the count is kept here, not in
-     * req.nheaders, so that nobody sees a half-built header (refuse's error handler may
-     * look headers up). on_headers_complete turns the offsets into pointers and lengths.
+     * it (which fit: the head is at most SKIFF_HTTP_MAX_HEAD bytes), and the count is kept here,
+     * not in req.nheaders, so that nobody sees a half-built header (refuse's error handler may look
+     * headers up). on_headers_complete turns the offsets into pointers and lengths.
      */
     int nparsed;
     int in_value;
@@ -67,8 +57,8 @@ struct http {
     int linger;      /* the client may still be sending: close gracefully */
     const char *fail_msg;
     int inflight; /* the request is counted in the worker's inflight (see the drain below) */
-    struct headscan hs;
-    struct chunkscan cs;
+    struct skiff_headscan hs;
+    struct skiff_chunkscan cs;
     size_t head_end;        /* where head_scan saw the head end in the bytes being parsed */
     int in_head_hook;       /* on_head runs: finish leaves the rest to answered_at_head */
     int end_clean;          /* the response ended cleanly (not aborted) */
@@ -85,243 +75,6 @@ static struct http *
 http_of(struct skiff_conn *c)
 {
     return c->upper;
-}
-
-/* ---- raw checks ------------------------------------------------------------------------ */
-
-/*
- * http-parser is built lenient on Debian (HTTP_PARSER_STRICT=0): it takes a header name with
- * a space before its colon as a different header, folds obs-fold lines into the value, and
- * reads whatever two bytes follow chunk data as its CRLF. skiff owns the strictness here: the
- * raw bytes of the head and of a chunked body pass these two scanners before http-parser
- * sees them, and what RFC 9112 refuses is a 400 (431/414 for a head over the limit).
- */
-
-enum { HS_START, HS_REQLINE, HS_REQLINE_LF, HS_LINE, HS_NAME, HS_VALUE, HS_VALUE_LF, HS_END_LF };
-
-static const char not_token[] = "a header name is not a token (RFC 9110 5.1): nothing, not even "
-                                "a space, may come between a header's name and its colon";
-
-static int
-is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/*
- * Scans the next bytes of a request head. Returns how many of them belong to the head once
- * its empty line is seen, 0 when all of them did and the head goes on, or -1 with *status
- * and *msg set.
- */
-static long
-head_scan(struct headscan *s, const char *data, size_t len, int *status, const char **msg)
-{
-    *status = 400;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)data[i];
-        if (++s->seen > MAX_HEAD) {
-            int in_target = s->state <= HS_REQLINE_LF;
-            *status = in_target ? 414 : 431;
-            *msg = in_target ? "the request line is too long (the limit is 64 KiB)"
-                             : "request headers are too large (the limit is 64 KiB)";
-            return -1;
-        }
-        switch (s->state) {
-        case HS_START: /* empty lines before the request line are ignored (RFC 9112 2.2) */
-            if (ch != '\r' && ch != '\n')
-                s->state = HS_REQLINE;
-            break;
-        case HS_REQLINE:
-            if (ch == '\r')
-                s->state = HS_REQLINE_LF;
-            else if (ch == '\n')
-                s->state = HS_LINE;
-            break;
-        case HS_REQLINE_LF:
-        case HS_VALUE_LF:
-            if (ch != '\n') {
-                *msg = "a CR in the request head is not followed by LF (RFC 9112 2.2)";
-                return -1;
-            }
-            s->state = HS_LINE;
-            break;
-        case HS_LINE:
-            if (ch == '\r') {
-                s->state = HS_END_LF;
-            } else if (ch == '\n') {
-                return (long)i + 1;
-            } else if (ch == ' ' || ch == '\t') {
-                *msg = "a header line starts with whitespace: folded header values (obs-fold) "
-                       "are refused (RFC 9112 5.2)";
-                return -1;
-            } else if (is_tchar(ch)) {
-                s->state = HS_NAME;
-            } else {
-                *msg = not_token;
-                return -1;
-            }
-            break;
-        case HS_NAME:
-            if (ch == ':') {
-                s->state = HS_VALUE;
-            } else if (!is_tchar(ch)) {
-                *msg = not_token;
-                return -1;
-            }
-            break;
-        case HS_VALUE:
-            if (ch == '\r') {
-                s->state = HS_VALUE_LF;
-            } else if (ch == '\n') {
-                s->state = HS_LINE;
-            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                *msg = "a header value contains a control character (RFC 9110 5.5)";
-                return -1;
-            }
-            break;
-        case HS_END_LF:
-            if (ch != '\n') {
-                *msg = "a CR in the request head is not followed by LF (RFC 9112 2.2)";
-                return -1;
-            }
-            return (long)i + 1;
-        }
-    }
-    return 0;
-}
-
-enum {
-    CS_SIZE, /* the first hex digit of a chunk size */
-    CS_SIZE_MORE,
-    CS_EXT,
-    CS_SIZE_LF,
-    CS_DATA,
-    CS_DATA_CR,
-    CS_DATA_LF,
-    CS_TRAILER_START,
-    CS_TRAILER,
-    CS_TRAILER_LF,
-    CS_END_LF,
-    CS_DONE,
-};
-
-#define MAX_CHUNK_LINE 4096      /* a chunk-size line with its extensions */
-#define MAX_TRAILERS (16 * 1024) /* the trailer section of a chunked body */
-
-static const char bad_chunk_end[] = "chunk data is not followed by CRLF: the chunk is longer than "
-                                    "its size says (RFC 9112 7.1)";
-
-/*
- * Scans the next bytes of a chunked body, up to the end of the message (bytes after it, a
- * pipelined request, are not looked at). Returns 0, or -1 with *msg set.
- */
-static int
-chunk_scan(struct chunkscan *s, const char *data, size_t len, const char **msg)
-{
-    for (size_t i = 0; i < len && s->state != CS_DONE; i++) {
-        unsigned char ch = (unsigned char)data[i];
-        int hex = skiff_hexdigit((char)ch);
-        switch (s->state) {
-        case CS_SIZE:
-        case CS_SIZE_MORE:
-            if (hex >= 0) {
-                if (++s->digits > 15) {
-                    *msg = "a chunk size is too large";
-                    return -1;
-                }
-                s->left = s->left * 16 + (uint64_t)hex;
-                s->state = CS_SIZE_MORE;
-            } else if (s->state == CS_SIZE) {
-                *msg = "a chunk does not start with its size in hex (RFC 9112 7.1)";
-                return -1;
-            } else if (ch == ';') {
-                s->state = CS_EXT;
-            } else if (ch == '\r') {
-                s->state = CS_SIZE_LF;
-            } else {
-                *msg = "a chunk size is followed by something other than ';' or CRLF (a space "
-                       "after the size is refused, RFC 9112 7.1)";
-                return -1;
-            }
-            break;
-        case CS_EXT:
-            if (ch == '\r') {
-                s->state = CS_SIZE_LF;
-            } else if (ch == '\n') {
-                *msg = "a bare LF in a chunk extension (RFC 9112 7.1.1)";
-                return -1;
-            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                *msg = "a control character in a chunk extension (RFC 9112 7.1.1)";
-                return -1;
-            } else if (++s->line > MAX_CHUNK_LINE) {
-                *msg = "a chunk extension is too long (the limit is 4 KiB)";
-                return -1;
-            }
-            break;
-        case CS_SIZE_LF:
-            if (ch != '\n') {
-                *msg = "a chunk-size line ends in a CR not followed by LF (RFC 9112 7.1)";
-                return -1;
-            }
-            s->line = 0;
-            s->digits = 0;
-            s->state = s->left ? CS_DATA : CS_TRAILER_START;
-            break;
-        case CS_DATA: {
-            size_t n = len - i < s->left ? len - i : (size_t)s->left;
-            s->left -= n;
-            i += n - 1;
-            if (s->left == 0)
-                s->state = CS_DATA_CR;
-            break;
-        }
-        case CS_DATA_CR:
-            if (ch != '\r') {
-                *msg = bad_chunk_end;
-                return -1;
-            }
-            s->state = CS_DATA_LF;
-            break;
-        case CS_DATA_LF:
-            if (ch != '\n') {
-                *msg = bad_chunk_end;
-                return -1;
-            }
-            s->state = CS_SIZE;
-            break;
-        case CS_TRAILER_START:
-        case CS_TRAILER:
-            if (++s->line > MAX_TRAILERS) {
-                *msg = "the trailer section is too large (the limit is 16 KiB)";
-                return -1;
-            }
-            if (ch == '\r') {
-                s->state = s->state == CS_TRAILER_START ? CS_END_LF : CS_TRAILER_LF;
-            } else if (ch == '\n') {
-                *msg = "a bare LF in the trailer section (RFC 9112 7.1.2)";
-                return -1;
-            } else if (s->state == CS_TRAILER_START && (ch == ' ' || ch == '\t')) {
-                *msg = "a trailer line starts with whitespace (obs-fold, RFC 9112 5.2)";
-                return -1;
-            } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
-                *msg = "a control character in the trailer section (RFC 9110 5.5)";
-                return -1;
-            } else {
-                s->state = CS_TRAILER;
-            }
-            break;
-        case CS_TRAILER_LF:
-        case CS_END_LF:
-            if (ch != '\n') {
-                *msg = "a CR in the trailer section is not followed by LF (RFC 9112 7.1.2)";
-                return -1;
-            }
-            s->state = s->state == CS_END_LF ? CS_DONE : CS_TRAILER_START;
-            break;
-        }
-    }
-    return 0;
 }
 
 /* ---- request parsing ---------------------------------------------------------------- */
@@ -768,14 +521,15 @@ parse(struct http *h, const char *data, size_t len)
         skiff_conn_timer(h->conn, (uint64_t)h->conn->worker->opts->header_timeout_ms);
     }
     if (h->phase == HEAD) {
-        long k = head_scan(&h->hs, data, len, &status, &msg);
+        long k = skiff_head_scan(&h->hs, data, len, &status, &msg);
         if (k < 0) {
             refuse(h, status, msg);
             return;
         }
         h->head_end = (size_t)k;
     }
-    if (h->phase == BODY && (h->parser.flags & F_CHUNKED) && chunk_scan(&h->cs, data, len, &msg)) {
+    if (h->phase == BODY && (h->parser.flags & F_CHUNKED) &&
+        skiff_chunk_scan(&h->cs, data, len, &msg)) {
         refuse(h, 400, msg);
         return;
     }
@@ -795,7 +549,8 @@ parse(struct http *h, const char *data, size_t len)
             answered_at_head(h, data + n + 1, len - n - 1);
             return;
         }
-        if ((h->parser.flags & F_CHUNKED) && chunk_scan(&h->cs, data + n + 1, len - n - 1, &msg)) {
+        if ((h->parser.flags & F_CHUNKED) &&
+            skiff_chunk_scan(&h->cs, data + n + 1, len - n - 1, &msg)) {
             refuse(h, 400, msg);
             return;
         }
@@ -946,9 +701,9 @@ skiff_http_accept(struct skiff_worker *w, uv_stream_t *server)
         return;
     struct http *h = http_of(c);
     h->conn = c;
-    skiff_buf_init(&h->req.head, MAX_HEAD);
+    skiff_buf_init(&h->req.head, SKIFF_HTTP_MAX_HEAD);
     skiff_buf_init(&h->req.bodybuf, w->opts->max_body_bytes);
-    skiff_buf_init(&h->req.out_hdrs, MAX_OUT_HDRS);
+    skiff_buf_init(&h->req.out_hdrs, SKIFF_HTTP_MAX_OUT_HDRS);
     skiff_buf_init(&h->pending, MAX_PENDING);
     request_reset(h);
     h->phase = IDLE;
@@ -958,222 +713,6 @@ skiff_http_accept(struct skiff_worker *w, uv_stream_t *server)
         return;
     }
     skiff_conn_timer(c, (uint64_t)w->opts->header_timeout_ms);
-}
-
-/* ---- request accessors ---------------------------------------------------------------- */
-
-const char *
-skiff_http_header(const struct skiff_request *req, const char *name, size_t *len)
-{
-    size_t nlen = strlen(name);
-    for (int i = 0; i < req->nheaders; i++) {
-        const struct skiff_header *h = &req->headers[i];
-        if (h->name_len == nlen && strncasecmp(h->name, name, nlen) == 0) {
-            if (len)
-                *len = h->value_len;
-            return h->value;
-        }
-    }
-    return NULL;
-}
-
-int
-skiff_http_query(const struct skiff_request *req, const char *name, char *out, size_t outlen)
-{
-    size_t nlen = strlen(name);
-    const char *p = req->query, *end = req->query + req->query_len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq ? eq : stop;
-        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
-            const char *v = eq ? eq + 1 : stop;
-            size_t vlen = (size_t)(stop - v);
-            if (outlen) {
-                size_t n = vlen < outlen - 1 ? vlen : outlen - 1;
-                memcpy(out, v, n);
-                out[n] = '\0';
-            }
-            return (int)vlen;
-        }
-        p = stop + 1;
-    }
-    return -1;
-}
-
-int
-skiff_http_peer_is_loopback(const struct skiff_request *req)
-{
-    return req->conn->peer_loopback;
-}
-
-uv_loop_t *
-skiff_http_loop(const struct skiff_request *req)
-{
-    return &req->conn->worker->loop;
-}
-
-uint64_t
-skiff_http_elapsed_us(const struct skiff_request *req)
-{
-    return (uv_hrtime() - req->start_ns) / 1000;
-}
-
-size_t
-skiff_http_pending(const struct skiff_request *req)
-{
-    return req->conn->queued;
-}
-
-/* ---- responses ------------------------------------------------------------------------- */
-
-const char *
-skiff_http_reason(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 414:
-        return "URI Too Long";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 499:
-        return "Client Closed Request";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return status < 300 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
-    }
-}
-
-static int
-has_crlf(const char *s, size_t n)
-{
-    return memchr(s, '\r', n) || memchr(s, '\n', n);
-}
-
-int
-skiff_http_add_headern(struct skiff_request *req, const char *name, size_t name_len,
-                       const char *value, size_t value_len)
-{
-    if (has_crlf(name, name_len) || has_crlf(value, value_len))
-        return SKIFF_EINVAL;
-    size_t mark = req->out_hdrs.len;
-    if (skiff_buf_reserve(&req->out_hdrs, name_len + value_len + 4) ||
-        skiff_buf_add(&req->out_hdrs, name, name_len) || skiff_buf_add(&req->out_hdrs, ": ", 2) ||
-        skiff_buf_add(&req->out_hdrs, value, value_len) ||
-        skiff_buf_add(&req->out_hdrs, "\r\n", 2)) {
-        req->out_hdrs.len = mark;
-        return SKIFF_ETOOBIG;
-    }
-    return 0;
-}
-
-int
-skiff_http_add_header(struct skiff_request *req, const char *name, const char *value)
-{
-    return skiff_http_add_headern(req, name, strlen(name), value, strlen(value));
-}
-
-/* The response head under construction: appends that would overflow are dropped. */
-struct head {
-    char *p;
-    size_t len, cap;
-};
-
-static void
-put(struct head *h, const char *s, size_t n)
-{
-    if (n && n <= h->cap - h->len) {
-        memcpy(h->p + h->len, s, n);
-        h->len += n;
-    }
-}
-
-static void
-put_str(struct head *h, const char *s)
-{
-    put(h, s, strlen(s));
-}
-
-static void
-put_uint(struct head *h, uint64_t v)
-{
-    char d[20];
-    put(h, d, skiff_fmt_uint(d, v, 10));
-}
-
-/* Writes the status line and headers into out; returns their length. Every response
- * passes here, so it appends by hand rather than through printf. */
-static size_t
-format_head(struct skiff_request *req, int status, const char *content_type, long long length,
-            char *out, size_t cap)
-{
-    struct head h = {out, 0, cap};
-    uint64_t us = skiff_http_elapsed_us(req);
-    const char *name = req->conn->worker->opts->name;
-    char frac[3] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10)};
-    put_str(&h, "HTTP/1.1 ");
-    put_uint(&h, (uint64_t)status);
-    put(&h, " ", 1);
-    put_str(&h, skiff_http_reason(status));
-    put_str(&h, "\r\nx-request-id: ");
-    put_str(&h, req->id);
-    put_str(&h, "\r\nserver-timing: ");
-    put_str(&h, name ? name : "skiff");
-    put_str(&h, ";dur=");
-    put_uint(&h, us / 1000);
-    put(&h, ".", 1);
-    put(&h, frac, 3);
-    put(&h, "\r\n", 2);
-    if (content_type) {
-        put_str(&h, "content-type: ");
-        put_str(&h, content_type);
-        put(&h, "\r\n", 2);
-    }
-    put(&h, req->out_hdrs.data, req->out_hdrs.len);
-    if (length >= 0) {
-        put_str(&h, "content-length: ");
-        put_uint(&h, (uint64_t)length);
-        put(&h, "\r\n", 2);
-    } else {
-        put_str(&h, "transfer-encoding: chunked\r\n");
-    }
-    if (!req->keep_alive)
-        put_str(&h, "connection: close\r\n");
-    put(&h, "\r\n", 2);
-    return h.len;
 }
 
 /*
@@ -1252,8 +791,8 @@ after_response(struct http *h)
 }
 
 /* The response is over (the handler let go of req). */
-static void
-finish(struct skiff_request *req, int clean)
+void
+skiff_http_finish(struct skiff_request *req, int clean)
 {
     struct http *h = http_of(req->conn);
     req->ended = 1;
@@ -1261,107 +800,6 @@ finish(struct skiff_request *req, int clean)
     h->end_clean = clean;
     if (!h->in_head_hook) /* else answered_at_head goes on once the hook has returned */
         after_response(h);
-}
-
-/* Writes bufs for req, counting what the connection accepted. */
-static void
-send_bufs(struct skiff_request *req, const uv_buf_t *bufs, unsigned n)
-{
-    if (skiff_conn_write(req->conn, bufs, n) == 0)
-        for (unsigned i = 0; i < n; i++)
-            req->bytes_out += bufs[i].len;
-}
-
-void
-skiff_http_respond(struct skiff_request *req, int status, const char *content_type,
-                   const char *body, size_t len)
-{
-    if (req->ended || req->status)
-        return;
-    req->status = status;
-    char head[MAX_OUT_HDRS + 512];
-    int is_head = strcmp(req->method, "HEAD") == 0;
-    size_t hlen = format_head(req, status, content_type, (long long)len, head, sizeof head);
-    uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hlen),
-                        uv_buf_init((char *)body, (unsigned)len)};
-    send_bufs(req, bufs, is_head || len == 0 ? 1 : 2);
-    finish(req, 1);
-}
-
-void
-skiff_http_start(struct skiff_request *req, int status, const char *content_type)
-{
-    if (req->ended || req->status)
-        return;
-    req->status = status;
-    req->chunked = 1;
-    char head[MAX_OUT_HDRS + 512];
-    size_t hlen = format_head(req, status, content_type, -1, head, sizeof head);
-    uv_buf_t b = uv_buf_init(head, (unsigned)hlen);
-    send_bufs(req, &b, 1);
-    /* out_hdrs is read only by format_head, and no head follows this one (respond and a
-     * second start return at once now that status is set; end just closes the chunks). A
-     * stream may stay open for long: free the headers now rather than at the next request.
-     * The buffer stays usable (its max is kept): request_reset empties it, on_close frees
-     * it, and a header added after this point, never sent, is just held until then. */
-    skiff_buf_release(&req->out_hdrs);
-}
-
-size_t
-skiff_http_write(struct skiff_request *req, const void *data, size_t len)
-{
-    if (req->ended || !req->chunked || len == 0)
-        return req->ended ? 0 : req->conn->queued;
-    char size[24];
-    size_t n = skiff_fmt_uint(size, len, 16);
-    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): size is sent by length. */
-    memcpy(size + n, "\r\n", 2);
-    n += 2;
-    uv_buf_t bufs[3] = {uv_buf_init(size, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
-                        uv_buf_init("\r\n", 2)};
-    send_bufs(req, bufs, 3);
-    return req->conn->queued;
-}
-
-void
-skiff_http_end(struct skiff_request *req)
-{
-    if (req->ended)
-        return;
-    if (!req->chunked) {
-        skiff_http_respond(req, req->status ? req->status : 204, NULL, NULL, 0);
-        return;
-    }
-    uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-    send_bufs(req, &b, 1);
-    finish(req, 1);
-}
-
-void
-skiff_http_abort(struct skiff_request *req, const char *reason)
-{
-    if (req->ended)
-        return;
-    if (!req->status)
-        req->status = 502;
-    req->keep_alive = 0;
-    struct skiff_log l;
-    skiff_log_begin(&l, SKIFF_LOG_WARN, "response_aborted");
-    skiff_log_str(&l, "id", req->id);
-    skiff_log_str(&l, "reason", reason);
-    skiff_log_end(&l);
-    finish(req, 0);
-}
-
-void
-skiff_http_reset(struct skiff_request *req)
-{
-    if (req->ended)
-        return;
-    if (!req->status)
-        req->status = 502;
-    req->ended = 1;
-    skiff_conn_reset(req->conn, "reset by the handler");
 }
 
 /* ---- drain ---------------------------------------------------------------------------- */

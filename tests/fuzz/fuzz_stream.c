@@ -1,7 +1,8 @@
 /*
  * The stream scanner (src/gemini/stream.c) as the relay uses it on a held stream: cut the
  * body into units (SSE events or JSON-array elements), judge each, find the JSON inside,
- * and judge the incomplete tail.
+ * and judge the incomplete tail; each unit and the tail also go through the tokenizer's
+ * member walk, the finish diagnostics and the repetition guard.
  *
  * Input: byte 0 bit 0 picks SSE (1) or the JSON-array form (0); the rest is the body.
  */
@@ -9,11 +10,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
+#include "gemini/diagnose.h"
 #include "gemini/stream.h"
+
+struct span {
+    const char *p;
+    size_t n;
+};
+
+/* Every member handed out lies inside the input, its key quoted. */
+static int
+member(const struct skiff_json_tok *k, const struct skiff_json_tok *v, int depth, void *ud)
+{
+    const struct span *s = ud;
+    if (k->p < s->p || k->p + k->n > s->p + s->n || v->p < k->p + k->n ||
+        v->p + v->n > s->p + s->n || k->n < 2 || k->p[0] != '"' || depth < 1)
+        abort();
+    return 0;
+}
 
 static void
 judge(const char *p, size_t n)
 {
+    struct span s = {p, n};
+    skiff_stream_each_member(p, n, member, &s);
+    struct skiff_finish f;
+    if (skiff_diagnose_finish(p, n, &f) && (!memchr(f.header, '\0', sizeof f.header) || !f.advice))
+        abort();
+    struct skiff_repguard g;
+    skiff_repguard_init(&g);
+    skiff_repguard_feed_event(&g, p, n);
     enum skiff_unit u = skiff_stream_judge(p, n);
     if (u < SKIFF_UNIT_CONTENT || u > SKIFF_UNIT_ERROR)
         abort();

@@ -2,7 +2,8 @@
  * skiff_validate (src/gemini/validate.c) on bodies that pass jsoncheck, as the relay calls
  * it: for each API version and method, against the built-in catalog, with a model name
  * taken from the input. The violation's strings must be terminated, and its details must
- * build.
+ * build. skiff_validate_body, the one-pass form, must answer as the check followed by the
+ * validator, on any bytes.
  *
  * Input: byte 0 picks the version, method and whether a catalog is used; byte 1 is the
  * model name's length (the model's bytes follow), then the body.
@@ -69,7 +70,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(body, data, size);
     size_t off;
     const char *why;
-    if (skiff_json_check(body, size, &off, &why) == 0) {
+    int checked = skiff_json_check(body, size, &off, &why);
+    /* The one-pass form answers as the check followed by the validator, on any bytes. */
+    for (int rules = 0; rules < 2; rules++) {
+        struct skiff_violation a, b;
+        size_t off1 = (size_t)-1;
+        const char *why1 = NULL;
+        int two = checked ? -1
+                  : rules ? skiff_validate(c, version, model, mlen, method, body, size, &a)
+                          : 0;
+        int one = skiff_validate_body(c, version, model, mlen, method, body, size, rules, &b, &off1,
+                                      &why1);
+        if (one != two || (one < 0 && (off1 != off || why1 != why)) ||
+            (one > 0 && (a.status != b.status || strcmp(a.message, b.message) != 0 ||
+                         strcmp(a.field, b.field) != 0)))
+            abort();
+    }
+    if (checked == 0) {
         struct skiff_violation v;
         memset(&v, 0xa5, sizeof v); /* whatever it does not set must not matter */
         if (skiff_validate(c, version, model, mlen, method, body, size, &v) == 1) {

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "base/json.h"
 #include "base/jsoncheck.h"
 
 static int
@@ -63,6 +64,62 @@ test_deep_nesting_is_refused_not_crashed(void **state)
     free(s);
 }
 
+/* The tokens of the one tokenizer, in order, and a skipped container. */
+static void
+test_tokens_and_skip(void **state)
+{
+    (void)state;
+    const char *s = " {\"a\": [1, \"x\\\"y\", true], \"b\": {\"c\": null}, \"d\": -2.5e3} ";
+    struct skiff_json j;
+    struct skiff_json_tok t;
+    static const enum skiff_jtype want[] = {
+        SKIFF_JSON_OBJECT, SKIFF_JSON_KEY,    SKIFF_JSON_ARRAY, SKIFF_JSON_NUMBER,
+        SKIFF_JSON_STRING, SKIFF_JSON_TRUE,   SKIFF_JSON_CLOSE, SKIFF_JSON_KEY,
+        SKIFF_JSON_OBJECT, SKIFF_JSON_KEY,    SKIFF_JSON_NULL,  SKIFF_JSON_CLOSE,
+        SKIFF_JSON_KEY,    SKIFF_JSON_NUMBER, SKIFF_JSON_CLOSE, SKIFF_JSON_END};
+    skiff_json_init(&j, s, strlen(s));
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_int_equal(skiff_json_next(&j, &t), want[i]);
+        if (i == 4) /* a string token is its bytes as sent, quotes and escapes kept */
+            assert_int_equal(t.n, 6);
+        if (i == 13)
+            assert_memory_equal(t.p, "-2.5e3", 6);
+    }
+    assert_true(skiff_json_done(&j));
+
+    /* Skipping "a"'s array lands on the next key; an error inside a skip is reported. */
+    skiff_json_init(&j, s, strlen(s));
+    skiff_json_next(&j, &t);
+    skiff_json_next(&j, &t);
+    assert_int_equal(skiff_json_next(&j, &t), SKIFF_JSON_ARRAY);
+    assert_int_equal(skiff_json_skip(&j), 0);
+    assert_int_equal(skiff_json_next(&j, &t), SKIFF_JSON_KEY);
+    assert_true(skiff_json_is(&t, "b", 1));
+    const char *bad = "[[1, 2,], 3]";
+    skiff_json_init(&j, bad, strlen(bad));
+    skiff_json_next(&j, &t);
+    skiff_json_next(&j, &t);
+    assert_int_equal(skiff_json_skip(&j), -1);
+    assert_int_equal(skiff_json_offset(&j), 7);
+    assert_string_equal(j.why, "unexpected character");
+
+    /* A long string with every kind of byte the fast path stops at. */
+    char big[200];
+    memset(big, 'a', sizeof big);
+    big[0] = '"';
+    big[100] = '\\';
+    big[101] = 'n';
+    big[150] = 0x1f;
+    big[199] = '"';
+    size_t off;
+    const char *why;
+    assert_int_equal(skiff_json_check(big, sizeof big, &off, &why), -1);
+    assert_int_equal(off, 150);
+    assert_string_equal(why, "control character in a string");
+    big[150] = (char)0xc3; /* bytes >= 0x80 are text */
+    assert_int_equal(skiff_json_check(big, sizeof big, &off, &why), 0);
+}
+
 int
 main(void)
 {
@@ -70,6 +127,7 @@ main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid_with_offset),
         cmocka_unit_test(test_deep_nesting_is_refused_not_crashed),
+        cmocka_unit_test(test_tokens_and_skip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

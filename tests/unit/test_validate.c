@@ -327,11 +327,57 @@ test_large_request_and_cost(void **state)
     printf("[ cost     ] skiff_validate: %.0f ns per typical request (%zu bytes)\n", ns, tl);
 }
 
+/* The one pass (syntax check and rules) answers as the check followed by the validator. */
+static void
+test_one_pass_body(void **state)
+{
+    (void)state;
+    size_t off;
+    const char *why;
+    struct skiff_violation w;
+    const char *ok = "{" HELLO "}";
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flash", 16, SKIFF_M_GENERATE,
+                                         ok, strlen(ok), 1, &w, &off, &why),
+                     0);
+    /* A rule refuses (role "assistant") before the body is read to its end. */
+    const char *bad = "{\"contents\": [{\"role\": \"assistant\", \"parts\": [{\"text\": \"x\"}]}]}";
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flash", 16, SKIFF_M_GENERATE,
+                                         bad, strlen(bad), 1, &w, &off, &why),
+                     1);
+    assert_int_equal(gen("gemini-2.5-flash", bad), 1);
+    assert_string_equal(w.message, v.message);
+    /* ...but a syntax error after it wins, as when the check runs first. */
+    const char *both = "{\"contents\": [{\"role\": \"assistant\", \"parts\": []}], \"x\": tru}";
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flash", 16, SKIFF_M_GENERATE,
+                                         both, strlen(both), 1, &w, &off, &why),
+                     -1);
+    assert_int_equal(off, strlen(both) - 4);
+    assert_string_equal(why, "unexpected character");
+    assert_int_equal(w.status, 0);
+    /* An unknown model is refused before the body; a broken body still wins. */
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flsh", 15, SKIFF_M_GENERATE,
+                                         "{", 1, 1, &w, &off, &why),
+                     -1);
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flsh", 15, SKIFF_M_GENERATE, ok,
+                                         strlen(ok), 1, &w, &off, &why),
+                     1);
+    assert_int_equal(w.status, 404);
+    /* Rules off: the check alone. */
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flash", 16, SKIFF_M_GENERATE,
+                                         bad, strlen(bad), 0, &w, &off, &why),
+                     0);
+    assert_int_equal(skiff_validate_body(cat, "v1beta", "gemini-2.5-flash", 16, SKIFF_M_GENERATE,
+                                         "", 0, 0, &w, &off, &why),
+                     -1);
+    assert_int_equal(off, 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_requests_pass),
+        cmocka_unit_test(test_one_pass_body),
         cmocka_unit_test(test_unknown_future_fields_and_snake_case),
         cmocka_unit_test(test_model_rules),
         cmocka_unit_test(test_contents_rules),

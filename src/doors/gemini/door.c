@@ -224,7 +224,13 @@ refuse_body(struct skiff_request *req, const struct skiff_engine_shared *sh,
         return 0;
     size_t off;
     const char *why;
-    if (skiff_json_check(req->body, req->body_len, &off, &why)) {
+    struct skiff_violation v;
+    /* The syntax check and the rules in one pass (the new batch and predict methods take
+     * bodies the validator has no rules for: their syntax only). */
+    int rules = sh->cfg->validation && rt->method <= SKIFF_M_BATCH_EMBED;
+    int rc = skiff_validate_body(sh->cat, rt->version, rt->model, rt->model_len, rt->method,
+                                 req->body, req->body_len, rules, &v, &off, &why);
+    if (rc < 0) {
         char msg[256];
         snprintf(msg, sizeof msg,
                  "Invalid JSON payload received. %s at byte %zu of the request body.",
@@ -232,10 +238,7 @@ refuse_body(struct skiff_request *req, const struct skiff_engine_shared *sh,
         early_error(req, rt, 400, msg);
         return 1;
     }
-    struct skiff_violation v;
-    if (sh->cfg->validation && rt->method <= SKIFF_M_BATCH_EMBED &&
-        skiff_validate(sh->cat, rt->version, rt->model, rt->model_len, rt->method, req->body,
-                       req->body_len, &v)) {
+    if (rc > 0) {
         refuse_with(req, rt, v.status, v.gstatus, v.message, skiff_violation_details(&v));
         return 1;
     }
