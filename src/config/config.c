@@ -33,6 +33,8 @@
 #include "relay/uprequest.h"
 #include "gemini/router.h"
 #include "base/url.h"
+/* Only for struct skiff_model_alias, the shape of cfg->models (no door code is called). */
+#include "doors/models.h"
 
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
 #define DEFAULT_LISTEN_PORT 8080
@@ -52,6 +54,8 @@
 /* Names and labels end up in logs, headers and metrics, so they stay short and printable. */
 #define MAX_NAME_LEN 64
 #define MAX_MODEL_LEN 128
+#define DEFAULT_MEDIA_BYTES (20LL * 1024 * 1024)
+#define MAX_SIGCACHE_ENTRIES 100000000LL
 
 struct loader {
     struct skiff_config *cfg;
@@ -1399,13 +1403,15 @@ thinking_token_pair(struct loader *ld, const struct pair *p)
     return walk_mapping(ld, p->value, NULL, budget_pair, (void *)name);
 }
 
-static const char *const thinking_fields[] = {"default_budget", "tokens", NULL};
+static const char *const thinking_fields[] = {"default_budget", "tokens", "include_thoughts", NULL};
 
 static int
 thinking_pair(struct loader *ld, const struct pair *p)
 {
     if (p->which == 0)
         return walk_mapping(ld, p->value, NULL, budget_pair, NULL);
+    if (p->which == 2)
+        return get_switch(ld, p->value, &ld->cfg->include_thoughts);
     return walk_mapping(ld, p->value, NULL, thinking_token_pair, NULL);
 }
 
@@ -1490,11 +1496,121 @@ cors_pair(struct loader *ld, const struct pair *p)
                      check_origin, &ld->cfg->cors_origins, &ld->cfg->ncors_origins);
 }
 
+/* models, media, sigcache: what the translating doors (OpenAI, Anthropic) read. */
+
+static void
+free_models(struct skiff_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        free((char *)cfg->models[i].pattern);
+        free((char *)cfg->models[i].target);
+    }
+    free(cfg->models);
+    cfg->models = NULL;
+    cfg->n_models = 0;
+}
+
+/* A client model name or glob: it is matched, never sent upstream, so any printable name. */
+static const char *
+check_pattern(const char *v)
+{
+    if (!*v)
+        return "is empty";
+    if (strlen(v) > MAX_MODEL_LEN)
+        return "is longer than 128 characters";
+    if (!is_visible_ascii(v))
+        return "may contain only printable ASCII characters, without spaces";
+    /* skiff_models_resolve answers a Gemini name as itself before it reads the map. */
+    if (!strncmp(v, "gemini-", 7) || !strncmp(v, "models/", 7))
+        return "is a Gemini model name, which always maps to itself: this entry would never "
+               "apply (map client names such as gpt-4o or \"claude-*\")";
+    return NULL;
+}
+
+/* Reads one "CLIENT_MODEL: GEMINI_MODEL" into the next slot, allocated beforehand. */
+static int
+model_pair(struct loader *ld, const struct pair *p)
+{
+    struct skiff_config *cfg = ld->cfg;
+    const char *pattern = scalar(p->key), *why, *v;
+    char buf[96];
+    if ((why = check_pattern(pattern)))
+        return fail_at(ld, p->key, "the client model name %s %s",
+                       quote_with(pattern, '\'', buf, sizeof buf), why);
+    if (get_string(ld, p->value, "a Gemini model name", &v) < 0)
+        return -1;
+    if ((why = check_model(v)))
+        return fail_at(ld, p->value, "%s %s", quote(v, buf, sizeof buf), why);
+    struct skiff_model_alias *a = &cfg->models[cfg->n_models];
+    char *pat = strdup(pattern), *target = strdup(v);
+    if (!pat || !target) {
+        free(pat);
+        free(target);
+        return fail_nomem(ld);
+    }
+    a->pattern = pat;
+    a->target = target;
+    cfg->n_models++;
+    return 0;
+}
+
+/* Reads models, in file order (the doors pick exact names first, then the most specific glob). */
+static int
+read_models(struct loader *ld, const yaml_node_t *n)
+{
+    struct skiff_config *cfg = ld->cfg;
+    free_models(cfg);
+    if (n->type == YAML_MAPPING_NODE) {
+        size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+        if (count && !(cfg->models = calloc(count, sizeof *cfg->models)))
+            return fail_nomem(ld);
+    }
+    return walk_mapping(ld, n, NULL, model_pair, NULL);
+}
+
+static const char *const media_fields[] = {"fetch_urls", "max_bytes", "timeout_ms", "allow_private",
+                                           NULL};
+
+static int
+media_pair(struct loader *ld, const struct pair *p)
+{
+    struct skiff_config *cfg = ld->cfg;
+    long long v;
+    switch (p->which) {
+    case 0:
+        return get_switch(ld, p->value, &cfg->media.fetch_urls);
+    case 1:
+        if (get_int(ld, p->value, MIN_BODY_BYTES, MAX_BODY_BYTES,
+                    "a number of bytes from 1024 to 1073741824 (1 GiB)", &v) < 0)
+            return -1;
+        cfg->media.max_bytes = (size_t)v;
+        return 0;
+    case 2:
+        return get_duration(ld, p->value, &cfg->media.timeout_ms);
+    default:
+        return get_switch(ld, p->value, &cfg->media.allow_private);
+    }
+}
+
+static const char *const sigcache_fields[] = {"max_entries", NULL};
+
+static int
+sigcache_pair(struct loader *ld, const struct pair *p)
+{
+    long long v;
+    if (get_int(ld, p->value, 1, MAX_SIGCACHE_ENTRIES,
+                "a number of thought signatures from 1 to 100000000", &v) < 0)
+        return -1;
+    ld->cfg->sigcache.max_entries = (size_t)v;
+    return 0;
+}
+
 /* The top level. */
 
 static const char *const root_fields[] = {
-    "listen",     "workers", "tokens",   "upstreams", "retry",    "fallbacks", "limits", "storage",
-    "validation", "quality", "thinking", "catalog",   "shutdown", "cors",      NULL};
+    "listen",   "workers", "tokens",     "upstreams", "retry",    "fallbacks",
+    "limits",   "storage", "validation", "quality",   "thinking", "catalog",
+    "shutdown", "cors",    "models",     "media",     "sigcache", NULL};
 
 static int
 root_pair(struct loader *ld, const struct pair *p)
@@ -1525,10 +1641,16 @@ root_pair(struct loader *ld, const struct pair *p)
         return walk_mapping(ld, p->value, thinking_fields, thinking_pair, NULL);
     case 11:
         return walk_mapping(ld, p->value, catalog_fields, catalog_pair, NULL);
+    case 12:
+        return walk_mapping(ld, p->value, shutdown_fields, shutdown_pair, NULL);
     case 13:
         return walk_mapping(ld, p->value, cors_fields, cors_pair, NULL);
+    case 14:
+        return read_models(ld, p->value);
+    case 15:
+        return walk_mapping(ld, p->value, media_fields, media_pair, NULL);
     default:
-        return walk_mapping(ld, p->value, shutdown_fields, shutdown_pair, NULL);
+        return walk_mapping(ld, p->value, sigcache_fields, sigcache_pair, NULL);
     }
 }
 
@@ -1831,6 +1953,10 @@ set_defaults(struct loader *ld)
     cfg->limits.max_buffered_bytes = 268435456;
     cfg->validation = 1;
     cfg->catalog_refresh_s = 600;
+    cfg->media.fetch_urls = 1;
+    cfg->media.max_bytes = (size_t)DEFAULT_MEDIA_BYTES;
+    cfg->media.timeout_ms = 10000;
+    cfg->sigcache.max_entries = 100000;
 
     /* The default fallback is the one Google's troubleshooting guide suggests for overload. */
     cfg->fallbacks = calloc(1, sizeof *cfg->fallbacks);
@@ -1957,6 +2083,7 @@ skiff_config_free(struct skiff_config *cfg)
     free(cfg->storage.redis);
     free_thinking(cfg);
     free_list(&cfg->cors_origins, &cfg->ncors_origins);
+    free_models(cfg);
     free(cfg);
 }
 

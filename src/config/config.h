@@ -22,6 +22,11 @@
  *   quality: {retry_recitation: BOOL, repetition_guard: on | off}
  *   thinking: {default_budget: {MODEL: N}, tokens: {TOKEN_NAME: {MODEL: N}}}
  *   shutdown: {drain_timeout_ms}
+ *   cors: {origins: [ORIGIN, ...]}
+ *   models: {CLIENT_MODEL_OR_GLOB: GEMINI_MODEL}   (the OpenAI and Anthropic doors)
+ *   media: {fetch_urls: BOOL, max_bytes, timeout_ms, allow_private: BOOL}
+ *   thinking.include_thoughts: BOOL
+ *   sigcache: {max_entries}
  *
  * Environment overrides, applied after the file: GEMINI_API_KEYS (comma list, replaces the
  * keys), SKIFF_TOKENS (comma list of tokens, or name:token items; replaces the tokens),
@@ -32,6 +37,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct skiff_model_alias; /* doors/models.h: one (pattern, target) pair of the models: map */
 
 struct skiff_token {
     char *name;
@@ -133,6 +140,28 @@ struct skiff_config {
      * "*" for any page; none: CORS is off (auth.h's skiff_auth_cors). */
     char **cors_origins;
     size_t ncors_origins;
+
+    /* models: client model names (exact, or globs with '*') to Gemini models, in file order,
+     * for doors/models.h's skiff_models_resolve(cfg->models, cfg->n_models, ...). Every
+     * door shares it. Patterns and targets are owned by the config. */
+    struct skiff_model_alias *models;
+    size_t n_models;
+
+    /* media: how the translating doors fetch the image and file URLs clients send. */
+    struct {
+        int fetch_urls;    /* on (1, the default): fetch http(s) URLs; off: refuse them */
+        size_t max_bytes;  /* the largest fetched object (20 MiB) */
+        int timeout_ms;    /* a whole fetch, connect to last byte (10 s) */
+        int allow_private; /* fetch from loopback, private and link-local addresses (0) */
+    } media;
+
+    /* thinking.include_thoughts: translated doors return thoughts when the client does not
+     * say (0, the default: only when asked). */
+    int include_thoughts;
+
+    struct {
+        size_t max_entries; /* the thought-signature cache's bound (100000) */
+    } sigcache;
 };
 
 /*
