@@ -14,6 +14,7 @@
 #include "relay/refresher.h"
 #include "relay/relay.h"
 #include "server/server.h"
+#include "state/sigcache.h"
 #include "store/store.h"
 #include "base/url.h"
 
@@ -53,6 +54,7 @@ skiff_serve_main(int argc, char **argv)
         }
     }
     struct skiff_keypool *pool = skiff_keypool_new(cfg, store);
+    int sig_ok = skiff_sigcache_init(SKIFF_SIGCACHE_DEFAULT_MAX, store) == 0;
     struct skiff_budget *budget = skiff_budget_new(0.2, 5.0);
     if (pool)
         skiff_keypool_restore(pool, skiff_now_ms());
@@ -81,13 +83,14 @@ skiff_serve_main(int argc, char **argv)
         .data = &shared,
         .name = "skiff",
     };
-    int ok = pool && budget && cat;
+    int ok = pool && budget && cat && sig_ok;
     struct skiff_server *srv = ok ? skiff_server_new(&opts, err, sizeof err) : NULL;
     if (!srv) {
         fprintf(stderr, "skiff: %s\n", ok ? err : "out of memory");
         skiff_catalog_free(cat);
         skiff_budget_free(budget);
         skiff_keypool_free(pool);
+        skiff_sigcache_fini();
         skiff_store_close(store);
         skiff_config_free(cfg);
         return 1;
@@ -109,6 +112,7 @@ skiff_serve_main(int argc, char **argv)
     skiff_catalog_free(cat);
     skiff_budget_free(budget);
     skiff_keypool_free(pool);
+    skiff_sigcache_fini();
     skiff_store_close(store);
     skiff_config_free(cfg);
     skiff_log_stop(SKIFF_LOG_STOP_TIMEOUT_MS);

@@ -40,15 +40,24 @@
 #define RETRY_MAX_MS 30000
 #define BUSY_TIMEOUT_MS 1000       /* a write waits this long for another writer, then is retried */
 #define CLOSE_BUSY_TIMEOUT_MS 5000 /* the last write, at close, waits longer */
+#define READ_BUSY_TIMEOUT_MS 100   /* a signature lookup (on an event loop) waits at most this */
 
-enum row_kind { ROW_STATE, ROW_USAGE };
+enum row_kind { ROW_STATE, ROW_USAGE, ROW_SIG };
 
-/* A pending row: the state to write, or the usage to add. */
+/* A pending thought signature: both strings malloc'd, owned by the row's table. */
+struct sig_row {
+    char *id;
+    char *sig;
+    int64_t updated_ms;
+};
+
+/* A pending row: the state to write, the usage to add, or a signature to keep. */
 struct row {
     uint64_t hash;
     union {
         struct skiff_key_state st;
         struct skiff_key_usage u;
+        struct sig_row sg;
     };
 };
 
@@ -69,14 +78,24 @@ struct skiff_store {
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
+    sqlite3_stmt *put_sig;
+    sqlite3_stmt *prune_sigs;
 
     pthread_mutex_t db_lock;
+
+    /* A second connection for skiff_store_get_sig: in WAL mode it reads while the store
+     * thread writes, so a lookup never waits for a write. Guarded by r_lock. */
+    sqlite3 *rdb;
+    sqlite3_stmt *get_sig;
+    pthread_mutex_t r_lock;
 
     pthread_mutex_t q_lock;
     pthread_cond_t wake;    /* work arrived, a flush was asked for, or stopping was set */
     pthread_cond_t done_cv; /* flush_done advanced */
     struct table states;    /* pending: producers write here */
     struct table usage;
+    struct table sigs;
+    size_t sig_max;         /* rows sig_cache keeps (skiff_store_sig_limit); 0: no pruning */
     int64_t usage_due_ms;   /* monotonic: when pending usage is written; 0 when none is */
     int64_t retry_at_ms;    /* monotonic: no write before this after a failure */
     uint64_t flush_req;     /* flushes asked for */
@@ -88,6 +107,10 @@ struct skiff_store {
     /* Owned by the store thread: the rows being written. */
     struct table w_states;
     struct table w_usage;
+    struct table w_sigs;
+    size_t sigs_since_prune; /* signature rows written since sig_cache was last pruned */
+    int pruned;              /* sig_cache was pruned once since open */
+    size_t w_sig_max;        /* sig_max, read when the rows were taken */
     int64_t backoff_ms;
     uint64_t run_failures; /* attempts with a failure since writes last worked */
 
@@ -112,7 +135,11 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS key_state ("
                                  " PRIMARY KEY (key_id, model, day));"
                                  "CREATE TABLE IF NOT EXISTS meta ("
                                  " name TEXT PRIMARY KEY,"
-                                 " value TEXT NOT NULL);";
+                                 " value TEXT NOT NULL);"
+                                 "CREATE TABLE IF NOT EXISTS sig_cache ("
+                                 " id TEXT PRIMARY KEY,"
+                                 " sig TEXT NOT NULL,"
+                                 " updated_ms INTEGER NOT NULL DEFAULT 0);";
 
 static const char put_state_sql[] =
     "INSERT INTO key_state (key_id, model, label, rest_until_ms, retired, reason, updated_ms)"
@@ -120,6 +147,18 @@ static const char put_state_sql[] =
     " ON CONFLICT (key_id, model) DO UPDATE SET"
     " label = excluded.label, rest_until_ms = excluded.rest_until_ms,"
     " retired = excluded.retired, reason = excluded.reason, updated_ms = excluded.updated_ms";
+
+/*
+ * REPLACE deletes the old row of the id and inserts a new one, with a rowid past every
+ * other: rowids order the rows by when they were written, by any instance sharing the file.
+ */
+static const char put_sig_sql[] =
+    "INSERT OR REPLACE INTO sig_cache (id, sig, updated_ms) VALUES (?1, ?2, ?3)";
+
+/* Keeps the ?1 rows written last (the rowid order is the table's own b-tree). */
+static const char prune_sigs_sql[] =
+    "DELETE FROM sig_cache WHERE rowid IN"
+    " (SELECT rowid FROM sig_cache ORDER BY rowid DESC LIMIT -1 OFFSET ?1)";
 
 static const char add_usage_sql[] =
     "INSERT INTO key_usage (key_id, model, day, requests, tokens) VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -278,7 +317,11 @@ finalize_statements(struct skiff_store *s)
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
+    sqlite3_finalize(s->put_sig);
+    sqlite3_finalize(s->prune_sigs);
+    sqlite3_finalize(s->get_sig);
     s->put_state = s->add_usage = s->begin = s->commit = s->rollback = NULL;
+    s->put_sig = s->prune_sigs = s->get_sig = NULL;
 }
 
 static int
@@ -294,6 +337,10 @@ prepare_statements(struct skiff_store *s)
         rc = sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &s->rollback, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, put_sig_sql, -1, &s->put_sig, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, prune_sigs_sql, -1, &s->prune_sigs, NULL);
     return rc;
 }
 
@@ -312,7 +359,9 @@ static uint64_t
 row_hash(enum row_kind kind, const struct row *r)
 {
     uint64_t h = SKIFF_FNV64_BASIS;
-    if (kind == ROW_STATE) {
+    if (kind == ROW_SIG) {
+        h = skiff_fnv1a64(h, r->sg.id, strlen(r->sg.id));
+    } else if (kind == ROW_STATE) {
         h = skiff_fnv1a64(h, r->st.key_id, strnlen(r->st.key_id, sizeof r->st.key_id));
         h = skiff_fnv1a64(h, "", 1);
         h = skiff_fnv1a64(h, r->st.model, strnlen(r->st.model, sizeof r->st.model));
@@ -331,6 +380,8 @@ same_key(enum row_kind kind, const struct row *a, const struct row *b)
 {
     if (a->hash != b->hash)
         return 0;
+    if (kind == ROW_SIG)
+        return strcmp(a->sg.id, b->sg.id) == 0;
     if (kind == ROW_STATE)
         return strncmp(a->st.key_id, b->st.key_id, sizeof a->st.key_id) == 0 &&
                strncmp(a->st.model, b->st.model, sizeof a->st.model) == 0;
@@ -339,9 +390,20 @@ same_key(enum row_kind kind, const struct row *a, const struct row *b)
            strncmp(a->u.day, b->u.day, sizeof a->u.day) == 0;
 }
 
+/* Frees the strings of a signature table's rows (they stay in the table: clear it next). */
+static void
+table_free_sigs(struct table *t)
+{
+    for (size_t i = 0; t->kind == ROW_SIG && i < t->n; i++) {
+        free(t->rows[i].sg.id);
+        free(t->rows[i].sg.sig);
+    }
+}
+
 static void
 table_release(struct table *t)
 {
+    table_free_sigs(t);
     free(t->rows);
     free(t->slots);
     t->rows = NULL;
@@ -446,6 +508,28 @@ merge_usage(struct table *t, const struct row *r)
     return 0;
 }
 
+/*
+ * Puts a signature row in t, which takes its strings: a newer one replaces the row (the
+ * older strings are freed); with keep_newer an existing row wins and r's strings are freed.
+ * Returns 0, or -1 when t is full (r's strings freed too).
+ */
+static int
+merge_sig(struct table *t, struct row *r, int keep_newer)
+{
+    int added = 0;
+    struct row *have = table_get(t, r, 1, &added);
+    if (added)
+        return 0;
+    struct sig_row drop = r->sg;
+    if (have && !keep_newer) {
+        drop = have->sg;
+        have->sg = r->sg;
+    }
+    free(drop.id);
+    free(drop.sig);
+    return have ? 0 : -1;
+}
+
 /* ---- writing ---- */
 
 static int64_t
@@ -481,6 +565,18 @@ write_usage(struct skiff_store *s, const struct skiff_key_usage *u)
     sqlite3_bind_int64(stmt, 4, u->requests);
     sqlite3_bind_int64(stmt, 5, u->tokens);
     return run(stmt);
+}
+
+static int
+write_sig(struct skiff_store *s, const struct sig_row *r)
+{
+    sqlite3_stmt *stmt = s->put_sig;
+    sqlite3_bind_text(stmt, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, r->sig, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, r->updated_ms);
+    int rc = run(stmt);
+    sqlite3_clear_bindings(stmt); /* the strings are freed after the write */
+    return rc;
 }
 
 /*
@@ -525,6 +621,32 @@ attempt_error(struct skiff_store *s, struct attempt *a, const char *step)
 }
 
 /*
+ * Keeps sig_cache at its bound: the oldest rows past sig_max go. The delete walks the
+ * table's index, so it runs when an eighth of the bound was written since the last one (and
+ * once after open), not per batch: the table holds at most sig_max * 9/8 rows. Inside the
+ * write transaction; a failure of the database fails the attempt, one of the statement is
+ * left for the next prune.
+ */
+static void
+prune_sigs(struct skiff_store *s, struct attempt *a)
+{
+    s->sigs_since_prune += s->w_sigs.n;
+    size_t max = s->w_sig_max;
+    if (!max || (s->pruned && s->sigs_since_prune * 8 < max))
+        return;
+    sqlite3_bind_int64(s->prune_sigs, 1, (sqlite3_int64)max);
+    int rc = run(s->prune_sigs);
+    if (rc == SQLITE_OK) {
+        s->sigs_since_prune = 0;
+        s->pruned = 1;
+        return;
+    }
+    attempt_error(s, a, "prune");
+    if (retryable(rc))
+        a->failed = 1;
+}
+
+/*
  * Writes the rows being written in one transaction. A row refused for a reason of its own
  * is skipped and counted lost, so it does not cost the others; a failure of the database
  * as a whole (BEGIN, COMMIT, or a row failing with a retryable code) rolls everything back,
@@ -533,7 +655,7 @@ attempt_error(struct skiff_store *s, struct attempt *a, const char *step)
 static void
 write_rows(struct skiff_store *s, struct attempt *a)
 {
-    a->rows = s->w_states.n + s->w_usage.n;
+    a->rows = s->w_states.n + s->w_usage.n + s->w_sigs.n;
     int rc = run(s->begin);
     if (rc != SQLITE_OK) {
         attempt_error(s, a, "begin");
@@ -551,6 +673,18 @@ write_rows(struct skiff_store *s, struct attempt *a)
         else
             a->bad++;
     }
+    for (size_t i = 0; i < s->w_sigs.n && !a->failed; i++) {
+        rc = write_sig(s, &s->w_sigs.rows[i].sg);
+        if (rc == SQLITE_OK)
+            continue;
+        attempt_error(s, a, "write");
+        if (retryable(rc))
+            a->failed = 1;
+        else
+            a->bad++;
+    }
+    if (!a->failed && s->w_sigs.n)
+        prune_sigs(s, a);
     if (!a->failed && run(s->commit) != SQLITE_OK) {
         attempt_error(s, a, "commit");
         a->failed = 1;
@@ -599,6 +733,8 @@ settle(struct skiff_store *s, const struct attempt *a, int64_t now)
         s->retry_at_ms = 0;
         table_clear(&s->w_states);
         table_clear(&s->w_usage);
+        table_free_sigs(&s->w_sigs);
+        table_clear(&s->w_sigs);
         return;
     }
     s->stats.write_failures++;
@@ -612,10 +748,14 @@ settle(struct skiff_store *s, const struct attempt *a, int64_t now)
     for (size_t i = 0; i < s->w_usage.n; i++)
         if (merge_usage(&s->usage, &s->w_usage.rows[i]) != 0)
             s->stats.rows_lost++;
+    for (size_t i = 0; i < s->w_sigs.n; i++)
+        if (merge_sig(&s->sigs, &s->w_sigs.rows[i], 1) != 0)
+            s->stats.rows_lost++;
     if (s->usage.n && !s->usage_due_ms)
         s->usage_due_ms = now;
     table_clear(&s->w_states);
     table_clear(&s->w_usage);
+    table_clear(&s->w_sigs); /* its strings moved into s->sigs, or were freed */
 }
 
 static void
@@ -650,8 +790,9 @@ store_main(void *arg)
         int urgent = s->stopping || s->flush_req > s->flush_done;
         int held = !urgent && s->retry_at_ms > now;
         int take_states = s->states.n > 0 && !held;
+        int take_sigs = s->sigs.n > 0 && !held;
         int take_usage = s->usage.n > 0 && !held && (urgent || now >= s->usage_due_ms);
-        if (!take_states && !take_usage) {
+        if (!take_states && !take_usage && !take_sigs) {
             if (urgent) {
                 s->flush_done = s->flush_req;
                 pthread_cond_broadcast(&s->done_cv);
@@ -660,7 +801,7 @@ store_main(void *arg)
                 continue;
             }
             int64_t next = INT64_MAX;
-            if (s->states.n)
+            if (s->states.n || s->sigs.n)
                 next = s->retry_at_ms;
             if (s->usage.n) {
                 int64_t u = s->usage_due_ms > s->retry_at_ms ? s->usage_due_ms : s->retry_at_ms;
@@ -679,6 +820,9 @@ store_main(void *arg)
         uint64_t flush_upto = s->flush_req;
         if (take_states)
             swap_tables(&s->states, &s->w_states);
+        if (take_sigs)
+            swap_tables(&s->sigs, &s->w_sigs);
+        s->w_sig_max = s->sig_max;
         if (take_usage) {
             swap_tables(&s->usage, &s->w_usage);
             s->usage_due_ms = 0;
@@ -738,6 +882,22 @@ store_main(void *arg)
     return NULL;
 }
 
+/*
+ * Opens the reading connection of skiff_store_get_sig, once the schema is there. A lookup
+ * runs on an event loop, so it waits at most READ_BUSY_TIMEOUT_MS for a lock (in WAL mode
+ * only a checkpoint or a recovery takes one that stops readers).
+ */
+static int
+open_reader(struct skiff_store *s)
+{
+    int rc = sqlite3_open_v2(s->path, &s->rdb, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_busy_timeout(s->rdb, READ_BUSY_TIMEOUT_MS);
+    return sqlite3_prepare_v2(s->rdb, "SELECT sig FROM sig_cache WHERE id = ?1", -1, &s->get_sig,
+                              NULL);
+}
+
 /* Frees what open built; the thread must not be running. */
 static void
 store_free(struct skiff_store *s)
@@ -753,6 +913,11 @@ store_free(struct skiff_store *s)
     table_release(&s->usage);
     table_release(&s->w_states);
     table_release(&s->w_usage);
+    table_release(&s->sigs);
+    table_release(&s->w_sigs);
+    if (s->rdb)
+        sqlite3_close(s->rdb);
+    pthread_mutex_destroy(&s->r_lock);
     free(s->path);
     free(s);
 }
@@ -776,6 +941,7 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
     }
     pthread_mutex_init(&s->db_lock, NULL);
     pthread_mutex_init(&s->q_lock, NULL);
+    pthread_mutex_init(&s->r_lock, NULL);
     /* The store thread's timers are monotonic: a clock step must not delay a write. */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -785,6 +951,7 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
     pthread_cond_init(&s->done_cv, NULL);
     s->states.kind = s->w_states.kind = ROW_STATE;
     s->usage.kind = s->w_usage.kind = ROW_USAGE;
+    s->sigs.kind = s->w_sigs.kind = ROW_SIG;
     s->path = strdup(path);
     if (!s->path) {
         open_error(err, errlen, path, "out of memory");
@@ -827,6 +994,11 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
         goto out_free;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (open_reader(s) != SQLITE_OK) {
+        open_error(err, errlen, path, "%s",
+                   s->rdb ? sqlite3_errmsg(s->rdb) : "cannot open a second connection");
+        goto out_free;
+    }
     /* The thread inherits this mask: a SIGTERM must reach the thread that waits for it. */
     sigset_t all, old;
     sigfillset(&all);
@@ -867,6 +1039,7 @@ skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out)
     *out = s->stats;
     out->pending_states = s->states.n;
     out->pending_usage = s->usage.n;
+    out->pending_sigs = s->sigs.n;
     pthread_mutex_unlock(&s->q_lock);
 }
 
@@ -881,7 +1054,7 @@ skiff_store_close(struct skiff_store *s)
     pthread_mutex_unlock(&s->q_lock);
     /* The thread writes what is pending before it leaves, so joining it is the final flush. */
     pthread_join(s->thread, NULL);
-    s->stats.rows_lost += s->states.n + s->usage.n;
+    s->stats.rows_lost += s->states.n + s->usage.n + s->sigs.n;
     if (s->stats.rows_lost) {
         struct skiff_log l;
         skiff_log_begin(&l, SKIFF_LOG_WARN, "store_closed");
@@ -889,6 +1062,7 @@ skiff_store_close(struct skiff_store *s)
         skiff_log_int(&l, "rows_lost", (long long)s->stats.rows_lost);
         skiff_log_int(&l, "unwritten_states", (long long)s->states.n);
         skiff_log_int(&l, "unwritten_usage", (long long)s->usage.n);
+        skiff_log_int(&l, "unwritten_signatures", (long long)s->sigs.n);
         skiff_log_end(&l);
     }
     store_free(s);
@@ -1056,4 +1230,83 @@ skiff_store_key_id(const char *key, char out[17])
         h >>= 4;
     }
     out[16] = '\0';
+}
+
+void
+skiff_store_sig_limit(struct skiff_store *s, size_t max_rows)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->q_lock);
+    s->sig_max = max_rows;
+    pthread_mutex_unlock(&s->q_lock);
+}
+
+/*
+ * Copies id and sig into the pending signatures, replacing a pending one of the same id,
+ * and wakes the store thread, which writes them at once (like states). The copies are made
+ * before q_lock is taken.
+ */
+int
+skiff_store_put_sig(struct skiff_store *s, const char *id, const char *sig, int64_t now_ms)
+{
+    if (!s || !id || !sig)
+        return SKIFF_EINVAL;
+    struct row r = {0};
+    r.sg.id = strdup(id);
+    r.sg.sig = strdup(sig);
+    r.sg.updated_ms = now_ms;
+    if (!r.sg.id || !r.sg.sig) {
+        free(r.sg.id);
+        free(r.sg.sig);
+        return SKIFF_ENOMEM;
+    }
+    r.hash = row_hash(ROW_SIG, &r);
+    pthread_mutex_lock(&s->q_lock);
+    int refused = merge_sig(&s->sigs, &r, 0) != 0;
+    int first = refused && s->dropped_burst++ == 0;
+    s->stats.rows_lost += refused;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->q_lock);
+    if (first)
+        log_refused(s);
+    return refused ? SKIFF_ETOOBIG : 0;
+}
+
+/*
+ * A pending signature first (under q_lock: one the database refused for a while is still
+ * found), then the reading connection (under r_lock, never db_lock, so a write in progress
+ * does not hold the lookup up). Rows the store thread is writing at this moment are in
+ * neither place until their commit; the caller's memory holds them meanwhile.
+ */
+char *
+skiff_store_get_sig(struct skiff_store *s, const char *id)
+{
+    if (!s || !id)
+        return NULL;
+    char *out = NULL;
+    struct row key = {0};
+    key.sg.id = (char *)id;
+    key.hash = row_hash(ROW_SIG, &key);
+    pthread_mutex_lock(&s->q_lock);
+    struct row *have = table_get(&s->sigs, &key, 0, NULL);
+    int found = have != NULL;
+    if (have)
+        out = strdup(have->sg.sig);
+    pthread_mutex_unlock(&s->q_lock);
+    if (found)
+        return out;
+
+    pthread_mutex_lock(&s->r_lock);
+    sqlite3_stmt *stmt = s->get_sig;
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(stmt, 0);
+        if (v)
+            out = strdup((const char *)v);
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    pthread_mutex_unlock(&s->r_lock);
+    return out;
 }

@@ -3,8 +3,9 @@
  * forget that a key is spent for today or retired. Writes are coalesced in memory (the
  * newest state per key and model, usage summed per key, model and day) and written by one
  * store thread: callers on an event loop never wait for the disk, and a write that fails
- * (a full disk, a locked or read-only file) is kept and retried. Reads happen once, at
- * start, before the workers run.
+ * (a full disk, a locked or read-only file) is kept and retried. Key state is read once,
+ * at start, before the workers run. It also keeps the thought signatures of the signature
+ * cache (state/sigcache.h), read one at a time on a miss.
  *
  * Keys are identified by key_id, a fingerprint of the key (never the key itself), plus
  * their label for humans.
@@ -69,6 +70,7 @@ struct skiff_store_stats {
     uint64_t rows_lost;      /* refused by SQLite for good, or by a full table */
     size_t pending_states;   /* waiting for the next write */
     size_t pending_usage;
+    size_t pending_sigs;
     int failing; /* the last attempt failed */
 };
 void skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out);
@@ -88,6 +90,31 @@ int skiff_store_load(struct skiff_store *s, int64_t now_ms, const char *day,
  * (then it is still pending, and retried). Tests, shutdown.
  */
 void skiff_store_flush(struct skiff_store *s);
+
+/*
+ * Thought signatures (state/sigcache.h is their user): id → signature, in the sig_cache
+ * table, so a restart or another skiff sharing the file finds them.
+ *
+ * skiff_store_put_sig copies id and sig into the pending signatures (a later put of the
+ * same id replaces it) and the store thread writes them at once, as it does states; it
+ * never blocks on the disk. now_ms (Unix ms) orders the rows for pruning. Returns 0,
+ * SKIFF_EINVAL (a NULL argument), SKIFF_ENOMEM, or SKIFF_ETOOBIG when 65,536 signatures
+ * are already waiting for a database that refuses writes (the new one is dropped, counted in
+ * rows_lost).
+ */
+int skiff_store_put_sig(struct skiff_store *s, const char *id, const char *sig, int64_t now_ms);
+
+/*
+ * The signature stored for id: malloc'd (the caller frees it), or NULL when there is none
+ * (or on OOM). Looks at the pending signatures first, then reads sig_cache through a
+ * connection of its own, so it does not wait for a write in progress (at most 100 ms for a
+ * lock). May be called from any thread, at any time between open and close.
+ */
+char *skiff_store_get_sig(struct skiff_store *s, const char *id);
+
+/* How many signatures sig_cache keeps: past max_rows (plus an eighth, between prunes) the
+ * oldest are deleted by the store thread. 0 (the default) keeps every one. */
+void skiff_store_sig_limit(struct skiff_store *s, size_t max_rows);
 
 /* The fingerprint of a key: 16 hex digits of a 64-bit hash; never reversible to the key. */
 void skiff_store_key_id(const char *key, char out[17]);
