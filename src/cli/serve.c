@@ -9,10 +9,10 @@
 #include "config/config.h"
 #include "gemini/catalog.h"
 #include "base/log.h"
+#include "doors/dispatch.h"
 #include "relay/budget.h"
 #include "relay/keypool.h"
 #include "relay/refresher.h"
-#include "relay/relay.h"
 #include "server/server.h"
 #include "state/sigcache.h"
 #include "store/store.h"
@@ -61,7 +61,7 @@ skiff_serve_main(int argc, char **argv)
     struct skiff_catalog *cat = skiff_catalog_new();
     if (pool && cat)
         skiff_keypool_use_catalog(pool, cat);
-    struct skiff_relay_shared shared = {.cfg = cfg, .pool = pool, .budget = budget, .cat = cat};
+    struct skiff_engine_shared shared = {.cfg = cfg, .pool = pool, .budget = budget, .cat = cat};
     struct skiff_server_opts opts = {
         .host = cfg->listen_host,
         .port = cfg->listen_port,
@@ -73,13 +73,13 @@ skiff_serve_main(int argc, char **argv)
         .send_timeout_ms = cfg->limits.send_timeout_ms,
         .max_buffered_bytes = cfg->limits.max_buffered_bytes,
         .max_connections = cfg->limits.max_connections,
-        .on_head = skiff_relay_head,
-        .handler = skiff_relay_handle,
-        .error = skiff_relay_http_error,
-        .cut = skiff_relay_cut,
+        .on_head = skiff_dispatch_head,
+        .handler = skiff_dispatch_handle,
+        .error = skiff_dispatch_http_error,
+        .cut = skiff_dispatch_cut,
         .drain_timeout_ms = cfg->shutdown.drain_timeout_ms,
-        .worker_init = skiff_relay_worker_init,
-        .worker_fini = skiff_relay_worker_fini,
+        .worker_init = skiff_dispatch_worker_init,
+        .worker_fini = skiff_dispatch_worker_fini,
         .data = &shared,
         .name = "skiff",
     };

@@ -18,7 +18,7 @@ handler(struct skiff_request *req, void *worker_data)
     skiff_http_respond(req, 200, "text/plain", "ok", 2);
 }
 
-/* Worker 1 fails (as skiff_relay_worker_init does when its upstream client cannot be
+/* Worker 1 fails (as skiff_dispatch_worker_init does when its upstream client cannot be
  * made); worker 0 starts and must be stopped. */
 static void *
 worker_init(uv_loop_t *loop, int index, void *data)

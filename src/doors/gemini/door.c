@@ -1,0 +1,276 @@
+/*
+ * The Gemini-native door. A request's way through it:
+ *
+ *   on_head: route -> helpful 404 / 400 for a model segment that is no name / 405 -> open
+ *            mode's Host/Origin rule -> the client's token (before the body is read)
+ *   handle:  the same again -> a key in the pool -> the query (uprequest.h) -> the JSON
+ *            syntax -> local validation -> the thinking policy -> the engine's plan
+ *   the ops: the upstream's head, bytes and body passed through as they came (no DOM, no
+ *            re-encoding); errors in Google's format, mid-stream as a raw error object on
+ *            an SSE stream (the form the SDKs parse), then the engine aborts the body.
+ */
+#include "doors/gemini/door.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/jsoncheck.h"
+#include "doors/auth.h"
+#include "gemini/diagnose.h"
+#include "gemini/error.h"
+#include "gemini/validate.h"
+#include "relay/keypool.h"
+#include "relay/uprequest.h"
+
+/* ---- the engine's ops: a passthrough -------------------------------------------------- */
+
+static void
+g_head(void *door, struct skiff_request *req, const struct skiff_engine_head *h)
+{
+    skiff_http_start(req, h->status, h->content_type);
+}
+
+static int
+g_data(void *door, struct skiff_request *req, const char *data, size_t len)
+{
+    skiff_http_write(req, data, len);
+    return 0;
+}
+
+static void
+g_body(void *door, struct skiff_request *req, const struct skiff_engine_answer *a)
+{
+    skiff_http_respond(req, a->status, a->content_type, a->body, a->len);
+}
+
+static void
+g_error(void *door, struct skiff_request *req, const struct skiff_engine_error *e)
+{
+    if (e->after_start) {
+        /* An SSE stream gets the error as a last raw object, as the API sends one
+         * mid-stream; a JSON-array stream just ends unfinished. */
+        char *body = e->sse ? skiff_gerr_body(e->status, e->gstatus, e->message, NULL, 0) : NULL;
+        if (body) {
+            skiff_http_write(req, body, strlen(body));
+            free(body);
+        }
+        return;
+    }
+    if (e->body) {
+        skiff_http_respond(req, e->status, e->content_type, e->body, e->body_len);
+        return;
+    }
+    skiff_gerr_respond(req, e->status, e->gstatus, e->message,
+                       e->details ? json_incref(e->details) : NULL);
+}
+
+static const struct skiff_engine_ops gemini_ops = {
+    .on_head = g_head,
+    .on_data = g_data,
+    .on_body = g_body,
+    .on_error = g_error,
+};
+
+/* ---- refusals ------------------------------------------------------------------------- */
+
+/* A skiff-made error before any upstream attempt; status and details (stolen) may be NULL. */
+static void
+refuse_with(struct skiff_request *req, const struct skiff_route *rt, int code, const char *status,
+            const char *message, json_t *details)
+{
+    skiff_engine_decorate(req, rt ? rt->model : NULL, rt && rt->model ? rt->model_len : 0);
+    skiff_gerr_respond(req, code, status, message, details);
+}
+
+static void
+early_error(struct skiff_request *req, const struct skiff_route *rt, int code, const char *message)
+{
+    refuse_with(req, rt, code, NULL, message, NULL);
+}
+
+void
+skiff_gemini_error(struct skiff_request *req, int status, const char *message)
+{
+    early_error(req, NULL, status, message);
+}
+
+/* A path whose model segment is no model name ("..", "%2e", ""): it never goes upstream. */
+static void
+bad_model(struct skiff_request *req, const struct skiff_route *rt)
+{
+    char shown[65], msg[320];
+    size_t n = 0;
+    for (size_t i = 0; i < rt->model_len && n < sizeof shown - 1; i++) {
+        unsigned char c = (unsigned char)rt->model[i];
+        shown[n++] = c > 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    shown[n] = '\0';
+    snprintf(msg, sizeof msg,
+             "\"%s\" is not a model name: a model name is letters, digits, '-', '.' and '_', "
+             "starting with a letter or a digit, as in /v1beta/models/gemini-2.5-flash "
+             "(GET /v1beta/models lists them)",
+             shown);
+    refuse_with(req, NULL, 400, "INVALID_ARGUMENT", msg, NULL);
+}
+
+/* Answers what the route alone decides (no route, wrong method); returns 1 when it did. */
+static int
+refuse_route(struct skiff_request *req, const struct skiff_route *rt)
+{
+    if (rt->kind == SKIFF_ROUTE_NONE || rt->kind == SKIFF_ROUTE_HEALTH) {
+        /* /healthz is the dispatcher's; here it is a path like any other. */
+        char msg[1024];
+        skiff_gemini_no_route_message(req, msg, sizeof msg);
+        early_error(req, rt, 404, msg);
+        return 1;
+    }
+    if (skiff_gemini_openai_style(req, rt)) {
+        char msg[768];
+        skiff_gemini_openai_message(req, msg, sizeof msg);
+        early_error(req, rt, 404, msg);
+        return 1;
+    }
+    if (rt->kind == SKIFF_ROUTE_BAD_MODEL) {
+        bad_model(req, rt);
+        return 1;
+    }
+    if (!rt->http_method_ok) {
+        skiff_http_add_header(req, "allow", rt->kind == SKIFF_ROUTE_GENERATE ? "POST" : "GET");
+        early_error(req, rt, 405, "method not allowed on this path");
+        return 1;
+    }
+    return 0;
+}
+
+/* Open mode's Host/Origin rule, then the client's token; returns 1 when it answered. */
+static int
+refuse_client(const struct skiff_config *cfg, struct skiff_request *req,
+              const struct skiff_route *rt, const char **who)
+{
+    char msg[640];
+    int code = skiff_auth_open_check(cfg, req, msg, sizeof msg);
+    if (code) {
+        early_error(req, rt, code, msg);
+        return 1;
+    }
+    switch (skiff_auth_check(cfg, req, who)) {
+    case SKIFF_AUTH_OK:
+        return 0;
+    case SKIFF_AUTH_MISSING:
+        early_error(req, rt, 401,
+                    "skiff needs a client token: send it as the x-goog-api-key header (what the "
+                    "Gemini SDKs do with apiKey), as ?key=, or as Authorization: Bearer");
+        return 1;
+    case SKIFF_AUTH_INVALID:
+        early_error(req, rt, 401,
+                    "the client token is not one of skiff's tokens (config `tokens`, or "
+                    "SKIFF_TOKENS); note that skiff expects its own token here, not a Gemini key");
+        return 1;
+    }
+    return 1;
+}
+
+/*
+ * The head hook: what the head alone decides (route, method, open mode's Host/Origin rule,
+ * the client's token) is answered before the body is read, so a client without a token
+ * costs no body memory. handle checks the same again.
+ */
+static void
+gemini_head(struct skiff_request *req, struct skiff_engine *e)
+{
+    struct skiff_route rt;
+    skiff_route(req->method, req->path, req->path_len, &rt);
+    if (refuse_route(req, &rt))
+        return;
+    const char *who;
+    refuse_client(skiff_engine_shared(e)->cfg, req, &rt, &who);
+}
+
+/* The request's body as Gemini will read it: JSON (generate calls), valid for the model. */
+static int
+refuse_body(struct skiff_request *req, const struct skiff_engine_shared *sh,
+            const struct skiff_route *rt)
+{
+    if (rt->kind != SKIFF_ROUTE_GENERATE)
+        return 0;
+    size_t off;
+    const char *why;
+    if (skiff_json_check(req->body, req->body_len, &off, &why)) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "Invalid JSON payload received. %s at byte %zu of the request body.",
+                 req->body_len ? why : "The body is empty", off);
+        early_error(req, rt, 400, msg);
+        return 1;
+    }
+    struct skiff_violation v;
+    if (sh->cfg->validation && skiff_validate(sh->cat, rt->version, rt->model, rt->model_len,
+                                              rt->method, req->body, req->body_len, &v)) {
+        refuse_with(req, rt, v.status, v.gstatus, v.message, skiff_violation_details(&v));
+        return 1;
+    }
+    return 0;
+}
+
+static void
+gemini_handle(struct skiff_request *req, struct skiff_engine *e)
+{
+    const struct skiff_engine_shared *sh = skiff_engine_shared(e);
+    const struct skiff_config *cfg = sh->cfg;
+    struct skiff_route rt;
+    skiff_route(req->method, req->path, req->path_len, &rt);
+    if (refuse_route(req, &rt))
+        return;
+    const char *who;
+    if (refuse_client(cfg, req, &rt, &who))
+        return;
+    if (skiff_keypool_size(sh->pool) == 0) {
+        early_error(req, &rt, 503,
+                    "skiff has no upstream key: set GEMINI_API_KEYS or upstreams.gemini.keys");
+        return;
+    }
+    struct skiff_engine_plan plan = {
+        .route = rt,
+        .model = rt.model,
+        .model_len = rt.model_len,
+        .body = req->body,
+        .body_len = req->body_len,
+        .forward_head = 1,
+        .ops = &gemini_ops,
+    };
+    char qmsg[256];
+    if (skiff_upquery_parse(req->query, req->query_len, &rt, &plan.query, qmsg, sizeof qmsg)) {
+        refuse_with(req, &rt, 400, "INVALID_ARGUMENT", qmsg, NULL);
+        return;
+    }
+    if (refuse_body(req, sh, &rt))
+        return;
+    if (rt.method == SKIFF_M_GENERATE || rt.method == SKIFF_M_STREAM) {
+        /* The policy sees the asked model as the engine keeps it: cut to 128 bytes. */
+        char asked[129];
+        snprintf(asked, sizeof asked, "%.*s", (int)(rt.model_len < 128 ? rt.model_len : 128),
+                 rt.model);
+        plan.owned_body = skiff_thinking_apply(cfg, sh->cat, who, rt.version, asked, req->body,
+                                               req->body_len, &plan.owned_len);
+    }
+    if (skiff_engine_start(e, req, &plan)) {
+        free(plan.owned_body);
+        early_error(req, &rt, 500, "out of memory");
+    }
+}
+
+/* The default door: what no other door matches is Gemini's (or its 404's). */
+static int
+gemini_match(const struct skiff_request *req)
+{
+    return 1;
+}
+
+const struct skiff_door skiff_gemini_door = {
+    .name = "gemini",
+    .match = gemini_match,
+    .on_head = gemini_head,
+    .handle = gemini_handle,
+    .error = skiff_gemini_error,
+};
