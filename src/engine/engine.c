@@ -676,3 +676,9 @@ skiff_engine_shared(const struct skiff_engine *w)
 {
     return w->sh;
 }
+
+struct skiff_upstream *
+skiff_engine_upstream(struct skiff_engine *w)
+{
+    return w->up;
+}
