@@ -329,3 +329,33 @@ test('Responses API: text, stream, and a tool call round', async () => {
   await assert.rejects(client.responses.create({ model: 'gpt-4o-mini', input: 'x', previous_response_id: 'resp_123' }),
     (e) => e.status === 400 && e.param === 'previous_response_id');
 });
+
+// Raw SSE through the door: every byte until the connection ends, cleanly or not.
+function rawStream(body) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${serve.url}/v1/chat/completions`);
+    const r = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } }, (res) => {
+      let text = '', complete = false;
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => { complete = true; });
+      res.on('close', () => resolve({ status: res.statusCode, text, complete: complete && res.complete }));
+      res.on('error', () => {});
+    });
+    r.on('error', reject);
+    r.end(JSON.stringify(body));
+  });
+}
+
+test('a stream cut after it started: an error chunk and no [DONE], never a clean finish', async () => {
+  const ev = (t) => ({ candidates: [{ content: { role: 'model', parts: [{ text: t }] }, index: 0 }], modelVersion: 'gemini-2.5-flash' });
+  await sim.script({ match: { model: 'gemini-2.5-flash', method: 'streamGenerateContent' }, reply: { stream: [ev('Once upon '), ev('a time '), ev('there was')], resetAfter: 2 }, times: 1 });
+  const r = await rawStream({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'a story' }] });
+  assert.equal(r.status, 200);
+  assert.match(r.text, /Once upon/);
+  const datas = r.text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
+  assert.ok(!datas.includes('[DONE]'), 'a broken stream ended with [DONE]');
+  const last = JSON.parse(datas.at(-1));
+  assert.ok(last.error && last.error.message, `the last chunk is not an error: ${datas.at(-1)}`);
+  assert.ok(!r.complete, 'the body ended cleanly');
+  assert.ok(!datas.some((d) => d.includes('"finish_reason":"stop"')), 'a cut answer claimed finish_reason stop');
+});
