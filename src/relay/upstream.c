@@ -15,6 +15,7 @@
 struct skiff_upstream {
     struct skiff_h1c *h1;
     struct skiff_curlc *curl;
+    int curl_only; /* upstreams.gemini.client: curl (checked-address calls still use h1) */
 };
 
 struct skiff_upstream *
@@ -24,8 +25,9 @@ skiff_upstream_new(uv_loop_t *loop, int curl_only)
     if (!u)
         return NULL;
     u->curl = skiff_curlc_new(loop);
-    u->h1 = curl_only ? NULL : skiff_h1c_new(loop);
-    if (!u->curl || (!curl_only && !u->h1)) {
+    u->h1 = skiff_h1c_new(loop);
+    u->curl_only = curl_only;
+    if (!u->curl || !u->h1) {
         skiff_upstream_close(u);
         return NULL;
     }
@@ -35,7 +37,7 @@ skiff_upstream_new(uv_loop_t *loop, int curl_only)
 void
 skiff_upstream_warm(struct skiff_upstream *u, const char *url, const char *ca_file, int n)
 {
-    if (u && u->h1 && url)
+    if (u && u->h1 && !u->curl_only && url)
         skiff_h1c_warm(u->h1, url, ca_file, n);
 }
 
@@ -74,7 +76,7 @@ skiff_upcall_start(struct skiff_upstream *u, const struct skiff_upcall_opts *o)
     if (o->addr_ok) /* checked addresses: the own client, directly */
         return u->h1 && own_client(o) && !(o->proxy && *o->proxy) ? skiff_h1c_start(u->h1, o)
                                                                   : NULL;
-    if (u->h1 && own_client(o))
+    if (!u->curl_only && own_client(o))
         return skiff_h1c_start(u->h1, o);
     return skiff_curlc_start(u->curl, o);
 }
@@ -110,5 +112,5 @@ skiff_upcall_resume(struct skiff_upcall *call)
 int
 skiff_upstream_active(const struct skiff_upstream *u)
 {
-    return skiff_curlc_active(u->curl) + (u->h1 ? skiff_h1c_active(u->h1) : 0);
+    return skiff_curlc_active(u->curl) + skiff_h1c_active(u->h1);
 }

@@ -61,7 +61,8 @@ struct skiff_upcall_opts {
 };
 
 /* A new client on loop; NULL on failure. curl_only sends every call through libcurl
- * (upstreams.gemini.client: curl). */
+ * (upstreams.gemini.client: curl), except calls with addr_ok, which only skiff's own client
+ * can check. */
 struct skiff_upstream *skiff_upstream_new(uv_loop_t *loop, int curl_only);
 
 /* Opens n connections to the origin of url (TLS handshake done) before any call and keeps
