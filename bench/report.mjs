@@ -358,6 +358,35 @@ if (rows.some((r) => r.s === 'AN')) {
     goals12.push(['AN', '(no target) Anthropic door CPU per request beside the Gemini door', `${fmt(ca, 2)} vs ${fmt(cg, 2)} µs (${rx(ratio(ca, cg))})`, 'reported']);
 }
 
+// ---- the OpenAI door (issue 14): S1 oai1k and S4 oai ---------------------------------------
+const goals14 = [];
+if (rows.some((r) => r.s === 'S1' && r.v === 'oai1k')) {
+    const L = { skiffg1k: 'skiff, Gemini door (the same request as generateContent)', skiffoai: 'skiff, **OpenAI door** (chat.completions)', portkey: 'Portkey gateway (chat.completions)' };
+    P('## S1 the OpenAI door: a ~1 KB chat request with two tools', '', 'The same request (system + user message, two function tools with JSON Schemas, tool_choice auto, temperature, max_tokens) as OpenAI `chat.completions` through skiff\'s OpenAI door and through Portkey, and as the equivalent Gemini `generateContent` body through skiff\'s Gemini door; the canned upstream answers all alike. `wrk -t1 -c64`, keep-alive. CPU µs/request is the target\'s utime+stime over the requests served.', '',
+        '| target | req/s | CPU µs/req | p50 | p99 | errors |', '|---|---|---|---|---|---|');
+    for (const t of ['skiffg1k', 'skiffoai', 'portkey'].filter((t) => has('S1', 'oai1k', t)))
+        P(`| ${L[t]} | ${ms(S('S1', 'oai1k', t, 'rps'))} | ${ms(S('S1', 'oai1k', t, 'cpu_us_per_req'), 1)} | ${us(S('S1', 'oai1k', t, 'p50_us').med)} | ${us(S('S1', 'oai1k', t, 'p99_us').med)} | ${fmt(S('S1', 'oai1k', t, 'errors').med)} |`);
+    // Translation's cost per round: the OpenAI door's CPU per request minus the Gemini door's in the same round.
+    const go = byRound('S1', 'oai1k', 'skiffg1k', 'cpu_us_per_req'), oo = byRound('S1', 'oai1k', 'skiffoai', 'cpu_us_per_req');
+    const diffs = Object.keys(oo).filter((r) => r in go).map((r) => oo[r] - go[r]);
+    const d = diffs.length ? stat(diffs) : null;
+    const sk = S('S1', 'oai1k', 'skiffoai', 'rps').med, pk = S('S1', 'oai1k', 'portkey', 'rps').med;
+    P('', `Translation adds **${d ? ms(d, 1) : '–'} µs** of CPU per request (OpenAI door − Gemini door, per round)${Number.isFinite(pk) ? `; skiff's OpenAI door serves ${rx(ratio(sk, pk))} Portkey's req/s` : ''}.`, '');
+    goals14.push(['S1 OpenAI door', 'translation adds ≤ 15 µs CPU per request', d ? `${fmt(d.med, 1)} µs` : '–', verdict(d ? d.med <= 15 : null, `${fmt(d ? d.med - 15 : NaN, 1)} µs`)]);
+}
+if (rows.some((r) => r.s === 'S4' && r.v === 'oai')) {
+    const L = { skiff: 'skiff, Gemini door (SSE passed through)', skiffoai: 'skiff, **OpenAI door** (chunks translated)' };
+    P('## S4 the OpenAI stream translator', '', 'The S4 stream (skiff sim, 20 events 50 ms apart, 24 streams, 8 at a time) through skiff\'s Gemini door and through its OpenAI door (`stream: true`: every Gemini event becomes chat.completion.chunk events, then a final chunk and `[DONE]`, which the client does not count). Time to the first event from the request\'s last byte.', '',
+        '| target | first event p50 | first event p99 | gap p50 | events per stream |', '|---|---|---|---|---|');
+    for (const t of ['skiff', 'skiffoai'].filter((t) => has('S4', 'oai', t))) {
+        const emin = S('S4', 'oai', t, 'events_min').min, emax = S('S4', 'oai', t, 'events_max').max;
+        P(`| ${L[t]} | ${us(S('S4', 'oai', t, 'ttfe_p50_us').med)} | ${us(S('S4', 'oai', t, 'ttfe_p99_us').med)} | ${fmt(S('S4', 'oai', t, 'gap_p50_ms').med, 1)} ms | ${emin === emax ? emin : `${emin}–${emax}`} |`);
+    }
+    const a = S('S4', 'oai', 'skiffoai', 'ttfe_p99_us').med, b = S('S4', 'oai', 'skiff', 'ttfe_p99_us').med;
+    P('', `The OpenAI door adds ${us(a - b)} to the first event at p99 over the Gemini door.`, '');
+    goals14.push(['S4 OpenAI door', '(reported) first event p99, OpenAI door − Gemini door', us(a - b), 'reported']);
+}
+
 if (notes) P('## Notes from this run', '', ...notes.split('\n').map((l) => `- ${l}`), '');
 
 // What was tried for the targets, and what is left (kept here so every results.md says it).
@@ -377,7 +406,8 @@ const goalTable = ['## Targets (issue 12: https, the default configuration, the 
     '| scenario | target | measured | met / not met |', '|---|---|---|---|',
     ...goals12.map((g) => `| ${g.join(' | ')} |`), '',
     '## Earlier targets (issue 6: plain http upstream)', '', '| scenario | target | measured | met / not met |', '|---|---|---|---|',
-    ...goals.map((g) => `| ${g.join(' | ')} |`), ''];
+    ...goals.map((g) => `| ${g.join(' | ')} |`), '',
+    ...(goals14.length ? ['## The OpenAI door (issue 14)', '', '| scenario | target | measured | met / not met |', '|---|---|---|---|', ...goals14.map((g) => `| ${g.join(' | ')} |`), ''] : [])];
 out.splice(GOALS_AT, 0, ...goalTable);
 fs.writeFileSync(`${BENCH}/results.md`, out.join('\n'));
 

@@ -12,10 +12,12 @@
 #include "doors/anthropic/door.h"
 #include "doors/auth.h"
 #include "doors/gemini/door.h"
+#include "doors/openai/door.h"
 #include "relay/keypool.h"
 
 /* The built-in doors, most specific first; the last one matches every request. */
 static const struct skiff_door *const builtin[] = {
+    &skiff_openai_door,
     &skiff_anthropic_door,
     &skiff_gemini_door,
 };

@@ -565,10 +565,7 @@ start_call(struct skiff_media *m)
     };
     m->call = m->u ? skiff_upcall_start(m->u, &o) : NULL;
     if (!m->call)
-        fail(m,
-             "could not start fetching the media at %s (skiff's own HTTP client is needed: "
-             "upstreams.gemini.client must not be curl)",
-             m->host);
+        fail(m, "could not start fetching the media at %s", m->host);
 }
 
 static void

@@ -106,8 +106,8 @@ struct skiff_engine *skiff_engine_new(uv_loop_t *loop, int index,
 void skiff_engine_free(struct skiff_engine *e);
 /* The shared state the engine was made with (borrowed). */
 const struct skiff_engine_shared *skiff_engine_shared(const struct skiff_engine *e);
-/* The worker's upstream client (borrowed), for what a door fetches itself on the worker's
- * loop: the media a client names by URL (doors/media.h). */
+/* The worker's upstream client (borrowed), for a door's own one-off fetches that are not
+ * Gemini calls (doors/media.c: the image URLs a client names). */
 struct skiff_upstream *skiff_engine_upstream(struct skiff_engine *e);
 
 /* ---- what the engine reports to a door ------------------------------------------------ */

@@ -227,11 +227,18 @@ test('a mistyped path names the nearest path skiff serves', async () => {
   assert.equal((await sim.log()).filter((e) => /model\/|modles|wp-admin|healthzz/.test(e.path || e.url || '')).length, 0, 'a 404 went upstream');
 });
 
-test('OpenAI paths and Gemini families skiff does not relay yet say so', async () => {
+test('OpenAI paths go to the OpenAI door; with a Gemini credential, and Gemini families skiff does not relay yet, say so', async () => {
   const chat = await request(serve.url, 'POST', '/v1/chat/completions', { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, '{"model":"gpt-4o","messages":[]}');
-  assert.equal(chat.status, 404);
-  assert.match(message(chat), /does not serve the OpenAI API yet/);
-  assert.match(message(chat), /\/v1beta\/models\/\{model\}:generateContent/);
+  // The OpenAI door answers, in OpenAI's shape (gpt-4o is in no models: map here).
+  assert.equal(chat.status, 404, chat.text);
+  assert.equal(JSON.parse(chat.text).error.type, 'not_found_error');
+  assert.equal(JSON.parse(chat.text).error.code, 'model_not_found');
+  // An OpenAI path with a Gemini key header reaches the Gemini door, which says where to go.
+  const mixed = await request(serve.url, 'POST', '/v1/chat/completions', { 'x-goog-api-key': TOKEN, 'content-type': 'application/json' }, '{"model":"gpt-4o","messages":[]}');
+  assert.equal(mixed.status, 404);
+  assert.match(message(mixed), /OpenAI path that reached skiff's Gemini door/);
+  assert.match(message(mixed), /Authorization: Bearer and no Gemini credential/);
+  assert.match(message(mixed), /\/v1beta\/models\/\{model\}:generateContent/);
   for (const [path, re] of [['/v1beta/tunedModels', /tunedModels are not relayed by skiff yet/],
     ['/v1beta/corpora/x', /corpora are not relayed/],
     ['/v1beta/openai/chat/completions', /OpenAI-compatible endpoint .* not relayed/]]) {
@@ -241,13 +248,16 @@ test('OpenAI paths and Gemini families skiff does not relay yet say so', async (
   }
 });
 
-test('GET /v1/models: an OpenAI client (Bearer, no Gemini credential) gets a 404, the Gemini SDKs get Gemini\'s list', async () => {
+test('GET /v1/models: an OpenAI client (Bearer, no Gemini credential) gets OpenAI\'s list, the Gemini SDKs get Gemini\'s', async () => {
   const o = await get('/v1/models', { authorization: `Bearer ${TOKEN}` });
-  assert.equal(o.status, 404, o.text);
-  assert.match(message(o), /does not serve the OpenAI API yet/);
-  assert.ok(!o.text.includes('gemini-2.5-flash'), 'Gemini\'s model list went to an OpenAI client');
+  assert.equal(o.status, 200, o.text);
+  const list = JSON.parse(o.text);
+  assert.equal(list.object, 'list');
+  assert.equal(list.models, undefined, 'Gemini\'s model list went to an OpenAI client');
+  assert.ok(list.data.some((m) => m.id === 'gemini-2.5-flash' && m.object === 'model'));
   const one = await get('/v1/models/gpt-4o', { authorization: `Bearer ${TOKEN}` });
   assert.equal(one.status, 404);
+  assert.equal(JSON.parse(one.text).error.code, 'model_not_found');
   for (const headers of [{ 'x-goog-api-key': TOKEN }, { authorization: `Bearer ${TOKEN}`, 'x-goog-api-client': 'google-genai-sdk/1.0.0 gl-node/22' }]) {
     const g = await get('/v1/models', headers);
     assert.equal(g.status, 200, g.text);

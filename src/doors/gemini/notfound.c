@@ -72,8 +72,11 @@ skiff_gemini_openai_style(const struct skiff_request *req, const struct skiff_ro
 }
 
 static const char openai_msg[] =
-    "skiff does not serve the OpenAI API yet (its OpenAI door is not built): %s is an OpenAI "
-    "path. The Gemini API is at /v1beta/models/{model}:generateContent (and "
+    "%s is an OpenAI path that reached skiff's Gemini door: skiff's OpenAI door serves "
+    "/v1/chat/completions, /v1/responses, /v1/embeddings and /v1/models (also under "
+    "/openai/v1/) to requests with skiff's token as Authorization: Bearer and no Gemini "
+    "credential (x-goog-api-key, ?key=, x-goog-api-client); point the OpenAI SDK's base URL "
+    "at http://HOST:PORT/v1. The Gemini API is at /v1beta/models/{model}:generateContent (and "
     "streamGenerateContent, countTokens, embedContent, batchEmbedContents; GET /v1beta/models "
     "lists the models), called with x-goog-api-key";
 

@@ -78,10 +78,10 @@ data_uri(struct ctx *c, const char *uri, const char *param)
 
 /* An http(s) image: a placeholder part the door fills, listed in out->media. */
 static json_t *
-url_media(struct ctx *c, const char *url)
+url_media(struct ctx *c, const char *url, const char *param)
 {
     json_t *inl = json_pack("{s:s, s:s}", "mimeType", "", "data", "");
-    json_t *entry = json_pack("{s:s, s:O}", "url", url, "inlineData", inl);
+    json_t *entry = json_pack("{s:s, s:s, s:O}", "url", url, "param", param, "inlineData", inl);
     json_t *part = json_pack("{s:o}", "inlineData", inl);
     if (!entry || !part || json_array_append_new(c->out->media, entry)) {
         json_decref(part);
@@ -140,7 +140,7 @@ user_part(struct ctx *c, const json_t *p, const char *param)
         if (strncmp(url, "data:", 5) == 0)
             return data_uri(c, url, sub);
         if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0)
-            return url_media(c, url);
+            return url_media(c, url, sub);
         bad(c, sub, "%s", "image_url.url must be a data: URI or an http(s) URL.");
         return NULL;
     }

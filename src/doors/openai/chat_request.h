@@ -43,7 +43,7 @@ struct skiff_oai_chat {
     int include_thoughts; /* thoughts are asked for: answer them as reasoning_content */
     int parallel_calls;   /* 0 when parallel_tool_calls is false: answer only the first call */
     json_t *call_names;   /* {tool_call_id: function name} of the history; owned */
-    json_t *media;        /* [{"url": "...", "inlineData": <the part's object>}]; owned */
+    json_t *media; /* [{"url", "param" (the field, for errors), "inlineData": <the part>}]; owned */
 };
 
 /*
