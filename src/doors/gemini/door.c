@@ -150,12 +150,6 @@ refuse_route(struct skiff_request *req, const struct skiff_route *rt)
         early_error(req, rt, 404, msg);
         return 1;
     }
-    if (skiff_gemini_openai_style(req, rt)) {
-        char msg[768];
-        skiff_gemini_openai_message(req, msg, sizeof msg);
-        early_error(req, rt, 404, msg);
-        return 1;
-    }
     if (rt->kind == SKIFF_ROUTE_BAD_MODEL) {
         bad_model(req, rt);
         return 1;

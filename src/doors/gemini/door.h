@@ -23,10 +23,6 @@ void skiff_gemini_error(struct skiff_request *req, int status, const char *messa
 /* The message of a 404 for a path skiff does not serve: what the path is (an OpenAI path, a
  * Gemini family skiff does not relay yet) or the nearest path it serves. */
 void skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t msglen);
-/* GET /v1/models[/{id}] from an OpenAI client (Authorization: Bearer without a Gemini
- * credential): answered with skiff_gemini_openai_message until the OpenAI door is wired. */
-int skiff_gemini_openai_style(const struct skiff_request *req, const struct skiff_route *rt);
-void skiff_gemini_openai_message(const struct skiff_request *req, char *msg, size_t msglen);
 /* The path for a message: bytes that are not printable ASCII become %XX. */
 void skiff_gemini_printable_path(const struct skiff_request *req, char *out, size_t outlen);
 

@@ -49,28 +49,6 @@ path_has(const struct skiff_request *req, const char *lit)
     return 0;
 }
 
-/*
- * The dispatch rule for GET /v1/models (and /v1/models/{id}), a path both Gemini's v1 and
- * OpenAI's API claim: a request that carries a Gemini credential (x-goog-api-key or ?key=)
- * or the Gemini SDKs' x-goog-api-client is Gemini's; one with Authorization: Bearer and
- * none of those is an OpenAI client's. /v1beta is Gemini's alone.
- */
-int
-skiff_gemini_openai_style(const struct skiff_request *req, const struct skiff_route *rt)
-{
-    size_t n;
-    char q[8];
-    if (!rt->version || strcmp(rt->version, "v1") != 0 ||
-        (rt->kind != SKIFF_ROUTE_MODELS && rt->kind != SKIFF_ROUTE_MODEL))
-        return 0;
-    if (skiff_http_header(req, "x-goog-api-key", &n) ||
-        skiff_http_header(req, "x-goog-api-client", &n) ||
-        skiff_http_query(req, "key", q, sizeof q) >= 0)
-        return 0;
-    const char *a = skiff_http_header(req, "authorization", &n);
-    return a && n >= 7 && strncasecmp(a, "Bearer ", 7) == 0;
-}
-
 static const char openai_msg[] =
     "%s is an OpenAI path that reached skiff's Gemini door: skiff's OpenAI door serves "
     "/v1/chat/completions, /v1/responses, /v1/embeddings and /v1/models (also under "
@@ -170,12 +148,4 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
                  serves);
     else
         snprintf(msg, msglen, "skiff has no route for %s: %s", path, serves);
-}
-
-void
-skiff_gemini_openai_message(const struct skiff_request *req, char *msg, size_t msglen)
-{
-    char path[304];
-    skiff_gemini_printable_path(req, path, sizeof path);
-    snprintf(msg, msglen, openai_msg, path);
 }
