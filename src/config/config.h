@@ -45,7 +45,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct skiff_model_alias; /* doors/models.h: one (pattern, target) pair of the models: map */
+/* One (pattern, target) pair of the models: map (doors/models.h resolves names with it). */
+struct skiff_model_alias {
+    const char *pattern; /* an exact name or a glob with '*'; borrowed */
+    const char *target;  /* the Gemini model; borrowed */
+};
 
 struct skiff_token {
     char *name;
@@ -87,7 +91,7 @@ struct skiff_config {
     char *proxy;   /* NULL when unset or "" */
     char *ca_file; /* upstreams.gemini.ca_file: PEM CAs for the upstream's TLS; NULL: system */
     /* Request headers forwarded beside the built-in allowlist (relay/uprequest.h); names
-     * checked by skiff_uprequest_unlistable. */
+     * checked by skiff_header_unlistable (base/hopbyhop.h). */
     char **forward_headers;
     size_t nforward_headers;
 

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/hopbyhop.h"
 #include "config/loader.h"
 /* The one list of header names that may never go upstream lives with the request builder. */
-#include "relay/uprequest.h"
 
 #define OFF(member) offsetof(struct skiff_config, member)
 #define SECTION(fields, after)                                                                     \
@@ -153,7 +153,7 @@ static const struct cfg_field gemini_fields[] = {
      .count_offset = OFF(nforward_headers),
      .rule = "a list of header names",
      .item = "a header name",
-     .check = skiff_uprequest_unlistable},
+     .check = skiff_header_unlistable},
 };
 static const struct cfg_section gemini_section = SECTION(gemini_fields, NULL);
 

@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "config/loader.h"
-/* Only for struct skiff_model_alias, the shape of cfg->models (no door code is called). */
-#include "doors/models.h"
 
 /* tokens, upstreams.gemini.keys. */
 

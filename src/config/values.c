@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "config/loader.h"
-#include "gemini/router.h"
+#include "base/name.h"
 
 #define MIN_TOKEN_LEN 8
 /* Names and labels end up in logs, headers and metrics, so they stay short and printable. */

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/editdist.h"
 #include "base/url.h"
 #include "config/loader.h"
-#include "gemini/catalog.h"
 
 /* Messages. */
 

@@ -14,12 +14,9 @@
 
 #include <stddef.h>
 
-struct skiff_catalog;
+#include "config/config.h" /* struct skiff_model_alias */
 
-struct skiff_model_alias {
-    const char *pattern; /* an exact name or a glob with '*'; borrowed */
-    const char *target;  /* the Gemini model; borrowed */
-};
+struct skiff_catalog;
 
 /*
  * The Gemini model for name: the target of the best matching entry of map[0..n), or name

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "base/name.h" /* skiff_model_name_ok */
+
 enum skiff_route_kind {
     SKIFF_ROUTE_NONE = 0,  /* unknown path: 404 */
     SKIFF_ROUTE_HEALTH,    /* GET /healthz */
@@ -66,12 +68,6 @@ void skiff_route_res_name(const struct skiff_route *r, char *out, size_t outlen)
 
 /* Routes method + path. Always fills *r; r->kind is SKIFF_ROUTE_NONE for unknown paths. */
 void skiff_route(const char *http_method, const char *path, size_t path_len, struct skiff_route *r);
-
-/*
- * Whether s[0..n) is a model name as it may appear in an upstream URL: 1 to 128 letters,
- * digits, '-', '.' and '_', starting with a letter or a digit (so never "." or "..").
- */
-int skiff_model_name_ok(const char *s, size_t n);
 
 /* The wire name of a method ("streamGenerateContent"); "" for SKIFF_M_NONE. */
 const char *skiff_method_name(enum skiff_method m);

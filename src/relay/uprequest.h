@@ -91,14 +91,6 @@ int skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *
 /* Zeroes and frees what skiff_uprequest_build made. */
 void skiff_uprequest_wipe(struct skiff_uprequest *u);
 
-/*
- * Why a header name may never be listed in upstreams.gemini.forward_headers (a sentence for
- * the config error), or NULL when it may: names that are not RFC 9110 tokens, hop-by-hop
- * and framing fields, credentials (the client's never go; the pool key is skiff's to
- * send), accept-encoding (skiff reads the bodies) and skiff's own x-skiff-* controls.
- */
-const char *skiff_uprequest_unlistable(const char *name);
-
 /* One "name: value" line of an upstream header block ("name: value\r\n" lines). */
 struct skiff_hline {
     const char *name, *value;
