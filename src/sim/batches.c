@@ -263,41 +263,26 @@ out:
     return 0;
 }
 
+static const char *
+list_project(const void *set, size_t i)
+{
+    const struct skiff_sim_batches *x = set;
+    return x->v[i].project;
+}
+
+static json_t *
+list_json(const void *set, size_t i, const struct skiff_sim_res_req *q)
+{
+    const struct skiff_sim_batches *x = set;
+    return batch_json(&x->v[i], q->now_ms);
+}
+
 static int
 list(struct skiff_sim_batches *b, const struct skiff_sim_res_req *q, struct skiff_sim_res_reply *r)
 {
-    long size = skiff_sim_res_page_size(q->page_size, LIST_DEFAULT, LIST_MAX);
-    char *end;
-    long start = q->page_token[0] ? strtol(q->page_token, &end, 10) : 0;
-    if (size < 0 || (q->page_token[0] && (*end || start < 0))) {
-        skiff_sim_res_error(r, 400, "INVALID_ARGUMENT",
-                            size < 0 ? "Invalid page size." : "Invalid page token.");
-        return 0;
-    }
-    json_t *arr = json_array();
-    long seen = 0;
-    int more = 0;
-    for (size_t i = b->n; i-- > 0;) {
-        if (strcmp(b->v[i].project, q->project) != 0)
-            continue;
-        if (seen >= start + size) {
-            more = 1;
-            break;
-        }
-        if (seen++ >= start)
-            json_array_append_new(arr, batch_json(&b->v[i], q->now_ms));
-    }
-    r->status = 200;
-    r->body = json_object();
-    if (json_array_size(arr))
-        json_object_set_new(r->body, "operations", arr);
-    else
-        json_decref(arr);
-    if (more) {
-        char tok[24];
-        snprintf(tok, sizeof tok, "%ld", start + size);
-        json_object_set_new(r->body, "nextPageToken", json_string(tok));
-    }
+    struct skiff_sim_res_lister l = {
+        b, b->n, list_project, list_json, "operations", LIST_DEFAULT, LIST_MAX};
+    skiff_sim_res_list(q, &l, r);
     return 0;
 }
 

@@ -560,44 +560,27 @@ upload_multipart(struct skiff_sim_files *f, const struct skiff_sim_res_req *q,
 
 /* ---- get, list, delete ---- */
 
+static const char *
+list_files_project(const void *set, size_t i)
+{
+    const struct skiff_sim_files *x = set;
+    return x->files[i].project;
+}
+
+static json_t *
+list_files_json(const void *set, size_t i, const struct skiff_sim_res_req *q)
+{
+    const struct skiff_sim_files *x = set;
+    return file_json(&x->files[i], q->base);
+}
+
 static int
 list_files(struct skiff_sim_files *f, const struct skiff_sim_res_req *q,
            struct skiff_sim_res_reply *r)
 {
-    long size = skiff_sim_res_page_size(q->page_size, LIST_DEFAULT, LIST_MAX);
-    /* The page token is the index of the next of the project's files, newest first. */
-    char *end;
-    long start = q->page_token[0] ? strtol(q->page_token, &end, 10) : 0;
-    if (size < 0 || (q->page_token[0] && (*end || start < 0))) {
-        skiff_sim_res_error(r, 400, "INVALID_ARGUMENT",
-                            size < 0 ? "Invalid page size." : "Invalid page token.");
-        return 0;
-    }
-    json_t *list = json_array();
-    long seen = 0;
-    int more = 0;
-    for (size_t k = f->n; k-- > 0;) {
-        const struct sim_file *fl = &f->files[k];
-        if (strcmp(fl->project, q->project) != 0)
-            continue;
-        if (seen >= start + size) {
-            more = 1;
-            break;
-        }
-        if (seen++ >= start)
-            json_array_append_new(list, file_json(fl, q->base));
-    }
-    r->status = 200;
-    r->body = json_object();
-    if (json_array_size(list))
-        json_object_set_new(r->body, "files", list);
-    else
-        json_decref(list);
-    if (more) {
-        char tok[24];
-        snprintf(tok, sizeof tok, "%ld", start + size);
-        json_object_set_new(r->body, "nextPageToken", json_string(tok));
-    }
+    struct skiff_sim_res_lister l = {
+        f, f->n, list_files_project, list_files_json, "files", LIST_DEFAULT, LIST_MAX};
+    skiff_sim_res_list(q, &l, r);
     return 0;
 }
 

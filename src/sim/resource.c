@@ -143,3 +143,41 @@ skiff_sim_res_page_size(const char *s, long def, long max)
         return def;
     return v > max ? max : v;
 }
+
+void
+skiff_sim_res_list(const struct skiff_sim_res_req *q, const struct skiff_sim_res_lister *l,
+                   struct skiff_sim_res_reply *r)
+{
+    long size = skiff_sim_res_page_size(q->page_size, l->page_def, l->page_max);
+    char *end;
+    long start = q->page_token[0] ? strtol(q->page_token, &end, 10) : 0;
+    if (size < 0 || (q->page_token[0] && (*end || start < 0))) {
+        skiff_sim_res_error(r, 400, "INVALID_ARGUMENT",
+                            size < 0 ? "Invalid page size." : "Invalid page token.");
+        return;
+    }
+    json_t *arr = json_array();
+    long seen = 0;
+    int more = 0;
+    for (size_t i = l->n; i-- > 0;) {
+        if (strcmp(l->project(l->set, i), q->project) != 0)
+            continue;
+        if (seen >= start + size) {
+            more = 1;
+            break;
+        }
+        if (seen++ >= start)
+            json_array_append_new(arr, l->json(l->set, i, q));
+    }
+    r->status = 200;
+    r->body = json_object();
+    if (json_array_size(arr))
+        json_object_set_new(r->body, l->field, arr);
+    else
+        json_decref(arr);
+    if (more) {
+        char tok[24];
+        snprintf(tok, sizeof tok, "%ld", start + size);
+        json_object_set_new(r->body, "nextPageToken", json_string(tok));
+    }
+}

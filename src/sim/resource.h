@@ -73,4 +73,23 @@ void skiff_sim_res_id(uint64_t seed, char *out, size_t n);
 /* Parses a page size: "" gives def, above max gives max; -1 when not a count. */
 long skiff_sim_res_page_size(const char *s, long def, long max);
 
+/* A store's entries as a list call reads them: n entries, oldest first; the project and the
+ * JSON (a new reference) of entry i. */
+struct skiff_sim_res_lister {
+    const void *set;
+    size_t n;
+    const char *(*project)(const void *set, size_t i);
+    json_t *(*json)(const void *set, size_t i, const struct skiff_sim_res_req *q);
+    const char *field;       /* the answer's array: "files", "cachedContents", "operations" */
+    long page_def, page_max; /* the page size when none is asked, and the largest */
+};
+
+/*
+ * A list call's reply: the caller project's entries, newest first, one page of them (the
+ * page token is the index of the next one), the array omitted when empty and nextPageToken
+ * set when more follow; a 400 for a bad page size or token.
+ */
+void skiff_sim_res_list(const struct skiff_sim_res_req *q, const struct skiff_sim_res_lister *l,
+                        struct skiff_sim_res_reply *r);
+
 #endif
