@@ -159,9 +159,10 @@ struct h1_call {
     int deferred; /* ended while starting; on_done waits for the timer */
     char *error;  /* the deferred end's cause (owned), or NULL */
     struct h1_origin *origin;
-    struct h1_call *prev, *next;   /* in flight */
-    struct h1_conn *h2conn;        /* the HTTP/2 connection its stream is on, or NULL */
-    int waiting;                   /* queued on the origin for a stream */
+    struct h1_call *prev, *next; /* in flight */
+    struct h1_conn *h2conn;      /* the HTTP/2 connection its stream is on, or NULL */
+    int waiting;                 /* queued on the origin for a stream */
+    int h2cand; /* counted in origin->h2_opening while resolving, before its connection is */
     struct h1_call *wprev, *wnext; /* that queue */
 };
 
@@ -1136,7 +1137,10 @@ connect_next(struct h1_call *c)
     k->tcp.data = k;
     k->call = c;
     c->conn = k;
-    if (c->origin->tls && !c->origin->h1_only) {
+    if (c->h2cand) {
+        k->h2cand = 1; /* the count moves from the call to its connection */
+        c->h2cand = 0;
+    } else if (c->origin->tls && !c->origin->h1_only) {
         k->h2cand = 1; /* calls for the origin may wait for its streams (h2_try) */
         c->origin->h2_opening++;
     }
@@ -1796,8 +1800,13 @@ h2_try(struct h1_call *c)
         h2_start_stream(c, k);
     else if (o->h2_opening > 0 && o->nwait < o->h2_opening * (h2_per_conn(o) - 1))
         wait_push(c);
-    else
+    else {
+        /* It opens a connection: counted from now (a name takes a while to resolve), so the
+         * calls right behind it wait for that connection instead of opening their own. */
         placed = 0;
+        c->h2cand = 1;
+        o->h2_opening++;
+    }
     c->starting = starting;
     return placed;
 }
@@ -1817,10 +1826,15 @@ h2_dispatch(struct h1_origin *o, struct skiff_h1c *cl)
         if (!o->h1_only && o->nwait <= o->h2_opening * (h2_per_conn(o) - 1))
             return; /* the connections on their way take them */
         wait_unlink(c);
-        if (uv_now(cl->loop) < o->tls_failed_until)
+        if (uv_now(cl->loop) < o->tls_failed_until) {
             finish(c, o->tls_error);
-        else
-            connect_next(c); /* its own connection: HTTP/1.1, or one more HTTP/2 */
+            continue;
+        }
+        if (!o->h1_only) {
+            c->h2cand = 1;
+            o->h2_opening++;
+        }
+        connect_next(c); /* its own connection: HTTP/1.1, or one more HTTP/2 */
     }
 }
 
@@ -1830,6 +1844,11 @@ static void
 h2_leave(struct h1_call *c)
 {
     wait_unlink(c);
+    if (c->h2cand) {
+        c->h2cand = 0;
+        if (--c->origin->h2_opening == 0 && c->origin->wait_head)
+            h2_reap_soon(c->cl); /* the calls waiting for it need another way */
+    }
     struct h1_conn *k = c->h2conn;
     if (!k)
         return;

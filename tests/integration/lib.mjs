@@ -219,7 +219,9 @@ export async function h2Bridge(port, opts = {}) {
   const { key, cert } = tlsCerts();
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const stats = { sessions: 0, open: 0, streams: 0, peakOpen: 0, live: new Set() };
-  const server = http2.createSecureServer({ key, cert, settings: { maxConcurrentStreams: opts.maxStreams ?? 100 } });
+  const server = http2.createSecureServer({ key, cert, noDelay: true, settings: { maxConcurrentStreams: opts.maxStreams ?? 100 } });
+  // Nagle on the bridge's side and a delayed ACK on skiff's hold small frames up to 200 ms.
+  server.on('secureConnection', (sock) => sock.setNoDelay(true));
   server.on('session', (sess) => {
     stats.sessions++;
     stats.open++;
