@@ -45,6 +45,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "base/buf.h"
 #include "relay/h1resp.h"
@@ -59,6 +62,10 @@
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
 #define WARM_MS 10000 /* a warm connection not ready by then is closed */
+/* After a burst of at least TRIM_AFTER calls at once, TRIM_MS after the last one ended (the
+ * relay's client connections close with them), free memory goes back to the system. */
+#define TRIM_AFTER 256
+#define TRIM_MS 200
 
 struct h1_call;
 
@@ -183,11 +190,15 @@ struct skiff_h1c {
     int warming;                /* warm connections resolving, connecting or handshaking */
     uv_timer_t h2_reap;         /* ends HTTP/2 connections whose session failed in a call */
     int reap_closed;
+    uv_timer_t trim; /* gives a burst's memory back once the last call is gone */
+    int trim_closed;
+    int peak_active;     /* calls at once since the last trim */
     char rbuf[READ_BUF]; /* every connection reads here; data is used before the next read */
     char pbuf[READ_BUF]; /* TLS: decrypted bytes, used before the next decryption */
 };
 
 static void connect_next(struct h1_call *c);
+static void trim_cb(uv_timer_t *t);
 static int h2_try(struct h1_call *c);
 static void h2_leave(struct h1_call *c);
 static int h2_handshaken(struct h1_conn *k);
@@ -208,7 +219,8 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void
 maybe_free_client(struct skiff_h1c *cl)
 {
-    if (cl->closing && cl->sweep_closed && cl->reap_closed && cl->nconns == 0 && cl->warming == 0) {
+    if (cl->closing && cl->sweep_closed && cl->reap_closed && cl->trim_closed && cl->nconns == 0 &&
+        cl->warming == 0) {
         while (cl->origins) {
             struct h1_origin *o = cl->origins;
             cl->origins = o->next;
@@ -347,7 +359,8 @@ retire(struct h1_call *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    cl->active--;
+    if (--cl->active == 0 && cl->peak_active >= TRIM_AFTER && !cl->closing)
+        uv_timer_start(&cl->trim, trim_cb, TRIM_MS, 0);
     if (c->resolving)
         c->resolving->call = NULL;
     c->resolving = NULL;
@@ -1380,7 +1393,8 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     if (cl->calls)
         cl->calls->prev = c;
     cl->calls = c;
-    cl->active++;
+    if (++cl->active > cl->peak_active)
+        cl->peak_active = cl->active;
     if (h2_try(c))
         return &c->base; /* on a stream, or waiting for one */
 
@@ -1603,7 +1617,31 @@ skiff_h1c_new(uv_loop_t *loop)
     uv_unref((uv_handle_t *)&cl->sweep);
     uv_timer_init(loop, &cl->h2_reap);
     cl->h2_reap.data = cl;
+    uv_timer_init(loop, &cl->trim);
+    cl->trim.data = cl;
     return cl;
+}
+
+/* glibc keeps freed memory in its arenas: thousands of held streams, once closed, would
+ * leave the process at its peak size. malloc_trim hands the free pages back. */
+static void
+trim_cb(uv_timer_t *t)
+{
+    struct skiff_h1c *cl = t->data;
+    if (cl->active > 0)
+        return;
+    cl->peak_active = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void
+trim_closed(uv_handle_t *h)
+{
+    struct skiff_h1c *cl = h->data;
+    cl->trim_closed = 1;
+    maybe_free_client(cl);
 }
 
 static void
@@ -1639,6 +1677,8 @@ skiff_h1c_close(struct skiff_h1c *cl)
     uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
     uv_timer_stop(&cl->h2_reap);
     uv_close((uv_handle_t *)&cl->h2_reap, reap_closed);
+    uv_timer_stop(&cl->trim);
+    uv_close((uv_handle_t *)&cl->trim, trim_closed);
 }
 
 /* ---- HTTP/2 ------------------------------------------------------------------------------

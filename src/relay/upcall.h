@@ -3,7 +3,8 @@
  * and the two transports behind skiff_upstream. Only relay/upstream.c, relay/h1client.c
  * and relay/curlclient.c include this.
  *
- *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
+ *   h1client   skiff's own client on libuv, plain or over TLS (relay/tls.c), HTTP/2
+ *              (relay/h2client.c) when the upstream's TLS handshake picks h2, else HTTP/1.1:
  *              http:// and https:// upstreams without credentials in the URL, directly
  *              or through an http://, socks5:// or socks5h:// proxy (relay/proxy.c).
  *              No per-call allocation beyond the call itself; idle connections kept per
