@@ -126,7 +126,12 @@ maybe_end(struct h2_stream *st)
             error = msg;
         }
     }
-    if (!st->closed && h->s && !h->dead)
+    /* The answer is complete while the request's body is still going: stop it. Only then: a
+     * stream whose both sides are done closes by itself, and a reset of it would reach the
+     * upstream as a frame on a closed stream (node counts those and ends the connection at
+     * 1,000; a server guarding against rapid resets may do the same). */
+    if (!st->closed && h->s && !h->dead &&
+        nghttp2_session_get_stream_local_close(h->s, st->id) == 0)
         nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
     void *call = detach(st);
     h->ops->on_end(call, error, not_processed);
