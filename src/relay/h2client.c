@@ -386,7 +386,11 @@ send_out(struct skiff_h2 *h)
             snprintf(h->err, sizeof h->err, "could not send to the upstream");
         rc = -1;
     }
-    skiff_buf_reset(&h->out);
+    /* A burst (hundreds of HEADERS at once) grows the batch; an idle connection keeps none. */
+    if (h->out.cap > 4 * OUT_BATCH)
+        skiff_buf_release(&h->out);
+    else
+        skiff_buf_reset(&h->out);
     return rc;
 }
 
