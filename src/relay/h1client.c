@@ -210,6 +210,7 @@ static void h2_reap_soon(struct skiff_h1c *cl);
 static int h2_resume(struct h1_call *c);
 static void h2_sweep(struct skiff_h1c *cl, uint64_t now);
 static void h2_close_all(struct skiff_h1c *cl);
+static void h2_close_idle(struct skiff_h1c *cl);
 static int h2_warm_count(struct skiff_h1c *cl, struct h1_origin *o);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
@@ -1630,7 +1631,14 @@ trim_cb(uv_timer_t *t)
     struct skiff_h1c *cl = t->data;
     if (cl->active > 0)
         return;
-    cl->peak_active = 0;
+    if (cl->peak_active) {
+        /* The burst is over and nothing is in flight: its HTTP/2 connections go (all but
+         * those kept warm), and the memory once their close callbacks have freed them. */
+        cl->peak_active = 0;
+        h2_close_idle(cl);
+        uv_timer_start(&cl->trim, trim_cb, TRIM_MS, 0);
+        return;
+    }
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
@@ -2116,6 +2124,25 @@ h2_sweep(struct skiff_h1c *cl, uint64_t now)
         for (struct h1_conn *k = o->h2conns, *next; k; k = next) {
             next = k->h2next;
             if (skiff_h2_calls(k->h2) > 0 || !k->idle_since || now - k->idle_since < IDLE_MS)
+                continue;
+            if (keep > 0 && skiff_h2_can_open(k->h2)) {
+                keep--;
+                continue;
+            }
+            h2_conn_end(k, "the connection was idle");
+        }
+    }
+}
+
+/* Closes every HTTP/2 connection without a call, except the warm_n kept to the warm origin. */
+static void
+h2_close_idle(struct skiff_h1c *cl)
+{
+    for (struct h1_origin *o = cl->origins; o; o = o->next) {
+        int keep = o == cl->warm ? cl->warm_n : 0;
+        for (struct h1_conn *k = o->h2conns, *next; k; k = next) {
+            next = k->h2next;
+            if (skiff_h2_calls(k->h2) > 0)
                 continue;
             if (keep > 0 && skiff_h2_can_open(k->h2)) {
                 keep--;
