@@ -46,9 +46,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "base/buf.h"
 #include "relay/h1resp.h"
+#include "relay/h2client.h"
 #include "relay/proxy.h"
 #include "relay/tls.h"
 
@@ -59,6 +63,10 @@
 #define IDLE_MS 30000
 #define SWEEP_MS 5000
 #define WARM_MS 10000 /* a warm connection not ready by then is closed */
+/* After a burst of at least TRIM_AFTER calls at once, TRIM_MS after the last one ended (the
+ * relay's client connections close with them), free memory goes back to the system. */
+#define TRIM_AFTER 256
+#define TRIM_MS 200
 
 struct h1_call;
 
@@ -79,14 +87,21 @@ struct h1_origin {
     void *proxy_session;       /* the same for an https:// proxy */
     uint64_t tls_failed_until; /* after a failed handshake: calls fail at once until then */
     char tls_error[320];
+    /* HTTP/2 (the section at the end): */
+    int h1_only;               /* a handshake picked http/1.1 (or no ALPN): no streams here */
+    struct h1_conn *h2conns;   /* HTTP/2 connections, linked by h2prev/h2next */
+    int h2_opening;            /* connections on their way that may turn out HTTP/2 */
+    struct h1_call *wait_head; /* calls waiting for a stream on one of those */
+    struct h1_call *wait_tail;
+    int nwait;
 };
 
 /* How long a failed TLS handshake (an untrusted certificate, say) answers for the origin:
  * the same certificate would fail again, and each retry would cost a handshake. */
 #define TLS_FAIL_MS 2000
 
-/* ALPN: HTTP/1.1 only, the one protocol this client speaks. */
-static const unsigned char alpn_h1[] = "\x08http/1.1";
+/* ALPN: HTTP/2 first (relay/h2client.c), then HTTP/1.1. */
+static const unsigned char alpn_offer[] = "\x02h2\x08http/1.1";
 
 struct h1_conn {
     uv_tcp_t tcp; /* its connect and write requests are allocated only while in use */
@@ -106,6 +121,11 @@ struct h1_conn {
     struct skiff_proxy_hs *hs;  /* while the proxy's tunnel is being set up, else NULL */
     struct socks_resolve *sres; /* socks5://: the upstream's name being resolved */
     struct h1_origin *origin;
+    struct skiff_h2 *h2;             /* ALPN picked h2: the connection carries streams */
+    struct h1_conn *h2prev, *h2next; /* the origin's HTTP/2 connections */
+    int h2cand;      /* counted in origin->h2_opening until its handshake says h2 or not */
+    int in_h2;       /* inside the session: ending the connection waits for its reader */
+    const char *why; /* why an HTTP/2 connection ends, for its calls */
 };
 
 /* A write the socket did not take at once; over TLS it owns a copy of the ciphertext. */
@@ -152,6 +172,10 @@ struct h1_call {
     struct h1_origin *origin;
     struct h1_call *prev, *next;                             /* in flight */
     int (*addr_ok)(const struct sockaddr *addr, void *data); /* NULL: every address */
+    struct h1_conn *h2conn; /* the HTTP/2 connection its stream is on, or NULL */
+    int waiting;            /* queued on the origin for a stream */
+    int h2cand; /* counted in origin->h2_opening while resolving, before its connection is */
+    struct h1_call *wprev, *wnext; /* that queue */
 };
 
 struct skiff_h1c {
@@ -169,12 +193,31 @@ struct skiff_h1c {
     struct h1_conn *warm_conns; /* warm connections not yet idle (linked by prev/next) */
     int warm_n;                 /* idle connections kept open to it */
     int warming;                /* warm connections resolving, connecting or handshaking */
-    char rbuf[READ_BUF];        /* every connection reads here; data is used before the next read */
-    char pbuf[READ_BUF];        /* TLS: decrypted bytes, used before the next decryption */
-    char xbuf[READ_BUF];        /* TLS to a proxy: decrypted bytes (the tunnel's ciphertext) */
+    uv_timer_t h2_reap; /* ends HTTP/2 connections whose session failed in a call */
+    int reap_closed;
+    uv_timer_t trim; /* gives a burst's memory back once the last call is gone */
+    int trim_closed;
+    int peak_active;     /* calls at once since the last trim */
+    char rbuf[READ_BUF]; /* every connection reads here; data is used before the next read */
+    char pbuf[READ_BUF]; /* TLS: decrypted bytes, used before the next decryption */
+    char xbuf[READ_BUF]; /* TLS to a proxy: decrypted bytes (the tunnel's ciphertext) */
 };
 
 static void connect_next(struct h1_call *c);
+static void trim_cb(uv_timer_t *t);
+static int h2_try(struct h1_call *c);
+static void h2_leave(struct h1_call *c);
+static int h2_handshaken(struct h1_conn *k);
+static void h2_drain(struct h1_conn *k);
+static void h2_conn_end(struct h1_conn *k, const char *why);
+static void h2_conn_closing(struct h1_conn *k);
+static void h2_cand_done(struct h1_conn *k);
+static void h2_reap_soon(struct skiff_h1c *cl);
+static int h2_resume(struct h1_call *c);
+static void h2_sweep(struct skiff_h1c *cl, uint64_t now);
+static void h2_close_all(struct skiff_h1c *cl);
+static void h2_close_idle(struct skiff_h1c *cl);
+static int h2_warm_count(struct skiff_h1c *cl, struct h1_origin *o);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 
@@ -183,7 +226,8 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
 static void
 maybe_free_client(struct skiff_h1c *cl)
 {
-    if (cl->closing && cl->sweep_closed && cl->nconns == 0 && cl->warming == 0) {
+    if (cl->closing && cl->sweep_closed && cl->reap_closed && cl->trim_closed && cl->nconns == 0 &&
+        cl->warming == 0) {
         while (cl->origins) {
             struct h1_origin *o = cl->origins;
             cl->origins = o->next;
@@ -230,6 +274,7 @@ free_conn(uv_handle_t *h)
 {
     struct h1_conn *k = h->data;
     struct skiff_h1c *cl = k->cl;
+    skiff_h2_free(k->h2);
     skiff_tls_free(k->tls);
     skiff_tls_free(k->ptls);
     free(k->hs);
@@ -264,6 +309,11 @@ conn_close(struct h1_conn *k)
     k->closing = 1;
     idle_unlink(k);
     warm_unlink(k);
+    if (k->h2cand) {
+        h2_cand_done(k);
+        if (k->origin->wait_head)
+            h2_reap_soon(k->cl); /* its waiting calls need another connection */
+    }
     if (k->sres)
         k->sres->k = NULL;
     k->sres = NULL;
@@ -271,6 +321,8 @@ conn_close(struct h1_conn *k)
         k->call->conn = NULL;
     k->call = NULL;
     uv_close((uv_handle_t *)&k->tcp, free_conn);
+    if (k->h2)
+        h2_conn_closing(k);
 }
 
 static void
@@ -316,7 +368,8 @@ retire(struct h1_call *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    cl->active--;
+    if (--cl->active == 0 && cl->peak_active >= TRIM_AFTER && !cl->closing)
+        uv_timer_start(&cl->trim, trim_cb, TRIM_MS, 0);
     if (c->resolving) {
         c->resolving->call = NULL;
         /* A lookup still queued need not run (its callback frees it either way). */
@@ -341,6 +394,7 @@ deferred_done(uv_timer_t *t)
 static void
 finish(struct h1_call *c, const char *error)
 {
+    h2_leave(c);
     if (c->conn)
         conn_close(c->conn);
     c->done = 1;
@@ -361,6 +415,7 @@ skiff_h1c_cancel(struct skiff_upcall *call)
     if (c->cancelled || (c->done && !c->deferred))
         return;
     c->cancelled = 1;
+    h2_leave(c);
     if (c->conn)
         conn_close(c->conn);
     retire(c);
@@ -619,6 +674,10 @@ static void
 drain_tls(struct h1_conn *k)
 {
     struct skiff_h1c *cl = k->cl;
+    if (k->h2) {
+        h2_drain(k);
+        return;
+    }
     while (!k->closing && !(k->call && k->call->paused)) {
         ssize_t n = skiff_tls_read(k->tls, cl->pbuf, sizeof cl->pbuf);
         if (n != 0 && flush_tls(k) < 0 && k->call) {
@@ -675,6 +734,8 @@ tls_in(struct h1_conn *k, const char *data, size_t len)
         }
         k->handshaking = 0;
         k->origin->tls_failed_until = 0;
+        if (h2_handshaken(k))
+            return; /* ALPN picked h2: the call is a stream now, the connection is shared */
         if (c)
             send_request(c);
         else if (k->warming)
@@ -705,6 +766,12 @@ static void
 wire_end(struct h1_conn *k, ssize_t nread, const char *why)
 {
     struct h1_call *c = k->call;
+    if (k->h2) { /* its streams end with it (no call owns the connection) */
+        h2_conn_end(k, why && *why               ? why
+                       : nread == UV_EOF ? "the upstream closed the connection"
+                                         : "the upstream connection failed");
+        return;
+    }
     if (!c) {
         conn_close(k);
         return;
@@ -761,6 +828,10 @@ write_cb(uv_write_t *w, int status)
     free(r);
     k->writing--;
     struct h1_call *c = k->call;
+    if (k->h2 && status < 0) {
+        h2_conn_end(k, "could not send to the upstream");
+        return;
+    }
     if (!c)
         return; /* closed meanwhile, or idle (a TLS record sent after the answer) */
     if (status < 0)
@@ -1240,6 +1311,13 @@ connect_next(struct h1_call *c)
     k->tcp.data = k;
     k->call = c;
     c->conn = k;
+    if (c->h2cand) {
+        k->h2cand = 1; /* the count moves from the call to its connection */
+        c->h2cand = 0;
+    } else if (c->origin->tls && !c->origin->h1_only) {
+        k->h2cand = 1; /* calls for the origin may wait for its streams (h2_try) */
+        c->origin->h2_opening++;
+    }
     uv_tcp_nodelay(&k->tcp, 1);
     uv_connect_t *req = malloc(sizeof *req);
     if (req)
@@ -1312,7 +1390,8 @@ tls_ready(struct skiff_h1c *cl, const char *ca_file, char *err, size_t errlen)
     const char *want = ca_file && *ca_file ? ca_file : NULL;
     if (cl->tls && (want ? cl->tls_ca && !strcmp(cl->tls_ca, want) : !cl->tls_ca))
         return 0;
-    struct skiff_tls_ctx *t = skiff_tls_ctx_new(want, alpn_h1, sizeof alpn_h1 - 1, err, errlen);
+    struct skiff_tls_ctx *t =
+        skiff_tls_ctx_new(want, alpn_offer, sizeof alpn_offer - 1, err, errlen);
     char *ca = want ? strdup(want) : NULL;
     if (!t || (want && !ca)) {
         skiff_tls_ctx_free(t);
@@ -1506,7 +1585,10 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     if (cl->calls)
         cl->calls->prev = c;
     cl->calls = c;
-    cl->active++;
+    if (++cl->active > cl->peak_active)
+        cl->peak_active = cl->active;
+    if (h2_try(c))
+        return &c->base; /* on a stream, or waiting for one */
 
     /* The newest idle connection to the same origin: the one least likely to have been
      * closed by the upstream's own idle timeout. */
@@ -1543,6 +1625,8 @@ skiff_h1c_resume(struct skiff_upcall *call)
     if (!c->paused || c->cancelled || c->done)
         return;
     c->paused = 0;
+    if (h2_resume(c))
+        return;
     char *held = c->held;
     size_t len = c->held_len;
     c->held = NULL;
@@ -1611,6 +1695,10 @@ warm_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     k->origin = o;
     k->warming = 1;
     k->idle_since = uv_now(cl->loop); /* for a warm connection: when it was opened */
+    if (o->tls && !o->h1_only) {
+        k->h2cand = 1;
+        o->h2_opening++;
+    }
     cl->warming++;
     k->next = cl->warm_conns;
     if (cl->warm_conns)
@@ -1642,7 +1730,7 @@ warm_top_up(struct skiff_h1c *cl)
     struct h1_origin *o = cl->warm;
     if (!o || cl->closing || (o->tls && uv_now(cl->loop) < o->tls_failed_until))
         return;
-    int have = cl->warming;
+    int have = cl->warming + h2_warm_count(cl, o);
     for (struct h1_conn *k = cl->idle_head; k; k = k->next)
         have += k->origin == o;
     for (; have < cl->warm_n; have++) {
@@ -1706,6 +1794,7 @@ sweep_cb(uv_timer_t *t)
         }
         k = prev;
     }
+    h2_sweep(cl, now);
     warm_top_up(cl);
 }
 
@@ -1721,7 +1810,48 @@ skiff_h1c_new(uv_loop_t *loop)
     cl->sweep.data = cl;
     uv_timer_start(&cl->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
     uv_unref((uv_handle_t *)&cl->sweep);
+    uv_timer_init(loop, &cl->h2_reap);
+    cl->h2_reap.data = cl;
+    uv_timer_init(loop, &cl->trim);
+    cl->trim.data = cl;
     return cl;
+}
+
+/* glibc keeps freed memory in its arenas: thousands of held streams, once closed, would
+ * leave the process at its peak size. malloc_trim hands the free pages back. */
+static void
+trim_cb(uv_timer_t *t)
+{
+    struct skiff_h1c *cl = t->data;
+    if (cl->active > 0)
+        return;
+    if (cl->peak_active) {
+        /* The burst is over and nothing is in flight: its HTTP/2 connections go (all but
+         * those kept warm), and the memory once their close callbacks have freed them. */
+        cl->peak_active = 0;
+        h2_close_idle(cl);
+        uv_timer_start(&cl->trim, trim_cb, TRIM_MS, 0);
+        return;
+    }
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+static void
+trim_closed(uv_handle_t *h)
+{
+    struct skiff_h1c *cl = h->data;
+    cl->trim_closed = 1;
+    maybe_free_client(cl);
+}
+
+static void
+reap_closed(uv_handle_t *h)
+{
+    struct skiff_h1c *cl = h->data;
+    cl->reap_closed = 1;
+    maybe_free_client(cl);
 }
 
 static void
@@ -1744,6 +1874,493 @@ skiff_h1c_close(struct skiff_h1c *cl)
         conn_close(cl->idle_head);
     while (cl->warm_conns)
         conn_close(cl->warm_conns);
+    h2_close_all(cl);
     uv_timer_stop(&cl->sweep);
     uv_close((uv_handle_t *)&cl->sweep, sweep_closed);
+    uv_timer_stop(&cl->h2_reap);
+    uv_close((uv_handle_t *)&cl->h2_reap, reap_closed);
+    uv_timer_stop(&cl->trim);
+    uv_close((uv_handle_t *)&cl->trim, trim_closed);
+}
+
+/* ---- HTTP/2 ------------------------------------------------------------------------------
+ *
+ * When a TLS handshake picks h2 (ALPN), the connection stops belonging to one call: it
+ * joins its origin's h2conns, carries a session (relay/h2client.c) and takes calls as
+ * streams while the upstream's SETTINGS_MAX_CONCURRENT_STREAMS leaves room; when every
+ * connection is full, another is opened. Calls that find none with room while connections
+ * that may turn out HTTP/2 are on their way wait on the origin (wait_head) instead of each
+ * opening its own: a burst of 1,000 calls opens ten connections, not 1,000. A handshake that
+ * picks http/1.1 marks the origin h1_only, and the waiting calls go the HTTP/1.1 way.
+ *
+ * An h2 call keeps its timer, phases and ending (finish, retire) as any call; it has no
+ * conn (h2conn instead), and its answer comes through the session's callbacks, not the
+ * HTTP/1.1 framing. A stream the upstream certainly did not act on (refused, above a
+ * GOAWAY's last stream, or never sent) goes once more, as a request on a dead keep-alive
+ * connection does; anything else fails the call and the relay decides.
+ */
+
+static void h2_dispatch(struct h1_origin *o, struct skiff_h1c *cl);
+static void h2_check(struct h1_conn *k);
+
+/* From the loop, soon: ends the HTTP/2 connections whose sessions have no more use and
+ * moves waiting calls onto the room that opened. For work found inside skiff_h1c_start,
+ * _cancel or a session callback, where calling other calls back would surprise the caller. */
+static void
+h2_reap_cb(uv_timer_t *t)
+{
+    struct skiff_h1c *cl = t->data;
+    for (struct h1_origin *o = cl->origins; o; o = o->next) {
+        for (struct h1_conn *k = o->h2conns, *next; k; k = next) {
+            next = k->h2next;
+            h2_check(k);
+        }
+        if (o->wait_head)
+            h2_dispatch(o, cl);
+    }
+}
+
+static void
+h2_reap_soon(struct skiff_h1c *cl)
+{
+    if (!cl->closing)
+        uv_timer_start(&cl->h2_reap, h2_reap_cb, 0, 0);
+}
+
+static void
+h2_cand_done(struct h1_conn *k)
+{
+    if (!k->h2cand)
+        return;
+    k->h2cand = 0;
+    k->origin->h2_opening--;
+}
+
+static void
+wait_unlink(struct h1_call *c)
+{
+    struct h1_origin *o = c->origin;
+    if (!c->waiting)
+        return;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else
+        o->wait_head = c->wnext;
+    if (c->wnext)
+        c->wnext->wprev = c->wprev;
+    else
+        o->wait_tail = c->wprev;
+    c->wprev = c->wnext = NULL;
+    c->waiting = 0;
+    o->nwait--;
+}
+
+static void
+wait_push(struct h1_call *c)
+{
+    struct h1_origin *o = c->origin;
+    c->waiting = 1;
+    c->wprev = o->wait_tail;
+    c->wnext = NULL;
+    if (o->wait_tail)
+        o->wait_tail->wnext = c;
+    else
+        o->wait_head = c;
+    o->wait_tail = c;
+    o->nwait++;
+    c->phase = CONNECTING; /* the connect timeout covers the wait */
+    arm(c);
+}
+
+/* An HTTP/2 connection of the origin that takes a new stream now, or NULL. */
+static struct h1_conn *
+h2_usable(const struct h1_origin *o)
+{
+    for (struct h1_conn *k = o->h2conns; k; k = k->h2next)
+        if (!k->closing && skiff_h2_can_open(k->h2))
+            return k;
+    return NULL;
+}
+
+/* Streams a connection may carry: what an open one says, else what Google serves. */
+static int
+h2_per_conn(const struct h1_origin *o)
+{
+    return o->h2conns ? skiff_h2_capacity(o->h2conns->h2) : 100;
+}
+
+/* Ends an HTTP/2 connection whose session has no more use (failed, or drained after a
+ * GOAWAY), unless the session is on the stack: then after it returns. */
+static void
+h2_check(struct h1_conn *k)
+{
+    if (k->closing || !k->h2 || !skiff_h2_finished(k->h2))
+        return;
+    if (k->in_h2) {
+        h2_reap_soon(k->cl);
+        return;
+    }
+    const char *e = skiff_h2_error(k->h2);
+    h2_conn_end(k, *e ? e : "the upstream closed the HTTP/2 connection (GOAWAY)");
+}
+
+/* Starts c's stream on k. */
+static void
+h2_start_stream(struct h1_call *c, struct h1_conn *k)
+{
+    c->h2conn = k;
+    c->phase = WAITING;
+    arm(c);
+    k->in_h2++;
+    int rc = skiff_h2_submit(k->h2, c->req.data, c->req.len, c->body, c->body_len, c);
+    k->in_h2--;
+    if (rc < 0) {
+        c->h2conn = NULL;
+        finish(c, "could not start an HTTP/2 stream to the upstream");
+        return;
+    }
+    c->wrote = 1;
+    k->idle_since = 0;
+    if (skiff_h2_finished(k->h2))
+        h2_reap_soon(k->cl); /* the send failed: the connection ends from the loop */
+}
+
+/* Places a new call on an HTTP/2 stream, or queues it for one; 0 when it must open a
+ * connection of its own (the origin is not known to be HTTP/1.1-only, but nothing that may
+ * carry it is on the way). */
+static int
+h2_try(struct h1_call *c)
+{
+    struct h1_origin *o = c->origin;
+    struct skiff_h1c *cl = c->cl;
+    if (!o->tls || o->h1_only || uv_now(cl->loop) < o->tls_failed_until)
+        return 0;
+    struct h1_conn *k = h2_usable(o);
+    int placed = 1, starting = c->starting;
+    c->starting = 1;
+    if (k)
+        h2_start_stream(c, k);
+    else if (o->h2_opening > 0 && o->nwait < o->h2_opening * (h2_per_conn(o) - 1))
+        wait_push(c);
+    else {
+        /* It opens a connection: counted from now (a name takes a while to resolve), so the
+         * calls right behind it wait for that connection instead of opening their own. */
+        placed = 0;
+        c->h2cand = 1;
+        o->h2_opening++;
+    }
+    c->starting = starting;
+    return placed;
+}
+
+/* Moves waiting calls onto streams with room, or onto connections of their own. */
+static void
+h2_dispatch(struct h1_origin *o, struct skiff_h1c *cl)
+{
+    while (o->wait_head && !cl->closing) {
+        struct h1_call *c = o->wait_head;
+        struct h1_conn *k = o->h1_only ? NULL : h2_usable(o);
+        if (k) {
+            wait_unlink(c);
+            h2_start_stream(c, k);
+            continue;
+        }
+        if (!o->h1_only && o->nwait <= o->h2_opening * (h2_per_conn(o) - 1))
+            return; /* the connections on their way take them */
+        wait_unlink(c);
+        if (uv_now(cl->loop) < o->tls_failed_until) {
+            finish(c, o->tls_error);
+            continue;
+        }
+        if (!o->h1_only) {
+            c->h2cand = 1;
+            o->h2_opening++;
+        }
+        connect_next(c); /* its own connection: HTTP/1.1, or one more HTTP/2 */
+    }
+}
+
+/* The call leaves whatever HTTP/2 state it had: the queue, or its stream (reset unless it
+ * ended). */
+static void
+h2_leave(struct h1_call *c)
+{
+    wait_unlink(c);
+    if (c->h2cand) {
+        c->h2cand = 0;
+        if (--c->origin->h2_opening == 0 && c->origin->wait_head)
+            h2_reap_soon(c->cl); /* the calls waiting for it need another way */
+    }
+    struct h1_conn *k = c->h2conn;
+    if (!k)
+        return;
+    c->h2conn = NULL;
+    k->in_h2++;
+    skiff_h2_cancel(k->h2, c);
+    k->in_h2--;
+    if (skiff_h2_calls(k->h2) == 0)
+        k->idle_since = uv_now(k->cl->loop);
+    if (skiff_h2_finished(k->h2) || c->origin->wait_head)
+        h2_reap_soon(k->cl);
+}
+
+/* ---- the session's callbacks ---- */
+
+static int
+h2_send(void *conn, const char *data, size_t len)
+{
+    struct h1_conn *k = conn;
+    if (k->closing || skiff_tls_write(k->tls, data, len) < 0)
+        return -1;
+    return flush_tls(k) < 0 ? -1 : 0;
+}
+
+static void
+h2_on_head(void *call, int status, const char *headers, size_t len)
+{
+    struct h1_call *c = call;
+    c->got_bytes = 1;
+    c->phase = RECEIVING;
+    wipe(&c->req); /* it held the key, and will not go again */
+    int rc = c->base.ops->on_status(&c->base, status, headers, len);
+    if (c->cancelled || c->done)
+        return;
+    if (rc != 0) {
+        finish(c, STOPPED);
+        return;
+    }
+    arm(c);
+}
+
+static int
+h2_on_data(void *call, const char *data, size_t len)
+{
+    struct h1_call *c = call;
+    int rc = c->base.ops->on_body(&c->base, data, len);
+    if (c->cancelled || c->done)
+        return 0;
+    if (rc < 0) {
+        finish(c, STOPPED);
+        return 0;
+    }
+    if (rc == 1) {
+        c->paused = 1;
+        uv_timer_stop(&c->timer);
+        return 1;
+    }
+    arm(c);
+    return 0;
+}
+
+static void
+h2_on_end(void *call, const char *error, int not_processed)
+{
+    struct h1_call *c = call;
+    struct h1_conn *k = c->h2conn;
+    c->h2conn = NULL; /* the session has forgotten the call */
+    if (k && skiff_h2_calls(k->h2) == 0)
+        k->idle_since = uv_now(c->cl->loop);
+    if (error && not_processed && !c->retried && !c->got_bytes && !c->cl->closing) {
+        /* The upstream never acted on it: once more, on another connection. */
+        c->retried = 1;
+        if (!h2_try(c))
+            connect_next(c);
+    } else {
+        finish(c, error);
+    }
+    if (k && !k->closing && c->origin->wait_head)
+        h2_dispatch(c->origin, c->cl);
+}
+
+static const struct skiff_h2_ops h2_ops = {
+    .send = h2_send,
+    .on_head = h2_on_head,
+    .on_data = h2_on_data,
+    .on_end = h2_on_end,
+};
+
+/* ---- connections ---- */
+
+/* The TLS handshake is complete. ALPN h2: the connection becomes the origin's HTTP/2
+ * connection (the call that opened it, if any, its first stream) and 1 is returned; else
+ * the origin is HTTP/1.1-only and 0 lets the caller send the call's HTTP/1.1 request. */
+static int
+h2_handshaken(struct h1_conn *k)
+{
+    struct h1_origin *o = k->origin;
+    struct skiff_h1c *cl = k->cl;
+    const char *name;
+    size_t len;
+    int cand = k->h2cand;
+    h2_cand_done(k);
+    skiff_tls_alpn(k->tls, &name, &len);
+    if (!(len == 2 && !memcmp(name, "h2", 2))) {
+        if (cand && !o->h1_only) {
+            o->h1_only = 1;
+            h2_dispatch(o, cl);
+        }
+        return 0;
+    }
+    struct h1_call *c = k->call;
+    k->h2 = skiff_h2_new(&h2_ops, k);
+    if (!k->h2) {
+        if (c)
+            finish(c, "out of memory setting up HTTP/2 to the upstream");
+        else
+            conn_close(k);
+        return 1;
+    }
+    warm_unlink(k);
+    k->h2prev = NULL;
+    k->h2next = o->h2conns;
+    if (o->h2conns)
+        o->h2conns->h2prev = k;
+    o->h2conns = k;
+    k->idle_since = uv_now(cl->loop);
+    if (c) {
+        k->call = NULL;
+        c->conn = NULL;
+        h2_start_stream(c, k);
+    } else {
+        k->in_h2++;
+        skiff_h2_flush(k->h2); /* the preface and SETTINGS */
+        k->in_h2--;
+    }
+    if (!k->closing)
+        h2_dispatch(o, cl);
+    if (!k->closing)
+        h2_drain(k); /* the upstream's SETTINGS may have come with the handshake */
+    return 1;
+}
+
+/* Decrypted bytes go to the session until TLS has no more; then the connection ends if the
+ * session has no more use, and waiting calls take the room that opened. */
+static void
+h2_drain(struct h1_conn *k)
+{
+    struct skiff_h1c *cl = k->cl;
+    while (!k->closing) {
+        ssize_t n = skiff_tls_read(k->tls, cl->pbuf, sizeof cl->pbuf);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            h2_conn_end(k, *skiff_tls_error(k->tls) ? skiff_tls_error(k->tls)
+                                                    : "the upstream closed the connection");
+            return;
+        }
+        k->in_h2++;
+        int rc = skiff_h2_recv(k->h2, cl->pbuf, (size_t)n);
+        k->in_h2--;
+        if (rc < 0) {
+            h2_conn_end(k, skiff_h2_error(k->h2));
+            return;
+        }
+    }
+    if (k->closing)
+        return;
+    if (flush_tls(k) < 0) {
+        h2_conn_end(k, "could not send to the upstream");
+        return;
+    }
+    h2_check(k);
+    if (!k->closing && k->origin->wait_head)
+        h2_dispatch(k->origin, cl);
+}
+
+static void
+h2_conn_end(struct h1_conn *k, const char *why)
+{
+    if (k->closing)
+        return;
+    k->why = why;
+    conn_close(k);
+}
+
+/* Inside conn_close: the connection leaves the origin, and its calls end (or go again on
+ * another connection when the upstream never saw them). */
+static void
+h2_conn_closing(struct h1_conn *k)
+{
+    struct h1_origin *o = k->origin;
+    if (k->h2prev)
+        k->h2prev->h2next = k->h2next;
+    else if (o->h2conns == k)
+        o->h2conns = k->h2next;
+    if (k->h2next)
+        k->h2next->h2prev = k->h2prev;
+    k->h2prev = k->h2next = NULL;
+    skiff_h2_fail(k->h2, k->why ? k->why : "the upstream connection closed");
+    h2_dispatch(o, k->cl);
+}
+
+static int
+h2_resume(struct h1_call *c)
+{
+    struct h1_conn *k = c->h2conn;
+    if (!k)
+        return 0;
+    k->in_h2++;
+    skiff_h2_resume(k->h2, c);
+    k->in_h2--;
+    if (!c->paused && !c->cancelled && !c->done)
+        arm(c);
+    if (skiff_h2_finished(k->h2) || c->origin->wait_head)
+        h2_reap_soon(k->cl);
+    return 1;
+}
+
+/* HTTP/2 connections with no call for IDLE_MS close, except those kept warm. */
+static void
+h2_sweep(struct skiff_h1c *cl, uint64_t now)
+{
+    for (struct h1_origin *o = cl->origins; o; o = o->next) {
+        int keep = o == cl->warm ? cl->warm_n : 0;
+        for (struct h1_conn *k = o->h2conns, *next; k; k = next) {
+            next = k->h2next;
+            if (skiff_h2_calls(k->h2) > 0 || !k->idle_since || now - k->idle_since < IDLE_MS)
+                continue;
+            if (keep > 0 && skiff_h2_can_open(k->h2)) {
+                keep--;
+                continue;
+            }
+            h2_conn_end(k, "the connection was idle");
+        }
+    }
+}
+
+/* Closes every HTTP/2 connection without a call, except the warm_n kept to the warm origin. */
+static void
+h2_close_idle(struct skiff_h1c *cl)
+{
+    for (struct h1_origin *o = cl->origins; o; o = o->next) {
+        int keep = o == cl->warm ? cl->warm_n : 0;
+        for (struct h1_conn *k = o->h2conns, *next; k; k = next) {
+            next = k->h2next;
+            if (skiff_h2_calls(k->h2) > 0)
+                continue;
+            if (keep > 0 && skiff_h2_can_open(k->h2)) {
+                keep--;
+                continue;
+            }
+            h2_conn_end(k, "the connection was idle");
+        }
+    }
+}
+
+static int
+h2_warm_count(struct skiff_h1c *cl, struct h1_origin *o)
+{
+    (void)cl;
+    int n = 0;
+    for (struct h1_conn *k = o->h2conns; k; k = k->h2next)
+        n += !k->closing && skiff_h2_can_open(k->h2);
+    return n;
+}
+
+static void
+h2_close_all(struct skiff_h1c *cl)
+{
+    for (struct h1_origin *o = cl->origins; o; o = o->next)
+        while (o->h2conns)
+            h2_conn_end(o->h2conns, "the relay is shutting down");
 }

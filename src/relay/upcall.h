@@ -2,7 +2,8 @@
  * Inside the upstream client (relay/upstream.h): the call object and the transport behind
  * skiff_upstream. Only relay/upstream.c and relay/h1client.c include this.
  *
- *   h1client   skiff's own HTTP/1.1 client on libuv, plain or over TLS (relay/tls.c):
+ *   h1client   skiff's own client on libuv, plain or over TLS (relay/tls.c), HTTP/2
+ *              (relay/h2client.c) when the upstream's TLS handshake picks h2, else HTTP/1.1:
  *              http:// and https:// upstreams (credentials in the URL go as basic
  *              authorization), directly or through an http://, https://, socks5:// or
  *              socks5h:// proxy (relay/proxy.c). No per-call allocation beyond the call

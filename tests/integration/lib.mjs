@@ -5,6 +5,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import http from 'node:http';
+import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,7 +86,7 @@ export async function startServe(yaml, { env = {} } = {}) {
     // Every plain loopback upstream goes behind a TLS terminator; the config gets ca_file.
     for (const m of [...yaml.matchAll(/base_url: *"?http:\/\/127\.0\.0\.1:(\d+)/g)]) {
       if (Number(m[1]) < 1024) continue; // a port chosen because nothing listens there
-      const url = await tlsTerminator(Number(m[1]));
+      const url = TLS_UPSTREAM === 'h1' ? await tlsTerminator(Number(m[1])) : await h2Bridge(Number(m[1]));
       yaml = yaml.replace(`http://127.0.0.1:${m[1]}`, url);
     }
     if (!/ca_file:/.test(yaml))
@@ -165,7 +167,11 @@ export function tlsCerts() {
 // SKIFF_TEST_UPSTREAM=tls runs a suite with every upstream behind TLS (CMake registers the
 // *_tls variants): the upstream's plain port gets a TLS terminator in front (node's tls, in
 // this process), and skiff is pointed at https://localhost:PORT with ca_file set.
-export const TLS_UPSTREAM = process.env.SKIFF_TEST_UPSTREAM === 'tls';
+// SKIFF_TEST_UPSTREAM=tls puts an HTTP/2 bridge in front (h2Bridge, below: what Google
+// speaks); SKIFF_TEST_UPSTREAM=tls1 the plain TLS terminator, so skiff speaks HTTP/1.1 over
+// TLS (the *_tls1 variants).
+export const TLS_UPSTREAM = process.env.SKIFF_TEST_UPSTREAM === 'tls' ? 'h2'
+  : process.env.SKIFF_TEST_UPSTREAM === 'tls1' ? 'h1' : '';
 const terminators = new Map();
 export async function tlsTerminator(port) {
   if (terminators.has(port)) return terminators.get(port);
@@ -189,4 +195,69 @@ export async function tlsTerminator(port) {
   const url = `https://localhost:${server.address().port}`;
   terminators.set(port, url);
   return url;
+}
+
+// An HTTPS upstream that speaks HTTP/2 (ALPN h2 only), in front of a plain HTTP/1.1 one
+// (`skiff sim`, a raw node server): each stream becomes one request to it, through a
+// keep-alive agent, and its answer goes back on the stream as it comes. What the plain
+// upstream does to its connection reaches skiff as the stream's fate: an answer cut short
+// or a connection closed without answering resets the stream (INTERNAL_ERROR); a stream
+// skiff resets (the client went away) aborts the request to the plain upstream. stats
+// counts the HTTP/2 connections (sessions) skiff opened and the streams on them; opts:
+// maxStreams (SETTINGS_MAX_CONCURRENT_STREAMS, 100 as Google), onStream(stream, headers,
+// session) to take a stream over (return true) before it is bridged.
+const bridges = new Map();
+export const H2_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+export async function h2Bridge(port, opts = {}) {
+  if (!opts.fresh && bridges.has(port)) return bridges.get(port).url;
+  const { key, cert } = tlsCerts();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const stats = { sessions: 0, open: 0, streams: 0, peakOpen: 0, live: new Set() };
+  const server = http2.createSecureServer({ key, cert, noDelay: true, settings: { maxConcurrentStreams: opts.maxStreams ?? 100 } });
+  // Nagle on the bridge's side and a delayed ACK on skiff's hold small frames up to 200 ms.
+  server.on('secureConnection', (sock) => sock.setNoDelay(true));
+  server.on('session', (sess) => {
+    stats.sessions++;
+    stats.open++;
+    stats.peakOpen = Math.max(stats.peakOpen, stats.open);
+    stats.live.add(sess);
+    sess.on('close', () => { stats.open--; stats.live.delete(sess); });
+    sess.on('error', () => {});
+    sess.unref();
+  });
+  server.on('stream', (stream, headers) => {
+    stats.streams++;
+    stream.on('error', () => {});
+    if (opts.onStream && opts.onStream(stream, headers, stream.session)) return;
+    const h = {};
+    for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':')) h[k] = v;
+    h.host = headers[':authority'];
+    const req = http.request({ host: '127.0.0.1', port, method: headers[':method'], path: headers[':path'], headers: h, agent, insecureHTTPParser: true });
+    req.removeHeader('connection'); // node's own, not skiff's: the plain upstream sees what skiff sent
+    let done = false;
+    const reset = () => { if (!stream.destroyed) stream.destroy(new Error('the plain upstream cut the answer')); };
+    req.on('error', reset);
+    req.on('response', (res) => {
+      if (stream.destroyed || stream.closed) { res.destroy(); return; }
+      const rh = { ':status': res.statusCode };
+      // The fields the upstream's Connection header names are hop-by-hop too (RFC 9110 7.6.1).
+      const named = new Set(String(res.headers.connection ?? '').toLowerCase().split(',').map((t) => t.trim()));
+      // A value HTTP/2 cannot carry (a NUL, a bare CR or LF) is dropped, as a gateway must.
+      for (const [k, v] of Object.entries(res.headers))
+        if (!H2_HOP.has(k) && !named.has(k) && !/[\0\r\n]/.test(String(v))) rh[k] = v;
+      try { stream.respond(rh); } catch { res.destroy(); return; }
+      res.on('data', (d) => { if (!stream.write(d)) { res.pause(); stream.once('drain', () => res.resume()); } });
+      res.on('end', () => { done = true; stream.end(); });
+      res.on('close', () => { if (!res.complete) reset(); });
+    });
+    stream.on('close', () => { if (!done) req.destroy(); });
+    stream.pipe(req);
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  server.unref();
+  const url = `https://localhost:${server.address().port}`;
+  const b = { url, server, stats, close: () => { for (const s of stats.live) s.destroy(); server.close(); } };
+  if (!opts.fresh) bridges.set(port, b);
+  return opts.fresh ? b : url;
 }

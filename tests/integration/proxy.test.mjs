@@ -10,6 +10,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
@@ -73,22 +74,28 @@ async function startDante() {
   return { port, log: () => (existsSync(log) ? readFileSync(log, 'utf8') : '') };
 }
 
-async function startUpstream(tls) {
-  const up = { requests: 0 };
+// tls: https (HTTP/1.1 only); h2: an https upstream that speaks HTTP/2 only (ALPN h2),
+// counting the calls that came over HTTP/2 and the connections.
+async function startUpstream(tls, h2 = false) {
+  const up = { requests: 0, h2: 0, connections: 0 };
   const handler = (req, res) => {
     req.resume();
     req.on('end', () => {
       up.requests++;
+      if (req.httpVersion === '2.0') up.h2++;
       res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
       res.end(ANSWER);
     });
   };
   const c = tlsCerts();
-  const server = tls ? https.createServer({ key: c.key, cert: c.cert }, handler) : http.createServer(handler);
+  const server = h2 ? http2.createSecureServer({ key: c.key, cert: c.cert }, handler)
+    : tls ? https.createServer({ key: c.key, cert: c.cert }, handler) : http.createServer(handler);
+  const sessions = new Set();
+  server.on(h2 ? 'session' : 'secureConnection', (s) => { up.connections++; sessions.add(s); s.on('close', () => sessions.delete(s)); });
   server.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   up.port = server.address().port;
-  up.close = () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); });
+  up.close = () => new Promise((r) => { server.closeAllConnections?.(); for (const s of sessions) s.destroy(); server.close(r); });
   return up;
 }
 
@@ -374,6 +381,28 @@ for (const upTls of [true, false]) {
     } finally {
       server.closeAllConnections?.();
       server.close();
+    }
+  });
+}
+
+// HTTP/2 goes through the tunnels unchanged (ALPN runs inside them): 10 calls at once share
+// one tunnel, where HTTP/1.1 would open one each.
+for (const [name, proxyUrl] of [['http:// (CONNECT)', (tp) => `http://skiffuser:${PROXY_PASS}@127.0.0.1:${tp.port}`], ['socks5h://', (d) => `socks5h://127.0.0.1:${d.port}`]]) {
+  test(`an HTTP/2 upstream through the ${name} proxy: 10 calls at once over HTTP/2 share one tunnel`, async () => {
+    const px = name.startsWith('http') ? await startTinyproxy() : await startDante();
+    const up = await startUpstream(true, true);
+    try {
+      await through(`https://localhost:${up.port}`, proxyUrl(px), async (serve) => {
+        const first = await post(serve);
+        assert.equal(first.status, 200, first.text);
+        const rs = await Promise.all(Array.from({ length: 10 }, () => post(serve)));
+        for (const r of rs) assert.equal(r.status, 200, r.text);
+        assert.equal(up.requests, 11);
+        assert.equal(up.h2, 11, 'calls went over HTTP/1.1');
+        assert.equal(up.connections, 1, `${up.connections} tunnels for 11 calls`);
+      });
+    } finally {
+      await up.close();
     }
   });
 }

@@ -1,0 +1,97 @@
+/*
+ * HTTP/2 for the upstream client (relay/h1client.c), on nghttp2: one session per upstream
+ * connection, many calls (streams) on it. Framing, HPACK, flow control, SETTINGS, PING and
+ * GOAWAY are nghttp2's; this module only maps a call onto a stream and back. No I/O: the
+ * connection's owner feeds the plaintext it decrypted (skiff_h2_recv) and gets the frames
+ * to send through ops->send, so every path can be driven in memory (tests/unit/test_h2.c).
+ *
+ * Flow control never stalls one stream behind another: the connection's window is consumed
+ * as soon as bytes arrive, a stream's window only as the call takes them. A paused call's
+ * stream keeps what arrives meanwhile (at most its window, STREAM_WINDOW) until
+ * skiff_h2_resume; the other streams go on.
+ *
+ * Callbacks (ops) run from inside skiff_h2_recv, skiff_h2_resume, skiff_h2_flush and
+ * skiff_h2_fail; from them the owner may call skiff_h2_cancel, skiff_h2_submit and
+ * skiff_h2_resume on the same session, never skiff_h2_free.
+ */
+#ifndef SKIFF_H2CLIENT_H
+#define SKIFF_H2CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct skiff_h2;
+
+struct skiff_h2_ops {
+    /* Frames to go out on the connection. 0, or -1 when they cannot (the owner then ends
+     * the connection with skiff_h2_fail). */
+    int (*send)(void *conn, const char *data, size_t len);
+    /* The final response head of a call's stream: status and a header block ("name:
+     * value\r\n" lines, no hop-by-hop field). */
+    void (*on_head)(void *call, int status, const char *headers, size_t len);
+    /* Body bytes, consumed whatever the return; 1 holds the next ones until
+     * skiff_h2_resume. */
+    int (*on_data)(void *call, const char *data, size_t len);
+    /* The call's stream ended: error NULL when the answer is complete, else a one-line
+     * cause. not_processed: the upstream has certainly not acted on the request (refused,
+     * above a GOAWAY's last stream, or never sent), so it may go again elsewhere. After
+     * on_end the session forgets the call. */
+    void (*on_end)(void *call, const char *error, int not_processed);
+};
+
+/* A client session on conn; its connection preface and SETTINGS wait for the first flush.
+ * NULL when out of memory. */
+struct skiff_h2 *skiff_h2_new(const struct skiff_h2_ops *ops, void *conn);
+
+/* Frees the session without calling back (end the calls first with skiff_h2_fail). */
+void skiff_h2_free(struct skiff_h2 *h);
+
+/* Plaintext from the connection, then the flush of what it calls for. 0, or -1 when the
+ * connection must end (a protocol error, a failed send; skiff_h2_error says why). */
+int skiff_h2_recv(struct skiff_h2 *h, const char *data, size_t len);
+
+/* Sends what the session has waiting (nothing from inside a callback: the outermost call
+ * flushes). 0, or -1 as skiff_h2_recv. */
+int skiff_h2_flush(struct skiff_h2 *h);
+
+/*
+ * Starts a call on a new stream from its HTTP/1.1 request head (as h1client builds it:
+ * "METHOD target HTTP/1.1\r\nhost: authority\r\nname: value\r\n...\r\n"): the request line
+ * and host become :method, :path, :scheme (https) and :authority; names are lowercased;
+ * connection-specific fields are dropped. body (borrowed until on_end or skiff_h2_cancel)
+ * goes as DATA as the upstream's windows allow. Returns 0, or -1 when the head is not one
+ * or the session takes no new stream.
+ */
+int skiff_h2_submit(struct skiff_h2 *h, const char *head, size_t head_len, const char *body,
+                    size_t body_len, void *call);
+
+/* The call goes away: its stream is reset (CANCEL) unless it has ended, and no callback
+ * names the call again. */
+void skiff_h2_cancel(struct skiff_h2 *h, void *call);
+
+/* Delivers what the call's stream held while paused (and its end, if it came), then opens
+ * its window again. */
+void skiff_h2_resume(struct skiff_h2 *h, void *call);
+
+/* The connection is gone: every call gets on_end with `error` (not_processed for those
+ * whose request never left). The session takes nothing more. */
+void skiff_h2_fail(struct skiff_h2 *h, const char *error);
+
+/* Whether a new call may start now: the upstream's SETTINGS_MAX_CONCURRENT_STREAMS leaves
+ * room, and no GOAWAY came. */
+int skiff_h2_can_open(const struct skiff_h2 *h);
+
+/* The streams the session may open when empty (the upstream's limit; 100 until its SETTINGS
+ * say). */
+int skiff_h2_capacity(const struct skiff_h2 *h);
+
+/* Calls on the session (streams not yet ended). */
+int skiff_h2_calls(const struct skiff_h2 *h);
+
+/* Whether the connection has no more use: a GOAWAY came (or was sent) and no call is left. */
+int skiff_h2_finished(const struct skiff_h2 *h);
+
+/* Why the session failed, in words; "" when it did not. */
+const char *skiff_h2_error(const struct skiff_h2 *h);
+
+#endif
