@@ -31,7 +31,7 @@ int check_references(struct sim *sim, const struct call *c, const json_t *conten
  * Builds the generated answer of a validated generation (body, g and prompt borrowed;
  * cached: the cache's tokens, 0 for none) and plans it, whole or as stream events; a
  * thought may become an event of its own, or wait before the first byte (sr->think_ms).
- * 0, or SKIFF_ENOMEM with nothing planned.
+ * 0, or SKIFF_ENOMEM: the caller then plans an error, which replaces what was planned.
  */
 int plan_answer(struct sim_req *sr, const struct call *c, const json_t *body,
                 const struct skiff_sim_gen *g, const struct skiff_sim_prompt *prompt, long cached);
