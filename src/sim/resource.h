@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-/* One API request on a resource route, as sim.c parsed it. Every pointer is borrowed. */
+/* One API request on a resource route, as resroute.c parsed it. Every pointer is borrowed. */
 struct skiff_sim_res_req {
     const char *http_method; /* "GET", "POST", "PATCH", "DELETE" */
     const char *rest;        /* the path after "/v1beta/" or "/upload/v1beta/" */
