@@ -314,7 +314,7 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
         goto out_free;
     }
 
-    /* NOMUTEX: db_lock serialises every use of the connection (see the top of this file). */
+    /* NOMUTEX: db_lock serialises every use of the connection (state/store_internal.h). */
     int rc = sqlite3_open_v2(
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
