@@ -21,6 +21,7 @@
 #include "sim/catalog.h"
 #include "sim/faults.h"
 #include "sim/files.h"
+#include "sim/predict.h"
 #include "sim/quota.h"
 #include "sim/render.h"
 #include "sim/resource.h"
@@ -54,6 +55,7 @@ struct sim {
     struct skiff_sim_files *files;
     struct skiff_sim_caches *caches;
     struct skiff_sim_batches *batches;
+    struct skiff_sim_predict *predict; /* :predict, :predictLongRunning, their operations */
 };
 
 /* What one request is doing while it waits on a timer or streams. */
@@ -847,6 +849,7 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         is_cache = 1;
     if (!method)
         method = skiff_sim_batches_route(&q);
+    int is_predict = !method && (method = skiff_sim_predict_route(&q)) != NULL;
     if (!method)
         return -1;
 
@@ -915,6 +918,8 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         skiff_sim_files_handle(sim->files, &q, &r);
     else if (is_cache)
         skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);
+    else if (is_predict)
+        skiff_sim_predict_handle(sim->predict, &q, &r);
     else
         skiff_sim_batches_handle(sim->batches, &q, &r);
     if (r.status == 200) {
@@ -1297,6 +1302,7 @@ handle_control(struct sim *sim, struct skiff_request *req)
         skiff_sim_files_clear(sim->files);
         skiff_sim_caches_clear(sim->caches);
         skiff_sim_batches_clear(sim->batches);
+        skiff_sim_predict_clear(sim->predict);
         skiff_sim_rng_seed(&sim->rng, sim->conf.seed);
         respond_json(req, 200,
                      json_pack("{s:b,s:I}", "reset", 1, "seed", (json_int_t)sim->conf.seed));
@@ -1372,7 +1378,8 @@ skiff_sim_main(int argc, char **argv)
     sim.files = skiff_sim_files_new(FILE_ENTRIES, UPLOAD_ENTRIES);
     sim.caches = skiff_sim_caches_new(CACHE_ENTRIES);
     sim.batches = skiff_sim_batches_new(BATCH_ENTRIES, sim.conf.batch_ms);
-    if (!sim.quota || !sim.files || !sim.caches || !sim.batches ||
+    sim.predict = skiff_sim_predict_new(BATCH_ENTRIES, sim.conf.batch_ms);
+    if (!sim.quota || !sim.files || !sim.caches || !sim.batches || !sim.predict ||
         skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
         fprintf(stderr, "skiff sim: out of memory\n");
         rc = 1;
@@ -1419,6 +1426,7 @@ out:
     skiff_sim_files_free(sim.files);
     skiff_sim_caches_free(sim.caches);
     skiff_sim_batches_free(sim.batches);
+    skiff_sim_predict_free(sim.predict);
     skiff_sim_conf_release(&sim.conf);
     return rc;
 }
