@@ -129,8 +129,8 @@ make_png(uint64_t seed, unsigned char *out)
     z[2] = 0x01;
     z[3] = (unsigned char)(RAW_LEN & 0xff);
     z[4] = (unsigned char)(RAW_LEN >> 8);
-    z[5] = (unsigned char)(~RAW_LEN & 0xff);
-    z[6] = (unsigned char)((~RAW_LEN >> 8) & 0xff);
+    z[5] = (unsigned char)(~(unsigned)RAW_LEN & 0xffu);
+    z[6] = (unsigned char)((~(unsigned)RAW_LEN >> 8) & 0xffu);
     memcpy(z + 7, raw, RAW_LEN);
     uint32_t a = 1, s = 0;
     for (size_t i = 0; i < RAW_LEN; i++) {
