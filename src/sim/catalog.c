@@ -13,6 +13,8 @@ static const char *const gemma_methods[] = {"generateContent", "countTokens", NU
 static const char *const embed_methods[] = {"embedContent", "countTextTokens", "countTokens",
                                             "asyncBatchEmbedContent", NULL};
 static const char *const aqa_methods[] = {"generateAnswer", NULL};
+static const char *const imagen_methods[] = {"predict", NULL};
+static const char *const veo_methods[] = {"predictLongRunning", NULL};
 
 #define UNPACK(...) __VA_ARGS__
 #define SKIFF_MODEL(id, target, version, display, desc, in, out, methods, sampling, thinking,      \

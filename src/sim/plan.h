@@ -46,6 +46,7 @@ struct sim {
     struct skiff_sim_files *files;
     struct skiff_sim_caches *caches;
     struct skiff_sim_batches *batches;
+    struct skiff_sim_predict *predict; /* :predict, :predictLongRunning, their operations */
 };
 
 /* What one request is doing while it waits on a timer or streams. */

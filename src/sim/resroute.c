@@ -9,6 +9,7 @@
 #include "sim/batches.h"
 #include "sim/caches.h"
 #include "sim/files.h"
+#include "sim/predict.h"
 #include "sim/resource.h"
 
 /* ---- stored resources (files, ...): their own modules plan the reply ---- */
@@ -52,6 +53,7 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         is_cache = 1;
     if (!method)
         method = skiff_sim_batches_route(&q);
+    int is_predict = !method && (method = skiff_sim_predict_route(&q)) != NULL;
     if (!method)
         return -1;
 
@@ -120,6 +122,8 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         skiff_sim_files_handle(sim->files, &q, &r);
     else if (is_cache)
         skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);
+    else if (is_predict)
+        skiff_sim_predict_handle(sim->predict, &q, &r);
     else
         skiff_sim_batches_handle(sim->batches, &q, &r);
     if (r.status == 200) {

@@ -24,6 +24,7 @@
 #include "sim/faults.h"
 #include "sim/files.h"
 #include "sim/plan.h"
+#include "sim/predict.h"
 #include "sim/quota.h"
 #include "sim/render.h"
 #include "sim/resource.h"
@@ -462,7 +463,8 @@ skiff_sim_main(int argc, char **argv)
     sim.files = skiff_sim_files_new(FILE_ENTRIES, UPLOAD_ENTRIES);
     sim.caches = skiff_sim_caches_new(CACHE_ENTRIES);
     sim.batches = skiff_sim_batches_new(BATCH_ENTRIES, sim.conf.batch_ms);
-    if (!sim.quota || !sim.files || !sim.caches || !sim.batches ||
+    sim.predict = skiff_sim_predict_new(BATCH_ENTRIES, sim.conf.batch_ms);
+    if (!sim.quota || !sim.files || !sim.caches || !sim.batches || !sim.predict ||
         skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
         fprintf(stderr, "skiff sim: out of memory\n");
         rc = 1;
@@ -509,6 +511,7 @@ out:
     skiff_sim_files_free(sim.files);
     skiff_sim_caches_free(sim.caches);
     skiff_sim_batches_free(sim.batches);
+    skiff_sim_predict_free(sim.predict);
     skiff_sim_conf_release(&sim.conf);
     return rc;
 }
