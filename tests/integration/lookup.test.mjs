@@ -7,16 +7,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI } from '@google/genai';
-import { startSim, startServe } from './lib.mjs';
+import { startSim, startServe, waitFor, sleep } from './lib.mjs';
 
 const K = ['AIzaLkpOne00000000000000000000000000001', 'AIzaLkpTwo00000000000000000000000000002',
   'AIzaLkpThree000000000000000000000000003', 'AIzaLkpFour0000000000000000000000000004'];
 const MODEL = 'gemini-2.5-flash';
 let sim, serve;
-
-before(async () => {
-  sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited']);
-  serve = await startServe(`
+const config = (extra = '') => `
 upstreams:
   gemini:
     base_url: ${sim.url}
@@ -24,7 +21,11 @@ upstreams:
 retry: {max_attempts: 4, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
 storage: {sqlite: ""}
 workers: 1
-`);
+${extra}`;
+
+before(async () => {
+  sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited']);
+  serve = await startServe(config());
 });
 after(async () => {
   await serve?.stop();
@@ -39,10 +40,11 @@ const direct = (key) => new GoogleGenAI({ apiKey: key, httpOptions: { baseUrl: s
 // The sim's log after a mark (its reset would also drop the files uploaded directly).
 const mark = async () => (await sim.log()).at(-1)?.seq ?? -1;
 const logSince = async (seq) => (await sim.log()).filter((e) => e.seq > seq);
-const genWith = (uri) => fetch(`${serve.url}/v1beta/models/${MODEL}:generateContent`, {
+const genWith = (uri, opts = {}, to = serve) => fetch(`${to.url}/v1beta/models/${MODEL}:generateContent`, {
   method: 'POST', headers: { 'content-type': 'application/json' },
   body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Read it' },
     { fileData: { fileUri: uri, mimeType: 'text/plain' } }] }] }),
+  ...opts,
 });
 
 test('a file uploaded elsewhere with key #3 is found by GET files/{id} probes; the generation goes out once, on key #3', async () => {
@@ -98,4 +100,52 @@ test('a lookup that fails with 503s records nothing: the next request looks agai
   const log = await logSince(m);
   assert.ok(log.some((e) => e.method === 'files.get'), 'no lookup the second time');
   assert.deepEqual(log.filter((e) => e.method === 'generateContent').map(keyOf), [K[1]]);
+});
+
+test('files.get through skiff on a file uploaded elsewhere goes to its owner after the lookup', async () => {
+  const f = await direct(K[3]).files.upload({ file: new Blob([Buffer.alloc(256, 'z')], { type: 'text/plain' }) });
+  const m = await mark();
+  const r = await fetch(`${serve.url}/v1beta/${f.name}`);
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).name, f.name);
+  assert.equal(r.headers.get('x-skiff-key'), 'key#4');
+  const gets = await logSince(m);
+  assert.deepEqual(gets.map((e) => [e.method, e.key, e.status]),
+    [['files.get', K[0], 403], ['files.get', K[1], 403], ['files.get', K[2], 403], ['files.get', K[3], 200], ['files.get', K[3], 200]]);
+});
+
+test('a client that goes away during the lookup: the probe is cancelled, nothing is sent after it', async () => {
+  const f = await direct(K[1]).files.upload({ file: new Blob([Buffer.alloc(128, 'w')], { type: 'text/plain' }) });
+  const m = await mark();
+  await sim.script({ match: { method: 'files.get' }, reply: { latencyMs: 3000 }, times: 1 });
+  const ac = new AbortController();
+  const gone = genWith(f.uri, { signal: ac.signal }).catch((e) => e);
+  await waitFor('the first probe under way', async () => (await logSince(m)).length === 1);
+  ac.abort();
+  assert.equal((await gone).name, 'AbortError');
+  await waitFor('the probe cancelled', async () => (await logSince(m))[0].aborted === true);
+  await sleep(200);
+  assert.deepEqual((await logSince(m)).map((e) => e.method), ['files.get'], 'a call went out after the client left');
+  const ok = await genWith(f.uri);
+  assert.equal(ok.status, 200, 'skiff still serves');
+});
+
+test('a lookup still under way when the drain ends is a 503 that says skiff is shutting down', async () => {
+  const s2 = await startServe(config('shutdown: {drain_timeout_ms: 300}'));
+  try {
+    const f = await direct(K[0]).files.upload({ file: new Blob([Buffer.alloc(64, 'v')], { type: 'text/plain' }) });
+    const m = await mark();
+    await sim.script({ match: { method: 'files.get' }, reply: { latencyMs: 5000 }, times: 1 });
+    const waiting = genWith(f.uri, {}, s2);
+    await waitFor('the first probe under way', async () => (await logSince(m)).length === 1);
+    const exit = new Promise((resolve) => s2.proc.once('exit', (code) => resolve(code)));
+    s2.proc.kill('SIGTERM');
+    const w = await waiting;
+    assert.equal(w.status, 503);
+    assert.match((await w.json()).error.message, /shutting down/);
+    assert.equal(await exit, 0, s2.stderr.slice(-2000));
+    assert.deepEqual((await logSince(m)).map((e) => e.method), ['files.get'], 'the generation went out');
+  } finally {
+    await s2.stop();
+  }
 });

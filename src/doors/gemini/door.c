@@ -380,6 +380,17 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
     plan_pinned(req, e, &rt, &plan, 0);
 }
 
+/* The drain's end: a request still waiting for a lookup is not the engine's yet. */
+static void
+gemini_cut(struct skiff_request *req, struct skiff_engine *e)
+{
+    if (!skiff_gemini_lookup_cut(req)) {
+        skiff_engine_cut(req);
+        return;
+    }
+    early_error(req, NULL, 503, "skiff is shutting down; send the request again");
+}
+
 /* The default door: what no other door matches is Gemini's (or its 404's). */
 static int
 gemini_match(const struct skiff_request *req)
@@ -393,4 +404,5 @@ const struct skiff_door skiff_gemini_door = {
     .on_head = gemini_head,
     .handle = gemini_handle,
     .error = skiff_gemini_error,
+    .cut = gemini_cut,
 };

@@ -115,15 +115,21 @@ finish(struct lookup *l)
     done(req, data);
 }
 
+/* The request will not be answered through the lookup: its data dropped, done never. */
 static void
-on_client_abort(struct skiff_request *req)
+drop_lookup(struct lookup *l)
 {
-    struct lookup *l = req->data;
     l->finished = 1;
     void (*drop)(void *) = l->drop;
     void *data = l->data;
     destroy(l);
     drop(data);
+}
+
+static void
+on_client_abort(struct skiff_request *req)
+{
+    drop_lookup(req->data);
 }
 
 /* ---- one probe --------------------------------------------------------------------------- */
@@ -297,4 +303,13 @@ skiff_gemini_lookup(struct skiff_request *req, struct skiff_engine *e, const cha
     uv_timer_start(&l->deadline, deadline_cb, (uint64_t)ms, 0);
     uv_timer_start(&l->step, next_step, 0, 0);
     return 0;
+}
+
+int
+skiff_gemini_lookup_cut(struct skiff_request *req)
+{
+    if (req->on_abort != on_client_abort)
+        return 0;
+    drop_lookup(req->data);
+    return 1;
 }

@@ -40,4 +40,8 @@ int skiff_gemini_lookup(struct skiff_request *req, struct skiff_engine *e, const
                         int n, void (*done)(struct skiff_request *req, void *data),
                         void (*drop)(void *data), void *data);
 
+/* The drain's end: when req is waiting for a lookup, stops it, drops its data and returns 1
+ * (the caller answers); 0 when req is not the lookup's. */
+int skiff_gemini_lookup_cut(struct skiff_request *req);
+
 #endif
