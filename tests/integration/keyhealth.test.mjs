@@ -74,6 +74,8 @@ test('130 client-chosen model names later, a per-day 429 on Pro does not rest th
 
 // Google's 403 for a file that belongs to another project (or does not exist): it names no
 // key. The sim refuses it on the generation call only; GET models/x with the key succeeds.
+// skiff looks up the owner of a file it did not create first (doors/gemini/lookup.h): the
+// script has the first key own it, so the generation goes out and meets the 403.
 const fileOfAnotherProject = {
   status: 403,
   errorStatus: 'PERMISSION_DENIED',
@@ -85,6 +87,7 @@ const withFile = {
 
 test('a 403 about another project\'s file retires nothing, is not re-sent, and the next request succeeds', async () => {
   await withServe({}, async (serve) => {
+    await sim.script({ match: { method: 'files.get' }, reply: { status: 200, body: { name: 'files/abc123' } }, times: 1 });
     await sim.script({ match: { method: 'generateContent' }, reply: fileOfAnotherProject, times: 1 });
     const r = await gen(serve, 'gemini-2.5-flash', { body: withFile });
     assert.equal(r.status, 403);
@@ -93,7 +96,7 @@ test('a 403 about another project\'s file retires nothing, is not re-sent, and t
     const body = await r.json();
     assert.equal(body.error.message, fileOfAnotherProject.message);
     const log = await sim.log();
-    assert.deepEqual(log.map((e) => [e.method, e.status]), [['generateContent', 403]], 'the generation was re-sent');
+    assert.deepEqual(log.map((e) => [e.method, e.status]), [['files.get', 200], ['generateContent', 403]], 'the generation was re-sent');
     const h = await health(serve);
     assert.equal(h.usable_keys, 2);
     // The key that got the 403 keeps serving, as does the other one.

@@ -17,6 +17,7 @@
 
 #include "base/jsoncheck.h"
 #include "doors/auth.h"
+#include "doors/gemini/lookup.h"
 #include "doors/gemini/resources.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
@@ -239,6 +240,96 @@ refuse_body(struct skiff_request *req, const struct skiff_engine_shared *sh,
     return 0;
 }
 
+/* ---- affinity: the plan pinned to the owner of what the call names -------------------- */
+
+/* A call waiting for the lookup of the owners it names (lookup.h). */
+struct held_call {
+    struct skiff_engine *e;
+    struct skiff_route rt;
+    struct skiff_engine_plan plan;
+};
+
+static void plan_pinned(struct skiff_request *req, struct skiff_engine *e,
+                        const struct skiff_route *rtp, struct skiff_engine_plan *plan, int looked);
+
+static void
+held_resume(struct skiff_request *req, void *data)
+{
+    struct held_call *h = data;
+    plan_pinned(req, h->e, &h->rt, &h->plan, 1);
+    free(h);
+}
+
+static void
+held_drop(void *data)
+{
+    struct held_call *h = data;
+    free(h->plan.owned_body);
+    free(h);
+}
+
+/* Names skiff knows no owner of are looked up first (once); then the plan, pinned. */
+static int
+look_up_first(struct skiff_request *req, struct skiff_engine *e, const struct skiff_route *rt,
+              struct skiff_engine_plan *plan, const struct skiff_gemini_pin *pin)
+{
+    struct held_call *h = malloc(sizeof *h);
+    if (!h)
+        return -1;
+    *h = (struct held_call){.e = e, .rt = *rt, .plan = *plan};
+    const char *names[SKIFF_GEMINI_MAX_UNKNOWN];
+    for (int i = 0; i < pin->n_unknown; i++)
+        names[i] = pin->unknown[i];
+    if (skiff_gemini_lookup(req, e, names, pin->n_unknown, held_resume, held_drop, h)) {
+        free(h);
+        return -1;
+    }
+    return 0;
+}
+
+/* The end of handle: the owner of what the call names pins the plan, then the engine. */
+static void
+plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skiff_route *rtp,
+            struct skiff_engine_plan *plan_in, int looked)
+{
+    const struct skiff_engine_shared *sh = skiff_engine_shared(e);
+    struct skiff_route rt = *rtp;
+    struct skiff_engine_plan plan = *plan_in;
+    /* Affinity: a call that names a stored resource goes out on the key that owns it. */
+    struct skiff_gemini_pin pin;
+    char pmsg[768];
+    int pcode = skiff_gemini_pin_of(sh->pool, req, &rt, &pin, pmsg, sizeof pmsg);
+    if (pcode) {
+        free(plan.owned_body);
+        refuse_with(req, &rt, pcode, NULL, pmsg, NULL);
+        return;
+    }
+    if (pin.n_unknown && !looked && look_up_first(req, e, &rt, &plan, &pin) == 0)
+        return;
+    plan.pin_key = pin.key;
+    struct res_call *rc = NULL;
+    if (rt.kind == SKIFF_ROUTE_RESOURCE || rt.method >= SKIFF_M_BATCH_GENERATE) {
+        rc = malloc(sizeof *rc);
+        if (!rc) {
+            free(plan.owned_body);
+            early_error(req, &rt, 500, "out of memory");
+            return;
+        }
+        rc->rt = rt;
+        rc->pool = sh->pool;
+        rc->pin = pin;
+        plan.door = rc;
+        plan.ops = &resource_ops;
+        if (pin.upload_id[0])
+            plan.query.upload_id = rc->pin.upload_id;
+    }
+    if (skiff_engine_start(e, req, &plan)) {
+        free(plan.owned_body);
+        free(rc);
+        early_error(req, &rt, 500, "out of memory");
+    }
+}
+
 static void
 gemini_handle(struct skiff_request *req, struct skiff_engine *e)
 {
@@ -280,37 +371,18 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         plan.owned_body = skiff_thinking_apply(cfg, sh->cat, who, rt.version, asked, req->body,
                                                req->body_len, &plan.owned_len);
     }
-    /* Affinity: a call that names a stored resource goes out on the key that owns it. */
-    struct skiff_gemini_pin pin;
-    char pmsg[768];
-    int pcode = skiff_gemini_pin_of(sh->pool, req, &rt, &pin, pmsg, sizeof pmsg);
-    if (pcode) {
-        free(plan.owned_body);
-        refuse_with(req, &rt, pcode, NULL, pmsg, NULL);
+    plan_pinned(req, e, &rt, &plan, 0);
+}
+
+/* The drain's end: a request still waiting for a lookup is not the engine's yet. */
+static void
+gemini_cut(struct skiff_request *req, struct skiff_engine *e)
+{
+    if (!skiff_gemini_lookup_cut(req)) {
+        skiff_engine_cut(req);
         return;
     }
-    plan.pin_key = pin.key;
-    struct res_call *rc = NULL;
-    if (rt.kind == SKIFF_ROUTE_RESOURCE || rt.method >= SKIFF_M_BATCH_GENERATE) {
-        rc = malloc(sizeof *rc);
-        if (!rc) {
-            free(plan.owned_body);
-            early_error(req, &rt, 500, "out of memory");
-            return;
-        }
-        rc->rt = rt;
-        rc->pool = sh->pool;
-        rc->pin = pin;
-        plan.door = rc;
-        plan.ops = &resource_ops;
-        if (pin.upload_id[0])
-            plan.query.upload_id = rc->pin.upload_id;
-    }
-    if (skiff_engine_start(e, req, &plan)) {
-        free(plan.owned_body);
-        free(rc);
-        early_error(req, &rt, 500, "out of memory");
-    }
+    early_error(req, NULL, 503, "skiff is shutting down; send the request again");
 }
 
 /* The default door: what no other door matches is Gemini's (or its 404's). */
@@ -326,4 +398,5 @@ const struct skiff_door skiff_gemini_door = {
     .on_head = gemini_head,
     .handle = gemini_handle,
     .error = skiff_gemini_error,
+    .cut = gemini_cut,
 };

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "base/clock.h"
+#include "doors/gemini/lookup.h"
 #include "relay/keypool.h"
 #include "relay/uprequest.h"
 #include "state/affinity.h"
@@ -64,14 +65,32 @@ resource_of(const char *field, const char *v, char *out, size_t cap)
         *q = '\0';
 }
 
-/* The owner of one more named resource; 0, or -1 with msg set when it conflicts with *pin. */
+/* A name skiff knows no owner of, for the door's lookup (lookup.h). */
+static void
+add_unknown(struct skiff_gemini_pin *pin, const char *name)
+{
+    for (int i = 0; i < pin->n_unknown; i++)
+        if (strcmp(pin->unknown[i], name) == 0)
+            return;
+    if (pin->n_unknown < SKIFF_GEMINI_MAX_UNKNOWN && strlen(name) < SKIFF_AFFINITY_MAX_NAME)
+        snprintf(pin->unknown[pin->n_unknown++], SKIFF_AFFINITY_MAX_NAME, "%s", name);
+}
+
+/* The owner of one more named resource; 0, or an HTTP status with msg set: 400 when it
+ * conflicts with *pin, 403 when no pool key can see it. */
 static int
 add_owner(const struct skiff_keypool *pool, const char *name, struct skiff_gemini_pin *pin,
           char *msg, size_t cap)
 {
     char label[SKIFF_AFFINITY_MAX_LABEL];
-    if (skiff_affinity_get(name, skiff_now_ms(), label, sizeof label, NULL, 0) != 0)
-        return 0; /* not created through skiff: any key; a stranger's 403 reaches the client */
+    if (skiff_affinity_get(name, skiff_now_ms(), label, sizeof label, NULL, 0) != 0) {
+        add_unknown(pin, name); /* not created through skiff: the door looks it up */
+        return 0;
+    }
+    if (skiff_gemini_no_owner(label)) {
+        skiff_gemini_no_owner_message(name, msg, cap);
+        return 403;
+    }
     int key = skiff_keypool_find(pool, label);
     if (key < 0)
         return 0; /* its key left the configuration */
@@ -82,7 +101,7 @@ add_owner(const struct skiff_keypool *pool, const char *name, struct skiff_gemin
                  "project. Upload or cache them again in one request's worth of calls (skiff "
                  "keeps the resources of one client on the key they were made with).",
                  pin->name, skiff_keypool_label(pool, pin->key - 1), name, label);
-        return -1;
+        return 400;
     }
     pin->key = key + 1;
     snprintf(pin->name, sizeof pin->name, "%s", name);
@@ -110,8 +129,9 @@ body_owners(const struct skiff_keypool *pool, const char *body, size_t len,
             if (p >= end || *p != '"' || json_string_at(p + 1, end, v, sizeof v) != 0)
                 continue;
             resource_of(fields[f], v, name, sizeof name);
-            if (name[0] && add_owner(pool, name, pin, msg, cap) != 0)
-                return -1;
+            int code = name[0] ? add_owner(pool, name, pin, msg, cap) : 0;
+            if (code)
+                return code;
         }
     }
     return 0;
@@ -124,7 +144,7 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
 {
     memset(pin, 0, sizeof *pin);
     if (rt->kind == SKIFF_ROUTE_GENERATE)
-        return body_owners(pool, req->body, req->body_len, pin, msg, cap) ? 400 : 0;
+        return body_owners(pool, req->body, req->body_len, pin, msg, cap);
     if (rt->kind != SKIFF_ROUTE_RESOURCE)
         return 0;
     char sid[128];
@@ -149,9 +169,7 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
     }
     char name[SKIFF_AFFINITY_MAX_NAME + 64];
     skiff_route_res_name(rt, name, sizeof name);
-    if (name[0])
-        add_owner(pool, name, pin, msg, cap);
-    return 0;
+    return name[0] ? add_owner(pool, name, pin, msg, cap) : 0;
 }
 
 /* ---- what a success teaches ------------------------------------------------------------ */

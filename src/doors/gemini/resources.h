@@ -10,20 +10,28 @@
 #include "engine/engine.h"
 #include "gemini/router.h"
 #include "server/http.h"
+#include "state/affinity.h"
 
 struct skiff_keypool;
+
+#define SKIFF_GEMINI_MAX_UNKNOWN 8
 
 struct skiff_gemini_pin {
     int key;             /* 1 + the owning key's index (plan.pin_key), or 0: any key */
     char name[320];      /* the resource that decided it, for messages */
     char upload_id[512]; /* an upload chunk: the upstream's own upload id */
+    /* The resources named that skiff knows no owner of (up to SKIFF_GEMINI_MAX_UNKNOWN):
+     * the door looks them up (lookup.h) and asks again. */
+    int n_unknown;
+    char unknown[SKIFF_GEMINI_MAX_UNKNOWN][SKIFF_AFFINITY_MAX_NAME];
 };
 
 /*
  * The key the call must use: the owner of the resource the path names, of the upload session
  * a chunk names, or of every file and cache a generation's body names. Returns 0 with *pin
- * set (key 0 when nothing skiff knows of is named), or an HTTP status with msg: 400 when the
- * body names resources of two keys, 404 for an upload session skiff does not know.
+ * set (key 0 when nothing skiff knows of is named; pin->unknown lists the names skiff knows
+ * no owner of), or an HTTP status with msg: 400 when the body names resources of two keys,
+ * 403 for one no pool key can see (lookup.h), 404 for an upload session skiff does not know.
  */
 int skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request *req,
                         const struct skiff_route *rt, struct skiff_gemini_pin *pin, char *msg,
