@@ -400,6 +400,14 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
     rc |= skiff_buf_adds(b, cfg->base_url);
     if (rt->kind == SKIFF_ROUTE_RESOURCE) {
         rc |= resource_path(b, rt);
+    } else if (rt->kind == SKIFF_ROUTE_COMPAT) {
+        /* Google's OpenAI-compatible endpoint: the call's path, the checked model id. */
+        rc |= skiff_buf_adds(b, "/v1beta/openai/");
+        rc |= skiff_buf_adds(b, rt->compat);
+        if (rt->res_id) {
+            rc |= skiff_buf_add(b, "/", 1);
+            rc |= skiff_buf_add(b, rt->res_id, rt->res_id_len);
+        }
     } else {
         rc |= skiff_buf_add(b, "/", 1);
         rc |= skiff_buf_adds(b, rt->version);
@@ -417,7 +425,7 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
         rc |= skiff_buf_add(b, ":", 1);
         rc |= skiff_buf_adds(b, rt->method_name);
     }
-    if (!rc)
+    if (!rc && rt->kind != SKIFF_ROUTE_COMPAT)
         rc = add_query(b, q);
 
     size_t offs[SKIFF_MAX_HEADERS + 2];
@@ -438,8 +446,10 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
         rc |= skiff_buf_adds(b, "content-type: application/json");
     }
     if (!rc) {
+        /* The pool key: the compatible endpoint takes it as a Bearer token. */
         rc |= begin_line(u, offs, &n);
-        rc |= skiff_buf_adds(b, "x-goog-api-key: ");
+        rc |= skiff_buf_adds(b, rt->kind == SKIFF_ROUTE_COMPAT ? "authorization: Bearer "
+                                                               : "x-goog-api-key: ");
         rc |= skiff_buf_adds(b, key);
     }
     if (rc) {
