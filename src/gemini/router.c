@@ -161,16 +161,16 @@ route_compat(const char *p, const char *end, const char *http_method, struct ski
         if (!eat(&q, end, calls[i].path))
             continue;
         if (q != end) {
-            /* models/{id}, the id as the list gives it ("models/gemini-2.5-flash") or bare */
+            /* models/{id}: the id as the list gives it ("models/gemini-2.5-flash", its '/'
+             * maybe %2F, as the openai SDK sends it) or bare; res_id is the bare id. */
             if (i != 2 || !eat(&q, end, "/"))
                 continue;
-            const char *id = q;
-            if (eat(&q, end, "models/") && q == end)
-                return;
+            if (!eat(&q, end, "models/") && !eat(&q, end, "models%2F"))
+                eat(&q, end, "models%2f");
             if (!skiff_model_name_ok(q, (size_t)(end - q)))
                 return;
-            r->res_id = id;
-            r->res_id_len = (size_t)(end - id);
+            r->res_id = q;
+            r->res_id_len = (size_t)(end - q);
         }
         r->kind = SKIFF_ROUTE_COMPAT;
         r->compat = calls[i].path;

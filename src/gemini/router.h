@@ -20,7 +20,7 @@ enum skiff_route_kind {
                             * uploads): res, res_id, res_verb and http_verb say which call */
     SKIFF_ROUTE_COMPAT,    /* Google's OpenAI-compatible endpoint, /v1beta/openai/{chat/completions,
                             * embeddings, models[/{id}]}: compat names the call (static),
-                            * res_id a model id, http_verb the HTTP method */
+                            * res_id the bare model id of models/{id}, http_verb the HTTP method */
 };
 
 /* The resource families of SKIFF_ROUTE_RESOURCE. */

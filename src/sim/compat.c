@@ -84,6 +84,71 @@ models(struct skiff_sim_compat_reply *out)
     compact(out, json_pack("{s:s,s:o}", "object", "list", "data", data));
 }
 
+static json_t *
+model_json(const struct skiff_sim_model *m)
+{
+    char id[160];
+    snprintf(id, sizeof id, "models/%s", m->id);
+    return json_pack("{s:s,s:s,s:s,s:s}", "id", id, "object", "model", "owned_by", "google",
+                     "display_name", m->display_name);
+}
+
+/* GET models/{id}: the id as the list gives it, or bare. */
+static void
+model_get(const char *id, size_t n, struct skiff_sim_compat_reply *out)
+{
+    if (n > 7 && memcmp(id, "models/", 7) == 0)
+        id += 7, n -= 7;
+    const struct skiff_sim_model *m = skiff_sim_catalog_find(id, n);
+    if (!m) {
+        error(out, 404, "NOT_FOUND", "Model is not found.");
+        return;
+    }
+    compact(out, model_json(m));
+}
+
+/* POST embeddings: {"model", "input": text or [texts]}, as an OpenAI list. */
+static void
+embeddings(const struct skiff_request *req, struct skiff_sim_log_entry *e,
+           struct skiff_sim_compat_reply *out)
+{
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    const char *model = json_string_value(json_object_get(body, "model"));
+    json_t *input = json_object_get(body, "input");
+    if (model && strncmp(model, "models/", 7) == 0)
+        model += 7;
+    const struct skiff_sim_model *m = model ? skiff_sim_catalog_find(model, strlen(model)) : NULL;
+    if (model)
+        snprintf(e->model, sizeof e->model, "%s", model);
+    if (!m || !(json_is_string(input) || json_is_array(input))) {
+        json_decref(body);
+        error(out, m ? 400 : 404, m ? "INVALID_ARGUMENT" : "NOT_FOUND",
+              m ? "input is required." : "Model is not found.");
+        return;
+    }
+    json_t *texts = json_is_string(input) ? json_pack("[O]", input) : json_incref(input);
+    json_t *data = json_array();
+    size_t i;
+    json_t *t;
+    long tokens = 0;
+    json_array_foreach(texts, i, t)
+    {
+        const char *s = json_string_value(t);
+        size_t len = s ? strlen(s) : 0;
+        tokens += skiff_sim_text_tokens(len);
+        json_t *v = skiff_sim_render_embedding(s ? s : "", len, NULL, 768);
+        json_array_append_new(data,
+                              json_pack("{s:s,s:O,s:I}", "object", "embedding", "embedding",
+                                        json_object_get(v, "values"), "index", (json_int_t)i));
+        json_decref(v);
+    }
+    json_decref(texts);
+    compact(out, json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model",
+                           m->id, "usage", "prompt_tokens", (json_int_t)tokens, "total_tokens",
+                           (json_int_t)tokens));
+    json_decref(body);
+}
+
 /* The messages as Gemini contents, for the prompt the native API would read. */
 static json_t *
 contents_of(const json_t *messages)
@@ -234,14 +299,20 @@ skiff_sim_compat(const struct skiff_sim_conf *conf, struct skiff_sim_script *scr
     size_t rlen = req->path_len - n;
     int is_chat =
         rlen == 16 && memcmp(rest, "chat/completions", 16) == 0 && strcmp(req->method, "POST") == 0;
-    int is_models = rlen == 6 && memcmp(rest, "models", 6) == 0 && strcmp(req->method, "GET") == 0;
+    int get = strcmp(req->method, "GET") == 0;
+    int is_models = rlen == 6 && memcmp(rest, "models", 6) == 0 && get;
+    int is_model = rlen > 7 && memcmp(rest, "models/", 7) == 0 && get;
+    int is_embed =
+        rlen == 10 && memcmp(rest, "embeddings", 10) == 0 && strcmp(req->method, "POST") == 0;
     snprintf(e->version, sizeof e->version, "v1beta");
     snprintf(e->method, sizeof e->method, "%s",
              is_chat     ? "chat.completions"
+             : is_embed  ? "embeddings"
              : is_models ? "models.list"
+             : is_model  ? "models.get"
                          : "");
     memset(out, 0, sizeof *out);
-    if (!is_chat && !is_models) {
+    if (!is_chat && !is_models && !is_model && !is_embed) {
         error(out, 404, "NOT_FOUND", "Method not found.");
         return 1;
     }
@@ -254,6 +325,7 @@ skiff_sim_compat(const struct skiff_sim_conf *conf, struct skiff_sim_script *scr
         if (model)
             snprintf(mid, sizeof mid, "%s", strncmp(model, "models/", 7) == 0 ? model + 7 : model);
         json_decref(body);
+        snprintf(e->model, sizeof e->model, "%s", mid);
         struct skiff_sim_reply *r = skiff_sim_script_take(script, mid, NULL, e->key, e->method);
         if (r && r->kind == SKIFF_SIM_REPLY_ERROR) {
             e->scripted = 1;
@@ -264,6 +336,10 @@ skiff_sim_compat(const struct skiff_sim_conf *conf, struct skiff_sim_script *scr
         }
         skiff_sim_reply_unref(r);
         chat(req, e, out);
+    } else if (is_embed) {
+        embeddings(req, e, out);
+    } else if (is_model) {
+        model_get(rest + 7, rlen - 7, out);
     } else {
         models(out);
     }

@@ -1,6 +1,7 @@
 /*
  * The simulator's side of Google's OpenAI-compatible endpoint (gemini-api.md §1.9, §4.6):
- * POST /v1beta/openai/chat/completions (whole and streamed) and GET /v1beta/openai/models,
+ * POST /v1beta/openai/chat/completions (whole and streamed), POST /v1beta/openai/embeddings
+ * and GET /v1beta/openai/models[/{id}],
  * authenticated by Authorization: Bearer <key> with the native API's key rules, answered
  * with the native API's deterministic text; errors are Google's, as a JSON array.
  */

@@ -93,11 +93,32 @@ test('compat: Google\'s errors come back as they came (the array form), no fallb
   const log = await sim.log();
   assert.equal(log.length, 1, 'a client\'s 400 is not retried nor sent to a fallback');
   assert.equal(log[0].path, '/v1beta/openai/chat/completions');
+  // An overloaded model is retried on the same model only: no Gemini fallback for these.
+  await sim.reset();
+  await sim.script({ match: { model: 'gemini-2.5-pro', method: 'chat.completions' }, reply: { status: 503 }, times: 5 });
+  const o = await fetch(`${serve.url}/v1beta/openai/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gemini-2.5-pro', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(o.status, 503);
+  const olog = await sim.log();
+  assert.equal(olog.length, 3);
+  assert.ok(olog.every((e) => e.path === '/v1beta/openai/chat/completions' && e.model === 'gemini-2.5-pro'));
 });
 
-test('compat models list, and the client\'s token is checked by skiff', async () => {
+test('compat models list and get, embeddings, and the client\'s token is checked by skiff', async () => {
   const list = await client.models.list();
   assert.ok(list.data.some((m) => m.id === 'models/gemini-2.5-flash'));
+  const one = await client.models.retrieve('models/gemini-2.5-flash');
+  assert.equal(one.id, 'models/gemini-2.5-flash');
+  assert.equal(one.owned_by, 'google');
+  const emb = await client.embeddings.create({ model: 'gemini-embedding-001', input: ['one', 'two'] });
+  assert.equal(emb.data.length, 2);
+  assert.equal(emb.data[1].index, 1);
+  assert.ok(emb.data[0].embedding.length > 0);
+  const log = await sim.log();
+  assert.deepEqual(log.slice(-3).map((e) => e.path), ['/v1beta/openai/models', '/v1beta/openai/models/gemini-2.5-flash', '/v1beta/openai/embeddings']);
+  assert.ok(log.slice(-3).every((e) => KEYS.includes(e.key)));
   const bad = await fetch(`${serve.url}/v1beta/openai/models`, { headers: { authorization: 'Bearer wrong' } });
   assert.equal(bad.status, 401);
   assert.match(await bad.text(), /not one of skiff's tokens/);

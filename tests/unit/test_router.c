@@ -56,18 +56,22 @@ test_compat_and_v1alpha(void **state)
     route("GET", "/v1beta/openai/models", &r);
     assert_string_equal(r.compat, "models");
     assert_null(r.res_id);
-    route("GET", "/v1beta/openai/models/models/gemini-2.5-flash", &r);
-    assert_int_equal(r.kind, SKIFF_ROUTE_COMPAT);
-    assert_int_equal(r.res_id_len, strlen("models/gemini-2.5-flash"));
-    assert_memory_equal(r.res_id, "models/gemini-2.5-flash", r.res_id_len);
-    route("GET", "/v1beta/openai/models/gemini-2.5-flash", &r);
-    assert_int_equal(r.kind, SKIFF_ROUTE_COMPAT);
+    static const char *const ids[] = {"/v1beta/openai/models/models/gemini-2.5-flash",
+                                      "/v1beta/openai/models/models%2Fgemini-2.5-flash",
+                                      "/v1beta/openai/models/gemini-2.5-flash", NULL};
+    for (const char *const *p = ids; *p; p++) {
+        route("GET", *p, &r);
+        assert_int_equal(r.kind, SKIFF_ROUTE_COMPAT);
+        assert_int_equal(r.res_id_len, strlen("gemini-2.5-flash"));
+        assert_memory_equal(r.res_id, "gemini-2.5-flash", r.res_id_len);
+    }
     /* Paths that are none of its calls, or whose id is no model name, never go upstream. */
     static const char *const none[] = {"/v1beta/openai/images/generations",
                                        "/v1beta/openai/chat/completions/x",
                                        "/v1beta/openai/models/..",
                                        "/v1beta/openai/models/models/",
                                        "/v1beta/openai/models/a/b",
+                                       "/v1beta/openai/models/models%2F..",
                                        "/v1/openai/chat/completions",
                                        "/v1alpha/openai/chat/completions",
                                        "/v1beta/openai/",
