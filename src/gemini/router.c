@@ -215,7 +215,14 @@ skiff_route(const char *http_method, const char *path, size_t path_len, struct s
             resource(r, SKIFF_RES_UPLOAD, "POST", http_method);
         return;
     }
-    /* v1alpha: the model calls only (its stored resources are v1beta's). */
+    if (alpha && eat(&p, end, "auth_tokens")) {
+        if (p == end)
+            resource(r, SKIFF_RES_AUTH_TOKENS, "POST", http_method);
+        else
+            memset(r, 0, sizeof *r);
+        return;
+    }
+    /* v1alpha: the model calls and ephemeral tokens only (stored resources are v1beta's). */
     int fam = alpha ? 0 : route_family(p, end, http_method, r);
     if (fam) {
         if (fam < 0)

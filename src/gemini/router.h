@@ -31,6 +31,7 @@ enum skiff_res {
     SKIFF_RES_CACHES,     /* /{ver}/cachedContents[/{id}] */
     SKIFF_RES_BATCHES,    /* /{ver}/batches[/{id}[:cancel]] */
     SKIFF_RES_OPERATIONS, /* /{ver}/operations[/{id}[:cancel]], /{ver}/models/{m}/operations/{id} */
+    SKIFF_RES_AUTH_TOKENS, /* POST /v1alpha/auth_tokens: an ephemeral token for the Live API */
 };
 
 enum skiff_method {

@@ -352,7 +352,7 @@ resource_path(struct skiff_buf *b, const struct skiff_route *rt)
     static const char *const seg[] = {
         [SKIFF_RES_FILES] = "files",           [SKIFF_RES_UPLOAD] = "files",
         [SKIFF_RES_CACHES] = "cachedContents", [SKIFF_RES_BATCHES] = "batches",
-        [SKIFF_RES_OPERATIONS] = "operations",
+        [SKIFF_RES_OPERATIONS] = "operations", [SKIFF_RES_AUTH_TOKENS] = "auth_tokens",
     };
     int rc = 0;
     if (rt->res == SKIFF_RES_UPLOAD)

@@ -137,4 +137,24 @@ test('v1alpha: generateContent through @google/genai with apiVersion v1alpha', a
   assert.ok(KEYS.includes(log.at(-1).key));
   const m = await ai.models.get({ model: 'gemini-2.5-flash' });
   assert.equal(m.name, 'models/gemini-2.5-flash');
+  const n = (await sim.log()).length;
+  const files = await fetch(`${serve.url}/v1alpha/files`, { headers: { 'x-goog-api-key': TOKEN } });
+  assert.equal(files.status, 404);
+  assert.match(JSON.parse(await files.text()).error.message, /on \/v1alpha skiff relays the model calls, models and auth_tokens only/);
+  assert.equal((await sim.log()).length, n, 'a 404 went upstream');
+});
+
+test('v1alpha auth_tokens: an ephemeral token made on a pool key, the client\'s token never upstream', async () => {
+  await sim.reset();
+  const ai = new GoogleGenAI({ apiKey: TOKEN, apiVersion: 'v1alpha', httpOptions: { baseUrl: serve.url } });
+  const t = await ai.authTokens.create({ config: { uses: 1 } });
+  assert.match(t.name, /^auth_tokens\//);
+  const log = await sim.log();
+  assert.equal(log.length, 1);
+  assert.equal(log[0].path, '/v1alpha/auth_tokens');
+  assert.equal(log[0].http_method, 'POST');
+  assert.ok(KEYS.includes(log[0].key), `the upstream got ${log[0].key}, not a pool key`);
+  const get = await fetch(`${serve.url}/v1alpha/auth_tokens`, { headers: { 'x-goog-api-key': TOKEN } });
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.get('allow'), 'POST');
 });

@@ -87,6 +87,16 @@ test_compat_and_v1alpha(void **state)
     assert_string_equal(r.version, "v1alpha");
     route("GET", "/v1alpha/models", &r);
     assert_int_equal(r.kind, SKIFF_ROUTE_MODELS);
+    route("POST", "/v1alpha/auth_tokens", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_RESOURCE);
+    assert_int_equal(r.res, SKIFF_RES_AUTH_TOKENS);
+    assert_string_equal(r.http_verb, "POST");
+    route("GET", "/v1alpha/auth_tokens", &r);
+    assert_false(r.http_method_ok);
+    route("POST", "/v1alpha/auth_tokens/x", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("POST", "/v1beta/auth_tokens", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
     route("GET", "/v1alpha/files", &r);
     assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
     route("POST", "/upload/v1alpha/files", &r);

@@ -171,6 +171,12 @@ test_compat_bearer(void **state)
                                "authorization: Bearer " KEY "\n");
     skiff_uprequest_wipe(&u);
     skiff_buf_release(&req.out_hdrs);
+    request(&req, "POST", "/v1alpha/auth_tokens", "", NULL);
+    assert_int_equal(build(cfg, &req, NULL, &u, lines, sizeof lines), 0);
+    assert_string_equal(u.url, "http://127.0.0.1:9/v1alpha/auth_tokens");
+    assert_string_equal(lines, "content-type: application/json\nx-goog-api-key: " KEY "\n");
+    skiff_uprequest_wipe(&u);
+    skiff_buf_release(&req.out_hdrs);
     request(&req, "GET", "/v1beta/openai/models/models%2Fgemini-2.5-flash", "", NULL);
     assert_int_equal(build(cfg, &req, NULL, &u, lines, sizeof lines), 0);
     assert_string_equal(u.url, "http://127.0.0.1:9/v1beta/openai/models/gemini-2.5-flash");

@@ -95,7 +95,7 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
                                  "/v1beta/models and /v1beta/models/{model}, /v1beta/files, "
                                  "/upload/v1beta/files, /v1beta/cachedContents, /v1beta/batches "
                                  "and /v1beta/operations, and the same under /v1; the model "
-                                 "calls and models also under /v1alpha; and Google's "
+                                 "calls, models and auth_tokens under /v1alpha; and Google's "
                                  "OpenAI-compatible /v1beta/openai/chat/completions, "
                                  "/v1beta/openai/embeddings and /v1beta/openai/models";
     static const struct {
@@ -126,8 +126,8 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
     }
     if (path_is(req, "/v1alpha/")) {
         snprintf(msg, msglen,
-                 "skiff has no route for %s: on /v1alpha skiff relays the model calls and "
-                 "models only; %s",
+                 "skiff has no route for %s: on /v1alpha skiff relays the model calls, "
+                 "models and auth_tokens only; %s",
                  path, serves);
         return;
     }
