@@ -201,9 +201,11 @@ skiff_route(const char *http_method, const char *path, size_t path_len, struct s
     else if (eat(&p, end, "/v1/"))
         r->version = "v1";
     else if (!upload && eat(&p, end, "/v1alpha/"))
-        r->version = "v1alpha", alpha = 1;
+        alpha = 1;
     else
         return;
+    if (alpha)
+        r->version = "v1alpha";
     if (!upload && strcmp(r->version, "v1beta") == 0 && eat(&p, end, "openai/")) {
         route_compat(p, end, http_method, r);
         if (r->kind != SKIFF_ROUTE_COMPAT)
