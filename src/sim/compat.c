@@ -245,7 +245,7 @@ chat(const struct skiff_request *req, struct skiff_sim_log_entry *e,
     long completion = skiff_sim_answer_tokens(&a, a.len);
     json_t *usage = json_pack("{s:I,s:I,s:I}", "completion_tokens", (json_int_t)completion,
                               "prompt_tokens", (json_int_t)a.prompt_tokens, "total_tokens",
-                              (json_int_t)(completion + a.prompt_tokens));
+                              (json_int_t)completion + a.prompt_tokens);
     const char *finish = strcmp(a.finish_reason, "MAX_TOKENS") == 0 ? "length" : "stop";
     if (!e->stream) {
         json_t *msg = json_pack("{s:s%,s:s}", "content", a.text, a.len, "role", "assistant");
