@@ -484,7 +484,8 @@ launch(struct call *c, int key)
     int64_t left = c->deadline_ms - skiff_now_ms();
     int fbt = call_first_byte_timeout(c);
     struct skiff_upcall_opts o = {
-        .method = c->route.kind == SKIFF_ROUTE_RESOURCE   ? c->route.http_verb
+        .method = c->route.kind == SKIFF_ROUTE_RESOURCE || c->route.kind == SKIFF_ROUTE_COMPAT
+                      ? c->route.http_verb
                   : c->route.kind == SKIFF_ROUTE_GENERATE ? "POST"
                                                           : "GET",
         .url = u.url,
@@ -541,7 +542,8 @@ plan_chain(struct call *c)
     size_t fl;
     const char *off = skiff_http_header(c->req, "x-skiff-fallback", &fl);
     int allowed = !(off && fl == 3 && strncasecmp(off, "off", 3) == 0) &&
-                  (c->route.method == SKIFF_M_GENERATE || c->route.method == SKIFF_M_STREAM);
+                  (c->route.method == SKIFF_M_GENERATE || c->route.method == SKIFF_M_STREAM) &&
+                  c->route.kind != SKIFF_ROUTE_COMPAT; /* no Gemini fallbacks for it */
     for (size_t i = 0; allowed && i < cfg->nfallbacks; i++) {
         if (strcmp(cfg->fallbacks[i].model, c->chain[0]) != 0)
             continue;

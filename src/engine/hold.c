@@ -274,6 +274,12 @@ fail_held(struct call *c, enum skiff_unit u, const char *unit, size_t n)
 static void
 judge_held(struct call *c)
 {
+    if (c->route.kind == SKIFF_ROUTE_COMPAT) {
+        /* Google's OpenAI-compatible stream is not Gemini's framing: not judged, committed
+         * at its first byte (a failure before it, a non-200, is still retried). */
+        call_commit(c);
+        return;
+    }
     for (;;) {
         /* The scanner goes on where the last piece left it: each byte is looked at once. */
         size_t end =

@@ -114,6 +114,8 @@ void
 call_add_quality_filters(struct call *c)
 {
     const struct skiff_config *cfg = c->w->cfg;
+    if (c->route.kind == SKIFF_ROUTE_COMPAT)
+        return; /* Google's OpenAI-compatible answers are not Gemini's: not read */
     if (cfg->quality.repetition_guard && c->sse) {
         struct skiff_repguard *g = calloc(1, sizeof *g);
         if (g)

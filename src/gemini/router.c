@@ -132,6 +132,38 @@ eat(const char **p, const char *end, const char *lit)
     return 1;
 }
 
+/* /v1beta/openai/... after "/v1beta/openai/": Google's OpenAI-compatible calls. */
+static void
+route_compat(const char *p, const char *end, const char *http_method, struct skiff_route *r)
+{
+    static const struct {
+        const char *path, *allow;
+    } calls[] = {{"chat/completions", "POST"}, {"embeddings", "POST"}, {"models", "GET"}};
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        const char *q = p;
+        if (!eat(&q, end, calls[i].path))
+            continue;
+        if (q != end) {
+            /* models/{id}: the id as the list gives it ("models/gemini-2.5-flash", its '/'
+             * maybe %2F, as the openai SDK sends it) or bare; res_id is the bare id. */
+            if (i != 2 || !eat(&q, end, "/"))
+                continue;
+            if (!eat(&q, end, "models/") && !eat(&q, end, "models%2F"))
+                eat(&q, end, "models%2f");
+            if (!skiff_model_name_ok(q, (size_t)(end - q)))
+                return;
+            r->res_id = q;
+            r->res_id_len = (size_t)(end - q);
+        }
+        r->kind = SKIFF_ROUTE_COMPAT;
+        r->compat = calls[i].path;
+        r->allow = calls[i].allow;
+        r->http_verb = allowed(calls[i].allow, http_method);
+        r->http_method_ok = r->http_verb != NULL;
+        return;
+    }
+}
+
 void
 skiff_route(const char *http_method, const char *path, size_t path_len, struct skiff_route *r)
 {
@@ -146,18 +178,37 @@ skiff_route(const char *http_method, const char *path, size_t path_len, struct s
         return;
     }
     int upload = eat(&p, end, "/upload");
+    int alpha = 0;
     if (eat(&p, end, "/v1beta/"))
         r->version = "v1beta";
     else if (eat(&p, end, "/v1/"))
         r->version = "v1";
+    else if (!upload && eat(&p, end, "/v1alpha/"))
+        alpha = 1;
     else
         return;
+    if (alpha)
+        r->version = "v1alpha";
+    if (!upload && strcmp(r->version, "v1beta") == 0 && eat(&p, end, "openai/")) {
+        route_compat(p, end, http_method, r);
+        if (r->kind != SKIFF_ROUTE_COMPAT)
+            memset(r, 0, sizeof *r);
+        return;
+    }
     if (upload) {
         if (p + 5 == end && memcmp(p, "files", 5) == 0)
             resource(r, SKIFF_RES_UPLOAD, "POST", http_method);
         return;
     }
-    int fam = route_family(p, end, http_method, r);
+    if (alpha && eat(&p, end, "auth_tokens")) {
+        if (p == end)
+            resource(r, SKIFF_RES_AUTH_TOKENS, "POST", http_method);
+        else
+            memset(r, 0, sizeof *r);
+        return;
+    }
+    /* v1alpha: the model calls and ephemeral tokens only (stored resources are v1beta's). */
+    int fam = alpha ? 0 : route_family(p, end, http_method, r);
     if (fam) {
         if (fam < 0)
             memset(r, 0, sizeof *r);

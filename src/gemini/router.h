@@ -1,6 +1,7 @@
 /*
- * Request path -> route, for the Gemini-native surface on /v1 and /v1beta. Pure: no I/O,
- * no allocation; the route points into the path it was given.
+ * Request path -> route, for the Gemini-native surface on /v1 and /v1beta (and /v1alpha's
+ * model calls), and Google's OpenAI-compatible /v1beta/openai/. Pure: no I/O, no allocation; the
+ * route points into the path it was given.
  */
 #ifndef SKIFF_ROUTER_H
 #define SKIFF_ROUTER_H
@@ -19,6 +20,9 @@ enum skiff_route_kind {
                             * name (".", "..", "%2e", ""): 400; model points at it */
     SKIFF_ROUTE_RESOURCE,  /* a stored resource (files, cachedContents, batches, operations,
                             * uploads): res, res_id, res_verb and http_verb say which call */
+    SKIFF_ROUTE_COMPAT,    /* Google's OpenAI-compatible endpoint, /v1beta/openai/{chat/completions,
+                            * embeddings, models[/{id}]}: compat names the call (static),
+                            * res_id the bare model id of models/{id}, http_verb the HTTP method */
 };
 
 /* The resource families of SKIFF_ROUTE_RESOURCE. */
@@ -29,6 +33,7 @@ enum skiff_res {
     SKIFF_RES_CACHES,     /* /{ver}/cachedContents[/{id}] */
     SKIFF_RES_BATCHES,    /* /{ver}/batches[/{id}[:cancel]] */
     SKIFF_RES_OPERATIONS, /* /{ver}/operations[/{id}[:cancel]], /{ver}/models/{m}/operations/{id} */
+    SKIFF_RES_AUTH_TOKENS, /* POST /v1alpha/auth_tokens: an ephemeral token for the Live API */
 };
 
 enum skiff_method {
@@ -47,7 +52,7 @@ enum skiff_method {
 
 struct skiff_route {
     enum skiff_route_kind kind;
-    const char *version; /* "v1" or "v1beta" (static) */
+    const char *version; /* "v1", "v1beta" or "v1alpha" (static) */
     const char *model;   /* points into the path; not NUL-terminated */
     size_t model_len;
     enum skiff_method method;
@@ -60,6 +65,9 @@ struct skiff_route {
     const char *res_verb;  /* "download" or "cancel" (static), or NULL */
     const char *http_verb; /* the call's HTTP method (static): "GET", "POST", "PATCH", "DELETE" */
     const char *allow;     /* the methods the path takes, for a 405's Allow header (static) */
+    /* SKIFF_ROUTE_COMPAT only: "chat/completions", "embeddings" or "models" (static); a
+     * stream (the body's "stream": true) has method SKIFF_M_STREAM, set by the door. */
+    const char *compat;
 };
 
 /* The resource name of a route with a resource id ("files/abc", "batches/x",

@@ -315,7 +315,7 @@ resource_path(struct skiff_buf *b, const struct skiff_route *rt)
     static const char *const seg[] = {
         [SKIFF_RES_FILES] = "files",           [SKIFF_RES_UPLOAD] = "files",
         [SKIFF_RES_CACHES] = "cachedContents", [SKIFF_RES_BATCHES] = "batches",
-        [SKIFF_RES_OPERATIONS] = "operations",
+        [SKIFF_RES_OPERATIONS] = "operations", [SKIFF_RES_AUTH_TOKENS] = "auth_tokens",
     };
     int rc = 0;
     if (rt->res == SKIFF_RES_UPLOAD)
@@ -363,6 +363,14 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
     rc |= skiff_buf_adds(b, cfg->base_url);
     if (rt->kind == SKIFF_ROUTE_RESOURCE) {
         rc |= resource_path(b, rt);
+    } else if (rt->kind == SKIFF_ROUTE_COMPAT) {
+        /* Google's OpenAI-compatible endpoint: the call's path, the checked model id. */
+        rc |= skiff_buf_adds(b, "/v1beta/openai/");
+        rc |= skiff_buf_adds(b, rt->compat);
+        if (rt->res_id) {
+            rc |= skiff_buf_add(b, "/", 1);
+            rc |= skiff_buf_add(b, rt->res_id, rt->res_id_len);
+        }
     } else {
         rc |= skiff_buf_add(b, "/", 1);
         rc |= skiff_buf_adds(b, rt->version);
@@ -380,7 +388,7 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
         rc |= skiff_buf_add(b, ":", 1);
         rc |= skiff_buf_adds(b, rt->method_name);
     }
-    if (!rc)
+    if (!rc && rt->kind != SKIFF_ROUTE_COMPAT)
         rc = add_query(b, q);
 
     size_t offs[SKIFF_MAX_HEADERS + 2];
@@ -401,8 +409,10 @@ skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *cfg,
         rc |= skiff_buf_adds(b, "content-type: application/json");
     }
     if (!rc) {
+        /* The pool key: the compatible endpoint takes it as a Bearer token. */
         rc |= begin_line(u, offs, &n);
-        rc |= skiff_buf_adds(b, "x-goog-api-key: ");
+        rc |= skiff_buf_adds(b, rt->kind == SKIFF_ROUTE_COMPAT ? "authorization: Bearer "
+                                                               : "x-goog-api-key: ");
         rc |= skiff_buf_adds(b, key);
     }
     if (rc) {

@@ -55,7 +55,7 @@ skiff_sim_catalog_count(void)
 int
 skiff_sim_model_on_version(const struct skiff_sim_model *m, const char *version)
 {
-    if (strcmp(version, "v1beta") == 0)
+    if (strcmp(version, "v1beta") == 0 || strcmp(version, "v1alpha") == 0)
         return 1;
     return strcmp(version, "v1") == 0 && (m->flags & SKIFF_SIM_V1);
 }

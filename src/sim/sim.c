@@ -21,6 +21,7 @@
 #include "sim/caches.h"
 #include "sim/catalog.h"
 #include "sim/control.h"
+#include "sim/compat.h"
 #include "sim/faults.h"
 #include "sim/files.h"
 #include "sim/plan.h"
@@ -60,6 +61,9 @@ route(const struct skiff_request *req, struct call *c)
     } else if (req->path_len >= 4 && memcmp(p, "/v1/", 4) == 0) {
         c->version = "v1";
         p += 4;
+    } else if (req->path_len >= 9 && memcmp(p, "/v1alpha/", 9) == 0) {
+        c->version = "v1alpha"; /* answered like v1beta */
+        p += 9;
     } else {
         return -1;
     }
@@ -136,6 +140,11 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
     if (sim->conf.think_max > 0)
         sr->think_ms = pick(sr, sim->conf.think_min, sim->conf.think_max);
 
+    struct skiff_sim_compat_reply cr; /* Google's OpenAI-compatible endpoint (compat.c) */
+    if (skiff_sim_compat(&sim->conf, &sim->script, req, e, &cr)) {
+        plan_body(sr, cr.status, cr.content_type, cr.body, cr.len);
+        goto send;
+    }
     /* Resources first: a batch is created on a model path (models/{m}:batchGenerateContent). */
     if (plan_resource(sim, req, sr, &c, e, &latency) == 0)
         goto send;

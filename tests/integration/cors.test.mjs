@@ -241,7 +241,7 @@ test('OpenAI paths go to the OpenAI door; with a Gemini credential, and Gemini f
   assert.match(message(mixed), /\/v1beta\/models\/\{model\}:generateContent/);
   for (const [path, re] of [['/v1beta/tunedModels', /tunedModels are not relayed by skiff yet/],
     ['/v1beta/corpora/x', /corpora are not relayed/],
-    ['/v1beta/openai/chat/completions', /OpenAI-compatible endpoint .* not relayed/]]) {
+    ['/v1beta/openai/images/generations', /OpenAI-compatible endpoint's other calls .* not relayed/]]) {
     const r = await get(path, { 'x-goog-api-key': TOKEN });
     assert.equal(r.status, 404, path);
     assert.match(message(r), re, path);

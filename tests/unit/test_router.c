@@ -39,6 +39,71 @@ test_generate_paths(void **state)
 }
 
 static void
+test_compat_and_v1alpha(void **state)
+{
+    struct skiff_route r;
+    route("POST", "/v1beta/openai/chat/completions", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_COMPAT);
+    assert_string_equal(r.compat, "chat/completions");
+    assert_string_equal(r.http_verb, "POST");
+    assert_true(r.http_method_ok);
+    route("GET", "/v1beta/openai/chat/completions", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_COMPAT);
+    assert_false(r.http_method_ok);
+    assert_string_equal(r.allow, "POST");
+    route("POST", "/v1beta/openai/embeddings", &r);
+    assert_string_equal(r.compat, "embeddings");
+    route("GET", "/v1beta/openai/models", &r);
+    assert_string_equal(r.compat, "models");
+    assert_null(r.res_id);
+    static const char *const ids[] = {"/v1beta/openai/models/models/gemini-2.5-flash",
+                                      "/v1beta/openai/models/models%2Fgemini-2.5-flash",
+                                      "/v1beta/openai/models/gemini-2.5-flash", NULL};
+    for (const char *const *p = ids; *p; p++) {
+        route("GET", *p, &r);
+        assert_int_equal(r.kind, SKIFF_ROUTE_COMPAT);
+        assert_int_equal(r.res_id_len, strlen("gemini-2.5-flash"));
+        assert_memory_equal(r.res_id, "gemini-2.5-flash", r.res_id_len);
+    }
+    /* Paths that are none of its calls, or whose id is no model name, never go upstream. */
+    static const char *const none[] = {"/v1beta/openai/images/generations",
+                                       "/v1beta/openai/chat/completions/x",
+                                       "/v1beta/openai/models/..",
+                                       "/v1beta/openai/models/models/",
+                                       "/v1beta/openai/models/a/b",
+                                       "/v1beta/openai/models/models%2F..",
+                                       "/v1/openai/chat/completions",
+                                       "/v1alpha/openai/chat/completions",
+                                       "/v1beta/openai/",
+                                       NULL};
+    for (const char *const *p = none; *p; p++) {
+        route("GET", *p, &r);
+        assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+        route("POST", *p, &r);
+        assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    }
+    route("POST", "/v1alpha/models/gemini-2.5-flash:generateContent", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_GENERATE);
+    assert_string_equal(r.version, "v1alpha");
+    route("GET", "/v1alpha/models", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_MODELS);
+    route("POST", "/v1alpha/auth_tokens", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_RESOURCE);
+    assert_int_equal(r.res, SKIFF_RES_AUTH_TOKENS);
+    assert_string_equal(r.http_verb, "POST");
+    route("GET", "/v1alpha/auth_tokens", &r);
+    assert_false(r.http_method_ok);
+    route("POST", "/v1alpha/auth_tokens/x", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("POST", "/v1beta/auth_tokens", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("GET", "/v1alpha/files", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+    route("POST", "/upload/v1alpha/files", &r);
+    assert_int_equal(r.kind, SKIFF_ROUTE_NONE);
+}
+
+static void
 test_models_and_health(void **state)
 {
     struct skiff_route r;
@@ -167,9 +232,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_paths),          cmocka_unit_test(test_models_and_health),
-        cmocka_unit_test(test_wrong_method_is_flagged), cmocka_unit_test(test_unknown_paths),
-        cmocka_unit_test(test_bad_model_names),         cmocka_unit_test(test_resource_paths),
+        cmocka_unit_test(test_compat_and_v1alpha), cmocka_unit_test(test_generate_paths),
+        cmocka_unit_test(test_models_and_health),  cmocka_unit_test(test_wrong_method_is_flagged),
+        cmocka_unit_test(test_unknown_paths),      cmocka_unit_test(test_bad_model_names),
+        cmocka_unit_test(test_resource_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

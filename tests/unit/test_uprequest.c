@@ -146,6 +146,46 @@ test_headers_from_the_allowlist_only(void **state)
     skiff_config_free(cfg);
 }
 
+/* Google's OpenAI-compatible endpoint: its own path, the pool key as a Bearer token (the
+ * client's Authorization never goes), no query. */
+static void
+test_compat_bearer(void **state)
+{
+    struct skiff_config *cfg = config("");
+    const char *hdrs[] = {"Content-Type",
+                          "application/json",
+                          "Authorization",
+                          "Bearer sk-the-clients-skiff-token",
+                          "x-goog-api-key",
+                          "sk-the-clients-skiff-token",
+                          "x-stainless-lang",
+                          "js",
+                          NULL};
+    struct skiff_request req;
+    request(&req, "POST", "/v1beta/openai/chat/completions", "key=sk-x&alt=sse", hdrs);
+    struct skiff_uprequest u;
+    char lines[4096];
+    assert_int_equal(build(cfg, &req, NULL, &u, lines, sizeof lines), 0);
+    assert_string_equal(u.url, "http://127.0.0.1:9/v1beta/openai/chat/completions");
+    assert_string_equal(lines, "Content-Type: application/json\n"
+                               "authorization: Bearer " KEY "\n");
+    skiff_uprequest_wipe(&u);
+    skiff_buf_release(&req.out_hdrs);
+    request(&req, "POST", "/v1alpha/auth_tokens", "", NULL);
+    assert_int_equal(build(cfg, &req, NULL, &u, lines, sizeof lines), 0);
+    assert_string_equal(u.url, "http://127.0.0.1:9/v1alpha/auth_tokens");
+    assert_string_equal(lines, "content-type: application/json\nx-goog-api-key: " KEY "\n");
+    skiff_uprequest_wipe(&u);
+    skiff_buf_release(&req.out_hdrs);
+    request(&req, "GET", "/v1beta/openai/models/models%2Fgemini-2.5-flash", "", NULL);
+    assert_int_equal(build(cfg, &req, NULL, &u, lines, sizeof lines), 0);
+    assert_string_equal(u.url, "http://127.0.0.1:9/v1beta/openai/models/gemini-2.5-flash");
+    assert_string_equal(lines, "authorization: Bearer " KEY "\n");
+    skiff_uprequest_wipe(&u);
+    skiff_buf_release(&req.out_hdrs);
+    skiff_config_free(cfg);
+}
+
 static void
 test_connection_named_and_control_bytes_dropped(void **state)
 {
@@ -416,6 +456,7 @@ main(void)
         cmocka_unit_test(test_path_from_the_route),
         cmocka_unit_test(test_query_allowlist),
         cmocka_unit_test(test_query_refusals),
+        cmocka_unit_test(test_compat_bearer),
         cmocka_unit_test(test_response_headers),
         cmocka_unit_test(test_url_redaction),
     };

@@ -5,6 +5,8 @@
  *            mode's Host/Origin rule -> the client's token (before the body is read)
  *   handle:  the same again -> a key in the pool -> the query (uprequest.h) -> the JSON
  *            syntax -> local validation -> the thinking policy -> the engine's plan
+ *            (Google's OpenAI-compatible /v1beta/openai/ calls skip the body's checks: their
+ *            body goes as it came, the pool key as Authorization: Bearer)
  *   the ops: the upstream's head, bytes and body passed through as they came (no DOM, no
  *            re-encoding); errors in Google's format, mid-stream as a raw error object on
  *            an SSE stream (the form the SDKs parse), then the engine aborts the body.
@@ -157,7 +159,8 @@ refuse_route(struct skiff_request *req, const struct skiff_route *rt)
     }
     if (!rt->http_method_ok) {
         skiff_http_add_header(req, "allow",
-                              rt->kind == SKIFF_ROUTE_RESOURCE   ? rt->allow
+                              rt->kind == SKIFF_ROUTE_RESOURCE || rt->kind == SKIFF_ROUTE_COMPAT
+                                  ? rt->allow
                               : rt->kind == SKIFF_ROUTE_GENERATE ? "POST"
                                                                  : "GET");
         early_error(req, rt, 405, "method not allowed on this path");
@@ -240,6 +243,29 @@ refuse_body(struct skiff_request *req, const struct skiff_engine_shared *sh,
     return 0;
 }
 
+/*
+ * Google's OpenAI-compatible calls go out as they came (the body is Google's to judge); the
+ * door reads only the body's "model" (the asked model, for the key pool and x-skiff-model)
+ * and "stream" (a stream is committed at its first byte, not judged: engine.h).
+ */
+static void
+compat_plan(const struct skiff_request *req, struct skiff_engine_plan *plan, char *model,
+            size_t modellen)
+{
+    json_t *j = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(j, "model"));
+    if (m && strncmp(m, "models/", 7) == 0)
+        m += 7;
+    if (m && skiff_model_name_ok(m, strlen(m))) {
+        snprintf(model, modellen, "%s", m);
+        plan->model = model;
+        plan->model_len = strlen(model);
+    }
+    if (json_is_true(json_object_get(j, "stream")))
+        plan->route.method = SKIFF_M_STREAM;
+    json_decref(j);
+}
+
 /* ---- affinity: the plan pinned to the owner of what the call names -------------------- */
 
 /* A call waiting for the lookup of the owners it names (lookup.h). */
@@ -307,6 +333,9 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
     if (pin.n_unknown && !looked && look_up_first(req, e, &rt, &plan, &pin) == 0)
         return;
     plan.pin_key = pin.key;
+    char compat_model[129];
+    if (rt.kind == SKIFF_ROUTE_COMPAT)
+        compat_plan(req, &plan, compat_model, sizeof compat_model);
     struct res_call *rc = NULL;
     if (rt.kind == SKIFF_ROUTE_RESOURCE || rt.method >= SKIFF_M_BATCH_GENERATE) {
         rc = malloc(sizeof *rc);

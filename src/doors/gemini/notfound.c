@@ -72,14 +72,17 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
                                  "asyncBatchEmbedContent, predict, predictLongRunning), "
                                  "/v1beta/models and /v1beta/models/{model}, /v1beta/files, "
                                  "/upload/v1beta/files, /v1beta/cachedContents, /v1beta/batches "
-                                 "and /v1beta/operations, and the same under /v1";
+                                 "and /v1beta/operations, and the same under /v1; the model "
+                                 "calls, models and auth_tokens under /v1alpha; and Google's "
+                                 "OpenAI-compatible /v1beta/openai/chat/completions, "
+                                 "/v1beta/openai/embeddings and /v1beta/openai/models";
     static const struct {
         const char *part, *what;
     } families[] = {
         {"/tunedModels", "tunedModels"},
         {"/corpora", "corpora"},
         {"/fileSearchStores", "fileSearchStores"},
-        {"/openai/", "Google's OpenAI-compatible endpoint (/v1beta/openai/)"},
+        {"/openai/", "Google's OpenAI-compatible endpoint's other calls (/v1beta/openai/)"},
     };
     char path[304];
     skiff_gemini_printable_path(req, path, sizeof path);
@@ -100,7 +103,9 @@ skiff_gemini_no_route_message(const struct skiff_request *req, char *msg, size_t
         }
     }
     if (path_is(req, "/v1alpha/")) {
-        snprintf(msg, msglen, "skiff has no route for %s: /v1alpha is not relayed by skiff yet; %s",
+        snprintf(msg, msglen,
+                 "skiff has no route for %s: on /v1alpha skiff relays the model calls, "
+                 "models and auth_tokens only; %s",
                  path, serves);
         return;
     }
