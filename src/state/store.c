@@ -42,7 +42,7 @@
 #define CLOSE_BUSY_TIMEOUT_MS 5000 /* the last write, at close, waits longer */
 #define READ_BUSY_TIMEOUT_MS 100   /* a signature lookup (on an event loop) waits at most this */
 
-enum row_kind { ROW_STATE, ROW_USAGE, ROW_SIG };
+enum row_kind { ROW_STATE, ROW_USAGE, ROW_SIG, ROW_AFF };
 
 /* A pending thought signature: both strings malloc'd, owned by the row's table. */
 struct sig_row {
@@ -51,13 +51,23 @@ struct sig_row {
     int64_t updated_ms;
 };
 
-/* A pending row: the state to write, the usage to add, or a signature to keep. */
+/* A pending owner of a resource (state/affinity.h): strings malloc'd, owned by the row's
+ * table; label NULL means the name is to be forgotten. */
+struct aff_row {
+    char *name;
+    char *label;
+    char *value; /* NULL: none */
+    int64_t expire_ms;
+};
+
+/* A pending row: the state to write, the usage to add, a signature or an owner to keep. */
 struct row {
     uint64_t hash;
     union {
         struct skiff_key_state st;
         struct skiff_key_usage u;
         struct sig_row sg;
+        struct aff_row af;
     };
 };
 
@@ -80,6 +90,9 @@ struct skiff_store {
     sqlite3_stmt *rollback;
     sqlite3_stmt *put_sig;
     sqlite3_stmt *prune_sigs;
+    sqlite3_stmt *put_aff;
+    sqlite3_stmt *del_aff;
+    sqlite3_stmt *prune_aff;
 
     pthread_mutex_t db_lock;
 
@@ -87,6 +100,7 @@ struct skiff_store {
      * thread writes, so a lookup never waits for a write. Guarded by r_lock. */
     sqlite3 *rdb;
     sqlite3_stmt *get_sig;
+    sqlite3_stmt *get_aff;
     pthread_mutex_t r_lock;
 
     /* The watcher (skiff_store_watch): its own thread, reading through rdb. */
@@ -105,6 +119,7 @@ struct skiff_store {
     struct table states;    /* pending: producers write here */
     struct table usage;
     struct table sigs;
+    struct table affs;
     size_t sig_max;         /* rows sig_cache keeps (skiff_store_sig_limit); 0: no pruning */
     int64_t usage_due_ms;   /* monotonic: when pending usage is written; 0 when none is */
     int64_t retry_at_ms;    /* monotonic: no write before this after a failure */
@@ -118,6 +133,8 @@ struct skiff_store {
     struct table w_states;
     struct table w_usage;
     struct table w_sigs;
+    struct table w_affs;
+    int64_t aff_pruned_ms;   /* wall clock of the last prune of expired owners; 0: none yet */
     size_t sigs_since_prune; /* signature rows written since sig_cache was last pruned */
     int pruned;              /* sig_cache was pruned once since open */
     size_t w_sig_max;        /* sig_max, read when the rows were taken */
@@ -149,7 +166,12 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS key_state ("
                                  "CREATE TABLE IF NOT EXISTS sig_cache ("
                                  " id TEXT PRIMARY KEY,"
                                  " sig TEXT NOT NULL,"
-                                 " updated_ms INTEGER NOT NULL DEFAULT 0);";
+                                 " updated_ms INTEGER NOT NULL DEFAULT 0);"
+                                 "CREATE TABLE IF NOT EXISTS affinity ("
+                                 " name TEXT PRIMARY KEY,"
+                                 " label TEXT NOT NULL,"
+                                 " value TEXT,"
+                                 " expire_ms INTEGER NOT NULL);";
 
 static const char put_state_sql[] =
     "INSERT INTO key_state (key_id, model, label, rest_until_ms, retired, reason, updated_ms)"
@@ -169,6 +191,13 @@ static const char put_sig_sql[] =
 static const char prune_sigs_sql[] =
     "DELETE FROM sig_cache WHERE rowid IN"
     " (SELECT rowid FROM sig_cache ORDER BY rowid DESC LIMIT -1 OFFSET ?1)";
+
+static const char put_aff_sql[] =
+    "INSERT OR REPLACE INTO affinity (name, label, value, expire_ms) VALUES (?1, ?2, ?3, ?4)";
+static const char del_aff_sql[] = "DELETE FROM affinity WHERE name = ?1";
+static const char prune_aff_sql[] = "DELETE FROM affinity WHERE expire_ms <= ?1";
+static const char get_aff_sql[] =
+    "SELECT label, value, expire_ms FROM affinity WHERE name = ?1 AND expire_ms > ?2";
 
 static const char add_usage_sql[] =
     "INSERT INTO key_usage (key_id, model, day, requests, tokens) VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -330,6 +359,11 @@ finalize_statements(struct skiff_store *s)
     sqlite3_finalize(s->put_sig);
     sqlite3_finalize(s->prune_sigs);
     sqlite3_finalize(s->get_sig);
+    sqlite3_finalize(s->put_aff);
+    sqlite3_finalize(s->del_aff);
+    sqlite3_finalize(s->prune_aff);
+    sqlite3_finalize(s->get_aff);
+    s->put_aff = s->del_aff = s->prune_aff = s->get_aff = NULL;
     s->put_state = s->add_usage = s->begin = s->commit = s->rollback = NULL;
     s->put_sig = s->prune_sigs = s->get_sig = NULL;
 }
@@ -351,6 +385,12 @@ prepare_statements(struct skiff_store *s)
         rc = sqlite3_prepare_v2(s->db, put_sig_sql, -1, &s->put_sig, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, prune_sigs_sql, -1, &s->prune_sigs, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, put_aff_sql, -1, &s->put_aff, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, del_aff_sql, -1, &s->del_aff, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, prune_aff_sql, -1, &s->prune_aff, NULL);
     return rc;
 }
 
@@ -371,6 +411,8 @@ row_hash(enum row_kind kind, const struct row *r)
     uint64_t h = SKIFF_FNV64_BASIS;
     if (kind == ROW_SIG) {
         h = skiff_fnv1a64(h, r->sg.id, strlen(r->sg.id));
+    } else if (kind == ROW_AFF) {
+        h = skiff_fnv1a64(h, r->af.name, strlen(r->af.name));
     } else if (kind == ROW_STATE) {
         h = skiff_fnv1a64(h, r->st.key_id, strnlen(r->st.key_id, sizeof r->st.key_id));
         h = skiff_fnv1a64(h, "", 1);
@@ -392,6 +434,8 @@ same_key(enum row_kind kind, const struct row *a, const struct row *b)
         return 0;
     if (kind == ROW_SIG)
         return strcmp(a->sg.id, b->sg.id) == 0;
+    if (kind == ROW_AFF)
+        return strcmp(a->af.name, b->af.name) == 0;
     if (kind == ROW_STATE)
         return strncmp(a->st.key_id, b->st.key_id, sizeof a->st.key_id) == 0 &&
                strncmp(a->st.model, b->st.model, sizeof a->st.model) == 0;
@@ -400,7 +444,16 @@ same_key(enum row_kind kind, const struct row *a, const struct row *b)
            strncmp(a->u.day, b->u.day, sizeof a->u.day) == 0;
 }
 
-/* Frees the strings of a signature table's rows (they stay in the table: clear it next). */
+static void
+aff_row_free(struct aff_row *r)
+{
+    free(r->name);
+    free(r->label);
+    free(r->value);
+}
+
+/* Frees the strings of a signature or owner table's rows (they stay in the table: clear it
+ * next). */
 static void
 table_free_sigs(struct table *t)
 {
@@ -408,6 +461,8 @@ table_free_sigs(struct table *t)
         free(t->rows[i].sg.id);
         free(t->rows[i].sg.sig);
     }
+    for (size_t i = 0; t->kind == ROW_AFF && i < t->n; i++)
+        aff_row_free(&t->rows[i].af);
 }
 
 static void
@@ -540,6 +595,23 @@ merge_sig(struct table *t, struct row *r, int keep_newer)
     return have ? 0 : -1;
 }
 
+/* Like merge_sig, for an owner row. */
+static int
+merge_aff(struct table *t, struct row *r, int keep_newer)
+{
+    int added = 0;
+    struct row *have = table_get(t, r, 1, &added);
+    if (added)
+        return 0;
+    struct aff_row drop = r->af;
+    if (have && !keep_newer) {
+        drop = have->af;
+        have->af = r->af;
+    }
+    aff_row_free(&drop);
+    return have ? 0 : -1;
+}
+
 /* ---- writing ---- */
 
 static int64_t
@@ -586,6 +658,24 @@ write_sig(struct skiff_store *s, const struct sig_row *r)
     sqlite3_bind_int64(stmt, 3, r->updated_ms);
     int rc = run(stmt);
     sqlite3_clear_bindings(stmt); /* the strings are freed after the write */
+    return rc;
+}
+
+static int
+write_aff(struct skiff_store *s, const struct aff_row *r)
+{
+    sqlite3_stmt *stmt = r->label ? s->put_aff : s->del_aff;
+    sqlite3_bind_text(stmt, 1, r->name, -1, SQLITE_STATIC);
+    if (r->label) {
+        sqlite3_bind_text(stmt, 2, r->label, -1, SQLITE_STATIC);
+        if (r->value)
+            sqlite3_bind_text(stmt, 3, r->value, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(stmt, 3);
+        sqlite3_bind_int64(stmt, 4, r->expire_ms);
+    }
+    int rc = run(stmt);
+    sqlite3_clear_bindings(stmt);
     return rc;
 }
 
@@ -656,6 +746,21 @@ prune_sigs(struct skiff_store *s, struct attempt *a)
         a->failed = 1;
 }
 
+static int64_t wall_ms(void);
+
+/* Deletes the owners whose expiry passed, at most once a minute (and at the first write of
+ * owners after open), inside the write transaction; a failure waits for the next one. */
+static void
+prune_affs(struct skiff_store *s)
+{
+    int64_t now = wall_ms();
+    if (s->aff_pruned_ms && now - s->aff_pruned_ms < 60000)
+        return;
+    sqlite3_bind_int64(s->prune_aff, 1, now);
+    if (run(s->prune_aff) == SQLITE_OK)
+        s->aff_pruned_ms = now;
+}
+
 /*
  * Writes the rows being written in one transaction. A row refused for a reason of its own
  * is skipped and counted lost, so it does not cost the others; a failure of the database
@@ -665,7 +770,7 @@ prune_sigs(struct skiff_store *s, struct attempt *a)
 static void
 write_rows(struct skiff_store *s, struct attempt *a)
 {
-    a->rows = s->w_states.n + s->w_usage.n + s->w_sigs.n;
+    a->rows = s->w_states.n + s->w_usage.n + s->w_sigs.n + s->w_affs.n;
     int rc = run(s->begin);
     if (rc != SQLITE_OK) {
         attempt_error(s, a, "begin");
@@ -693,8 +798,20 @@ write_rows(struct skiff_store *s, struct attempt *a)
         else
             a->bad++;
     }
+    for (size_t i = 0; i < s->w_affs.n && !a->failed; i++) {
+        rc = write_aff(s, &s->w_affs.rows[i].af);
+        if (rc == SQLITE_OK)
+            continue;
+        attempt_error(s, a, "write");
+        if (retryable(rc))
+            a->failed = 1;
+        else
+            a->bad++;
+    }
     if (!a->failed && s->w_sigs.n)
         prune_sigs(s, a);
+    if (!a->failed && s->w_affs.n)
+        prune_affs(s);
     if (!a->failed && run(s->commit) != SQLITE_OK) {
         attempt_error(s, a, "commit");
         a->failed = 1;
@@ -745,6 +862,8 @@ settle(struct skiff_store *s, const struct attempt *a, int64_t now)
         table_clear(&s->w_usage);
         table_free_sigs(&s->w_sigs);
         table_clear(&s->w_sigs);
+        table_free_sigs(&s->w_affs);
+        table_clear(&s->w_affs);
         return;
     }
     s->stats.write_failures++;
@@ -761,11 +880,15 @@ settle(struct skiff_store *s, const struct attempt *a, int64_t now)
     for (size_t i = 0; i < s->w_sigs.n; i++)
         if (merge_sig(&s->sigs, &s->w_sigs.rows[i], 1) != 0)
             s->stats.rows_lost++;
+    for (size_t i = 0; i < s->w_affs.n; i++)
+        if (merge_aff(&s->affs, &s->w_affs.rows[i], 1) != 0)
+            s->stats.rows_lost++;
     if (s->usage.n && !s->usage_due_ms)
         s->usage_due_ms = now;
     table_clear(&s->w_states);
     table_clear(&s->w_usage);
     table_clear(&s->w_sigs); /* its strings moved into s->sigs, or were freed */
+    table_clear(&s->w_affs);
 }
 
 static void
@@ -801,8 +924,9 @@ store_main(void *arg)
         int held = !urgent && s->retry_at_ms > now;
         int take_states = s->states.n > 0 && !held;
         int take_sigs = s->sigs.n > 0 && !held;
+        int take_affs = s->affs.n > 0 && !held;
         int take_usage = s->usage.n > 0 && !held && (urgent || now >= s->usage_due_ms);
-        if (!take_states && !take_usage && !take_sigs) {
+        if (!take_states && !take_usage && !take_sigs && !take_affs) {
             if (urgent) {
                 s->flush_done = s->flush_req;
                 pthread_cond_broadcast(&s->done_cv);
@@ -811,7 +935,7 @@ store_main(void *arg)
                 continue;
             }
             int64_t next = INT64_MAX;
-            if (s->states.n || s->sigs.n)
+            if (s->states.n || s->sigs.n || s->affs.n)
                 next = s->retry_at_ms;
             if (s->usage.n) {
                 int64_t u = s->usage_due_ms > s->retry_at_ms ? s->usage_due_ms : s->retry_at_ms;
@@ -832,6 +956,8 @@ store_main(void *arg)
             swap_tables(&s->states, &s->w_states);
         if (take_sigs)
             swap_tables(&s->sigs, &s->w_sigs);
+        if (take_affs)
+            swap_tables(&s->affs, &s->w_affs);
         s->w_sig_max = s->sig_max;
         if (take_usage) {
             swap_tables(&s->usage, &s->w_usage);
@@ -909,8 +1035,11 @@ open_reader(struct skiff_store *s)
     rc = exec_sql(s->rdb, "PRAGMA cache_size = -128");
     if (rc != SQLITE_OK)
         return rc;
-    return sqlite3_prepare_v2(s->rdb, "SELECT sig FROM sig_cache WHERE id = ?1", -1, &s->get_sig,
-                              NULL);
+    rc = sqlite3_prepare_v2(s->rdb, "SELECT sig FROM sig_cache WHERE id = ?1", -1, &s->get_sig,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    return sqlite3_prepare_v2(s->rdb, get_aff_sql, -1, &s->get_aff, NULL);
 }
 
 /* Frees what open built; the thread must not be running. */
@@ -930,6 +1059,8 @@ store_free(struct skiff_store *s)
     table_release(&s->w_usage);
     table_release(&s->sigs);
     table_release(&s->w_sigs);
+    table_release(&s->affs);
+    table_release(&s->w_affs);
     if (s->rdb)
         sqlite3_close(s->rdb);
     pthread_mutex_destroy(&s->r_lock);
@@ -971,6 +1102,7 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
     s->states.kind = s->w_states.kind = ROW_STATE;
     s->usage.kind = s->w_usage.kind = ROW_USAGE;
     s->sigs.kind = s->w_sigs.kind = ROW_SIG;
+    s->affs.kind = s->w_affs.kind = ROW_AFF;
     s->path = strdup(path);
     if (!s->path) {
         open_error(err, errlen, path, "out of memory");
@@ -1059,6 +1191,7 @@ skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out)
     out->pending_states = s->states.n;
     out->pending_usage = s->usage.n;
     out->pending_sigs = s->sigs.n;
+    out->pending_affs = s->affs.n;
     pthread_mutex_unlock(&s->q_lock);
 }
 
@@ -1074,7 +1207,7 @@ skiff_store_close(struct skiff_store *s)
     pthread_mutex_unlock(&s->q_lock);
     /* The thread writes what is pending before it leaves, so joining it is the final flush. */
     pthread_join(s->thread, NULL);
-    s->stats.rows_lost += s->states.n + s->usage.n + s->sigs.n;
+    s->stats.rows_lost += s->states.n + s->usage.n + s->sigs.n + s->affs.n;
     if (s->stats.rows_lost) {
         struct skiff_log l;
         skiff_log_begin(&l, SKIFF_LOG_WARN, "store_closed");
@@ -1083,6 +1216,7 @@ skiff_store_close(struct skiff_store *s)
         skiff_log_int(&l, "unwritten_states", (long long)s->states.n);
         skiff_log_int(&l, "unwritten_usage", (long long)s->usage.n);
         skiff_log_int(&l, "unwritten_signatures", (long long)s->sigs.n);
+        skiff_log_int(&l, "unwritten_owners", (long long)s->affs.n);
         skiff_log_end(&l);
     }
     store_free(s);
@@ -1322,6 +1456,117 @@ skiff_store_get_sig(struct skiff_store *s, const char *id)
     sqlite3_clear_bindings(stmt);
     pthread_mutex_unlock(&s->r_lock);
     return out;
+}
+
+/* ---- owners of resources (state/affinity.h) ---- */
+
+/* Queues r (which gives its strings up) for the store thread, like a signature. */
+static int
+queue_aff(struct skiff_store *s, struct row *r)
+{
+    r->hash = row_hash(ROW_AFF, r);
+    pthread_mutex_lock(&s->q_lock);
+    int refused = merge_aff(&s->affs, r, 0) != 0;
+    int first = refused && s->dropped_burst++ == 0;
+    s->stats.rows_lost += refused;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->q_lock);
+    if (first)
+        log_refused(s);
+    return refused ? SKIFF_ETOOBIG : 0;
+}
+
+int
+skiff_store_put_owner(struct skiff_store *s, const char *name, const char *label, const char *value,
+                      int64_t expire_ms)
+{
+    if (!s || !name || !label)
+        return SKIFF_EINVAL;
+    struct row r = {0};
+    r.af.name = strdup(name);
+    r.af.label = strdup(label);
+    r.af.value = value ? strdup(value) : NULL;
+    r.af.expire_ms = expire_ms;
+    if (!r.af.name || !r.af.label || (value && !r.af.value)) {
+        aff_row_free(&r.af);
+        return SKIFF_ENOMEM;
+    }
+    return queue_aff(s, &r);
+}
+
+int
+skiff_store_forget_owner(struct skiff_store *s, const char *name)
+{
+    if (!s || !name)
+        return SKIFF_EINVAL;
+    struct row r = {0};
+    r.af.name = strdup(name);
+    if (!r.af.name)
+        return SKIFF_ENOMEM;
+    return queue_aff(s, &r);
+}
+
+/* Copies a string into a caller's buffer; -1 when it does not fit. */
+static int
+copy_out(char *dst, size_t cap, const char *v)
+{
+    if (!dst)
+        return 0;
+    size_t n = strlen(v);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+/*
+ * A pending row first (a forget there is an answer: none), then the reading connection,
+ * as skiff_store_get_sig does.
+ */
+int
+skiff_store_get_owner(struct skiff_store *s, const char *name, int64_t now_ms, char *label,
+                      size_t label_cap, char *value, size_t value_cap, int64_t *expire_ms)
+{
+    if (!s || !name || !label)
+        return -1;
+    int rc = -1, found = 0;
+    struct row key = {0};
+    key.af.name = (char *)name;
+    key.hash = row_hash(ROW_AFF, &key);
+    pthread_mutex_lock(&s->q_lock);
+    struct row *have = table_get(&s->affs, &key, 0, NULL);
+    if (have) {
+        found = 1;
+        if (have->af.label && have->af.expire_ms > now_ms &&
+            copy_out(label, label_cap, have->af.label) == 0 &&
+            copy_out(value, value_cap, have->af.value ? have->af.value : "") == 0) {
+            if (expire_ms)
+                *expire_ms = have->af.expire_ms;
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->q_lock);
+    if (found)
+        return rc;
+
+    pthread_mutex_lock(&s->r_lock);
+    sqlite3_stmt *stmt = s->get_aff;
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, now_ms);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        const unsigned char *l = sqlite3_column_text(stmt, 0);
+        const unsigned char *v = sqlite3_column_text(stmt, 1);
+        if (l && copy_out(label, label_cap, (const char *)l) == 0 &&
+            copy_out(value, value_cap, v ? (const char *)v : "") == 0) {
+            if (expire_ms)
+                *expire_ms = sqlite3_column_int64(stmt, 2);
+            rc = 0;
+        }
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    pthread_mutex_unlock(&s->r_lock);
+    return rc;
 }
 
 /* ---- watching what other instances write ---- */
