@@ -14,6 +14,7 @@
 #include "relay/keypool.h"
 #include "relay/refresher.h"
 #include "server/server.h"
+#include "state/affinity.h"
 #include "state/sigcache.h"
 #include "state/store.h"
 #include "base/url.h"
@@ -55,6 +56,7 @@ skiff_serve_main(int argc, char **argv)
     }
     struct skiff_keypool *pool = skiff_keypool_new(cfg, store);
     int sig_ok = skiff_sigcache_init(SKIFF_SIGCACHE_DEFAULT_MAX, store) == 0;
+    skiff_affinity_init(store);
     struct skiff_budget *budget = skiff_budget_new(0.2, 5.0);
     if (pool)
         skiff_keypool_restore(pool, skiff_now_ms());
@@ -91,6 +93,7 @@ skiff_serve_main(int argc, char **argv)
         skiff_budget_free(budget);
         skiff_keypool_free(pool);
         skiff_sigcache_fini();
+        skiff_affinity_fini();
         skiff_store_close(store);
         skiff_config_free(cfg);
         return 1;
@@ -113,6 +116,7 @@ skiff_serve_main(int argc, char **argv)
     skiff_budget_free(budget);
     skiff_keypool_free(pool);
     skiff_sigcache_fini();
+    skiff_affinity_fini();
     skiff_store_close(store);
     skiff_config_free(cfg);
     skiff_log_stop(SKIFF_LOG_STOP_TIMEOUT_MS);

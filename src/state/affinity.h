@@ -12,13 +12,22 @@
  * One table per process, shared by the worker threads (one mutex, held for a hash lookup and
  * a copy). Bounded: at most SKIFF_AFFINITY_MAX entries; past it, the oldest go first (a
  * resource whose owner was forgotten is served by any key, and its 403 reaches the client).
- * Memory only for now: a restart forgets owners and upload sessions.
+ *
+ * With a store (storage.sqlite, after skiff_affinity_init), every put and forget is also
+ * written to the store's affinity table by the store thread (off the request path), and a
+ * get that misses memory reads that table (and keeps what it found in memory), so a
+ * restart, or another skiff sharing the file, still knows the owners and upload sessions.
+ * Expired rows are pruned by the store. Without a store (or before init), memory only.
+ * A forget reaches the other instances' tables, not their memory: one that already read
+ * the entry keeps it until it expires or is forgotten there.
  */
 #ifndef SKIFF_STATE_AFFINITY_H
 #define SKIFF_STATE_AFFINITY_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct skiff_store;
 
 #define SKIFF_AFFINITY_MAX 200000
 #define SKIFF_AFFINITY_MAX_NAME 256  /* a longer name is refused */
@@ -37,7 +46,14 @@ int skiff_affinity_get(const char *name, int64_t now_ms, char *label, size_t lab
 /* Forgets name. */
 void skiff_affinity_forget(const char *name);
 
-/* Forgets everything (tests; the end of serve). */
+/* Forgets everything in memory (tests; what the store wrote stays there). */
 void skiff_affinity_clear(void);
+
+/* Persists owners through store (borrowed: it must stay open until fini; NULL: memory
+ * only). Call before the workers start. */
+void skiff_affinity_init(struct skiff_store *store);
+
+/* Forgets everything in memory and lets go of the store. Safe without init, and twice. */
+void skiff_affinity_fini(void);
 
 #endif

@@ -2,7 +2,8 @@
  * Opening and closing the store: the connection settings, the schema and its version, the
  * config fingerprint rule, the prepared statements, the reading connection, the store
  * thread's start; flush, stats and close. The rest of the store is in store_table.c,
- * store_writer.c, store_sig.c and store_read.c (state/store_internal.h says which is what).
+ * store_writer.c, store_sig.c, store_affinity.c and store_read.c (state/store_internal.h
+ * says which is what).
  */
 #include "state/store.h"
 
@@ -42,7 +43,12 @@ static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS key_state ("
                                  "CREATE TABLE IF NOT EXISTS sig_cache ("
                                  " id TEXT PRIMARY KEY,"
                                  " sig TEXT NOT NULL,"
-                                 " updated_ms INTEGER NOT NULL DEFAULT 0);";
+                                 " updated_ms INTEGER NOT NULL DEFAULT 0);"
+                                 "CREATE TABLE IF NOT EXISTS affinity ("
+                                 " name TEXT PRIMARY KEY,"
+                                 " label TEXT NOT NULL,"
+                                 " value TEXT,"
+                                 " expire_ms INTEGER NOT NULL);";
 
 static const char put_state_sql[] =
     "INSERT INTO key_state (key_id, model, label, rest_until_ms, retired, reason, updated_ms)"
@@ -62,6 +68,13 @@ static const char put_sig_sql[] =
 static const char prune_sigs_sql[] =
     "DELETE FROM sig_cache WHERE rowid IN"
     " (SELECT rowid FROM sig_cache ORDER BY rowid DESC LIMIT -1 OFFSET ?1)";
+
+static const char put_aff_sql[] =
+    "INSERT OR REPLACE INTO affinity (name, label, value, expire_ms) VALUES (?1, ?2, ?3, ?4)";
+static const char del_aff_sql[] = "DELETE FROM affinity WHERE name = ?1";
+static const char prune_aff_sql[] = "DELETE FROM affinity WHERE expire_ms <= ?1";
+static const char get_aff_sql[] =
+    "SELECT label, value, expire_ms FROM affinity WHERE name = ?1 AND expire_ms > ?2";
 
 static const char add_usage_sql[] =
     "INSERT INTO key_usage (key_id, model, day, requests, tokens) VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -205,6 +218,11 @@ finalize_statements(struct skiff_store *s)
     sqlite3_finalize(s->put_sig);
     sqlite3_finalize(s->prune_sigs);
     sqlite3_finalize(s->get_sig);
+    sqlite3_finalize(s->put_aff);
+    sqlite3_finalize(s->del_aff);
+    sqlite3_finalize(s->prune_aff);
+    sqlite3_finalize(s->get_aff);
+    s->put_aff = s->del_aff = s->prune_aff = s->get_aff = NULL;
     s->put_state = s->add_usage = s->begin = s->commit = s->rollback = NULL;
     s->put_sig = s->prune_sigs = s->get_sig = NULL;
 }
@@ -226,12 +244,18 @@ prepare_statements(struct skiff_store *s)
         rc = sqlite3_prepare_v2(s->db, put_sig_sql, -1, &s->put_sig, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, prune_sigs_sql, -1, &s->prune_sigs, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, put_aff_sql, -1, &s->put_aff, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, del_aff_sql, -1, &s->del_aff, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, prune_aff_sql, -1, &s->prune_aff, NULL);
     return rc;
 }
 
 /*
- * Opens the reading connection of skiff_store_get_sig, once the schema is there. A lookup
- * runs on an event loop, so it waits at most READ_BUSY_TIMEOUT_MS for a lock (in WAL mode
+ * Opens the reading connection of skiff_store_get_sig and _get_owner, once the schema is there. A
+ * lookup runs on an event loop, so it waits at most READ_BUSY_TIMEOUT_MS for a lock (in WAL mode
  * only a checkpoint or a recovery takes one that stops readers).
  */
 static int
@@ -246,8 +270,11 @@ open_reader(struct skiff_store *s)
     rc = exec_sql(s->rdb, "PRAGMA cache_size = -128");
     if (rc != SQLITE_OK)
         return rc;
-    return sqlite3_prepare_v2(s->rdb, "SELECT sig FROM sig_cache WHERE id = ?1", -1, &s->get_sig,
-                              NULL);
+    rc = sqlite3_prepare_v2(s->rdb, "SELECT sig FROM sig_cache WHERE id = ?1", -1, &s->get_sig,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    return sqlite3_prepare_v2(s->rdb, get_aff_sql, -1, &s->get_aff, NULL);
 }
 
 /* Frees what open built; the thread must not be running. */
@@ -267,6 +294,8 @@ store_free(struct skiff_store *s)
     store_table_release(&s->w_usage);
     store_table_release(&s->sigs);
     store_table_release(&s->w_sigs);
+    store_table_release(&s->affs);
+    store_table_release(&s->w_affs);
     if (s->rdb)
         sqlite3_close(s->rdb);
     pthread_mutex_destroy(&s->r_lock);
@@ -308,6 +337,7 @@ skiff_store_open(const char *path, const char *config_fingerprint, char *err, si
     s->states.kind = s->w_states.kind = ROW_STATE;
     s->usage.kind = s->w_usage.kind = ROW_USAGE;
     s->sigs.kind = s->w_sigs.kind = ROW_SIG;
+    s->affs.kind = s->w_affs.kind = ROW_AFF;
     s->path = strdup(path);
     if (!s->path) {
         open_error(err, errlen, path, "out of memory");
@@ -396,6 +426,7 @@ skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out)
     out->pending_states = s->states.n;
     out->pending_usage = s->usage.n;
     out->pending_sigs = s->sigs.n;
+    out->pending_affs = s->affs.n;
     pthread_mutex_unlock(&s->q_lock);
 }
 
@@ -411,7 +442,7 @@ skiff_store_close(struct skiff_store *s)
     pthread_mutex_unlock(&s->q_lock);
     /* The thread writes what is pending before it leaves, so joining it is the final flush. */
     pthread_join(s->thread, NULL);
-    s->stats.rows_lost += s->states.n + s->usage.n + s->sigs.n;
+    s->stats.rows_lost += s->states.n + s->usage.n + s->sigs.n + s->affs.n;
     if (s->stats.rows_lost) {
         struct skiff_log l;
         skiff_log_begin(&l, SKIFF_LOG_WARN, "store_closed");
@@ -420,6 +451,7 @@ skiff_store_close(struct skiff_store *s)
         skiff_log_int(&l, "unwritten_states", (long long)s->states.n);
         skiff_log_int(&l, "unwritten_usage", (long long)s->usage.n);
         skiff_log_int(&l, "unwritten_signatures", (long long)s->sigs.n);
+        skiff_log_int(&l, "unwritten_owners", (long long)s->affs.n);
         skiff_log_end(&l);
     }
     store_free(s);

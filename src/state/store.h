@@ -53,7 +53,8 @@ struct skiff_store_stats {
     size_t pending_states;   /* waiting for the next write */
     size_t pending_usage;
     size_t pending_sigs;
-    int failing; /* the last attempt failed */
+    size_t pending_affs; /* owners of resources (and forgets) waiting */
+    int failing;         /* the last attempt failed */
 };
 void skiff_store_stats(struct skiff_store *s, struct skiff_store_stats *out);
 
@@ -111,5 +112,31 @@ char *skiff_store_get_sig(struct skiff_store *s, const char *id);
 /* How many signatures sig_cache keeps: past max_rows (plus an eighth, between prunes) the
  * oldest are deleted by the store thread. 0 (the default) keeps every one. */
 void skiff_store_sig_limit(struct skiff_store *s, size_t max_rows);
+
+/*
+ * Owners of stored resources (state/affinity.h is their user): name -> (key label, value,
+ * expiry), in the affinity table, so a restart or another skiff sharing the file finds them.
+ * Expired rows are deleted by the store thread (at most once a minute, when it writes
+ * owners) and never returned.
+ *
+ * skiff_store_put_owner copies its arguments into the pending owners (value may be NULL;
+ * a later put or forget of the same name replaces it) and the store thread writes them at
+ * once; skiff_store_forget_owner queues the deletion of name's row the same way. Neither
+ * blocks on the disk. They return 0, SKIFF_EINVAL, SKIFF_ENOMEM, or SKIFF_ETOOBIG when
+ * 65,536 are already waiting for a database that refuses writes (counted in rows_lost).
+ */
+int skiff_store_put_owner(struct skiff_store *s, const char *name, const char *label,
+                          const char *value, int64_t expire_ms);
+int skiff_store_forget_owner(struct skiff_store *s, const char *name);
+
+/*
+ * The owner stored for name at now_ms (wall clock): 0 with label and value ("" when none;
+ * value may be NULL) copied NUL-terminated and *expire_ms set (when not NULL); -1 when
+ * there is none, it expired, a forget of it is pending, or a string does not fit. Looks
+ * at the pending rows first, then reads through the reading connection (at most 100 ms
+ * for a lock). Any thread, between open and close.
+ */
+int skiff_store_get_owner(struct skiff_store *s, const char *name, int64_t now_ms, char *label,
+                          size_t label_cap, char *value, size_t value_cap, int64_t *expire_ms);
 
 #endif

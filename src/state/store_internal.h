@@ -8,6 +8,8 @@
  *   store_writer.c  the producers (put_state, add_usage) and the store thread: one
  *                   transaction per attempt, kept and retried when the database refuses it
  *   store_sig.c     the signature table: put_sig, get_sig, its rows in a write, pruning
+ *   store_affinity.c the affinity table (owners of resources): put_owner, forget_owner,
+ *                   get_owner, its rows in a write, pruning of expired owners
  *   store_read.c    reading back: load at start, and the watcher of other instances
  *
  * Threads and locks (docs/internals/store.md says the same at more length):
@@ -18,17 +20,19 @@
  *   db_lock  guards the SQLite connection. The store thread holds it while it writes a
  *            batch; skiff_store_load holds it while it reads. Since every use of the
  *            connection is serialised here, the connection is opened SQLITE_OPEN_NOMUTEX.
- *   r_lock   guards the reading connection rdb (skiff_store_get_sig, the watcher).
+ *   r_lock   guards the reading connection rdb (skiff_store_get_sig, skiff_store_get_owner,
+ *            the watcher).
  *   w_lock   guards the watcher's fields (w_stop, watching, w_fn).
  *
  * q_lock and db_lock are never held together, so there is no lock order to get wrong;
- * get_sig takes q_lock, lets go, then takes r_lock.
+ * get_sig and get_owner take q_lock, let go, then take r_lock.
  *
  * What is pending is not a queue but tables: the newest state per (key, model), which a
  * later put replaces, the usage added per (key, model, day) since the last write, which a
- * later add increases, and the newest signature per id. Neither can lose a row to a burst of the
- * other, both are bounded by the number of distinct rows rather than by the request rate, and a
- * write that fails puts its rows back (unless a newer state arrived meanwhile) to be tried again.
+ * later add increases, the newest signature per id and the newest owner per name. Neither can lose
+ * a row to a burst of the other, both are bounded by the number of distinct rows rather than by the
+ * request rate, and a write that fails puts its rows back (unless a newer state arrived meanwhile)
+ * to be tried again.
  */
 #ifndef SKIFF_STATE_STORE_INTERNAL_H
 #define SKIFF_STATE_STORE_INTERNAL_H
@@ -51,7 +55,7 @@
 #define CLOSE_BUSY_TIMEOUT_MS 5000 /* the last write, at close, waits longer */
 #define READ_BUSY_TIMEOUT_MS 100   /* a signature lookup (on an event loop) waits at most this */
 
-enum row_kind { ROW_STATE, ROW_USAGE, ROW_SIG };
+enum row_kind { ROW_STATE, ROW_USAGE, ROW_SIG, ROW_AFF };
 
 /* A pending thought signature: both strings malloc'd, owned by the row's table. */
 struct sig_row {
@@ -60,13 +64,23 @@ struct sig_row {
     int64_t updated_ms;
 };
 
-/* A pending row: the state to write, the usage to add, or a signature to keep. */
+/* A pending owner of a resource (state/affinity.h): strings malloc'd, owned by the row's
+ * table; label NULL means the name is to be forgotten. */
+struct aff_row {
+    char *name;
+    char *label;
+    char *value; /* NULL: none */
+    int64_t expire_ms;
+};
+
+/* A pending row: the state to write, the usage to add, a signature or an owner to keep. */
 struct row {
     uint64_t hash;
     union {
         struct skiff_key_state st;
         struct skiff_key_usage u;
         struct sig_row sg;
+        struct aff_row af;
     };
 };
 
@@ -89,6 +103,9 @@ struct skiff_store {
     sqlite3_stmt *rollback;
     sqlite3_stmt *put_sig;
     sqlite3_stmt *prune_sigs;
+    sqlite3_stmt *put_aff;
+    sqlite3_stmt *del_aff;
+    sqlite3_stmt *prune_aff;
 
     pthread_mutex_t db_lock;
 
@@ -96,6 +113,7 @@ struct skiff_store {
      * thread writes, so a lookup never waits for a write. Guarded by r_lock. */
     sqlite3 *rdb;
     sqlite3_stmt *get_sig;
+    sqlite3_stmt *get_aff;
     pthread_mutex_t r_lock;
 
     /* The watcher (skiff_store_watch): its own thread, reading through rdb. */
@@ -114,6 +132,7 @@ struct skiff_store {
     struct table states;    /* pending: producers write here */
     struct table usage;
     struct table sigs;
+    struct table affs;
     size_t sig_max;         /* rows sig_cache keeps (skiff_store_sig_limit); 0: no pruning */
     int64_t usage_due_ms;   /* monotonic: when pending usage is written; 0 when none is */
     int64_t retry_at_ms;    /* monotonic: no write before this after a failure */
@@ -127,6 +146,8 @@ struct skiff_store {
     struct table w_states;
     struct table w_usage;
     struct table w_sigs;
+    struct table w_affs;
+    int64_t aff_pruned_ms;   /* wall clock of the last prune of expired owners; 0: none yet */
     size_t sigs_since_prune; /* signature rows written since sig_cache was last pruned */
     int pruned;              /* sig_cache was pruned once since open */
     size_t w_sig_max;        /* sig_max, read when the rows were taken */
@@ -161,7 +182,14 @@ int store_merge_usage(struct table *t, const struct row *r);
  */
 int store_merge_sig(struct table *t, struct row *r, int keep_newer);
 
-/* Frees the strings of a signature table's rows (they stay in the table: clear it next). */
+/* Like store_merge_sig, for an owner row. */
+int store_merge_aff(struct table *t, struct row *r, int keep_newer);
+
+/* Frees an owner row's strings. */
+void store_aff_row_free(struct aff_row *r);
+
+/* Frees the strings of a signature or owner table's rows (they stay in the table: clear it
+ * next). */
 void store_table_free_sigs(struct table *t);
 /* Empties t, keeping its memory for the next rows. */
 void store_table_clear(struct table *t);
@@ -201,6 +229,9 @@ void store_log_refused(struct skiff_store *s);
 int64_t store_mono_ms(void);
 void store_deadline_at(struct timespec *ts, int64_t mono);
 
+/* CLOCK_REALTIME in ms, the clock of the rows' expiries and updated_ms (store_read.c). */
+int64_t store_wall_ms(void);
+
 /* ---- signatures in a write (store_sig.c); store thread, db_lock held ---- */
 
 /* Writes one signature row in the open transaction; the SQLite code. */
@@ -209,5 +240,15 @@ int store_write_sig(struct skiff_store *s, const struct sig_row *r);
 /* Deletes the oldest sig_cache rows past w_sig_max, every eighth of the bound written (and
  * once after open); a failure of the database fails a. */
 void store_prune_sigs(struct skiff_store *s, struct attempt *a);
+
+/* ---- owners in a write (store_affinity.c); store thread, db_lock held ---- */
+
+/* Writes (or, with label NULL, deletes) one owner row in the open transaction; the SQLite
+ * code. */
+int store_write_aff(struct skiff_store *s, const struct aff_row *r);
+
+/* Deletes the owners whose expiry passed, at most once a minute (and at the first write of
+ * owners after open); a failure waits for the next one. */
+void store_prune_affs(struct skiff_store *s);
 
 #endif

@@ -157,8 +157,8 @@ data_version(sqlite3_stmt *stmt)
     return v;
 }
 
-static int64_t
-wall_ms(void)
+int64_t
+store_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -209,7 +209,7 @@ watch_main(void *arg)
         pthread_mutex_lock(&s->r_lock);
         int64_t version = data_version(version_stmt);
         if (version != seen_version &&
-            step_states(states_stmt, wall_ms(), collect_state, &v) == SQLITE_OK)
+            step_states(states_stmt, store_wall_ms(), collect_state, &v) == SQLITE_OK)
             seen_version = version;
         pthread_mutex_unlock(&s->r_lock);
         for (size_t i = 0; i < v.n; i++)

@@ -2,8 +2,8 @@
  * The store's pending tables: rows by key, dense, with open addressing over a power-of-two
  * slot array, grown by doubling, at most TABLE_MAX rows. A state replaces the row of its
  * (key, model), usage adds to the row of its (key, model, day), a signature replaces the
- * row of its id. Not thread-safe: the caller holds q_lock (or owns the table: the store
- * thread's w_ tables).
+ * row of its id, an owner the row of its name. Not thread-safe: the caller holds q_lock (or owns
+ * the table: the store thread's w_ tables).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,8 @@ store_row_hash(enum row_kind kind, const struct row *r)
     uint64_t h = SKIFF_FNV64_BASIS;
     if (kind == ROW_SIG) {
         h = skiff_fnv1a64(h, r->sg.id, strlen(r->sg.id));
+    } else if (kind == ROW_AFF) {
+        h = skiff_fnv1a64(h, r->af.name, strlen(r->af.name));
     } else if (kind == ROW_STATE) {
         h = skiff_fnv1a64(h, r->st.key_id, strnlen(r->st.key_id, sizeof r->st.key_id));
         h = skiff_fnv1a64(h, "", 1);
@@ -38,6 +40,8 @@ same_key(enum row_kind kind, const struct row *a, const struct row *b)
         return 0;
     if (kind == ROW_SIG)
         return strcmp(a->sg.id, b->sg.id) == 0;
+    if (kind == ROW_AFF)
+        return strcmp(a->af.name, b->af.name) == 0;
     if (kind == ROW_STATE)
         return strncmp(a->st.key_id, b->st.key_id, sizeof a->st.key_id) == 0 &&
                strncmp(a->st.model, b->st.model, sizeof a->st.model) == 0;
@@ -46,7 +50,16 @@ same_key(enum row_kind kind, const struct row *a, const struct row *b)
            strncmp(a->u.day, b->u.day, sizeof a->u.day) == 0;
 }
 
-/* Frees the strings of a signature table's rows (they stay in the table: clear it next). */
+void
+store_aff_row_free(struct aff_row *r)
+{
+    free(r->name);
+    free(r->label);
+    free(r->value);
+}
+
+/* Frees the strings of a signature or owner table's rows (they stay in the table: clear it
+ * next). */
 void
 store_table_free_sigs(struct table *t)
 {
@@ -54,6 +67,8 @@ store_table_free_sigs(struct table *t)
         free(t->rows[i].sg.id);
         free(t->rows[i].sg.sig);
     }
+    for (size_t i = 0; t->kind == ROW_AFF && i < t->n; i++)
+        store_aff_row_free(&t->rows[i].af);
 }
 
 void
@@ -183,5 +198,22 @@ store_merge_sig(struct table *t, struct row *r, int keep_newer)
     }
     free(drop.id);
     free(drop.sig);
+    return have ? 0 : -1;
+}
+
+/* Like store_merge_sig, for an owner row. */
+int
+store_merge_aff(struct table *t, struct row *r, int keep_newer)
+{
+    int added = 0;
+    struct row *have = store_table_get(t, r, 1, &added);
+    if (added)
+        return 0;
+    struct aff_row drop = r->af;
+    if (have && !keep_newer) {
+        drop = have->af;
+        have->af = r->af;
+    }
+    store_aff_row_free(&drop);
     return have ? 0 : -1;
 }

@@ -109,7 +109,7 @@ store_attempt_error(struct skiff_store *s, struct attempt *a, const char *step)
 static void
 write_rows(struct skiff_store *s, struct attempt *a)
 {
-    a->rows = s->w_states.n + s->w_usage.n + s->w_sigs.n;
+    a->rows = s->w_states.n + s->w_usage.n + s->w_sigs.n + s->w_affs.n;
     int rc = store_run(s->begin);
     if (rc != SQLITE_OK) {
         store_attempt_error(s, a, "begin");
@@ -137,8 +137,20 @@ write_rows(struct skiff_store *s, struct attempt *a)
         else
             a->bad++;
     }
+    for (size_t i = 0; i < s->w_affs.n && !a->failed; i++) {
+        rc = store_write_aff(s, &s->w_affs.rows[i].af);
+        if (rc == SQLITE_OK)
+            continue;
+        store_attempt_error(s, a, "write");
+        if (store_retryable(rc))
+            a->failed = 1;
+        else
+            a->bad++;
+    }
     if (!a->failed && s->w_sigs.n)
         store_prune_sigs(s, a);
+    if (!a->failed && s->w_affs.n)
+        store_prune_affs(s);
     if (!a->failed && store_run(s->commit) != SQLITE_OK) {
         store_attempt_error(s, a, "commit");
         a->failed = 1;
@@ -189,6 +201,8 @@ settle(struct skiff_store *s, const struct attempt *a, int64_t now)
         store_table_clear(&s->w_usage);
         store_table_free_sigs(&s->w_sigs);
         store_table_clear(&s->w_sigs);
+        store_table_free_sigs(&s->w_affs);
+        store_table_clear(&s->w_affs);
         return;
     }
     s->stats.write_failures++;
@@ -205,11 +219,15 @@ settle(struct skiff_store *s, const struct attempt *a, int64_t now)
     for (size_t i = 0; i < s->w_sigs.n; i++)
         if (store_merge_sig(&s->sigs, &s->w_sigs.rows[i], 1) != 0)
             s->stats.rows_lost++;
+    for (size_t i = 0; i < s->w_affs.n; i++)
+        if (store_merge_aff(&s->affs, &s->w_affs.rows[i], 1) != 0)
+            s->stats.rows_lost++;
     if (s->usage.n && !s->usage_due_ms)
         s->usage_due_ms = now;
     store_table_clear(&s->w_states);
     store_table_clear(&s->w_usage);
     store_table_clear(&s->w_sigs); /* its strings moved into s->sigs, or were freed */
+    store_table_clear(&s->w_affs);
 }
 
 static void
@@ -245,8 +263,9 @@ store_main(void *arg)
         int held = !urgent && s->retry_at_ms > now;
         int take_states = s->states.n > 0 && !held;
         int take_sigs = s->sigs.n > 0 && !held;
+        int take_affs = s->affs.n > 0 && !held;
         int take_usage = s->usage.n > 0 && !held && (urgent || now >= s->usage_due_ms);
-        if (!take_states && !take_usage && !take_sigs) {
+        if (!take_states && !take_usage && !take_sigs && !take_affs) {
             if (urgent) {
                 s->flush_done = s->flush_req;
                 pthread_cond_broadcast(&s->done_cv);
@@ -255,7 +274,7 @@ store_main(void *arg)
                 continue;
             }
             int64_t next = INT64_MAX;
-            if (s->states.n || s->sigs.n)
+            if (s->states.n || s->sigs.n || s->affs.n)
                 next = s->retry_at_ms;
             if (s->usage.n) {
                 int64_t u = s->usage_due_ms > s->retry_at_ms ? s->usage_due_ms : s->retry_at_ms;
@@ -276,6 +295,8 @@ store_main(void *arg)
             swap_tables(&s->states, &s->w_states);
         if (take_sigs)
             swap_tables(&s->sigs, &s->w_sigs);
+        if (take_affs)
+            swap_tables(&s->affs, &s->w_affs);
         s->w_sig_max = s->sig_max;
         if (take_usage) {
             swap_tables(&s->usage, &s->w_usage);

@@ -158,8 +158,9 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
             key = skiff_keypool_find(pool, label);
         if (key < 0) {
             snprintf(msg, cap,
-                     "skiff knows no upload session \"%.64s\" (it expired, was made by another "
-                     "skiff, or skiff restarted): start the upload again",
+                     "skiff knows no upload session \"%.64s\" (it expired, or it was started "
+                     "before a restart or on another skiff without a shared storage.sqlite): "
+                     "start the upload again",
                      sid);
             return 404;
         }
