@@ -1,5 +1,5 @@
 /*
- * HTTP/2 for the upstream client (relay/h1client.c), on nghttp2: one session per upstream
+ * HTTP/2 for the upstream client (relay/h1h2.c), on nghttp2: one session per upstream
  * connection, many calls (streams) on it. Framing, HPACK, flow control, SETTINGS, PING and
  * GOAWAY are nghttp2's; this module only maps a call onto a stream and back. No I/O: the
  * connection's owner feeds the plaintext it decrypted (skiff_h2_recv) and gets the frames

@@ -1,6 +1,6 @@
 /*
  * Inside the upstream client (relay/upstream.h): the call object and the transport behind
- * skiff_upstream. Only relay/upstream.c and relay/h1client.c include this.
+ * skiff_upstream. Only relay/upstream.c and the own client (relay/h1conn.h) include this.
  *
  *   h1client   skiff's own client on libuv, plain or over TLS (relay/tls.c), HTTP/2
  *              (relay/h2client.c) when the upstream's TLS handshake picks h2, else HTTP/1.1:
