@@ -18,6 +18,7 @@
 #include "base/jsoncheck.h"
 #include "doors/auth.h"
 #include "doors/gemini/resources.h"
+#include "doors/gemini/tenancy.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
 #include "gemini/validate.h"
@@ -79,14 +80,17 @@ struct res_call {
     struct skiff_route rt;
     const struct skiff_keypool *pool;
     struct skiff_gemini_pin pin;
+    char owner[SKIFF_TENANCY_MAX_TAG]; /* the creator tag learn records ("" in open mode) */
+    struct skiff_tenancy_list list;
 };
 
 static void
 r_body(void *door, struct skiff_request *req, const struct skiff_engine_answer *a)
 {
     struct res_call *rc = door;
-    skiff_gemini_learn(req, rc->pool, &rc->rt, a);
-    g_body(door, req, a);
+    skiff_gemini_learn(req, rc->pool, &rc->rt, a, rc->owner[0] ? rc->owner : NULL);
+    if (!skiff_tenancy_list_answer(req, rc->pool, &rc->rt, &rc->list, a))
+        g_body(door, req, a);
 }
 
 static const struct skiff_engine_ops resource_ops = {
@@ -296,6 +300,12 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         return;
     }
     plan.pin_key = pin.key;
+    /* Tenancy: another token's resource is not there; a list is the caller's, key by key. */
+    struct skiff_tenancy_list list;
+    if (skiff_tenancy_refuse(cfg, sh->pool, req, &rt, who, &list)) {
+        free(plan.owned_body);
+        return;
+    }
     struct res_call *rc = NULL;
     if (rt.kind == SKIFF_ROUTE_RESOURCE || rt.method >= SKIFF_M_BATCH_GENERATE) {
         rc = malloc(sizeof *rc);
@@ -307,6 +317,13 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         rc->rt = rt;
         rc->pool = sh->pool;
         rc->pin = pin;
+        skiff_tenancy_tag(cfg, who, rc->owner, sizeof rc->owner);
+        rc->list = list;
+        if (list.active) {
+            plan.pin_key = list.key + 1;
+            plan.query.page_token = list.up_token[0] ? rc->list.up_token : NULL;
+            plan.query.page_token_len = strlen(rc->list.up_token);
+        }
         plan.door = rc;
         plan.ops = &resource_ops;
         if (pin.upload_id[0])
