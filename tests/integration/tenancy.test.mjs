@@ -106,3 +106,44 @@ test('a pageToken skiff did not issue is a 400 that says so, and goes nowhere', 
   assert.match(j.error.message, /pageToken is not one skiff issued/);
   assert.equal((await sim.log()).length, seen);
 });
+
+test("token B's caches.get, update and generation with A's cache: not found; B's caches.list and batches.list hold none of A's", async () => {
+  const c = await ai(TA).caches.create({
+    model: MODEL,
+    config: { contents: [{ role: 'user', parts: [{ text: 'The harbour at night. '.repeat(400) }] }], ttl: '300s' },
+  });
+  const job = await ai(TA).batches.create({ model: MODEL, src: [{ contents: [{ role: 'user', parts: [{ text: 'Name a harbour.' }] }] }] });
+  const seen = (await sim.log()).length;
+  await assert.rejects(ai(TB).caches.get({ name: c.name }), (e) => e.status === 404);
+  await assert.rejects(ai(TB).caches.update({ name: c.name, config: { ttl: '600s' } }), (e) => e.status === 404);
+  await assert.rejects(ai(TB).batches.get({ name: job.name }), (e) => e.status === 404);
+  await assert.rejects(ai(TB).batches.cancel({ name: job.name }), (e) => e.status === 404);
+  await assert.rejects(
+    ai(TB).models.generateContent({ model: MODEL, contents: 'What is there?', config: { cachedContent: c.name } }),
+    (e) => {
+      assert.equal(e.status, 403);
+      assert.match(e.message, /CachedContent not found \(or permission denied\)/);
+      return true;
+    });
+  assert.equal((await sim.log()).length, seen, 'a refused call reached the upstream');
+  const bCaches = [];
+  for await (const x of await ai(TB).caches.list()) if (x) bCaches.push(x.name);
+  assert.deepEqual(bCaches, []);
+  const aCaches = [];
+  for await (const x of await ai(TA).caches.list()) if (x) aCaches.push(x.name);
+  assert.deepEqual(aCaches, [c.name]);
+  const bBatches = [];
+  for await (const x of await ai(TB).batches.list()) if (x) bBatches.push(x.name);
+  assert.deepEqual(bBatches, []);
+  const aBatches = [];
+  for await (const x of await ai(TA).batches.list()) if (x) aBatches.push(x.name);
+  assert.deepEqual(aBatches, [job.name]);
+  assert.equal((await ai(TA).caches.get({ name: c.name })).name, c.name);
+  await ai(TA).caches.delete({ name: c.name });
+});
+
+test('a skiff page token naming a key the pool does not have is a 400 too', async () => {
+  const r = await fetch(`${serve.url}/v1beta/files?pageToken=skf1.7.`, { headers: { 'x-goog-api-key': TB } });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error.message, /pageToken is not one skiff issued/);
+});

@@ -302,8 +302,12 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
     plan.pin_key = pin.key;
     /* Tenancy: another token's resource is not there; a list is the caller's, key by key. */
     struct skiff_tenancy_list list;
-    if (skiff_tenancy_refuse(cfg, sh->pool, req, &rt, who, &list)) {
+    const char *tstatus = NULL;
+    int tcode =
+        skiff_tenancy_refuse(cfg, sh->pool, req, &rt, who, &list, &tstatus, pmsg, sizeof pmsg);
+    if (tcode) {
         free(plan.owned_body);
+        refuse_with(req, &rt, tcode, tstatus, pmsg, NULL);
         return;
     }
     struct res_call *rc = NULL;

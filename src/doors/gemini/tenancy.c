@@ -11,7 +11,6 @@
 
 #include "base/clock.h"
 #include "doors/gemini/resources.h"
-#include "gemini/error.h"
 #include "relay/keypool.h"
 #include "relay/uprequest.h"
 #include "state/affinity.h"
@@ -100,8 +99,8 @@ parse_token(const char *t, size_t n, size_t nkeys, struct skiff_tenancy_list *li
 
 int
 skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool *pool,
-                     struct skiff_request *req, const struct skiff_route *rt, const char *who,
-                     struct skiff_tenancy_list *list)
+                     const struct skiff_request *req, const struct skiff_route *rt, const char *who,
+                     struct skiff_tenancy_list *list, const char **gstatus, char *msg, size_t cap)
 {
     memset(list, 0, sizeof *list);
     char mine[SKIFF_TENANCY_MAX_TAG];
@@ -115,15 +114,14 @@ skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool 
         struct ref_ctx c = {.mine = mine};
         if (!skiff_gemini_body_refs(req->body, req->body_len, ref_foreign, &c))
             return 0;
-        char msg[512];
+        *gstatus = "PERMISSION_DENIED";
         if (strncmp(c.name, "cachedContents/", 15) == 0)
-            snprintf(msg, sizeof msg, "CachedContent not found (or permission denied)");
+            snprintf(msg, cap, "CachedContent not found (or permission denied)");
         else
-            snprintf(msg, sizeof msg,
+            snprintf(msg, cap,
                      "You do not have permission to access the File %s or it may not exist.",
                      c.name + 6);
-        skiff_gerr_respond(req, 403, "PERMISSION_DENIED", msg, NULL);
-        return 1;
+        return 403;
     }
     if (rt->kind != SKIFF_ROUTE_RESOURCE || rt->res == SKIFF_RES_UPLOAD)
         return 0; /* an upload chunk names skiff's session, an unguessable 128-bit id */
@@ -133,8 +131,9 @@ skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool 
         if (!name[0] || !foreign(name, mine))
             return 0;
         /* As if it did not exist: Google's 404 for a name no project has. */
-        skiff_gerr_respond(req, 404, "NOT_FOUND", "Requested entity was not found.", NULL);
-        return 1;
+        *gstatus = "NOT_FOUND";
+        snprintf(msg, cap, "Requested entity was not found.");
+        return 404;
     }
     if (strcmp(rt->http_verb, "GET") != 0)
         return 0; /* a create: learn records the creator */
@@ -143,13 +142,13 @@ skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool 
     char tok[2 * 2048 + 64];
     int tl = skiff_http_query(req, "pageToken", tok, sizeof tok);
     if (tl > 0 && parse_token(tok, strlen(tok), skiff_keypool_size(pool), list) != 0) {
-        skiff_gerr_respond(req, 400, "INVALID_ARGUMENT",
-                           "The pageToken is not one skiff issued (with client tokens, skiff "
-                           "lists the caller's resources key by key and issues its own "
-                           "nextPageToken): pass the nextPageToken of the previous page, or "
-                           "none for the first page.",
-                           NULL);
-        return 1;
+        *gstatus = "INVALID_ARGUMENT";
+        snprintf(msg, cap,
+                 "The pageToken is not one skiff issued (with client tokens, skiff "
+                 "lists the caller's resources key by key and issues its own "
+                 "nextPageToken): pass the nextPageToken of the previous page, or "
+                 "none for the first page.");
+        return 400;
     }
     return 0;
 }

@@ -43,14 +43,16 @@ const char *skiff_tenancy_tag(const struct skiff_config *cfg, const char *who, c
                               size_t cap);
 
 /*
- * Before the plan: answers (and returns 1) a call that names another token's resource: the
- * path's (404 NOT_FOUND) or, for a generation, any file or cache its body names (403). A
- * list under tenancy fills *list from the client's pageToken (a token skiff did not issue is
- * a 400). Returns 0 when the call may go on; always 0 with list->active 0 in open mode.
+ * Before the plan: whether the call names another token's resource: the path's (404
+ * NOT_FOUND) or, for a generation, any file or cache its body names (403 PERMISSION_DENIED).
+ * A list under tenancy fills *list from the client's pageToken (one skiff did not issue is a
+ * 400 INVALID_ARGUMENT). Returns 0 when the call may go on (always, with list->active 0, in
+ * open mode), or the HTTP status with Google's status in *gstatus and the message in msg.
  */
 int skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool *pool,
-                         struct skiff_request *req, const struct skiff_route *rt, const char *who,
-                         struct skiff_tenancy_list *list);
+                         const struct skiff_request *req, const struct skiff_route *rt,
+                         const char *who, struct skiff_tenancy_list *list, const char **gstatus,
+                         char *msg, size_t cap);
 
 /*
  * A 2xx list answer a under tenancy: writes the answer with only list's tag's resources and
