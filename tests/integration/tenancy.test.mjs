@@ -147,3 +147,29 @@ test('a skiff page token naming a key the pool does not have is a 400 too', asyn
   assert.equal(r.status, 400);
   assert.match((await r.json()).error.message, /pageToken is not one skiff issued/);
 });
+
+test("a generation naming B's file and A's file on another key: B gets the 403 for A's, never a message naming A's key", async () => {
+  const a = await upload(TA, 'foxtrot');
+  const aKey = (await sim.log()).find((e) => e.method === 'files.upload').key;
+  let b, bKey;
+  for (let i = 0; i < 4 && bKey === undefined; i++) {
+    const before = (await sim.log()).length; // no sim.reset: it would start its file ids anew
+    b = await upload(TB, 'golf');
+    const k = (await sim.log()).slice(before).find((e) => e.method === 'files.upload').key;
+    if (k !== aKey) bKey = k;
+  }
+  assert.notEqual(b.name, a.name);
+  assert.ok(bKey !== undefined, "B's uploads all went to the key of A's file");
+  const seen = (await sim.log()).length;
+  const r = await fetch(`${serve.url}/v1beta/models/${MODEL}:generateContent`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-goog-api-key': TB },
+    body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'Compare' },
+      { fileData: { fileUri: b.uri, mimeType: 'text/plain' } }, { fileData: { fileUri: a.uri, mimeType: 'text/plain' } }] }] }),
+  });
+  assert.equal(r.status, 403);
+  const j = await r.json();
+  assert.equal(j.error.status, 'PERMISSION_DENIED');
+  assert.match(j.error.message, new RegExp(`File ${a.name.slice(6)} or it may not exist`));
+  assert.doesNotMatch(j.error.message, /key/);
+  assert.equal((await sim.log()).length, seen);
+});

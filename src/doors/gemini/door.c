@@ -290,6 +290,18 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         plan.owned_body = skiff_thinking_apply(cfg, sh->cat, who, rt.version, asked, req->body,
                                                req->body_len, &plan.owned_len);
     }
+    /* Tenancy: another token's resource is not there; a list is the caller's, key by key.
+     * Checked before affinity, so no message of it names another token's resource. */
+    struct skiff_tenancy_list list;
+    const char *tstatus = NULL;
+    char tmsg[512];
+    int tcode =
+        skiff_tenancy_refuse(cfg, sh->pool, req, &rt, who, &list, &tstatus, tmsg, sizeof tmsg);
+    if (tcode) {
+        free(plan.owned_body);
+        refuse_with(req, &rt, tcode, tstatus, tmsg, NULL);
+        return;
+    }
     /* Affinity: a call that names a stored resource goes out on the key that owns it. */
     struct skiff_gemini_pin pin;
     char pmsg[768];
@@ -300,16 +312,6 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         return;
     }
     plan.pin_key = pin.key;
-    /* Tenancy: another token's resource is not there; a list is the caller's, key by key. */
-    struct skiff_tenancy_list list;
-    const char *tstatus = NULL;
-    int tcode =
-        skiff_tenancy_refuse(cfg, sh->pool, req, &rt, who, &list, &tstatus, pmsg, sizeof pmsg);
-    if (tcode) {
-        free(plan.owned_body);
-        refuse_with(req, &rt, tcode, tstatus, pmsg, NULL);
-        return;
-    }
     struct res_call *rc = NULL;
     if (rt.kind == SKIFF_ROUTE_RESOURCE || rt.method >= SKIFF_M_BATCH_GENERATE) {
         rc = malloc(sizeof *rc);
