@@ -21,6 +21,7 @@
 #include "doors/auth.h"
 #include "doors/gemini/lookup.h"
 #include "doors/gemini/resources.h"
+#include "doors/gemini/tenancy.h"
 #include "gemini/diagnose.h"
 #include "gemini/error.h"
 #include "gemini/validate.h"
@@ -82,14 +83,17 @@ struct res_call {
     struct skiff_route rt;
     const struct skiff_keypool *pool;
     struct skiff_gemini_pin pin;
+    char owner[SKIFF_TENANCY_MAX_TAG]; /* the creator tag learn records ("" in open mode) */
+    struct skiff_tenancy_list list;
 };
 
 static void
 r_body(void *door, struct skiff_request *req, const struct skiff_engine_answer *a)
 {
     struct res_call *rc = door;
-    skiff_gemini_learn(req, rc->pool, &rc->rt, a);
-    g_body(door, req, a);
+    skiff_gemini_learn(req, rc->pool, &rc->rt, a, rc->owner[0] ? rc->owner : NULL);
+    if (!skiff_tenancy_list_answer(req, rc->pool, &rc->rt, &rc->list, a))
+        g_body(door, req, a);
 }
 
 static const struct skiff_engine_ops resource_ops = {
@@ -273,16 +277,19 @@ struct held_call {
     struct skiff_engine *e;
     struct skiff_route rt;
     struct skiff_engine_plan plan;
+    struct skiff_tenancy_list list;
+    char owner[SKIFF_TENANCY_MAX_TAG];
 };
 
 static void plan_pinned(struct skiff_request *req, struct skiff_engine *e,
-                        const struct skiff_route *rtp, struct skiff_engine_plan *plan, int looked);
+                        const struct skiff_route *rtp, struct skiff_engine_plan *plan,
+                        const struct skiff_tenancy_list *list, const char *owner, int looked);
 
 static void
 held_resume(struct skiff_request *req, void *data)
 {
     struct held_call *h = data;
-    plan_pinned(req, h->e, &h->rt, &h->plan, 1);
+    plan_pinned(req, h->e, &h->rt, &h->plan, &h->list, h->owner, 1);
     free(h);
 }
 
@@ -297,12 +304,14 @@ held_drop(void *data)
 /* Names skiff knows no owner of are looked up first (once); then the plan, pinned. */
 static int
 look_up_first(struct skiff_request *req, struct skiff_engine *e, const struct skiff_route *rt,
-              struct skiff_engine_plan *plan, const struct skiff_gemini_pin *pin)
+              struct skiff_engine_plan *plan, const struct skiff_tenancy_list *list,
+              const char *owner, const struct skiff_gemini_pin *pin)
 {
     struct held_call *h = malloc(sizeof *h);
     if (!h)
         return -1;
-    *h = (struct held_call){.e = e, .rt = *rt, .plan = *plan};
+    *h = (struct held_call){.e = e, .rt = *rt, .plan = *plan, .list = *list};
+    snprintf(h->owner, sizeof h->owner, "%s", owner);
     const char *names[SKIFF_GEMINI_MAX_UNKNOWN];
     for (int i = 0; i < pin->n_unknown; i++)
         names[i] = pin->unknown[i];
@@ -316,7 +325,8 @@ look_up_first(struct skiff_request *req, struct skiff_engine *e, const struct sk
 /* The end of handle: the owner of what the call names pins the plan, then the engine. */
 static void
 plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skiff_route *rtp,
-            struct skiff_engine_plan *plan_in, int looked)
+            struct skiff_engine_plan *plan_in, const struct skiff_tenancy_list *list,
+            const char *owner, int looked)
 {
     const struct skiff_engine_shared *sh = skiff_engine_shared(e);
     struct skiff_route rt = *rtp;
@@ -330,7 +340,7 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
         refuse_with(req, &rt, pcode, NULL, pmsg, NULL);
         return;
     }
-    if (pin.n_unknown && !looked && look_up_first(req, e, &rt, &plan, &pin) == 0)
+    if (pin.n_unknown && !looked && look_up_first(req, e, &rt, &plan, list, owner, &pin) == 0)
         return;
     plan.pin_key = pin.key;
     char compat_model[129];
@@ -347,6 +357,13 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
         rc->rt = rt;
         rc->pool = sh->pool;
         rc->pin = pin;
+        snprintf(rc->owner, sizeof rc->owner, "%s", owner);
+        rc->list = *list;
+        if (list->active) {
+            plan.pin_key = list->key + 1;
+            plan.query.page_token = list->up_token[0] ? rc->list.up_token : NULL;
+            plan.query.page_token_len = strlen(rc->list.up_token);
+        }
         plan.door = rc;
         plan.ops = &resource_ops;
         if (pin.upload_id[0])
@@ -400,7 +417,21 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
         plan.owned_body = skiff_thinking_apply(cfg, sh->cat, who, rt.version, asked, req->body,
                                                req->body_len, &plan.owned_len);
     }
-    plan_pinned(req, e, &rt, &plan, 0);
+    /* Tenancy: another token's resource is not there; a list is the caller's, key by key.
+     * Checked before affinity, so no message of it names another token's resource. */
+    struct skiff_tenancy_list list;
+    const char *tstatus = NULL;
+    char tmsg[512];
+    int tcode =
+        skiff_tenancy_refuse(cfg, sh->pool, req, &rt, who, &list, &tstatus, tmsg, sizeof tmsg);
+    if (tcode) {
+        free(plan.owned_body);
+        refuse_with(req, &rt, tcode, tstatus, tmsg, NULL);
+        return;
+    }
+    char owner[SKIFF_TENANCY_MAX_TAG];
+    skiff_tenancy_tag(cfg, who, owner, sizeof owner);
+    plan_pinned(req, e, &rt, &plan, &list, owner, 0);
 }
 
 /* The drain's end: a request still waiting for a lookup is not the engine's yet. */

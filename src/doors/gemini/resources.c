@@ -108,14 +108,13 @@ add_owner(const struct skiff_keypool *pool, const char *name, struct skiff_gemin
     return 0;
 }
 
-/* Every fileUri and cachedContent of a generation's body (a scan, no DOM). */
-static int
-body_owners(const struct skiff_keypool *pool, const char *body, size_t len,
-            struct skiff_gemini_pin *pin, char *msg, size_t cap)
+int
+skiff_gemini_body_refs(const char *body, size_t len, int (*fn)(const char *name, void *ctx),
+                       void *ctx)
 {
     static const char *const fields[] = {"fileUri", "cachedContent"};
     const char *end = body + len;
-    for (size_t f = 0; f < 2; f++) {
+    for (size_t f = 0; body && f < 2; f++) {
         char pat[24];
         int pl = snprintf(pat, sizeof pat, "\"%s\"", fields[f]);
         for (const char *p = body; p && p < end;) {
@@ -129,12 +128,35 @@ body_owners(const struct skiff_keypool *pool, const char *body, size_t len,
             if (p >= end || *p != '"' || json_string_at(p + 1, end, v, sizeof v) != 0)
                 continue;
             resource_of(fields[f], v, name, sizeof name);
-            int code = name[0] ? add_owner(pool, name, pin, msg, cap) : 0;
-            if (code)
-                return code;
+            int rc = name[0] ? fn(name, ctx) : 0;
+            if (rc)
+                return rc;
         }
     }
     return 0;
+}
+
+struct owners_ctx {
+    const struct skiff_keypool *pool;
+    struct skiff_gemini_pin *pin;
+    char *msg;
+    size_t cap;
+};
+
+static int
+owner_ref(const char *name, void *ctx)
+{
+    struct owners_ctx *c = ctx;
+    return add_owner(c->pool, name, c->pin, c->msg, c->cap);
+}
+
+/* Every fileUri and cachedContent of a generation's body (a scan, no DOM). */
+static int
+body_owners(const struct skiff_keypool *pool, const char *body, size_t len,
+            struct skiff_gemini_pin *pin, char *msg, size_t cap)
+{
+    struct owners_ctx c = {pool, pin, msg, cap};
+    return skiff_gemini_body_refs(body, len, owner_ref, &c);
 }
 
 int
@@ -244,7 +266,8 @@ new_session(struct skiff_request *req, const struct skiff_engine_answer *a, cons
 
 void
 skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *pool,
-                   const struct skiff_route *rt, const struct skiff_engine_answer *a)
+                   const struct skiff_route *rt, const struct skiff_engine_answer *a,
+                   const char *owner)
 {
     if (a->status / 100 != 2 || a->key < 0)
         return;
@@ -273,7 +296,7 @@ skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *pool,
         int64_t at = parse_time(json_string_value(json_object_get(res, "expireTime")));
         if (strncmp(name, "cachedContents/", 15) == 0 && at > now)
             exp = at;
-        skiff_affinity_put(name, label, NULL, exp);
+        skiff_affinity_put(name, label, owner, exp);
     }
     json_decref(j);
 }

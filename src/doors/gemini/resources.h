@@ -39,10 +39,20 @@ int skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_req
 
 /*
  * After a 2xx answer a on route rt: records what a create made as the answering key's (a
- * DELETE forgets it), and puts skiff's own upload session in x-goog-upload-url for a new
- * resumable upload. Call before the answer is written.
+ * DELETE forgets it), with owner (the creating client's tag, doors/gemini/tenancy.h; NULL in
+ * open mode) as the entry's value, and puts skiff's own upload session in x-goog-upload-url
+ * for a new resumable upload. Call before the answer is written.
  */
 void skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *pool,
-                        const struct skiff_route *rt, const struct skiff_engine_answer *a);
+                        const struct skiff_route *rt, const struct skiff_engine_answer *a,
+                        const char *owner);
+
+/*
+ * Calls fn(name, ctx) for each stored resource a generation's body names ("files/{id}" from
+ * every fileData.fileUri, "cachedContents/{id}" from every cachedContent; a scan, no DOM).
+ * Stops at fn's first nonzero return and returns it; 0 when every call returned 0.
+ */
+int skiff_gemini_body_refs(const char *body, size_t len, int (*fn)(const char *name, void *ctx),
+                           void *ctx);
 
 #endif
