@@ -281,7 +281,7 @@ for (const cgv of ['relay', 'https']) {
     const sfx = cgv === 'relay' ? '' : '-https';
     const ipr = S('CG', cgv, 'skiff', 'instr_per_req').med, n = S('CG', cgv, 'skiff', 'requests').med;
     const other = S('CG', cgv === 'relay' ? 'https' : 'relay', 'skiff', 'instr_per_req').med;
-    P(`## Instructions per relayed request (callgrind), ${cgv === 'relay' ? 'plain http upstream' : '**https** upstream (own client, TLS, HTTP/1.1)'}`, '',
+    P(`## Instructions per relayed request (callgrind), ${cgv === 'relay' ? 'plain http upstream' : '**https** upstream (own client, TLS, HTTP/2)'}`, '',
         `\`valgrind --tool=callgrind build/skiff serve\` (\`workers: 1\`, default config, canned upstream${cgv === 'relay' ? '' : ' over TLS + HTTP/2'}), 200 warm-up requests, counters zeroed (\`callgrind_control -z\`), ${fmt(n)} requests by \`hey -c 4\`, dumped (\`callgrind_control -d\`): **${fmt(ipr)} instructions per request** (skiff, OpenSSL, libuv, libc; kernel time is not counted)${cgv === 'https' && Number.isFinite(other) ? `, ${rx(ratio(ipr, other))} the plain path's ${fmt(other)}` : ''}. Noise-free: compare this figure across commits.`, '');
     if (cgv === 'https') goals12.push(['callgrind', '(no target) instructions per request, https beside plain', `${fmt(ipr)} vs ${fmt(other)} (${rx(ratio(ipr, other))})`, 'reported']);
     // "29,190,507 ( 9.44%)  file:function [object]" -> per-request rows.
@@ -290,7 +290,7 @@ for (const cgv of ['relay', 'https']) {
         .filter((r, i, all) => all.findIndex((x) => x.fn === r.fn) === i);
     const top = cgRows(readOpt(`${OUT}/callgrind-top${sfx}.txt`));
     if (top.length) {
-        P('Top functions by own instructions (libcurl is stripped, so some of its functions show as addresses):', '',
+        P('Top functions by own instructions (nghttp2 and libcrypto are stripped, so some of their functions show as addresses):', '',
             '| instr/request | share | function | object |', '|---|---|---|---|',
             ...top.slice(0, 20).map((r) => `| ${fmt(r.per)} | ${r.pc} % | \`${r.fn}\` | ${r.obj} |`), '');
     }
