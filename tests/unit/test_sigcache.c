@@ -17,57 +17,20 @@
 #include "state/sigcache.h"
 #include "state/store.h"
 
-struct fixture {
-    char dir[64];
-    char db[128];
-};
+#include "store_fixture.h"
 
 static int
 setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/skiff-sigcache-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof f->db, "%s/storage.sqlite", f->dir);
-    *state = f;
-    return 0;
+    return store_fixture_setup(state, "sigcache");
 }
 
 static int
 teardown(void **state)
 {
-    struct fixture *f = *state;
     skiff_sigcache_fini();
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[400];
-            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f);
+    store_fixture_teardown(state);
     return 0;
-}
-
-static struct skiff_store *
-open_store(const struct fixture *f)
-{
-    char err[256];
-    struct skiff_store *s = skiff_store_open(f->db, "fp", err, sizeof err);
-    if (!s)
-        fail_msg("open: %s", err);
-    return s;
 }
 
 /* Asserts that id's signature is want (NULL: none), and frees the copy. */
