@@ -18,9 +18,9 @@ const char skiff_sim_usage[] =
     "  --rpm 10,gemini-2.5-pro:5   --rpd unlimited   (0: no quota at all)\n"
     "  --faults 503=0.3,500=0.05,504=0.01,reset=0.02,hang=0.01,gemini-2.5-pro:503=0.5\n";
 
-static const char *const names[] = {"listen",   "keys",     "rpm",  "tpm",      "rpd",
-                                    "faults",   "latency-ms", "chunk-ms", "think-ms", "seed",
-                                    "batch-ms", NULL};
+static const char *const names[] = {"listen",   "keys",   "rpm",        "tpm",
+                                    "rpd",      "faults", "latency-ms", "chunk-ms",
+                                    "think-ms", "seed",   "batch-ms",   NULL};
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \

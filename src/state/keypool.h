@@ -95,8 +95,8 @@ int skiff_keypool_acquire(struct skiff_keypool *p, const char *model, int64_t no
 /* As skiff_keypool_acquire, but only key may serve (affinity: the key that owns a resource
  * the call names); -1 with *back_at_ms when it cannot now (INT64_MAX: retired, or no such
  * key). */
-int skiff_keypool_acquire_only(struct skiff_keypool *p, int key, const char *model,
-                               int64_t now_ms, int64_t *back_at_ms);
+int skiff_keypool_acquire_only(struct skiff_keypool *p, int key, const char *model, int64_t now_ms,
+                               int64_t *back_at_ms);
 
 /* The index of the key labelled label, or -1. */
 int skiff_keypool_find(const struct skiff_keypool *p, const char *label);

@@ -106,6 +106,19 @@ store_attempt_error(struct skiff_store *s, struct attempt *a, const char *step)
  * as a whole (BEGIN, COMMIT, or a row failing with a retryable code) rolls everything back,
  * to be tried again. Called on the store thread with db_lock held.
  */
+/* One row's write: a refusal worth retrying fails the attempt, any other costs that row. */
+static void
+note_write(struct skiff_store *s, struct attempt *a, int rc)
+{
+    if (rc == SQLITE_OK)
+        return;
+    store_attempt_error(s, a, "write");
+    if (store_retryable(rc))
+        a->failed = 1;
+    else
+        a->bad++;
+}
+
 static void
 write_rows(struct skiff_store *s, struct attempt *a)
 {
@@ -116,37 +129,14 @@ write_rows(struct skiff_store *s, struct attempt *a)
         a->failed = 1;
         return;
     }
-    for (size_t i = 0; i < s->w_states.n + s->w_usage.n && !a->failed; i++) {
-        rc = i < s->w_states.n ? write_state(s, &s->w_states.rows[i].st)
-                               : write_usage(s, &s->w_usage.rows[i - s->w_states.n].u);
-        if (rc == SQLITE_OK)
-            continue;
-        store_attempt_error(s, a, "write");
-        if (store_retryable(rc))
-            a->failed = 1;
-        else
-            a->bad++;
-    }
-    for (size_t i = 0; i < s->w_sigs.n && !a->failed; i++) {
-        rc = store_write_sig(s, &s->w_sigs.rows[i].sg);
-        if (rc == SQLITE_OK)
-            continue;
-        store_attempt_error(s, a, "write");
-        if (store_retryable(rc))
-            a->failed = 1;
-        else
-            a->bad++;
-    }
-    for (size_t i = 0; i < s->w_affs.n && !a->failed; i++) {
-        rc = store_write_aff(s, &s->w_affs.rows[i].af);
-        if (rc == SQLITE_OK)
-            continue;
-        store_attempt_error(s, a, "write");
-        if (store_retryable(rc))
-            a->failed = 1;
-        else
-            a->bad++;
-    }
+    for (size_t i = 0; i < s->w_states.n && !a->failed; i++)
+        note_write(s, a, write_state(s, &s->w_states.rows[i].st));
+    for (size_t i = 0; i < s->w_usage.n && !a->failed; i++)
+        note_write(s, a, write_usage(s, &s->w_usage.rows[i].u));
+    for (size_t i = 0; i < s->w_sigs.n && !a->failed; i++)
+        note_write(s, a, store_write_sig(s, &s->w_sigs.rows[i].sg));
+    for (size_t i = 0; i < s->w_affs.n && !a->failed; i++)
+        note_write(s, a, store_write_aff(s, &s->w_affs.rows[i].af));
     if (!a->failed && s->w_sigs.n)
         store_prune_sigs(s, a);
     if (!a->failed && s->w_affs.n)

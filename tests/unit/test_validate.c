@@ -65,15 +65,17 @@ test_valid_requests_pass(void **state)
     (void)state;
     assert_int_equal(gen("gemini-2.5-flash", "{" HELLO "}"), 0);
     assert_int_equal(gen("models/gemini-2.5-flash", "{" HELLO "}"), 0);
-    assert_int_equal(gen("gemini-flash-latest", "{" HELLO ", \"generationConfig\": "
-                                                "{\"temperature\": 2, \"topP\": 1, \"topK\": 0, "
-                                                "\"candidateCount\": 8, \"maxOutputTokens\": 65536,"
-                                                " \"stopSequences\": [\"a\",\"b\",\"c\",\"d\",\"e\"]}}"),
+    assert_int_equal(gen("gemini-flash-latest",
+                         "{" HELLO ", \"generationConfig\": "
+                         "{\"temperature\": 2, \"topP\": 1, \"topK\": 0, "
+                         "\"candidateCount\": 8, \"maxOutputTokens\": 65536,"
+                         " \"stopSequences\": [\"a\",\"b\",\"c\",\"d\",\"e\"]}}"),
                      0);
     /* Shapes the API's parser accepts: one object for a repeated field. */
     assert_int_equal(gen("gemini-2.5-flash", "{\"contents\": {\"parts\": {\"text\": \"hi\"}}}"), 0);
     assert_int_equal(gen("gemini-2.5-flash",
-                         "{\"system_instruction\": {\"parts\": {\"text\": \"be brief\"}}, " HELLO "}"),
+                         "{\"system_instruction\": {\"parts\": {\"text\": \"be brief\"}}, " HELLO
+                         "}"),
                      0);
     /* A multi-turn history whose model turn has only an empty text with a signature. */
     assert_int_equal(gen("gemini-2.5-flash",
@@ -125,9 +127,8 @@ test_model_rules(void **state)
     assert_int_equal(gen("gemini-4.0-ultra-preview-11-2026", "{" HELLO "}"), 0);
     /* Methods: stream is implied by generate, batchEmbedContents by embedContent. */
     assert_int_equal(check("v1beta", "gemini-2.5-pro", SKIFF_M_STREAM, "{" HELLO "}"), 0);
-    assert_int_equal(check("v1beta", "gemini-embedding-001", SKIFF_M_BATCH_EMBED,
-                           "{\"requests\": []}"),
-                     0);
+    assert_int_equal(
+        check("v1beta", "gemini-embedding-001", SKIFF_M_BATCH_EMBED, "{\"requests\": []}"), 0);
     refused(check("v1beta", "gemini-2.5-flash", SKIFF_M_EMBED, "{}"), 404, "model",
             "does not support embedContent");
     refused(check("v1beta", "gemini-embedding-001", SKIFF_M_GENERATE, "{" HELLO "}"), 404, "model",
@@ -142,21 +143,19 @@ test_model_rules(void **state)
     json_decref(models);
     struct skiff_violation w;
     const char *b = "{" HELLO "}";
-    assert_int_equal(skiff_validate(up, "v1beta", "gemini-3.9-flash", 16, SKIFF_M_GENERATE, b,
-                                    strlen(b), &w),
-                     1);
+    assert_int_equal(
+        skiff_validate(up, "v1beta", "gemini-3.9-flash", 16, SKIFF_M_GENERATE, b, strlen(b), &w),
+        1);
     assert_int_equal(w.status, 404);
     assert_non_null(strstr(w.message, "Did you mean gemini-2.5-flash?"));
-    assert_int_equal(skiff_validate(up, "v1beta", "text-bison-001", 14, SKIFF_M_GENERATE, b,
-                                    strlen(b), &w),
-                     1);
+    assert_int_equal(
+        skiff_validate(up, "v1beta", "text-bison-001", 14, SKIFF_M_GENERATE, b, strlen(b), &w), 1);
     assert_non_null(strstr(w.message, "not in the upstream's model list"));
     skiff_catalog_free(up);
 
     /* Without a catalog there are no model rules. */
-    assert_int_equal(skiff_validate(NULL, "v1beta", "anything", 8, SKIFF_M_GENERATE, b,
-                                    strlen(b), &w),
-                     0);
+    assert_int_equal(
+        skiff_validate(NULL, "v1beta", "anything", 8, SKIFF_M_GENERATE, b, strlen(b), &w), 0);
 }
 
 static void
@@ -184,10 +183,10 @@ test_contents_rules(void **state)
             400, "contents[1].role", "\"model\"");
     refused(gen("gemini-2.5-flash", "[1]"), 400, "", "JSON object");
     /* countTokens takes contents or generateContentRequest. */
-    assert_int_equal(check("v1beta", "gemini-2.5-flash", SKIFF_M_COUNT_TOKENS,
-                           "{\"generateContentRequest\": {\"model\": \"models/gemini-2.5-flash\", "
-                           HELLO "}}"),
-                     0);
+    assert_int_equal(
+        check("v1beta", "gemini-2.5-flash", SKIFF_M_COUNT_TOKENS,
+              "{\"generateContentRequest\": {\"model\": \"models/gemini-2.5-flash\", " HELLO "}}"),
+        0);
     refused(check("v1beta", "gemini-2.5-flash", SKIFF_M_COUNT_TOKENS,
                   "{\"generateContentRequest\": {\"model\": \"models/gemini-2.5-flash\"}}"),
             400, "generateContentRequest.contents", "not specified");
@@ -259,7 +258,7 @@ test_v1beta_only_fields_on_v1(void **state)
         assert_int_equal(check("v1beta", "gemini-2.5-flash", SKIFF_M_STREAM, body), 0);
     }
     static const char *const gc[] = {"responseMimeType", "responseSchema", "thinkingConfig",
-                                      "response_json_schema"};
+                                     "response_json_schema"};
     for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
         char field[64];
         snprintf(body, sizeof body, "{" HELLO ", \"generationConfig\": {\"%s\": {}}}", gc[i]);
