@@ -1,18 +1,15 @@
 /*
  * Response diagnostics, the second half of the troubleshooting guide: answers that end for
  * a reason the client should hear about (safety, recitation, a blocked prompt), streams
- * stuck in a repetition loop, and the thinking policy that trades quality for latency.
+ * stuck in a repetition loop.
  *
- * None of these changes a healthy response: the finish check only reads, the repetition
- * guard only advises, and the thinking policy only fills in a budget the client left out.
+ * Neither changes a healthy response: the finish check only reads and the repetition guard
+ * only advises.
  */
 #ifndef SKIFF_GEMINI_DIAGNOSE_H
 #define SKIFF_GEMINI_DIAGNOSE_H
 
 #include <stddef.h>
-
-#include "config/config.h"
-#include "gemini/catalog.h"
 
 /* ---- finishReason / blockReason ---------------------------------------------------------- */
 
@@ -70,29 +67,5 @@ enum skiff_rep skiff_repguard_feed_event(struct skiff_repguard *g, const char *e
 
 /* A one-line explanation of a tripped guard, for the header/event and the log (static). */
 const char *skiff_rep_explain(enum skiff_rep r);
-
-/* ---- thinking policy ------------------------------------------------------------------------ */
-
-/*
- * The configured default thinkingBudget for (token name, model): an entry for this token
- * and model beats this token and "*", which beats every client and this model, which beats
- * every client and "*". token may be NULL. Returns 1 with *budget set, or 0 (no default).
- */
-int skiff_thinking_default(const struct skiff_config *cfg, const char *token, const char *model,
-                           int *budget);
-
-/*
- * Applies the thinking policy to a generateContent/streamGenerateContent body for model on
- * version: when a default applies and the client set neither thinkingBudget nor
- * thinkingLevel, returns a new malloc'd body (compact JSON, the client's other fields kept)
- * with generationConfig.thinkingConfig.thinkingBudget set, and its length in *new_len.
- * Returns NULL when the body is to go as it is (no default, the client chose, /v1 which has
- * no thinkingConfig, or a body that is not a JSON object). With a catalog (may be NULL), a
- * default the model would refuse (a model that cannot think, 0 on a model that cannot turn
- * thinking off, a budget outside its range) is not applied: the policy never causes a 400.
- */
-char *skiff_thinking_apply(const struct skiff_config *cfg, const struct skiff_catalog *cat,
-                           const char *token, const char *version, const char *model,
-                           const char *body, size_t len, size_t *new_len);
 
 #endif

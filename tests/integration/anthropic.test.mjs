@@ -517,6 +517,27 @@ test('thinking.include_thoughts: thoughts shown to a client that says nothing of
   assert.deepEqual(m.content.map((b) => b.type), ['text']);
 });
 
+test('no thinking asked means none, as on Anthropic: a small max_tokens is all answer, not spent on thoughts', async () => {
+  // The sim thinks for at least 64 tokens when let: with its default, nothing would be left.
+  const ask = (extra) => client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }], ...extra });
+  for (const extra of [{}, { thinking: { type: 'disabled' } }]) {
+    const m = await ask(extra);
+    assert.deepEqual(m.content.map((b) => b.type), ['text'], JSON.stringify(extra));
+    assert.ok(m.content[0].text.length > 0, `empty text with ${JSON.stringify(extra)}`);
+  }
+  // The operator's thinking.default_budget still decides for the clients it names.
+  const own = await startServe(`${config()}thinking: {default_budget: {gemini-2.5-flash: 1024}}\n`);
+  try {
+    const c = new Anthropic({ apiKey: TOKEN, baseURL: own.url, maxRetries: 0 });
+    const m = await c.messages.create({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello' }] });
+    // Its 1024 thinking tokens take all 64: no text, as Gemini itself would answer.
+    assert.equal(m.stop_reason, 'max_tokens');
+    assert.equal(m.content.filter((b) => b.type === 'text' && b.text).length, 0);
+  } finally {
+    await own.stop();
+  }
+});
+
 test('an image by URL is fetched under media: (a loopback address only with allow_private) and reaches Gemini inline', async () => {
   // A 1x1 PNG, served by a local web server.
   const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');

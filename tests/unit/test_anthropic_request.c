@@ -353,17 +353,27 @@ test_fit(void **state)
         const char *thinking;
         const struct skiff_model_info *m;
         const char *gc;
+        const char *model; /* NULL: gemini-2.5-flash */
     } cases[] = {
-        {"{\"type\":\"disabled\"}", &pro, "{\"maxOutputTokens\":40000}"},
+        /* disabled: the least the model can do (Pro's minimum; Gemini 3's lowest level). */
+        {"{\"type\":\"disabled\"}", &pro,
+         "{\"maxOutputTokens\":40000,\"thinkingConfig\":{\"thinkingBudget\":128}}",
+         "gemini-2.5-pro"},
+        {"{\"type\":\"disabled\"}", &pro,
+         "{\"maxOutputTokens\":40000,\"thinkingConfig\":{\"thinkingLevel\":\"MINIMAL\"}}",
+         "gemini-3.5-flash"},
         {"{\"type\":\"disabled\"}", &flash,
-         "{\"maxOutputTokens\":40000,\"thinkingConfig\":{\"thinkingBudget\":0}}"},
+         "{\"maxOutputTokens\":40000,\"thinkingConfig\":{\"thinkingBudget\":0}}", NULL},
         {"{\"type\":\"enabled\",\"budget_tokens\":30000}", &flash,
          "{\"maxOutputTokens\":40000,\"thinkingConfig\":{\"includeThoughts\":true,"
-         "\"thinkingBudget\":24576}}"},
-        {"{\"type\":\"enabled\",\"budget_tokens\":30000}", &plain, "{\"maxOutputTokens\":40000}"},
+         "\"thinkingBudget\":24576}}",
+         NULL},
+        {"{\"type\":\"enabled\",\"budget_tokens\":30000}", &plain, "{\"maxOutputTokens\":40000}",
+         NULL},
         {"{\"type\":\"adaptive\"}", &pro,
          "{\"maxOutputTokens\":40000,\"thinkingConfig\":{\"includeThoughts\":true,"
-         "\"thinkingBudget\":-1}}"},
+         "\"thinkingBudget\":-1}}",
+         NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[512];
@@ -373,7 +383,9 @@ test_fit(void **state)
                  cases[i].thinking);
         struct skiff_anth_request r;
         free(translate(body, &r));
-        skiff_anth_request_fit(&r, cases[i].m);
+        assert_int_equal(skiff_anth_request_fit(
+                             &r, cases[i].m, cases[i].model ? cases[i].model : "gemini-2.5-flash"),
+                         0);
         char *gc = json_dumps(json_object_get(r.gemini, "generationConfig"), JSON_COMPACT);
         if (strcmp(gc, cases[i].gc) != 0)
             fail_msg("case %zu: got %s want %s", i, gc, cases[i].gc);

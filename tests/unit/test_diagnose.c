@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "gemini/catalog.h"
 #include "gemini/diagnose.h"
+#include "gemini/thinking.h"
 
 static int
 finish(const char *s, struct skiff_finish *f)
@@ -166,60 +167,6 @@ test_config_keys(void **state)
     assert_non_null(strstr(err, "thinking.default_budget.gemini-2.5-pro"));
 }
 
-static void
-test_thinking_policy(void **state)
-{
-    (void)state;
-    char err[512];
-    struct skiff_config *cfg = load("thinking:\n  default_budget: {\"*\": 0, gemini-2.5-pro: 128}\n"
-                                    "storage: {sqlite: \"\"}\n",
-                                    err, sizeof err);
-    assert_non_null(cfg);
-    struct skiff_catalog *cat = skiff_catalog_new();
-    size_t nl;
-    const char *b1 = "{\"contents\": [{\"parts\": [{\"text\": \"hi\"}]}], \"futureField\": 1}";
-    char *out =
-        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b1, strlen(b1), &nl);
-    assert_non_null(out);
-    assert_int_equal(nl, strlen(out));
-    json_t *j = json_loads(out, 0, NULL);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(j, "generationConfig"), "thinkingConfig"),
-                         "thinkingBudget")),
-                     0);
-    assert_int_equal(json_integer_value(json_object_get(j, "futureField")), 1);
-    json_decref(j);
-    free(out);
-
-    /* snake_case in, snake_case out; includeThoughts kept. */
-    const char *b2 = "{\"contents\": [], \"generation_config\": {\"thinking_config\": "
-                     "{\"include_thoughts\": true}}}";
-    out = skiff_thinking_apply(cfg, cat, NULL, "v1beta", "models/gemini-2.5-pro", b2, strlen(b2),
-                               &nl);
-    assert_non_null(out);
-    assert_non_null(strstr(out, "\"thinking_budget\":128"));
-    assert_non_null(strstr(out, "\"include_thoughts\":true"));
-    free(out);
-
-    /* Unchanged: the client chose, /v1, a model that cannot take the default. */
-    const char *b3 = "{\"generationConfig\": {\"thinkingConfig\": {\"thinkingLevel\": \"low\"}}}";
-    assert_null(
-        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b3, strlen(b3), &nl));
-    const char *b4 = "{\"generationConfig\": {\"thinkingConfig\": {\"thinkingBudget\": 512}}}";
-    assert_null(
-        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", b4, strlen(b4), &nl));
-    assert_null(
-        skiff_thinking_apply(cfg, cat, NULL, "v1", "gemini-2.5-flash", b1, strlen(b1), &nl));
-    /* "*": 0 must not break models that cannot turn thinking off, or cannot think. */
-    assert_null(
-        skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-3.5-flash", b1, strlen(b1), &nl));
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash-image", b1,
-                                     strlen(b1), &nl));
-    assert_null(skiff_thinking_apply(cfg, cat, NULL, "v1beta", "gemini-2.5-flash", "[1]", 3, &nl));
-    skiff_catalog_free(cat);
-    skiff_config_free(cfg);
-}
-
 int
 main(void)
 {
@@ -227,7 +174,6 @@ main(void)
         cmocka_unit_test(test_finish_reasons),
         cmocka_unit_test(test_repetition_guard),
         cmocka_unit_test(test_config_keys),
-        cmocka_unit_test(test_thinking_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

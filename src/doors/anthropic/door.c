@@ -33,6 +33,7 @@
 #include "doors/models.h"
 #include "gemini/catalog.h"
 #include "gemini/stream.h"
+#include "gemini/thinking.h"
 #include "relay/keypool.h"
 #include "state/sigcache.h"
 
@@ -399,18 +400,33 @@ body_model(const struct skiff_request *req)
     return out;
 }
 
-/* thinking.include_thoughts for a request that says nothing of thinking: the model's own
- * thinking, shown (generationConfig.thinkingConfig.includeThoughts). 0 or SKIFF_ENOMEM. */
+/*
+ * Thinking the client said nothing of. Anthropic's default is none, so a small max_tokens is
+ * never spent on thoughts: the least the model can do (gemini/thinking.h), unless the
+ * operator chose otherwise: thinking.default_budget for this token and model, or
+ * thinking.include_thoughts (the model's own thinking, shown). 0 or SKIFF_ENOMEM.
+ */
 static int
-show_thoughts(json_t *gemini)
+unasked_thinking(struct anth *a, const struct skiff_config *cfg, const char *who,
+                 const struct skiff_model_info *mi)
 {
-    json_t *gc = json_object_get(gemini, "generationConfig");
-    if (!gc && json_object_set_new(gemini, "generationConfig", gc = json_object()))
+    json_t *gc = json_object_get(a->ar.gemini, "generationConfig");
+    if (!gc && json_object_set_new(a->ar.gemini, "generationConfig", gc = json_object()))
         return SKIFF_ENOMEM;
     json_t *tc = json_object_get(gc, "thinkingConfig");
     if (!tc && json_object_set_new(gc, "thinkingConfig", tc = json_object()))
         return SKIFF_ENOMEM;
-    return json_object_set_new(tc, "includeThoughts", json_true()) ? SKIFF_ENOMEM : 0;
+    int b;
+    if (skiff_thinking_default(cfg, who, a->target, &b) && skiff_thinking_accepts(mi, b)) {
+        if (json_object_set_new(tc, "thinkingBudget", json_integer(b)))
+            return SKIFF_ENOMEM;
+    } else if (!cfg->include_thoughts && skiff_thinking_least(mi, a->target, tc)) {
+        return SKIFF_ENOMEM;
+    }
+    a->thoughts_unasked = cfg->include_thoughts;
+    if (cfg->include_thoughts && json_object_set_new(tc, "includeThoughts", json_true()))
+        return SKIFF_ENOMEM;
+    return 0;
 }
 
 static void
@@ -634,14 +650,13 @@ plan_messages(struct skiff_request *req, struct skiff_engine *eng, const struct 
         }
         struct skiff_model_info mi;
         int known = skiff_catalog_lookup(sh->cat, a->target, strlen(a->target), &mi);
-        skiff_anth_request_fit(&a->ar, known ? &mi : NULL);
-        if (cfg->include_thoughts && a->ar.thinking == SKIFF_ANTH_THINKING_UNSET && known &&
-            mi.thinking) {
-            a->thoughts_unasked = 1;
-            if (show_thoughts(a->ar.gemini)) {
-                skiff_anth_fail(&e, 500, "skiff ran out of memory");
-                goto out_refuse;
-            }
+        const char *who = NULL;
+        skiff_auth_check_header(cfg, req, "x-api-key", &who);
+        if (skiff_anth_request_fit(&a->ar, known ? &mi : NULL, a->target) ||
+            (a->ar.thinking == SKIFF_ANTH_THINKING_UNSET && known && mi.thinking &&
+             unasked_thinking(a, cfg, who, &mi))) {
+            skiff_anth_fail(&e, 500, "skiff ran out of memory");
+            goto out_refuse;
         }
     }
     sigs_release(&sigs);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "gemini/thinking.h"
 
 /* Gemini takes at most this many stopSequences (gemini-api.md §2.4). */
 #define GEMINI_MAX_STOPS 5
@@ -723,20 +724,21 @@ skiff_anth_request_parse(const char *body, size_t len, skiff_anth_sig_lookup *lo
     return translate(body, len, 0, lookup, ud, out, err);
 }
 
-void
-skiff_anth_request_fit(struct skiff_anth_request *r, const struct skiff_model_info *m)
+int
+skiff_anth_request_fit(struct skiff_anth_request *r, const struct skiff_model_info *m,
+                       const char *model)
 {
     json_t *gc = json_object_get(r->gemini, "generationConfig");
     json_t *tc = json_object_get(gc, "thinkingConfig");
     if (!m || !tc)
-        return;
+        return 0;
     if (!m->thinking) {
         json_object_del(gc, "thinkingConfig");
-        return;
+        return 0;
     }
-    if (r->thinking == SKIFF_ANTH_THINKING_DISABLED && !m->budget_zero_ok) {
-        json_object_del(gc, "thinkingConfig");
-        return;
+    if (r->thinking == SKIFF_ANTH_THINKING_DISABLED) {
+        json_object_del(tc, "thinkingBudget");
+        return skiff_thinking_least(m, model, tc);
     }
     if (r->thinking == SKIFF_ANTH_THINKING_ENABLED && m->budget_max > 0) {
         long b = r->budget_tokens;
@@ -744,8 +746,10 @@ skiff_anth_request_fit(struct skiff_anth_request *r, const struct skiff_model_in
             b = m->budget_min;
         if (b > m->budget_max)
             b = m->budget_max;
-        json_object_set_new(tc, "thinkingBudget", json_integer(b));
+        if (json_object_set_new(tc, "thinkingBudget", json_integer(b)))
+            return SKIFF_ENOMEM;
     }
+    return 0;
 }
 
 void

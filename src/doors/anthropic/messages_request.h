@@ -36,10 +36,10 @@ struct skiff_anth_media {
 };
 
 enum skiff_anth_thinking {
-    SKIFF_ANTH_THINKING_UNSET = 0, /* no `thinking` field: the model's default, no thoughts shown */
+    SKIFF_ANTH_THINKING_UNSET = 0, /* no `thinking` field: the door decides (door.c) */
     SKIFF_ANTH_THINKING_ENABLED,   /* {type: enabled, budget_tokens}: thoughts shown */
     SKIFF_ANTH_THINKING_ADAPTIVE,  /* {type: adaptive}: dynamic budget, thoughts shown */
-    SKIFF_ANTH_THINKING_DISABLED,  /* {type: disabled}: budget 0 where the model allows it */
+    SKIFF_ANTH_THINKING_DISABLED,  /* {type: disabled}: the least the model can do */
 };
 
 struct skiff_anth_request {
@@ -66,12 +66,14 @@ int skiff_anth_request_parse(const char *body, size_t len, skiff_anth_sig_lookup
 
 /*
  * Fits the thinking settings to the Gemini model the door chose (m from the catalog, NULL
- * when unknown: then nothing changes). A model that does not think gets no thinkingConfig;
- * `disabled` on a model that cannot turn thinking off (2.5 Pro, Gemini 3) leaves the model
- * its default and shows no thoughts; an `enabled` budget outside the model's range is
- * clamped into it. Call after skiff_anth_request_parse, before sending.
+ * when unknown: then nothing changes), named model. A model that does not think gets no
+ * thinkingConfig; `disabled` gets the least thinking the model can do (budget 0, else its
+ * minimum, or Gemini 3's lowest level: gemini/thinking.h) and shows no thoughts; an
+ * `enabled` budget outside the model's range is clamped into it. Call after
+ * skiff_anth_request_parse, before sending. 0 or SKIFF_ENOMEM.
  */
-void skiff_anth_request_fit(struct skiff_anth_request *r, const struct skiff_model_info *m);
+int skiff_anth_request_fit(struct skiff_anth_request *r, const struct skiff_model_info *m,
+                           const char *model);
 
 void skiff_anth_request_release(struct skiff_anth_request *r);
 

@@ -23,6 +23,7 @@
 #include "doors/gemini/resources.h"
 #include "doors/gemini/tenancy.h"
 #include "gemini/diagnose.h"
+#include "gemini/thinking.h"
 #include "gemini/error.h"
 #include "gemini/validate.h"
 #include "relay/keypool.h"

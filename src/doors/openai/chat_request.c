@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "gemini/thinking.h"
 
 struct ctx {
     const struct skiff_oai_chat_opts *o;
@@ -639,8 +640,10 @@ reasoning(struct ctx *c, const json_t *req, json_t *gc)
                                          name);
                 goto out;
             }
+        } else if (strcmp(e, "none") == 0 || (levels && strcmp(e, "minimal") == 0)) {
+            if (skiff_thinking_least(info, name, tc))
+                goto nomem;
         } else if (levels) {
-            const char *lv;
             if (pro && strcmp(e, "medium") == 0) {
                 rc = skiff_oai_error_set(c->err, 400, "reasoning_effort", NULL,
                                          "Model %s takes reasoning_effort none, minimal, low or "
@@ -648,24 +651,17 @@ reasoning(struct ctx *c, const json_t *req, json_t *gc)
                                          name);
                 goto out;
             }
-            if (strcmp(e, "none") == 0 || strcmp(e, "minimal") == 0)
-                lv = pro ? "low" : "minimal";
-            else
-                lv = e;
             char up[8];
             size_t i = 0;
-            for (; lv[i] && i + 1 < sizeof up; i++)
-                up[i] = (char)(lv[i] - 'a' + 'A');
+            for (; e[i] && i + 1 < sizeof up; i++)
+                up[i] = (char)(e[i] - 'a' + 'A');
             up[i] = '\0';
             if (json_object_set_new(tc, "thinkingLevel", json_string(up)))
                 goto nomem;
         } else {
             int min = info ? info->budget_min : 0, max = info ? info->budget_max : 0;
-            int zero_ok = info ? info->budget_zero_ok : 1;
             long b;
-            if (strcmp(e, "none") == 0)
-                b = zero_ok ? 0 : min;
-            else if (strcmp(e, "minimal") == 0)
+            if (strcmp(e, "minimal") == 0)
                 b = min > 0 ? min : 128;
             else
                 b = strcmp(e, "low") == 0 ? 1024 : strcmp(e, "medium") == 0 ? 8192 : 24576;
