@@ -1,4 +1,5 @@
 /* skiff: argv -> subcommand. No logic lives here. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,12 @@ main(int argc, char **argv)
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];
-    skiff_server_block_signals(); /* before the store or the refresher start threads of their own */
+    /* The servers take signals on a thread of their own (sigwait), so they are blocked before
+     * the store or the refresher start threads; the other commands keep the default: Ctrl-C
+     * stops a doctor waiting on an upstream or an explain reading stdin. */
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "sim") == 0)
+        skiff_server_block_signals();
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error to handle, not a death */
     if (strcmp(cmd, "serve") == 0)
         return skiff_serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "sim") == 0)

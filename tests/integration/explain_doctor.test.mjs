@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSim, run } from './lib.mjs';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { startSim, run, sleep, SKIFF } from './lib.mjs';
 
 const GOOD = 'AIzaSyDoctorGood0000000000000000000001';
 const REGION = 'AIzaSyDoctorRegion00000000000000000002';
@@ -170,4 +172,28 @@ test('explain - reads the sim\'s real error bodies and whole HTTP responses', as
   });
   assert.match(minute.stdout, /\(per-minute quota\)/);
   assert.match(minute.stdout, /Retry in: +21 s/);
+});
+
+// Ctrl-C: a command waiting on stdin or on an upstream that never answers stops at once
+// (the servers take signals on their own thread; the other commands keep the default).
+test('Ctrl-C stops explain reading stdin and doctor waiting on a silent upstream', async () => {
+  const silent = net.createServer(() => {}); // accepts, never answers
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+  const cfg = writeConfig('silent.yaml', `upstreams: {gemini: {base_url: "http://127.0.0.1:${silent.address().port}", keys: [${GOOD}]}}\nstorage: {sqlite: ""}\n`);
+  try {
+    for (const args of [['explain', '-'], ['doctor', '--config', cfg]]) {
+      const proc = spawn(SKIFF, args, { env: { ...process.env, ...CLEAN_ENV }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
+      await sleep(300); // explain is reading stdin (left open); doctor is waiting on the upstream
+      const t0 = Date.now();
+      proc.kill('SIGINT');
+      const end = await Promise.race([exited, sleep(3000).then(() => null)]);
+      if (!end) proc.kill('SIGKILL');
+      assert.ok(end, `skiff ${args[0]} ignored SIGINT`);
+      assert.equal(end.signal, 'SIGINT', `skiff ${args[0]}`);
+      assert.ok(Date.now() - t0 < 3000);
+    }
+  } finally {
+    silent.close();
+  }
 });
