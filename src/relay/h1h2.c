@@ -372,6 +372,7 @@ h2_handshaken(struct h1_conn *k)
             conn_close(k);
         return 1;
     }
+    skiff_tls_keep_buffers(k->tls); /* ~34 KB for a connection of up to 100 streams */
     warm_unlink(k);
     k->h2prev = NULL;
     k->h2next = o->h2conns;
