@@ -113,12 +113,13 @@ skiff_gemini_body_refs(const char *body, size_t len, int (*fn)(const char *name,
                        void *ctx)
 {
     static const char *const fields[] = {"fileUri", "cachedContent"};
+    static const char *const pats[] = {"\"fileUri\"", "\"cachedContent\""}; /* quoted */
     const char *end = body + len;
     for (size_t f = 0; body && f < 2; f++) {
-        char pat[24];
-        int pl = snprintf(pat, sizeof pat, "\"%s\"", fields[f]);
+        const char *pat = pats[f];
+        size_t pl = strlen(pat);
         for (const char *p = body; p && p < end;) {
-            p = memmem(p, (size_t)(end - p), pat, (size_t)pl);
+            p = memmem(p, (size_t)(end - p), pat, pl);
             if (!p)
                 break;
             p += pl;
