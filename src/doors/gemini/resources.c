@@ -165,7 +165,11 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
                     const struct skiff_route *rt, struct skiff_gemini_pin *pin, char *msg,
                     size_t cap)
 {
-    memset(pin, 0, sizeof *pin);
+    /* Not the whole struct (~2 KB a request): its strings and the n_unknown names are all
+     * that is read. */
+    pin->key = 0;
+    pin->name[0] = pin->upload_id[0] = '\0';
+    pin->n_unknown = 0;
     if (rt->kind == SKIFF_ROUTE_GENERATE)
         return body_owners(pool, req->body, req->body_len, pin, msg, cap);
     if (rt->kind != SKIFF_ROUTE_RESOURCE)
