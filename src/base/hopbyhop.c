@@ -3,32 +3,35 @@
 #include <string.h>
 #include <strings.h>
 
-/* Whether name[0..n) is one of list (NULL-terminated), ignoring case. */
-static int
-listed(const char *name, size_t n, const char *const *list)
+int
+skiff_name_in(const char *name, size_t n, const struct skiff_name *list, size_t count)
 {
-    for (; *list; list++)
-        if (strnlen(*list, n + 1) == n && strncasecmp(*list, name, n) == 0)
+    for (size_t i = 0; i < count; i++)
+        if (list[i].n == n && strncasecmp(list[i].s, name, n) == 0)
             return 1;
     return 0;
 }
+
+#define COUNT(a) (sizeof a / sizeof a[0])
 
 int
 skiff_hop_by_hop(const char *name, size_t n)
 {
-    static const char *const hop[] = {"connection", "keep-alive",        "proxy-connection", "te",
-                                      "trailer",    "transfer-encoding", "upgrade"};
-    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (strnlen(hop[i], n + 1) == n && strncasecmp(hop[i], name, n) == 0)
-            return 1;
-    return 0;
+    static const struct skiff_name hop[] = {
+        SKIFF_NAME("connection"), SKIFF_NAME("keep-alive"), SKIFF_NAME("proxy-connection"),
+        SKIFF_NAME("te"),         SKIFF_NAME("trailer"),    SKIFF_NAME("transfer-encoding"),
+        SKIFF_NAME("upgrade"),
+    };
+    return skiff_name_in(name, n, hop, COUNT(hop));
 }
 
 /* Names that never go upstream from a client, whatever the config says (beside the
  * hop-by-hop ones). */
-static const char *const framing[] = {"host", "content-length", "expect", NULL};
-static const char *const credentials[] = {"authorization", "proxy-authorization", "x-goog-api-key",
-                                          "cookie", NULL};
+static const struct skiff_name framing[] = {SKIFF_NAME("host"), SKIFF_NAME("content-length"),
+                                            SKIFF_NAME("expect")};
+static const struct skiff_name credentials[] = {SKIFF_NAME("authorization"),
+                                                SKIFF_NAME("proxy-authorization"),
+                                                SKIFF_NAME("x-goog-api-key"), SKIFF_NAME("cookie")};
 
 /* RFC 9110 tchar. */
 static int
@@ -49,9 +52,9 @@ skiff_header_unlistable(const char *name)
             return "is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)";
     if (skiff_hop_by_hop(name, n))
         return "is a hop-by-hop header: it describes one connection and never travels on";
-    if (listed(name, n, framing))
+    if (skiff_name_in(name, n, framing, COUNT(framing)))
         return "frames or routes the request: skiff sets it for the upstream itself";
-    if (listed(name, n, credentials))
+    if (skiff_name_in(name, n, credentials, COUNT(credentials)))
         return "carries a credential: a client's never goes upstream, and the pool key is sent "
                "as x-goog-api-key by skiff";
     if (n == 15 && strncasecmp(name, "accept-encoding", 15) == 0)

@@ -7,6 +7,19 @@
 
 #include <stddef.h>
 
+/* A header name with its length, in lists that skiff_name_in looks names up in. */
+struct skiff_name {
+    const char *s;
+    size_t n;
+};
+#define SKIFF_NAME(lit)                                                                            \
+    {                                                                                              \
+        lit, sizeof lit - 1                                                                        \
+    }
+
+/* Whether name[0..n) is one of list[0..count), ignoring case (lengths compared first). */
+int skiff_name_in(const char *name, size_t n, const struct skiff_name *list, size_t count);
+
 /* Whether name[0..n) (any case) is connection, keep-alive, proxy-connection, te, trailer,
  * transfer-encoding or upgrade. */
 int skiff_hop_by_hop(const char *name, size_t n);

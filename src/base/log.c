@@ -183,6 +183,15 @@ plain_run(const unsigned char *s, size_t i, size_t n)
             return i + (size_t)__builtin_ctz((unsigned)m);
         i += 16;
     }
+    if (i < n && n >= 16) {
+        /* The tail: the last 16 bytes, those before i (already plain) masked off. */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit) >> (16 - (n - i));
+        return m ? i + (size_t)__builtin_ctz(m) : n;
+    }
 #endif
     while (i < n && plain(s[i]))
         i++;

@@ -65,6 +65,7 @@ free_call(uv_handle_t *h)
 {
     struct h1_call *c = h->data;
     wipe(&c->req);
+    free(c->parts.fields);
     skiff_buf_release(&c->head);
     free(c->held);
     free(c->error);
@@ -389,6 +390,7 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     skiff_buf_init(&c->head, MAX_HEAD);
     if (build_request(c, o) < 0) {
         wipe(&c->req);
+        free(c->parts.fields);
         free(c);
         return NULL;
     }

@@ -155,6 +155,18 @@ struct socks_resolve {
 
 enum phase { CONNECTING, WAITING, RECEIVING };
 
+/* Where the parts of a call's request head lie (offsets into its req), marked as
+ * build_request writes them: an HTTP/2 stream sends them as fields (h1h2.c), not the head. */
+struct h1_span {
+    size_t at, len;
+};
+struct h1_reqparts {
+    struct h1_span method, target, authority;
+    struct h1_span *fields; /* name, value, name, value, ... (2 * nfields), owned */
+    size_t nfields, cap;
+    int bad; /* a header line without a colon: no stream can carry it */
+};
+
 struct h1_call {
     struct skiff_upcall base; /* first: the transport-neutral part */
     struct skiff_h1c *cl;
@@ -164,8 +176,9 @@ struct h1_call {
     uv_timer_t timer;              /* connect, first-byte, then idle-between-pieces */
     long connect_ms, first_byte_ms, idle_ms;
     enum phase phase;
-    struct skiff_buf req; /* the request head until it is written */
-    const char *body;     /* borrowed */
+    struct skiff_buf req;     /* the request head until it is written */
+    struct h1_reqparts parts; /* its parts, for an https:// origin (which may speak h2) */
+    const char *body;         /* borrowed */
     size_t body_len;
     struct skiff_buf head; /* a response head arriving across reads */
     struct skiff_h1resp resp;

@@ -196,6 +196,29 @@ send_request(struct h1_call *c)
         conn_failed(c, "could not send the request to the upstream", rc);
 }
 
+/* Marks the header line b[from..len-2) (its CRLF written) as a field of the request:
+ * name before the colon, value without surrounding whitespace. */
+static void
+mark_field(struct h1_reqparts *p, const struct skiff_buf *b, size_t from)
+{
+    if (!p->fields || b->len < from + 2)
+        return;
+    const char *line = b->data + from, *end = b->data + b->len - 2;
+    const char *colon = memchr(line, ':', (size_t)(end - line));
+    if (!colon || colon == line || p->nfields == p->cap) {
+        p->bad = 1;
+        return;
+    }
+    const char *v = colon + 1, *ve = end;
+    while (v < ve && (*v == ' ' || *v == '\t'))
+        v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+    struct h1_span *f = &p->fields[2 * p->nfields++];
+    f[0] = (struct h1_span){from, (size_t)(colon - line)};
+    f[1] = (struct h1_span){(size_t)(v - b->data), (size_t)(ve - v)};
+}
+
 int
 build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
 {
@@ -212,7 +235,8 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     skiff_buf_init(b, MAX_REQ_HEAD);
     /* One allocation: the headers are known, so their total is too. */
     size_t need = strlen(o->method) + strlen(target) + alen + 64;
-    for (const char *const *h = o->headers; h && *h; h++)
+    size_t nheaders = 0;
+    for (const char *const *h = o->headers; h && *h; h++, nheaders++)
         need += strlen(*h) + 2;
     /* Through an http:// proxy without a tunnel the target is the absolute URI, and the
      * proxy's credentials ride along. */
@@ -223,8 +247,17 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
         need += 32 + 2 * sizeof user;
     if (skiff_buf_reserve(b, need))
         return -1;
+    /* An https:// origin may turn out HTTP/2: the parts are marked as they are written. */
+    struct h1_reqparts *p = &c->parts;
+    if (c->origin->tls && !forwarded) {
+        p->cap = nheaders + 2; /* and authorization, content-length */
+        if (!(p->fields = calloc(2 * p->cap, sizeof *p->fields)))
+            return -1;
+    }
     skiff_buf_adds(b, o->method);
+    p->method = (struct h1_span){0, b->len};
     skiff_buf_add(b, " ", 1);
+    size_t at = b->len;
     if (forwarded) {
         skiff_buf_adds(b, "http://");
         skiff_buf_add(b, authority, alen);
@@ -232,11 +265,15 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     if (*target == '?')
         skiff_buf_add(b, "/", 1);
     skiff_buf_adds(b, target);
+    p->target = (struct h1_span){at, b->len - at};
     skiff_buf_adds(b, " HTTP/1.1\r\nhost: ");
+    p->authority = (struct h1_span){b->len, alen};
     skiff_buf_add(b, authority, alen);
     skiff_buf_add(b, "\r\n", 2);
     if (uilen) {
+        at = b->len;
         int rc = skiff_basic_auth_header("authorization", user, pass, b);
+        mark_field(p, b, at);
         memset(user, 0, sizeof user);
         memset(pass, 0, sizeof pass);
         if (rc < 0)
@@ -245,13 +282,17 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
     if (forwarded && skiff_proxy_auth_header(&c->origin->proxy, b) < 0)
         return -1;
     for (const char *const *h = o->headers; h && *h; h++) {
+        at = b->len;
         skiff_buf_adds(b, *h);
         skiff_buf_add(b, "\r\n", 2);
+        mark_field(p, b, at);
     }
     if (strcmp(o->method, "GET") != 0) {
+        at = b->len;
         skiff_buf_adds(b, "content-length: ");
         skiff_buf_add_uint(b, o->body_len);
         skiff_buf_add(b, "\r\n", 2);
+        mark_field(p, b, at);
     }
     return skiff_buf_add(b, "\r\n", 2) ? -1 : 0;
 }

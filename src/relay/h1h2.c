@@ -135,6 +135,39 @@ h2_check(struct h1_conn *k)
     h2_conn_end(k, *e ? e : "the upstream closed the HTTP/2 connection (GOAWAY)");
 }
 
+/* Submits c's request, from the parts of its head, as a stream on k's session. */
+static int
+h2_submit(struct h1_call *c, struct h1_conn *k)
+{
+    const struct h1_reqparts *p = &c->parts;
+    const char *b = c->req.data;
+    struct skiff_h2_field few[24], *f = few;
+    if (!b || !p->fields || p->bad)
+        return -1;
+    if (p->nfields > sizeof few / sizeof few[0] && !(f = malloc(p->nfields * sizeof *f)))
+        return -1;
+    for (size_t i = 0; i < p->nfields; i++) {
+        const struct h1_span *s = &p->fields[2 * i];
+        f[i] = (struct skiff_h2_field){b + s[0].at, b + s[1].at, s[0].len, s[1].len};
+    }
+    struct skiff_h2_req r = {
+        .method = b + p->method.at,
+        .method_len = p->method.len,
+        .path = b + p->target.at,
+        .path_len = p->target.len,
+        .authority = b + p->authority.at,
+        .authority_len = p->authority.len,
+        .fields = f,
+        .nfields = p->nfields,
+    };
+    k->in_h2++;
+    int rc = skiff_h2_submit(k->h2, &r, c->body, c->body_len, c);
+    k->in_h2--;
+    if (f != few)
+        free(f);
+    return rc;
+}
+
 /* Starts c's stream on k. */
 static void
 h2_start_stream(struct h1_call *c, struct h1_conn *k)
@@ -142,9 +175,7 @@ h2_start_stream(struct h1_call *c, struct h1_conn *k)
     c->h2conn = k;
     c->phase = WAITING;
     arm(c);
-    k->in_h2++;
-    int rc = skiff_h2_submit(k->h2, c->req.data, c->req.len, c->body, c->body_len, c);
-    k->in_h2--;
+    int rc = h2_submit(c, k);
     if (rc < 0) {
         c->h2conn = NULL;
         finish(c, "could not start an HTTP/2 stream to the upstream");
@@ -341,6 +372,7 @@ h2_handshaken(struct h1_conn *k)
             conn_close(k);
         return 1;
     }
+    skiff_tls_keep_buffers(k->tls); /* ~34 KB for a connection of up to 100 streams */
     warm_unlink(k);
     k->h2prev = NULL;
     k->h2next = o->h2conns;

@@ -14,13 +14,9 @@ skiff_h1_hop_by_hop(const char *name, size_t n)
     /* Beside the hop-by-hop fields: content-length, which the framing consumed (skiff frames
      * what it sends itself); proxy-authenticate, a challenge meant for the hop that asked;
      * alt-svc, which would send the client to Google instead of skiff. */
-    static const char *const drop[] = {"content-length", "proxy-authenticate", "alt-svc"};
-    if (skiff_hop_by_hop(name, n))
-        return 1;
-    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
-        if (strnlen(drop[i], n + 1) == n && strncasecmp(drop[i], name, n) == 0)
-            return 1;
-    return 0;
+    static const struct skiff_name drop[] = {
+        SKIFF_NAME("content-length"), SKIFF_NAME("proxy-authenticate"), SKIFF_NAME("alt-svc")};
+    return skiff_hop_by_hop(name, n) || skiff_name_in(name, n, drop, sizeof drop / sizeof drop[0]);
 }
 
 int

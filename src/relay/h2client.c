@@ -2,7 +2,7 @@
  * HTTP/2 sessions for the upstream client, on nghttp2 (relay/h2client.h). nghttp2 does the
  * protocol: frames, HPACK, SETTINGS, PING answers, GOAWAY, stream states and HTTP message
  * checks (a :status, a content-length that matches the DATA). This file keeps, per call,
- * a stream: the request from the call's HTTP/1.1 head, the answer's head and body handed
+ * a stream: the request as the call describes it, the answer's head and body handed
  * on as they come, and the end reported once.
  *
  * Flow control: nghttp2's automatic WINDOW_UPDATEs are off. The connection window is
@@ -440,7 +440,7 @@ skiff_h2_recv(struct skiff_h2 *h, const char *data, size_t len)
 }
 
 /* Whether name[0..n) is a field HTTP/2 carries in a request (RFC 9113 §8.2.2): no
- * connection-specific field, and host goes as :authority. */
+ * connection-specific field, and no host (the request's authority goes as :authority). */
 static int
 h2_request_field(const char *name, size_t n)
 {
@@ -452,77 +452,40 @@ h2_request_field(const char *name, size_t n)
 }
 
 int
-skiff_h2_submit(struct skiff_h2 *h, const char *head, size_t head_len, const char *body,
-                size_t body_len, void *call)
+skiff_h2_submit(struct skiff_h2 *h, const struct skiff_h2_req *r, const char *body, size_t body_len,
+                void *call)
 {
-    if (!skiff_h2_can_open(h) || head_len < 16)
+    if (!skiff_h2_can_open(h) || !r->method_len || !r->path_len || !r->authority_len)
         return -1;
-    /* The request line: METHOD SP target SP HTTP/1.1 CRLF. */
-    const char *end = head + head_len, *sp1 = memchr(head, ' ', head_len);
-    const char *eol = memchr(head, '\n', head_len);
-    if (!sp1 || !eol || sp1 > eol)
+    nghttp2_nv few[24], *nv = few;
+    if (r->nfields + 4 > sizeof few / sizeof few[0] &&
+        !(nv = malloc((r->nfields + 4) * sizeof *nv)))
         return -1;
-    const char *sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1));
-    if (!sp2 || sp2 == sp1 + 1 || sp1 == head)
-        return -1;
-    size_t nlines = 0;
-    for (const char *p = eol + 1; p < end; p++)
-        nlines += *p == '\n';
-    nghttp2_nv *nv = calloc(nlines + 4, sizeof *nv);
-    char *names = malloc(head_len); /* the lowercased names */
     struct h2_stream *st = calloc(1, sizeof *st);
     int rc = -1;
-    if (!nv || !names || !st)
+    if (!st)
         goto out;
-    size_t n = 0, at = 0;
+    size_t n = 0;
+    /* nghttp2 copies every name and value, lowercasing the names. */
 #define NV(nm, nl, v, vl)                                                                          \
     nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nl), (vl), NGHTTP2_NV_FLAG_NONE}
-    NV(":method", 7, head, (size_t)(sp1 - head));
+    NV(":method", 7, r->method, r->method_len);
     NV(":scheme", 7, "https", 5);
-    NV(":path", 5, sp1 + 1, (size_t)(sp2 - sp1 - 1));
-    size_t authority_at = n++;
-    int have_authority = 0;
-    for (const char *line = eol + 1; line < end;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (!nl)
-            goto out; /* the head ends with a blank line */
-        const char *le = nl > line && nl[-1] == '\r' ? nl - 1 : nl;
-        if (le == line)
-            break; /* the blank line */
-        const char *colon = memchr(line, ':', (size_t)(le - line));
-        if (!colon || colon == line)
-            goto out;
-        size_t nlen = (size_t)(colon - line);
-        const char *v = colon + 1;
-        while (v < le && (*v == ' ' || *v == '\t'))
-            v++;
-        size_t vlen = (size_t)(le - v);
-        while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-            vlen--;
-        if (nlen == 4 && !strncasecmp(line, "host", 4)) {
-            nv[authority_at] =
-                (nghttp2_nv){(uint8_t *)":authority", (uint8_t *)v, 10, vlen, NGHTTP2_NV_FLAG_NONE};
-            have_authority = 1;
-        } else if (h2_request_field(line, nlen)) {
-            for (size_t i = 0; i < nlen; i++) {
-                char c = line[i];
-                names[at + i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-            }
-            NV(names + at, nlen, v, vlen);
-            at += nlen;
-        }
-        line = nl + 1;
+    NV(":path", 5, r->path, r->path_len);
+    NV(":authority", 10, r->authority, r->authority_len);
+    for (size_t i = 0; i < r->nfields; i++) {
+        const struct skiff_h2_field *f = &r->fields[i];
+        if (h2_request_field(f->name, f->name_len))
+            NV(f->name, f->name_len, f->value, f->value_len);
     }
 #undef NV
-    if (!have_authority)
-        goto out;
     st->h = h;
     st->call = call;
     st->body = body ? body : "";
     st->body_len = body ? body_len : 0;
     /* A request with a body (a POST, even an empty one) goes as HEADERS then DATA; a GET
      * ends with its HEADERS. */
-    int with_body = !((size_t)(sp1 - head) == 3 && !memcmp(head, "GET", 3));
+    int with_body = !(r->method_len == 3 && !memcmp(r->method, "GET", 3));
     nghttp2_data_provider prd = {.source = {.ptr = st}, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(h->s, NULL, nv, n, with_body ? &prd : NULL, st);
     if (id < 0)
@@ -539,8 +502,8 @@ skiff_h2_submit(struct skiff_h2 *h, const char *head, size_t head_len, const cha
     skiff_h2_flush(h); /* a failed send kills the session: the owner ends the connection */
 out:
     free(st);
-    free(nv);
-    free(names);
+    if (nv != few)
+        free(nv);
     return rc;
 }
 

@@ -54,15 +54,29 @@ int skiff_h2_recv(struct skiff_h2 *h, const char *data, size_t len);
  * flushes). 0, or -1 as skiff_h2_recv. */
 int skiff_h2_flush(struct skiff_h2 *h);
 
+/* One request field: name and value, borrowed for the skiff_h2_submit call. */
+struct skiff_h2_field {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+/* A request as a stream carries it, every part borrowed for the skiff_h2_submit call: what
+ * goes as :method, :path and :authority (:scheme is https), then the fields (any case:
+ * names go lowercased; connection-specific ones and host are dropped, RFC 9113 §8.2.2). */
+struct skiff_h2_req {
+    const char *method, *path, *authority;
+    size_t method_len, path_len, authority_len;
+    const struct skiff_h2_field *fields;
+    size_t nfields;
+};
+
 /*
- * Starts a call on a new stream from its HTTP/1.1 request head (as h1client builds it:
- * "METHOD target HTTP/1.1\r\nhost: authority\r\nname: value\r\n...\r\n"): the request line
- * and host become :method, :path, :scheme (https) and :authority; names are lowercased;
- * connection-specific fields are dropped. body (borrowed until on_end or skiff_h2_cancel)
- * goes as DATA as the upstream's windows allow. Returns 0, or -1 when the head is not one
- * or the session takes no new stream.
+ * Starts a call on a new stream for request r. body (borrowed until on_end or
+ * skiff_h2_cancel) goes as DATA as the upstream's windows allow; a GET ends with its HEADERS.
+ * Returns 0, or -1 when r lacks a method, path or authority, or the session takes no new
+ * stream.
  */
-int skiff_h2_submit(struct skiff_h2 *h, const char *head, size_t head_len, const char *body,
+int skiff_h2_submit(struct skiff_h2 *h, const struct skiff_h2_req *r, const char *body,
                     size_t body_len, void *call);
 
 /* The call goes away: its stream is reset (CANCEL) unless it has ended, and no callback

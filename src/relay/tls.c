@@ -50,7 +50,8 @@ skiff_tls_ctx_new(const char *ca_file, const unsigned char *alpn, size_t alpn_le
     }
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-    /* Buffers go back while a connection is idle: thousands of kept connections. */
+    /* Buffers go back while a connection is idle: thousands of kept connections (an HTTP/2
+     * one, busy with many calls, keeps them: skiff_tls_keep_buffers). */
     SSL_CTX_set_mode(c->ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_default_verify_paths(c->ctx);
     if (ca_file && *ca_file && SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL) != 1) {
@@ -196,6 +197,12 @@ skiff_tls_alpn(const struct skiff_tls *t, const char **name, size_t *len)
     SSL_get0_alpn_selected(t->ssl, &p, &n);
     *name = p ? (const char *)p : "";
     *len = p ? n : 0;
+}
+
+void
+skiff_tls_keep_buffers(struct skiff_tls *t)
+{
+    SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 }
 
 ssize_t

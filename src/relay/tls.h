@@ -48,6 +48,11 @@ int skiff_tls_handshake(struct skiff_tls *t);
 /* The protocol ALPN selected ("http/1.1", "h2"), or "" when none was. */
 void skiff_tls_alpn(const struct skiff_tls *t, const char **name, size_t *len);
 
+/* The session keeps its record buffers between reads and writes (they go back while idle
+ * otherwise): for a connection that carries many calls (HTTP/2), where a buffer freed after
+ * each record is allocated again for the next. */
+void skiff_tls_keep_buffers(struct skiff_tls *t);
+
 /* Decrypted bytes into out: >0 bytes, 0 when it needs more ciphertext, -1 at the end of the
  * stream (the peer's close_notify; skiff_tls_error is empty then) or on an error. */
 ssize_t skiff_tls_read(struct skiff_tls *t, char *out, size_t cap);

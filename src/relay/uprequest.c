@@ -20,15 +20,7 @@
 #define MAX_PAGE_TOKEN 2048   /* decoded bytes of a pageToken; Google's are ~100 */
 #define MAX_HEADER_VALUE 4096 /* an allowlisted response header longer than this is dropped */
 
-/* Whether name[0..n) is one of list (NULL-terminated), ignoring case. */
-static int
-name_in(const char *name, size_t n, const char *const *list)
-{
-    for (; *list; list++)
-        if (strnlen(*list, n + 1) == n && strncasecmp(*list, name, n) == 0)
-            return 1;
-    return 0;
-}
+#define NAME_IN(name, n, list) skiff_name_in(name, n, list, sizeof list / sizeof list[0])
 
 /* Whether v[0..n) holds a byte no header value may carry: a control other than HTAB (NUL,
  * CR and LF among them) or DEL. */
@@ -228,8 +220,9 @@ skiff_upquery_parse(const char *query, size_t len, const struct skiff_route *rt,
 /* ---- the request ---------------------------------------------------------------------- */
 
 /* Request headers a client may send upstream (beside upstreams.gemini.forward_headers). */
-static const char *const client_headers[] = {
-    "content-type", "accept", "user-agent", "x-goog-api-client", "traceparent", "tracestate", NULL};
+static const struct skiff_name client_headers[] = {
+    SKIFF_NAME("content-type"),      SKIFF_NAME("accept"),      SKIFF_NAME("user-agent"),
+    SKIFF_NAME("x-goog-api-client"), SKIFF_NAME("traceparent"), SKIFF_NAME("tracestate")};
 
 /* Whether name is listed in one of the client's Connection headers (hop-by-hop by
  * declaration, RFC 9110 7.6.1). */
@@ -247,21 +240,21 @@ named_by_connection(const struct skiff_request *req, const char *name, size_t n)
 }
 
 /* The upload protocol's request headers (uploads only). */
-static const char *const upload_headers[] = {"x-goog-upload-protocol",
-                                             "x-goog-upload-command",
-                                             "x-goog-upload-offset",
-                                             "x-goog-upload-header-content-length",
-                                             "x-goog-upload-header-content-type",
-                                             "x-goog-upload-file-name",
-                                             NULL};
+static const struct skiff_name upload_headers[] = {
+    SKIFF_NAME("x-goog-upload-protocol"),
+    SKIFF_NAME("x-goog-upload-command"),
+    SKIFF_NAME("x-goog-upload-offset"),
+    SKIFF_NAME("x-goog-upload-header-content-length"),
+    SKIFF_NAME("x-goog-upload-header-content-type"),
+    SKIFF_NAME("x-goog-upload-file-name")};
 
 /* Whether the client's header h goes upstream on route rt. */
 static int
 forwarded(const struct skiff_config *cfg, const struct skiff_request *req,
           const struct skiff_route *rt, const struct skiff_header *h)
 {
-    int listed = name_in(h->name, h->name_len, client_headers) ||
-                 (rt->res == SKIFF_RES_UPLOAD && name_in(h->name, h->name_len, upload_headers));
+    int listed = NAME_IN(h->name, h->name_len, client_headers) ||
+                 (rt->res == SKIFF_RES_UPLOAD && NAME_IN(h->name, h->name_len, upload_headers));
     for (size_t i = 0; !listed && i < cfg->nforward_headers; i++)
         listed = strnlen(cfg->forward_headers[i], h->name_len + 1) == h->name_len &&
                  strncasecmp(cfg->forward_headers[i], h->name, h->name_len) == 0;
@@ -440,18 +433,18 @@ skiff_uprequest_wipe(struct skiff_uprequest *u)
 /* ---- the response head ---------------------------------------------------------------- */
 
 /* Upstream response headers a client sees (content-type goes with the status). */
-static const char *const answer_headers[] = {"content-encoding",
-                                             "retry-after",
-                                             "server-timing",
-                                             "vary",
-                                             "x-gemini-service-tier",
-                                             "x-goog-upload-status",
-                                             "x-goog-upload-chunk-granularity",
-                                             "x-goog-upload-size-received",
-                                             "x-goog-upload-header-content-length",
-                                             "x-goog-upload-header-content-type",
-                                             "content-disposition",
-                                             NULL};
+static const struct skiff_name answer_headers[] = {
+    SKIFF_NAME("content-encoding"),
+    SKIFF_NAME("retry-after"),
+    SKIFF_NAME("server-timing"),
+    SKIFF_NAME("vary"),
+    SKIFF_NAME("x-gemini-service-tier"),
+    SKIFF_NAME("x-goog-upload-status"),
+    SKIFF_NAME("x-goog-upload-chunk-granularity"),
+    SKIFF_NAME("x-goog-upload-size-received"),
+    SKIFF_NAME("x-goog-upload-header-content-length"),
+    SKIFF_NAME("x-goog-upload-header-content-type"),
+    SKIFF_NAME("content-disposition")};
 
 int
 skiff_hblock_next(const char **p, const char *end, struct skiff_hline *h)
@@ -493,7 +486,7 @@ skiff_uprequest_forward_head(struct skiff_request *req, const char *block, size_
     struct skiff_hline h;
     char v[MAX_HEADER_VALUE + 1];
     while (skiff_hblock_next(&p, end, &h)) {
-        if (!name_in(h.name, h.name_len, answer_headers) || h.value_len > MAX_HEADER_VALUE ||
+        if (!NAME_IN(h.name, h.name_len, answer_headers) || h.value_len > MAX_HEADER_VALUE ||
             has_control(h.value, h.value_len))
             continue;
         redacted(pool, h.value, h.value_len, v);

@@ -78,11 +78,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     static char body[100000];
     struct call a = {.pause = flags & 1, .h = h}, b = {.cancel_on_head = (flags >> 2) & 1, .h = h};
-    static const char get[] = "GET /v1beta/models HTTP/1.1\r\nhost: up\r\n\r\n";
-    static const char post[] = "POST /v1beta/models/m:generateContent HTTP/1.1\r\nhost: up\r\n"
-                               "content-type: application/json\r\ncontent-length: 100000\r\n\r\n";
-    if (skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &a) < 0 ||
-        skiff_h2_submit(h, post, sizeof post - 1, body, sizeof body, &b) < 0)
+    static const struct skiff_h2_field ct[] = {
+        {"content-type", "application/json", 12, 16},
+        {"content-length", "100000", 14, 6},
+    };
+    static const struct skiff_h2_req get = {"GET", "/v1beta/models", "up", 3, 14, 2, NULL, 0};
+    static const struct skiff_h2_req post = {
+        "POST", "/v1beta/models/m:generateContent", "up", 4, 32, 2, ct, 2};
+    if (skiff_h2_submit(h, &get, NULL, 0, &a) < 0 ||
+        skiff_h2_submit(h, &post, body, sizeof body, &b) < 0)
         abort();
     skiff_h2_flush(h);
     for (size_t at = 0; at < size;) {

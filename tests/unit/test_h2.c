@@ -139,15 +139,29 @@ pump(struct skiff_h2 *h)
     }
 }
 
-static const char HEAD[] = "POST /v1beta/models/m:generateContent?alt=sse HTTP/1.1\r\n"
-                           "host: generativelanguage.googleapis.com\r\n"
-                           "Content-Type: application/json\r\n"
-                           "Connection: keep-alive\r\n"
-                           "Keep-Alive: timeout=5\r\n"
-                           "X-Goog-Api-Key:   AIzaKey \r\n"
-                           "TE: trailers\r\n"
-                           "content-length: 5\r\n"
-                           "\r\n";
+#define FIELD(n, v)                                                                                \
+    {                                                                                              \
+        .name = n, .name_len = sizeof n - 1, .value = v, .value_len = sizeof v - 1                 \
+    }
+static const struct skiff_h2_field FIELDS[] = {
+    FIELD("Content-Type", "application/json"),
+    FIELD("Connection", "keep-alive"),
+    FIELD("Keep-Alive", "timeout=5"),
+    FIELD("X-Goog-Api-Key", "AIzaKey"),
+    FIELD("TE", "trailers"),
+    FIELD("content-length", "5"),
+};
+#undef FIELD
+#define PART(f, s) .f = s, .f##_len = sizeof s - 1
+static const struct skiff_h2_req POST = {
+    PART(method, "POST"),
+    PART(path, "/v1beta/models/m:generateContent?alt=sse"),
+    PART(authority, "generativelanguage.googleapis.com"),
+    .fields = FIELDS,
+    .nfields = sizeof FIELDS / sizeof FIELDS[0],
+};
+static const struct skiff_h2_req GET = {PART(method, "GET"), PART(path, "/a"),
+                                        PART(authority, "up")};
 
 static void
 respond(int32_t id, const char *body, int end)
@@ -184,7 +198,7 @@ test_request_fields(void **state)
     struct skiff_h2 *h = skiff_h2_new(&ops, NULL);
     static struct call c;
     memset(&c, 0, sizeof c);
-    assert_int_equal(skiff_h2_submit(h, HEAD, sizeof HEAD - 1, "hello", 5, &c), 0);
+    assert_int_equal(skiff_h2_submit(h, &POST, "hello", 5, &c), 0);
     pump(h);
     assert_string_equal(S.fields[0], ":method=POST;:scheme=https;:path=/v1beta/models/"
                                      "m:generateContent?alt=sse;:authority=generativelanguage."
@@ -192,14 +206,16 @@ test_request_fields(void **state)
                                      "key=AIzaKey;content-length=5;");
     assert_int_equal(S.body_len[0], 5);
     assert_memory_equal(S.body[0], "hello", 5);
-    /* Heads that are not one: no request line, no host, a line without a colon. */
-    assert_int_equal(skiff_h2_submit(h, "garbage\r\n\r\n", 11, NULL, 0, &c), -1);
-    static const char nohost[] = "GET / HTTP/1.1\r\naccept: x\r\n\r\n";
-    assert_int_equal(skiff_h2_submit(h, nohost, sizeof nohost - 1, NULL, 0, &c), -1);
-    static const char nocolon[] = "GET / HTTP/1.1\r\nhost: a\r\nbroken\r\n\r\n";
-    assert_int_equal(skiff_h2_submit(h, nocolon, sizeof nocolon - 1, NULL, 0, &c), -1);
-    static const char cut[] = "GET / HTTP/1.1\r\nhost: a\r\naccept: x";
-    assert_int_equal(skiff_h2_submit(h, cut, sizeof cut - 1, NULL, 0, &c), -1);
+    /* Requests that are not one: no method, no path, no authority. */
+    struct skiff_h2_req bad = GET;
+    bad.method_len = 0;
+    assert_int_equal(skiff_h2_submit(h, &bad, NULL, 0, &c), -1);
+    bad = GET;
+    bad.path_len = 0;
+    assert_int_equal(skiff_h2_submit(h, &bad, NULL, 0, &c), -1);
+    bad = GET;
+    bad.authority_len = 0;
+    assert_int_equal(skiff_h2_submit(h, &bad, NULL, 0, &c), -1);
     assert_int_equal(skiff_h2_calls(h), 1);
     skiff_h2_free(h);
     nghttp2_session_del(S.s);
@@ -216,9 +232,8 @@ test_pause_does_not_stall_others(void **state)
     static struct call a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    static const char get[] = "GET /a HTTP/1.1\r\nhost: up\r\n\r\n";
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &a), 0);
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &b), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &a), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &b), 0);
     pump(h);
     assert_int_equal(S.nstreams, 2);
     static size_t left_a = 600000, left_b = 1000;
@@ -265,10 +280,9 @@ test_ends(void **state)
     memset(&b, 0, sizeof b);
     memset(&c, 0, sizeof c);
     memset(&d, 0, sizeof d);
-    static const char get[] = "GET /a HTTP/1.1\r\nhost: up\r\n\r\n";
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &a), 0);
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &b), 0);
-    assert_int_equal(skiff_h2_submit(h, HEAD, sizeof HEAD - 1, "hello", 5, &c), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &a), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &b), 0);
+    assert_int_equal(skiff_h2_submit(h, &POST, "hello", 5, &c), 0);
     pump(h);
     /* REFUSED_STREAM: never processed, may go again. */
     nghttp2_submit_rst_stream(S.s, 0, S.ids[0], NGHTTP2_REFUSED_STREAM);
@@ -295,7 +309,7 @@ test_ends(void **state)
     assert_int_equal(c.status, 429);
     assert_string_equal(c.error, "");
     /* The connection goes: a call whose answer had not come fails, not cleanly. */
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &d), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &d), 0);
     pump(h);
     skiff_h2_fail(h, "the upstream closed the connection");
     assert_int_equal(d.ended, 1);
@@ -318,9 +332,8 @@ test_goaway(void **state)
     static struct call a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    static const char get[] = "GET /a HTTP/1.1\r\nhost: up\r\n\r\n";
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &a), 0);
-    assert_int_equal(skiff_h2_submit(h, get, sizeof get - 1, NULL, 0, &b), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &a), 0);
+    assert_int_equal(skiff_h2_submit(h, &GET, NULL, 0, &b), 0);
     pump(h);
     nghttp2_submit_goaway(S.s, 0, S.ids[0], NGHTTP2_NO_ERROR, NULL, 0);
     pump(h);

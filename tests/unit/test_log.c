@@ -122,6 +122,28 @@ test_non_utf8_is_replaced(void **state)
     json_decref(j);
 }
 
+/* A quote at any place of a value, in the 16-byte blocks or the tail after them, is escaped
+ * and the value comes back whole. */
+static void
+test_escape_at_every_place(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {5, 17, 31};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        for (size_t at = 0; at < n; at++) {
+            char v[40];
+            memset(v, 'a', n);
+            v[at] = '"';
+            json_t *j = log_one(v, n);
+            json_t *got = json_object_get(j, "path");
+            assert_int_equal(json_string_length(got), n);
+            assert_memory_equal(json_string_value(got), v, n);
+            json_decref(j);
+        }
+    }
+}
+
 /* A value too long for a line is cut at a character, and the line says so and stays JSON. */
 static void
 test_long_line_is_cut_and_stays_json(void **state)
@@ -261,6 +283,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_non_utf8_is_replaced),
+        cmocka_unit_test(test_escape_at_every_place),
         cmocka_unit_test(test_long_line_is_cut_and_stays_json),
         cmocka_unit_test(test_ints),
         cmocka_unit_test(test_stalled_stderr_never_blocks_and_reports_drops),

@@ -413,8 +413,9 @@ gemini_handle(struct skiff_request *req, struct skiff_engine *e)
     if (rt.method == SKIFF_M_GENERATE || rt.method == SKIFF_M_STREAM) {
         /* The policy sees the asked model as the engine keeps it: cut to 128 bytes. */
         char asked[129];
-        snprintf(asked, sizeof asked, "%.*s", (int)(rt.model_len < 128 ? rt.model_len : 128),
-                 rt.model);
+        size_t alen = strnlen(rt.model, rt.model_len < 128 ? rt.model_len : 128);
+        memcpy(asked, rt.model, alen);
+        asked[alen] = '\0';
         plan.owned_body = skiff_thinking_apply(cfg, sh->cat, who, rt.version, asked, req->body,
                                                req->body_len, &plan.owned_len);
     }

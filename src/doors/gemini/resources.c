@@ -113,12 +113,13 @@ skiff_gemini_body_refs(const char *body, size_t len, int (*fn)(const char *name,
                        void *ctx)
 {
     static const char *const fields[] = {"fileUri", "cachedContent"};
+    static const char *const pats[] = {"\"fileUri\"", "\"cachedContent\""}; /* quoted */
     const char *end = body + len;
     for (size_t f = 0; body && f < 2; f++) {
-        char pat[24];
-        int pl = snprintf(pat, sizeof pat, "\"%s\"", fields[f]);
+        const char *pat = pats[f];
+        size_t pl = strlen(pat);
         for (const char *p = body; p && p < end;) {
-            p = memmem(p, (size_t)(end - p), pat, (size_t)pl);
+            p = memmem(p, (size_t)(end - p), pat, pl);
             if (!p)
                 break;
             p += pl;
@@ -164,7 +165,11 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
                     const struct skiff_route *rt, struct skiff_gemini_pin *pin, char *msg,
                     size_t cap)
 {
-    memset(pin, 0, sizeof *pin);
+    /* Not the whole struct (~2 KB a request): its strings and the n_unknown names are all
+     * that is read. */
+    pin->key = 0;
+    pin->name[0] = pin->upload_id[0] = '\0';
+    pin->n_unknown = 0;
     if (rt->kind == SKIFF_ROUTE_GENERATE)
         return body_owners(pool, req->body, req->body_len, pin, msg, cap);
     if (rt->kind != SKIFF_ROUTE_RESOURCE)
