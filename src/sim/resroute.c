@@ -1,6 +1,7 @@
 #include "sim/resroute.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -127,7 +128,10 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     else
         skiff_sim_batches_handle(sim->batches, &q, &r);
     if (r.status == 200) {
-        if (r.body)
+        if (r.raw) {
+            plan_body(sr, 200, r.raw_type, r.raw, r.raw_len);
+            r.raw = NULL;
+        } else if (r.body)
             plan_json(sr, 200, r.body);
         else
             plan_body(sr, 200, "text/plain; charset=utf-8", strdup(""), 0);
@@ -141,5 +145,6 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     }
     json_decref(r.body);
     json_decref(r.headers);
+    free(r.raw);
     return 0;
 }

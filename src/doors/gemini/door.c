@@ -83,6 +83,7 @@ struct res_call {
     struct skiff_route rt;
     struct skiff_upquery query; /* the plan's (slices borrowed from the request) */
     const struct skiff_keypool *pool;
+    const char *upstream_base; /* the config's base_url (borrowed) */
     struct skiff_gemini_pin pin;
     char owner[SKIFF_TENANCY_MAX_TAG]; /* the creator tag learn records ("" in open mode) */
     struct skiff_tenancy_list list;
@@ -125,9 +126,17 @@ r_body(void *door, struct skiff_request *req, const struct skiff_engine_answer *
     struct res_call *rc = door;
     skiff_gemini_learn(req, rc->pool, &rc->rt, a, rc->owner[0] ? rc->owner : NULL);
     switch (skiff_tenancy_list_answer(req, rc->pool, &rc->rt, &rc->list, a)) {
-    case SKIFF_TENANCY_PASS:
-        g_body(door, req, a);
+    case SKIFF_TENANCY_PASS: {
+        size_t len;
+        char *body = skiff_gemini_rewrite_operation(req, rc->pool, rc->upstream_base, &rc->rt, a,
+                                                    rc->owner[0] ? rc->owner : NULL, &len);
+        if (body)
+            skiff_http_respond(req, a->status, a->content_type, body, len);
+        else
+            g_body(door, req, a);
+        free(body);
         return;
+    }
     case SKIFF_TENANCY_ANSWERED:
         return;
     case SKIFF_TENANCY_NEXT:
@@ -417,6 +426,7 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
         }
         rc->rt = rt;
         rc->pool = sh->pool;
+        rc->upstream_base = sh->cfg->base_url;
         rc->pin = pin;
         snprintf(rc->owner, sizeof rc->owner, "%s", owner);
         rc->list = *list;
