@@ -113,4 +113,6 @@ test('at the sim: another key gets 403 for the video; once it expires, its owner
   r = await fetch(plainUrl(video.video.uri), { headers: { 'x-goog-api-key': TA } });
   assert.equal(r.status, 403);
   assert.equal((await r.json()).error.status, 'PERMISSION_DENIED');
+  const h = await (await fetch(`${serve.url}/healthz`)).json();
+  assert.equal(h.usable_keys, K.length, 'a key was blamed for an expired file');
 });
