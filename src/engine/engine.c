@@ -583,8 +583,8 @@ plan_deadline(struct call *c)
     c->deadline_ms = skiff_now_ms() + c->deadline_total_ms;
 }
 
-/* A new call of plan on req, not yet the request's and not started; NULL when out of memory
- * (nothing taken). */
+/* A new call of plan on req, made the request's (req->data, on_abort, on_drain) but not
+ * started; NULL when out of memory (nothing taken, req untouched). */
 static struct call *
 call_new(struct skiff_engine *w, struct skiff_request *req, struct skiff_engine_plan *plan)
 {
