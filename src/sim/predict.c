@@ -29,8 +29,9 @@ struct sim_op {
     int64_t expire_ms; /* the videos' files expire then (0: 48 hours after done_ms) */
 };
 
-#define VIDEO_TTL_MS (48LL * 3600 * 1000) /* a generated video's file lives 48 hours */
-#define VIDEO_MEDIA 4096                  /* bytes of a video's media box */
+#define VIDEO_TTL_MS (48LL * 3600 * 1000)          /* a generated video's file lives 48 hours */
+#define VIDEO_MEDIA 4096                           /* bytes of a video's media box */
+#define VIDEO_BYTES ((size_t)24 + 8 + VIDEO_MEDIA) /* ftyp, the mdat head, the media */
 
 static int64_t
 video_expiry(const struct sim_op *o)
@@ -399,7 +400,7 @@ make_video(const char *id, size_t *len)
 {
     static const unsigned char ftyp[] = {0, 0, 0, 0x18, 'f', 't', 'y', 'p', 'm', 'p', '4', '2',
                                          0, 0, 0, 0,    'm', 'p', '4', '2', 'i', 's', 'o', 'm'};
-    size_t n = sizeof ftyp + 8 + VIDEO_MEDIA;
+    size_t n = VIDEO_BYTES;
     unsigned char *b = malloc(n);
     if (!b)
         return NULL;
@@ -416,6 +417,55 @@ make_video(const char *id, size_t *len)
     return (char *)b;
 }
 
+/* The finished operation of q's project whose video id is (len bytes), with its sample
+ * index in *sample; NULL when there is none (not done, expired, another project's). */
+static const struct sim_op *
+video_of(const struct skiff_sim_predict *p, const struct skiff_sim_res_req *q, const char *id,
+         size_t len, int *sample)
+{
+    char fid[ID_LEN + 1];
+    for (size_t k = 0; k < p->n; k++) {
+        const struct sim_op *o = &p->v[k];
+        if (strcmp(o->project, q->project) != 0 || q->now_ms < o->done_ms ||
+            q->now_ms >= video_expiry(o))
+            continue;
+        for (int i = 0; i < o->samples; i++) {
+            skiff_sim_res_id(o->seed + (uint64_t)i, fid, ID_LEN);
+            if (strlen(fid) == len && memcmp(fid, id, len) == 0) {
+                *sample = i;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+int
+skiff_sim_predict_file(struct skiff_sim_predict *p, const struct skiff_sim_res_req *q,
+                       struct skiff_sim_res_reply *r)
+{
+    if (strcmp(q->http_method, "GET") != 0 || q->rest_len <= 6 || memcmp(q->rest, "files/", 6) != 0)
+        return -1;
+    int i;
+    const struct sim_op *o = video_of(p, q, q->rest + 6, q->rest_len - 6, &i);
+    if (!o)
+        return -1;
+    char fid[ID_LEN + 1], name[ID_LEN + 8], t[40], e[40], size[24], uri[512], dl[512];
+    skiff_sim_res_id(o->seed + (uint64_t)i, fid, ID_LEN);
+    snprintf(name, sizeof name, "files/%s", fid);
+    skiff_sim_res_time(o->done_ms, t, sizeof t);
+    skiff_sim_res_time(video_expiry(o), e, sizeof e);
+    snprintf(size, sizeof size, "%zu", VIDEO_BYTES);
+    snprintf(uri, sizeof uri, "%s/v1beta/files/%s", q->base, fid);
+    snprintf(dl, sizeof dl, "%s/v1beta/files/%s:download?alt=media", q->base, fid);
+    r->status = 200;
+    r->body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "name", name, "mimeType",
+                        "video/mp4", "sizeBytes", size, "createTime", t, "updateTime", t,
+                        "expirationTime", e, "uri", uri, "downloadUri", dl, "state", "ACTIVE",
+                        "source", "GENERATED");
+    return 0;
+}
+
 /* GET files/{id}:download of a finished operation's video: its bytes for the project that
  * ran the operation, until the file expires (48 hours after the operation finished, or when
  * /_sim/expire names it); else the Files API's 403 for a file that is not there. */
@@ -425,26 +475,19 @@ download(struct skiff_sim_predict *p, const struct skiff_sim_res_req *q,
 {
     const char *id;
     size_t len;
+    int i;
     download_path(q, &id, &len);
-    char fid[ID_LEN + 1];
-    for (size_t k = 0; k < p->n; k++) {
-        const struct sim_op *o = &p->v[k];
-        if (strcmp(o->project, q->project) != 0 || q->now_ms < o->done_ms ||
-            q->now_ms >= video_expiry(o))
-            continue;
-        for (int i = 0; i < o->samples; i++) {
-            skiff_sim_res_id(o->seed + (uint64_t)i, fid, ID_LEN);
-            if (strlen(fid) != len || memcmp(fid, id, len) != 0)
-                continue;
-            r->raw = make_video(fid, &r->raw_len);
-            if (!r->raw) {
-                skiff_sim_res_error(r, 500, "INTERNAL", "The simulator is out of memory.");
-                return 0;
-            }
-            r->raw_type = "video/mp4";
-            r->status = 200;
+    if (video_of(p, q, id, len, &i)) {
+        char fid[ID_LEN + 1];
+        snprintf(fid, sizeof fid, "%.*s", (int)len, id);
+        r->raw = make_video(fid, &r->raw_len);
+        if (!r->raw) {
+            skiff_sim_res_error(r, 500, "INTERNAL", "The simulator is out of memory.");
             return 0;
         }
+        r->raw_type = "video/mp4";
+        r->status = 200;
+        return 0;
     }
     char shown[ID_LEN + 8];
     snprintf(shown, sizeof shown, "%.*s", (int)(len > ID_LEN + 4 ? ID_LEN + 4 : len), id);

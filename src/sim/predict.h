@@ -20,7 +20,8 @@
  *   MP4 file type box and a media box drawn from the id), for the project that ran the
  *   operation, from when it is done until the file expires 48 hours later (or when
  *   /_sim/expire names it: skiff_sim_predict_expire); another key, an expired or unknown
- *   file gets the Files API's 403 PERMISSION_DENIED.
+ *   file gets the Files API's 403 PERMISSION_DENIED. GET files/{id} of it answers its File
+ *   resource (skiff_sim_predict_file).
  *
  * An operation belongs to the project of the key that created it (resource.h): another
  * key, a missing id or an id under another model gets 403 PERMISSION_DENIED. At most max
@@ -43,6 +44,12 @@ void skiff_sim_predict_clear(struct skiff_sim_predict *p);
  * "models.operations.get", "files.download"), or NULL when q is not one. Static strings.
  */
 const char *skiff_sim_predict_route(const struct skiff_sim_res_req *q);
+
+/* GET files/{id} of such a video (files.get, as the Files API answers a generated file:
+ * "source": "GENERATED"): 0 with r set, or -1 when q is no live video of q's project (the
+ * Files store answers it). */
+int skiff_sim_predict_file(struct skiff_sim_predict *p, const struct skiff_sim_res_req *q,
+                           struct skiff_sim_res_reply *r);
 
 /* Makes the video file "files/{id}" (or "{id}") expire at now_ms; 0, or -1 when none. */
 int skiff_sim_predict_expire(struct skiff_sim_predict *p, const char *name, int64_t now_ms);

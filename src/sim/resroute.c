@@ -119,7 +119,10 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         return 0;
     struct skiff_sim_res_reply r;
     memset(&r, 0, sizeof r);
-    if (is_file)
+    if (is_file && strcmp(method, "files.get") == 0 &&
+        skiff_sim_predict_file(sim->predict, &q, &r) == 0)
+        ; /* a generated video's file */
+    else if (is_file)
         skiff_sim_files_handle(sim->files, &q, &r);
     else if (is_cache)
         skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);

@@ -99,6 +99,41 @@ test("another token's download is a 404, and nothing goes upstream", async () =>
   assert.equal((await sim.log()).length, seen);
 });
 
+test("a skiff that did not relay the operation finds the video's key with a files.get lookup, and downloads on it", async () => {
+  const at = plainUrl(video.video.uri).replace(serve.url, sim.url);
+  const meta = await fetch(at.replace(/:download.*$/, ''), { headers: { 'x-goog-api-key': ownerKey } });
+  assert.equal(meta.status, 200);
+  const m = await meta.json();
+  assert.equal(m.source, 'GENERATED');
+  assert.equal(m.mimeType, 'video/mp4');
+  const other = K.find((k) => k !== ownerKey);
+  assert.equal((await fetch(at.replace(/:download.*$/, ''), { headers: { 'x-goog-api-key': other } })).status, 403);
+
+  const fresh = await startServe(`
+upstreams:
+  gemini:
+    base_url: ${sim.url}
+    keys: [${K.join(', ')}]
+retry: {max_attempts: 2, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
+storage: {sqlite: ""}
+workers: 1
+`);
+  try {
+    const seen = (await sim.log()).length;
+    const id = /files\/([a-z0-9]+):/.exec(at)[1];
+    const r = await fetch(`${fresh.url}/v1beta/files/${id}:download?alt=media`);
+    assert.equal(r.status, 200);
+    assert.equal(Buffer.from(await r.arrayBuffer()).subarray(4, 8).toString(), 'ftyp');
+    const log = (await sim.log()).slice(seen);
+    const dl = log.filter((e) => e.method === 'files.download');
+    assert.deepEqual(dl.map((e) => [e.key, e.status]), [[ownerKey, 200]], 'one download, on the owning key');
+    const gets = log.filter((e) => e.method === 'files.get');
+    assert.ok(gets.length >= 1 && gets.at(-1).key === ownerKey && gets.at(-1).status === 200, JSON.stringify(gets));
+  } finally {
+    await fresh.stop();
+  }
+});
+
 test('at the sim: another key gets 403 for the video; once it expires, its owner gets the 403 too, through skiff', async () => {
   const at = plainUrl(video.video.uri).replace(serve.url, sim.url);
   const other = K.find((k) => k !== ownerKey);
