@@ -65,6 +65,7 @@ struct call {
     int retry_timeouts;  /* x-skiff-retry-timeouts: on */
     int timed_out_sent;  /* the last attempt timed out after its request was sent */
     int forward_head;    /* plan.forward_head */
+    size_t hdrs_mark;    /* the response headers' length before this call added any */
     uv_timer_t deadline_timer, wait_timer;
     int handles_open;
     int over; /* call_done ran: no op follows */

@@ -134,9 +134,11 @@ call_done(struct call *c)
     c->probe_waiting = 0;
     call_release_key(c, SKIFF_FAULT_TRANSIENT, -1, "cancelled"); /* a key held while probing */
     if (c->req) {
-        c->req->data = NULL;
-        c->req->on_abort = NULL;
-        c->req->on_drain = NULL;
+        if (c->req->data == c) { /* not when a next call took it (skiff_engine_again) */
+            c->req->data = NULL;
+            c->req->on_abort = NULL;
+            c->req->on_drain = NULL;
+        }
         c->req = NULL;
     }
     uv_timer_stop(&c->deadline_timer);
@@ -581,9 +583,10 @@ plan_deadline(struct call *c)
     c->deadline_ms = skiff_now_ms() + c->deadline_total_ms;
 }
 
-int
-skiff_engine_start(struct skiff_engine *w, struct skiff_request *req,
-                   struct skiff_engine_plan *plan)
+/* A new call of plan on req, made the request's (req->data, on_abort, on_drain) but not
+ * started; NULL when out of memory (nothing taken, req untouched). */
+static struct call *
+call_new(struct skiff_engine *w, struct skiff_request *req, struct skiff_engine_plan *plan)
 {
     /* The asked model lives in c->asked, cut to MAX_ASKED_MODEL bytes; "models" without one. */
     size_t asked_len = plan->model
@@ -591,7 +594,7 @@ skiff_engine_start(struct skiff_engine *w, struct skiff_request *req,
                            : sizeof "models" - 1;
     struct call *c = calloc(1, sizeof *c + asked_len + 1);
     if (!c)
-        return -1;
+        return NULL;
     c->req = req;
     c->w = w;
     c->ops = plan->ops;
@@ -603,6 +606,7 @@ skiff_engine_start(struct skiff_engine *w, struct skiff_request *req,
     c->key = -1;
     c->last_key = -1;
     c->up_retry_s = -1;
+    c->hdrs_mark = req->out_hdrs.len;
     memcpy(c->asked, plan->model ? plan->model : "models", asked_len); /* NUL-terminated */
     c->chain[0] = c->asked;
     if (plan->owned_body) {
@@ -640,7 +644,34 @@ skiff_engine_start(struct skiff_engine *w, struct skiff_request *req,
     req->on_abort = on_abort;
     req->on_drain = on_drain;
     skiff_budget_deposit(w->sh->budget, skiff_now_ms());
+    return c;
+}
+
+int
+skiff_engine_start(struct skiff_engine *w, struct skiff_request *req,
+                   struct skiff_engine_plan *plan)
+{
+    struct call *c = call_new(w, req, plan);
+    if (!c)
+        return -1;
     call_next_attempt(c);
+    return 0;
+}
+
+int
+skiff_engine_again(struct skiff_request *req, struct skiff_engine_plan *plan)
+{
+    struct call *old = req->data;
+    if (!old || old->over || old->req != req)
+        return -1;
+    /* What the engine added to the response for the old call (its x-skiff-* headers, the
+     * upstream's forwarded ones) is taken back: the new call adds its own. */
+    req->out_hdrs.len = old->hdrs_mark;
+    struct call *c = call_new(old->w, req, plan);
+    if (!c)
+        return -1;
+    /* From the loop: the old call is still on the stack (its on_body). */
+    wait_then_retry(c, 0);
     return 0;
 }
 

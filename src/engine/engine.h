@@ -248,6 +248,18 @@ int skiff_engine_start(struct skiff_engine *e, struct skiff_request *req,
                        struct skiff_engine_plan *plan);
 
 /*
+ * From inside ops->on_body only, instead of answering: the request goes on as a new call of
+ * plan (a door that needs another upstream answer before it can answer, such as the next
+ * page of a list), as skiff_engine_start would start it but from the loop, after this call
+ * has ended. The response headers the engine added for this call are taken back (the new
+ * call adds its own); this call's door state is still freed by its on_free, so plan.door
+ * must be a new one. The request stays the engine's throughout: a client that goes away
+ * ends the new call. Returns 0, or -1 (out of memory, or not inside on_body): nothing was
+ * taken and the door answers.
+ */
+int skiff_engine_again(struct skiff_request *req, struct skiff_engine_plan *plan);
+
+/*
  * A route for a Gemini call a translating door makes: /v1beta/models/{model}:{method}
  * (POST). With method SKIFF_M_STREAM, set plan.query.alt = SKIFF_ALT_SSE to get SSE events.
  */

@@ -39,7 +39,10 @@ expire_resource(struct sim *sim, struct skiff_request *req)
     const char *name = json_string_value(json_object_get(j, "name"));
     int rc = -1;
     if (name && strncmp(name, "files/", 6) == 0)
-        rc = skiff_sim_files_expire(sim->files, name, skiff_now_ms());
+        rc = skiff_sim_files_expire(sim->files, name, skiff_now_ms()) == 0 ||
+                     skiff_sim_predict_expire(sim->predict, name, skiff_now_ms()) == 0
+                 ? 0
+                 : -1;
     else if (name && strncmp(name, "cachedContents/", 15) == 0)
         rc = skiff_sim_caches_expire(sim->caches, name, skiff_now_ms());
     if (rc < 0)

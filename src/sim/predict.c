@@ -26,7 +26,18 @@ struct sim_op {
     int samples;
     uint64_t seed; /* the prompt's hash: the videos' ids */
     int64_t done_ms;
+    int64_t expire_ms; /* the videos' files expire then (0: 48 hours after done_ms) */
 };
+
+#define VIDEO_TTL_MS (48LL * 3600 * 1000)          /* a generated video's file lives 48 hours */
+#define VIDEO_MEDIA 4096                           /* bytes of a video's media box */
+#define VIDEO_BYTES ((size_t)24 + 8 + VIDEO_MEDIA) /* ftyp, the mdat head, the media */
+
+static int64_t
+video_expiry(const struct sim_op *o)
+{
+    return o->expire_ms ? o->expire_ms : o->done_ms + VIDEO_TTL_MS;
+}
 
 struct skiff_sim_predict {
     struct sim_op *v; /* oldest first */
@@ -187,6 +198,20 @@ operation_path(const struct skiff_sim_res_req *q, const char **m, size_t *mlen, 
     return 1;
 }
 
+/* Whether rest is "files/{id}:download" with an id free of '/'; sets the id. */
+static int
+download_path(const struct skiff_sim_res_req *q, const char **id, size_t *len)
+{
+    static const char verb[] = ":download";
+    size_t vl = sizeof verb - 1;
+    if (q->rest_len <= 6 + vl || memcmp(q->rest, "files/", 6) != 0 ||
+        memcmp(q->rest + q->rest_len - vl, verb, vl) != 0)
+        return 0;
+    *id = q->rest + 6;
+    *len = q->rest_len - 6 - vl;
+    return !memchr(*id, '/', *len) && !memchr(*id, ':', *len);
+}
+
 const char *
 skiff_sim_predict_route(const struct skiff_sim_res_req *q)
 {
@@ -200,6 +225,8 @@ skiff_sim_predict_route(const struct skiff_sim_res_req *q)
         return "models.predictLongRunning";
     if (strcmp(q->http_method, "GET") == 0 && operation_path(q, &a, &al, &b, &bl))
         return "models.operations.get";
+    if (strcmp(q->http_method, "GET") == 0 && download_path(q, &a, &al))
+        return "files.download";
     return NULL;
 }
 
@@ -366,6 +393,124 @@ out:
     return 0;
 }
 
+/* The bytes of video file id: an MP4 file type box, then a media box of bytes drawn from the
+ * id (the same id gives the same bytes); malloc'd, or NULL. */
+static char *
+make_video(const char *id, size_t *len)
+{
+    static const unsigned char ftyp[] = {0, 0, 0, 0x18, 'f', 't', 'y', 'p', 'm', 'p', '4', '2',
+                                         0, 0, 0, 0,    'm', 'p', '4', '2', 'i', 's', 'o', 'm'};
+    size_t n = VIDEO_BYTES;
+    unsigned char *b = malloc(n);
+    if (!b)
+        return NULL;
+    memcpy(b, ftyp, sizeof ftyp);
+    unsigned char *o = put32(b + sizeof ftyp, 8 + VIDEO_MEDIA);
+    memcpy(o, "mdat", 4);
+    o += 4;
+    uint64_t h = skiff_fnv1a64(SKIFF_FNV64_BASIS, id, strlen(id));
+    for (size_t i = 0; i < VIDEO_MEDIA; i++) {
+        h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+        o[i] = (unsigned char)(h >> 56);
+    }
+    *len = n;
+    return (char *)b;
+}
+
+/* The finished operation of q's project whose video id is (len bytes), with its sample
+ * index in *sample; NULL when there is none (not done, expired, another project's). */
+static const struct sim_op *
+video_of(const struct skiff_sim_predict *p, const struct skiff_sim_res_req *q, const char *id,
+         size_t len, int *sample)
+{
+    char fid[ID_LEN + 1];
+    for (size_t k = 0; k < p->n; k++) {
+        const struct sim_op *o = &p->v[k];
+        if (strcmp(o->project, q->project) != 0 || q->now_ms < o->done_ms ||
+            q->now_ms >= video_expiry(o))
+            continue;
+        for (int i = 0; i < o->samples; i++) {
+            skiff_sim_res_id(o->seed + (uint64_t)i, fid, ID_LEN);
+            if (strlen(fid) == len && memcmp(fid, id, len) == 0) {
+                *sample = i;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+int
+skiff_sim_predict_file(struct skiff_sim_predict *p, const struct skiff_sim_res_req *q,
+                       struct skiff_sim_res_reply *r)
+{
+    if (strcmp(q->http_method, "GET") != 0 || q->rest_len <= 6 || memcmp(q->rest, "files/", 6) != 0)
+        return -1;
+    int i;
+    const struct sim_op *o = video_of(p, q, q->rest + 6, q->rest_len - 6, &i);
+    if (!o)
+        return -1;
+    char fid[ID_LEN + 1], name[ID_LEN + 8], t[40], e[40], size[24], uri[512], dl[512];
+    skiff_sim_res_id(o->seed + (uint64_t)i, fid, ID_LEN);
+    snprintf(name, sizeof name, "files/%s", fid);
+    skiff_sim_res_time(o->done_ms, t, sizeof t);
+    skiff_sim_res_time(video_expiry(o), e, sizeof e);
+    snprintf(size, sizeof size, "%zu", VIDEO_BYTES);
+    snprintf(uri, sizeof uri, "%s/v1beta/files/%s", q->base, fid);
+    snprintf(dl, sizeof dl, "%s/v1beta/files/%s:download?alt=media", q->base, fid);
+    r->status = 200;
+    r->body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "name", name, "mimeType",
+                        "video/mp4", "sizeBytes", size, "createTime", t, "updateTime", t,
+                        "expirationTime", e, "uri", uri, "downloadUri", dl, "state", "ACTIVE",
+                        "source", "GENERATED");
+    return 0;
+}
+
+/* GET files/{id}:download of a finished operation's video: its bytes for the project that
+ * ran the operation, until the file expires (48 hours after the operation finished, or when
+ * /_sim/expire names it); else the Files API's 403 for a file that is not there. */
+static int
+download(struct skiff_sim_predict *p, const struct skiff_sim_res_req *q,
+         struct skiff_sim_res_reply *r)
+{
+    const char *id;
+    size_t len;
+    int i;
+    download_path(q, &id, &len);
+    if (video_of(p, q, id, len, &i)) {
+        char fid[ID_LEN + 1];
+        snprintf(fid, sizeof fid, "%.*s", (int)len, id);
+        r->raw = make_video(fid, &r->raw_len);
+        if (!r->raw) {
+            skiff_sim_res_error(r, 500, "INTERNAL", "The simulator is out of memory.");
+            return 0;
+        }
+        r->raw_type = "video/mp4";
+        r->status = 200;
+        return 0;
+    }
+    char shown[ID_LEN + 8];
+    snprintf(shown, sizeof shown, "%.*s", (int)(len > ID_LEN + 4 ? ID_LEN + 4 : len), id);
+    skiff_sim_res_denied(r, "File", shown);
+    return 0;
+}
+
+int
+skiff_sim_predict_expire(struct skiff_sim_predict *p, const char *name, int64_t now_ms)
+{
+    const char *id = strncmp(name, "files/", 6) == 0 ? name + 6 : name;
+    char fid[ID_LEN + 1];
+    for (size_t k = 0; k < p->n; k++)
+        for (int i = 0; i < p->v[k].samples; i++) {
+            skiff_sim_res_id(p->v[k].seed + (uint64_t)i, fid, ID_LEN);
+            if (strcmp(fid, id) == 0) {
+                p->v[k].expire_ms = now_ms;
+                return 0;
+            }
+        }
+    return -1;
+}
+
 int
 skiff_sim_predict_handle(struct skiff_sim_predict *p, const struct skiff_sim_res_req *q,
                          struct skiff_sim_res_reply *r)
@@ -377,6 +522,8 @@ skiff_sim_predict_handle(struct skiff_sim_predict *p, const struct skiff_sim_res
         return predict(q, r);
     if (strcmp(method, "models.predictLongRunning") == 0)
         return predict_long(p, q, r);
+    if (strcmp(method, "files.download") == 0)
+        return download(p, q, r);
     const char *m, *id;
     size_t mlen, idlen;
     operation_path(q, &m, &mlen, &id, &idlen);

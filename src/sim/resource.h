@@ -35,7 +35,7 @@ struct skiff_sim_res_req {
 };
 
 /*
- * The planned reply: status 200 with body (may be NULL: an empty body) or an error
+ * The planned reply: status 200 with body (may be NULL: an empty body) or raw, or an error
  * (gstatus + message). headers is an object of extra response headers or NULL. The caller
  * owns body and headers (new references).
  */
@@ -45,6 +45,9 @@ struct skiff_sim_res_reply {
     char message[512];
     json_t *body;
     json_t *headers;
+    char *raw; /* instead of body, bytes that are no JSON (a download), malloc'd: the caller's */
+    size_t raw_len;
+    const char *raw_type; /* raw's content type (static) */
 };
 
 /* Sets r to an error. */

@@ -1,6 +1,7 @@
 #include "sim/resroute.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -118,7 +119,10 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
         return 0;
     struct skiff_sim_res_reply r;
     memset(&r, 0, sizeof r);
-    if (is_file)
+    if (is_file && strcmp(method, "files.get") == 0 &&
+        skiff_sim_predict_file(sim->predict, &q, &r) == 0)
+        ; /* a generated video's file */
+    else if (is_file)
         skiff_sim_files_handle(sim->files, &q, &r);
     else if (is_cache)
         skiff_sim_caches_handle(sim->caches, sim->files, &q, &r);
@@ -127,7 +131,10 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     else
         skiff_sim_batches_handle(sim->batches, &q, &r);
     if (r.status == 200) {
-        if (r.body)
+        if (r.raw) {
+            plan_body(sr, 200, r.raw_type, r.raw, r.raw_len);
+            r.raw = NULL;
+        } else if (r.body)
             plan_json(sr, 200, r.body);
         else
             plan_body(sr, 200, "text/plain; charset=utf-8", strdup(""), 0);
@@ -141,5 +148,6 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     }
     json_decref(r.body);
     json_decref(r.headers);
+    free(r.raw);
     return 0;
 }

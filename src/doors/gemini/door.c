@@ -82,27 +82,97 @@ static const struct skiff_engine_ops gemini_ops = {
  * the upload id its query borrows) to learn from the answer (resources.h). */
 struct res_call {
     struct skiff_route rt;
+    struct skiff_upquery query; /* the plan's (slices borrowed from the request) */
     const struct skiff_keypool *pool;
+    const char *upstream_base; /* the config's base_url (borrowed) */
     struct skiff_gemini_pin pin;
     char owner[SKIFF_TENANCY_MAX_TAG]; /* the creator tag learn records ("" in open mode) */
     struct skiff_tenancy_list list;
 };
+
+static const struct skiff_engine_ops resource_ops;
+
+/* The walk of a list under tenancy goes on to the page rc->list names: one more call, with
+ * its own res_call (what rc holds moves to it); 0, or -1 when it cannot. */
+static int
+list_next(struct skiff_request *req, struct res_call *rc)
+{
+    struct res_call *n = malloc(sizeof *n);
+    if (!n)
+        return -1;
+    *n = *rc;
+    struct skiff_engine_plan plan = {
+        .route = n->rt,
+        .query = n->query,
+        .model = n->rt.model,
+        .model_len = n->rt.model_len,
+        .forward_head = 1,
+        .pin_key = n->list.key + 1,
+        .ops = &resource_ops,
+        .door = n,
+    };
+    plan.query.page_token = n->list.up_token[0] ? n->list.up_token : NULL;
+    plan.query.page_token_len = strlen(n->list.up_token);
+    if (skiff_engine_again(req, &plan)) {
+        free(n);
+        return -1;
+    }
+    rc->list.held = NULL;
+    return 0;
+}
 
 static void
 r_body(void *door, struct skiff_request *req, const struct skiff_engine_answer *a)
 {
     struct res_call *rc = door;
     skiff_gemini_learn(req, rc->pool, &rc->rt, a, rc->owner[0] ? rc->owner : NULL);
-    if (!skiff_tenancy_list_answer(req, rc->pool, &rc->rt, &rc->list, a))
-        g_body(door, req, a);
+    switch (skiff_tenancy_list_answer(req, rc->pool, &rc->rt, &rc->list, a)) {
+    case SKIFF_TENANCY_PASS: {
+        size_t len;
+        char *body = skiff_gemini_rewrite_operation(req, rc->pool, rc->upstream_base, &rc->rt, a,
+                                                    rc->owner[0] ? rc->owner : NULL, &len);
+        if (body)
+            skiff_http_respond(req, a->status, a->content_type, body, len);
+        else
+            g_body(door, req, a);
+        free(body);
+        return;
+    }
+    case SKIFF_TENANCY_ANSWERED:
+        return;
+    case SKIFF_TENANCY_NEXT:
+        if (list_next(req, rc) != 0)
+            skiff_tenancy_list_end(req, &rc->list);
+        return;
+    }
+}
+
+/* A failed page of a walk that had found some of the caller's already answers those. */
+static void
+r_error(void *door, struct skiff_request *req, const struct skiff_engine_error *e)
+{
+    struct res_call *rc = door;
+    if (rc->list.held && !e->after_start) {
+        skiff_tenancy_list_end(req, &rc->list);
+        return;
+    }
+    g_error(door, req, e);
+}
+
+static void
+r_free(void *door)
+{
+    struct res_call *rc = door;
+    skiff_tenancy_list_release(&rc->list);
+    free(rc);
 }
 
 static const struct skiff_engine_ops resource_ops = {
     .on_head = g_head,
     .on_data = g_data,
     .on_body = r_body,
-    .on_error = g_error,
-    .on_free = free,
+    .on_error = r_error,
+    .on_free = r_free,
 };
 
 /* ---- refusals ------------------------------------------------------------------------- */
@@ -357,6 +427,7 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
         }
         rc->rt = rt;
         rc->pool = sh->pool;
+        rc->upstream_base = sh->cfg->base_url;
         rc->pin = pin;
         snprintf(rc->owner, sizeof rc->owner, "%s", owner);
         rc->list = *list;
@@ -369,6 +440,7 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
         plan.ops = &resource_ops;
         if (pin.upload_id[0])
             plan.query.upload_id = rc->pin.upload_id;
+        rc->query = plan.query;
     }
     if (skiff_engine_start(e, req, &plan)) {
         free(plan.owned_body);

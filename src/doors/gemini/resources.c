@@ -231,6 +231,8 @@ head_value(const char *block, size_t len, const char *name, char *out, size_t ca
     return -1;
 }
 
+static void public_base(const struct skiff_request *req, char *out, size_t cap);
+
 /* A new resumable upload: skiff's session replaces the upstream's URL. */
 static void
 new_session(struct skiff_request *req, const struct skiff_engine_answer *a, const char *label)
@@ -257,16 +259,117 @@ new_session(struct skiff_request *req, const struct skiff_engine_answer *a, cons
     snprintf(name, sizeof name, "uploads/%s", sid);
     if (skiff_affinity_put(name, label, up, skiff_now_ms() + UPLOAD_TTL_MS) != 0)
         return;
-    /* Where the client reached skiff: its Host, https when a proxy in front says so. */
+    char base[1100], mine[2048];
+    public_base(req, base, sizeof base);
+    snprintf(mine, sizeof mine, "%s/upload/v1beta/files?upload_id=%s&upload_protocol=resumable",
+             base, sid);
+    skiff_http_add_header(req, SKIFF_UPLOAD_URL_HEADER, mine);
+}
+
+/* ---- skiff's URLs in place of the upstream's ------------------------------------------- */
+
+/* skiff's public base URL as the client reached it ("http://host:port"): its Host, https
+ * when a proxy in front says so. The one place skiff builds a URL that names itself. */
+static void
+public_base(const struct skiff_request *req, char *out, size_t cap)
+{
     size_t hl = 0, pl = 0;
     const char *host = skiff_http_header(req, "host", &hl);
     const char *proto = skiff_http_header(req, "x-forwarded-proto", &pl);
     int https = proto && pl == 5 && strncasecmp(proto, "https", 5) == 0;
-    char mine[2048];
-    snprintf(mine, sizeof mine,
-             "%s://%.*s/upload/v1beta/files?upload_id=%s&upload_protocol=resumable",
-             https ? "https" : "http", host ? (int)hl : 9, host ? host : "localhost", sid);
-    skiff_http_add_header(req, SKIFF_UPLOAD_URL_HEADER, mine);
+    snprintf(out, cap, "%s://%.*s", https ? "https" : "http",
+             host ? (int)(hl < 1024 ? hl : 1024) : 9, host ? host : "localhost");
+}
+
+struct rewrite {
+    const char *up; /* the upstream's base URL */
+    size_t up_len;
+    const char *mine; /* skiff's */
+    const char *label, *owner;
+    int n; /* strings rewritten */
+};
+
+/* A URL that the rewrite made to name skiff: the file it downloads is the answering key's,
+ * for a file's lifetime (Google's generated files live 48 hours too). */
+static void
+record_file(const struct rewrite *w, const char *url)
+{
+    const char *f = strstr(url, "/files/");
+    if (!f)
+        return;
+    char name[SKIFF_AFFINITY_MAX_NAME];
+    size_t n = strcspn(f + 7, ":?#/");
+    if (n == 0 || n + 7 >= sizeof name)
+        return;
+    snprintf(name, sizeof name, "files/%.*s", (int)n, f + 7);
+    skiff_affinity_put(name, w->label, w->owner, skiff_now_ms() + FILE_TTL_MS);
+}
+
+/* Every string of j (and of what it holds) that starts with the upstream's base URL. */
+static void
+rewrite_urls(json_t *j, struct rewrite *w)
+{
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(j, k, v)
+        {
+            const char *str = json_string_value(v);
+            if (!str) {
+                rewrite_urls(v, w);
+                continue;
+            }
+            if (strncmp(str, w->up, w->up_len) != 0 || str[w->up_len] != '/')
+                continue;
+            char *url = NULL;
+            size_t ml = strlen(w->mine), rl = strlen(str + w->up_len);
+            if ((url = malloc(ml + rl + 1)) == NULL)
+                continue;
+            memcpy(url, w->mine, ml);
+            memcpy(url + ml, str + w->up_len, rl + 1);
+            record_file(w, url);
+            json_object_set_new(j, k, json_string(url));
+            free(url);
+            w->n++;
+        }
+    } else if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++)
+            rewrite_urls(json_array_get(j, i), w);
+    }
+}
+
+char *
+skiff_gemini_rewrite_operation(const struct skiff_request *req, const struct skiff_keypool *pool,
+                               const char *upstream_base, const struct skiff_route *rt,
+                               const struct skiff_engine_answer *a, const char *owner, size_t *len)
+{
+    int op = (rt->kind == SKIFF_ROUTE_RESOURCE && rt->res == SKIFF_RES_OPERATIONS && rt->res_id &&
+              !rt->res_verb && strcmp(rt->http_verb, "GET") == 0) ||
+             (rt->kind == SKIFF_ROUTE_GENERATE && rt->method == SKIFF_M_PREDICT_LONG);
+    if (!op || a->status / 100 != 2 || a->key < 0 || !a->len || !upstream_base ||
+        !memmem(a->body, a->len, upstream_base, strlen(upstream_base)))
+        return NULL;
+    json_t *j = json_loadb(a->body, a->len, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    char mine[1100], label[SKIFF_AFFINITY_MAX_LABEL], creator[SKIFF_AFFINITY_MAX_VALUE];
+    public_base(req, mine, sizeof mine);
+    /* The videos are the operation's creator's, whoever polls it (tenancy lets only the
+     * creator, or anyone for an operation made without a token). */
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (name &&
+        skiff_affinity_get(name, skiff_now_ms(), label, sizeof label, creator, sizeof creator) == 0)
+        owner = creator[0] ? creator : NULL;
+    struct rewrite w = {
+        upstream_base, strlen(upstream_base), mine, skiff_keypool_label(pool, a->key), owner, 0};
+    rewrite_urls(j, &w);
+    char *out = w.n ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (out)
+        *len = strlen(out);
+    return out;
 }
 
 void

@@ -48,6 +48,21 @@ void skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *p
                         const char *owner);
 
 /*
+ * A 2xx answer a on an operation (a poll of one, or the :predictLongRunning that made it):
+ * every URL in it that starts with upstream_base (cfg's base_url: a finished Veo operation's
+ * generatedSamples[].video.uri) is rewritten to name skiff as the client reached it (the base
+ * the upload session's URL uses too), and the file each one downloads (files/{id}) recorded
+ * as the answering key's for 48 hours, with the operation's creator (or owner) as its value
+ * (tenancy.h). Returns the new body (malloc'd, *len set), or NULL when nothing was rewritten
+ * (the answer passes through as it came).
+ */
+char *skiff_gemini_rewrite_operation(const struct skiff_request *req,
+                                     const struct skiff_keypool *pool, const char *upstream_base,
+                                     const struct skiff_route *rt,
+                                     const struct skiff_engine_answer *a, const char *owner,
+                                     size_t *len);
+
+/*
  * Calls fn(name, ctx) for each stored resource a generation's body names ("files/{id}" from
  * every fileData.fileUri, "cachedContents/{id}" from every cachedContent; a scan, no DOM).
  * Stops at fn's first nonzero return and returns it; 0 when every call returned 0.

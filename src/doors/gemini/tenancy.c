@@ -17,7 +17,7 @@
 
 #define TAG_PREFIX "token:"
 #define TOKEN_PREFIX "skf1."
-#define MAX_UP_TOKEN 1000 /* upstream page token bytes skiff wraps (Google's are ~100) */
+#define MAX_UP_TOKEN SKIFF_TENANCY_MAX_UP_TOKEN
 
 const char *
 skiff_tenancy_tag(const struct skiff_config *cfg, const char *who, char *out, size_t cap)
@@ -155,18 +155,69 @@ skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool 
     return 0;
 }
 
+/* list's position as skiff's page token into out (cap >= SKIFF_TENANCY_MAX_TOKEN): the key,
+ * then the upstream's token in hex (list->up_token is it %-encoded: its hex digits). */
+static void
+position_token(const struct skiff_tenancy_list *list, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, TOKEN_PREFIX "%d.", list->key);
+    for (const char *p = list->up_token; *p && (size_t)n + 1 < cap; p++)
+        if (*p != '%')
+            out[n++] = *p;
+    out[n] = '\0';
+}
+
+/* Moves list to key's page after the upstream token up (n bytes; n 0: key's first page). */
+static void
+set_position(struct skiff_tenancy_list *list, int key, const char *up, size_t n)
+{
+    char *o = list->up_token;
+    for (size_t i = 0; i < n; i++)
+        o += snprintf(o, 4, "%%%02x", (unsigned char)up[i]);
+    *o = '\0';
+    list->key = key;
+}
+
+/* Answers page (a JSON object, stolen) with token as its nextPageToken (NULL: none). */
+static void
+answer_page(struct skiff_request *req, json_t *page, const char *token)
+{
+    if (token)
+        json_object_set_new(page, "nextPageToken", json_string(token));
+    char *out = json_dumps(page, JSON_COMPACT);
+    json_decref(page);
+    if (!out) {
+        skiff_http_respond(req, 500, "application/json; charset=UTF-8", "{}", 2);
+        return;
+    }
+    skiff_http_respond(req, 200, "application/json; charset=UTF-8", out, strlen(out));
+    free(out);
+}
+
+/* The page the walk found before it looked ahead, as a JSON object (new reference). */
+static json_t *
+take_held(struct skiff_tenancy_list *list)
+{
+    json_t *j = json_loads(list->held, 0, NULL);
+    free(list->held);
+    list->held = NULL;
+    return json_is_object(j) ? j : (json_decref(j), json_object());
+}
+
 int
 skiff_tenancy_list_answer(struct skiff_request *req, const struct skiff_keypool *pool,
-                          const struct skiff_route *rt, const struct skiff_tenancy_list *list,
+                          const struct skiff_route *rt, struct skiff_tenancy_list *list,
                           const struct skiff_engine_answer *a)
 {
     if (!list->active || a->status / 100 != 2)
-        return 0;
+        return SKIFF_TENANCY_PASS;
     json_t *j = a->len ? json_loadb(a->body, a->len, 0, NULL) : json_object();
     if (!json_is_object(j)) {
         json_decref(j);
-        return 0;
+        return SKIFF_TENANCY_PASS;
     }
+    list->calls++;
+    size_t mine_n = 0;
     static const char *const fields[] = {"files", "cachedContents", "batches", "operations"};
     for (size_t f = 0; f < 4; f++) {
         json_t *arr = json_object_get(j, fields[f]);
@@ -182,31 +233,64 @@ skiff_tenancy_list_answer(struct skiff_request *req, const struct skiff_keypool 
             if (!mine)
                 json_array_remove(arr, i);
         }
+        mine_n += json_array_size(arr);
         if (json_array_size(arr) == 0)
             json_object_del(j, fields[f]); /* Google leaves an empty list out */
     }
-    /* Where the walk goes next: this key's next page, or the next key's first. */
+    /* Where the walk goes next: this key's next page, the next key's first, or nowhere. */
+    char here[SKIFF_TENANCY_MAX_TOKEN], next[SKIFF_TENANCY_MAX_TOKEN];
+    position_token(list, here, sizeof here);
     const char *up = json_string_value(json_object_get(j, "nextPageToken"));
     size_t ul = up ? strlen(up) : 0;
-    char next[sizeof TOKEN_PREFIX + 24 + 2 * MAX_UP_TOKEN];
-    next[0] = '\0';
-    if (ul > 0 && ul <= MAX_UP_TOKEN) {
-        int n = snprintf(next, sizeof next, TOKEN_PREFIX "%d.", list->key);
-        for (size_t i = 0; i < ul; i++)
-            n += snprintf(next + n, sizeof next - (size_t)n, "%02x", (unsigned char)up[i]);
-    } else if ((size_t)list->key + 1 < skiff_keypool_size(pool)) {
-        snprintf(next, sizeof next, TOKEN_PREFIX "%d.", list->key + 1);
-    }
-    if (next[0])
-        json_object_set_new(j, "nextPageToken", json_string(next));
+    struct skiff_tenancy_list to = *list;
+    int more = 1;
+    if (ul > 0 && ul <= MAX_UP_TOKEN)
+        set_position(&to, list->key, up, ul);
+    else if ((size_t)list->key + 1 < skiff_keypool_size(pool))
+        set_position(&to, list->key + 1, NULL, 0);
     else
-        json_object_del(j, "nextPageToken");
-    char *out = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!out)
-        return 0;
-    skiff_http_respond(req, a->status, "application/json; charset=UTF-8", out, strlen(out));
-    free(out);
+        more = 0;
+    position_token(&to, next, sizeof next);
+    json_object_del(j, "nextPageToken");
+    int spent = list->calls >= SKIFF_TENANCY_MAX_WALK;
+    if (list->held) {
+        /* Looking ahead from a page already found: it is answered, with a token only when
+         * more of the caller's follow (the page that has them is asked again then). */
+        json_decref(j);
+        if (mine_n || !more || spent) {
+            answer_page(req, take_held(list), mine_n ? here : more ? next : NULL);
+            return SKIFF_TENANCY_ANSWERED;
+        }
+    } else if (!more || spent) {
+        answer_page(req, j, more ? next : NULL);
+        return SKIFF_TENANCY_ANSWERED;
+    } else if (mine_n) {
+        list->held = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!list->held) {
+            answer_page(req, json_object(), here);
+            return SKIFF_TENANCY_ANSWERED;
+        }
+    } else {
+        json_decref(j);
+    }
+    list->key = to.key;
+    memcpy(list->up_token, to.up_token, sizeof list->up_token);
     (void)rt;
-    return 1;
+    return SKIFF_TENANCY_NEXT;
+}
+
+void
+skiff_tenancy_list_end(struct skiff_request *req, struct skiff_tenancy_list *list)
+{
+    char here[SKIFF_TENANCY_MAX_TOKEN];
+    position_token(list, here, sizeof here);
+    answer_page(req, list->held ? take_held(list) : json_object(), here);
+}
+
+void
+skiff_tenancy_list_release(struct skiff_tenancy_list *list)
+{
+    free(list->held);
+    list->held = NULL;
 }
