@@ -12,7 +12,7 @@ skiff_name_in(const char *name, size_t n, const struct skiff_name *list, size_t 
     return 0;
 }
 
-#define COUNT(a) (sizeof a / sizeof a[0])
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 int
 skiff_hop_by_hop(const char *name, size_t n)

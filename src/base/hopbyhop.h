@@ -14,7 +14,7 @@ struct skiff_name {
 };
 #define SKIFF_NAME(lit)                                                                            \
     {                                                                                              \
-        lit, sizeof lit - 1                                                                        \
+        (lit), sizeof(lit) - 1                                                                     \
     }
 
 /* Whether name[0..n) is one of list[0..count), ignoring case (lengths compared first). */

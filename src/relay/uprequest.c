@@ -20,7 +20,7 @@
 #define MAX_PAGE_TOKEN 2048   /* decoded bytes of a pageToken; Google's are ~100 */
 #define MAX_HEADER_VALUE 4096 /* an allowlisted response header longer than this is dropped */
 
-#define NAME_IN(name, n, list) skiff_name_in(name, n, list, sizeof list / sizeof list[0])
+#define NAME_IN(name, n, list) skiff_name_in((name), (n), (list), sizeof(list) / sizeof((list)[0]))
 
 /* Whether v[0..n) holds a byte no header value may carry: a control other than HTAB (NUL,
  * CR and LF among them) or DEL. */
