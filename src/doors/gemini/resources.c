@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -165,11 +166,10 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
                     const struct skiff_route *rt, struct skiff_gemini_pin *pin, char *msg,
                     size_t cap)
 {
-    /* Not the whole struct (~2 KB a request): its strings and the n_unknown names are all
-     * that is read. */
-    pin->key = 0;
+    /* Not the whole struct (~2 KB a request): the fields before the buffers, and the
+     * buffers' first bytes (a string, and the n_unknown names, are all that is read). */
+    memset(pin, 0, offsetof(struct skiff_gemini_pin, name));
     pin->name[0] = pin->upload_id[0] = '\0';
-    pin->n_unknown = 0;
     if (rt->kind == SKIFF_ROUTE_GENERATE)
         return body_owners(pool, req->body, req->body_len, pin, msg, cap);
     if (rt->kind != SKIFF_ROUTE_RESOURCE)

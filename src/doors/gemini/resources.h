@@ -17,12 +17,13 @@ struct skiff_keypool;
 #define SKIFF_GEMINI_MAX_UNKNOWN 8
 
 struct skiff_gemini_pin {
-    int key;             /* 1 + the owning key's index (plan.pin_key), or 0: any key */
-    char name[320];      /* the resource that decided it, for messages */
-    char upload_id[512]; /* an upload chunk: the upstream's own upload id */
+    int key; /* 1 + the owning key's index (plan.pin_key), or 0: any key */
     /* The resources named that skiff knows no owner of (up to SKIFF_GEMINI_MAX_UNKNOWN):
      * the door looks them up (lookup.h) and asks again. */
     int n_unknown;
+    /* The buffers last: a new pin zeroes what comes before them, and their first bytes. */
+    char name[320];      /* the resource that decided it, for messages */
+    char upload_id[512]; /* an upload chunk: the upstream's own upload id */
     char unknown[SKIFF_GEMINI_MAX_UNKNOWN][SKIFF_AFFINITY_MAX_NAME];
 };
 

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -102,8 +103,9 @@ skiff_tenancy_refuse(const struct skiff_config *cfg, const struct skiff_keypool 
                      const struct skiff_request *req, const struct skiff_route *rt, const char *who,
                      struct skiff_tenancy_list *list, const char **gstatus, char *msg, size_t cap)
 {
-    /* Not the whole struct (~6 KB a request): its strings are all that is read of it. */
-    list->active = list->key = 0;
+    /* Not the whole struct (~6 KB a request): the fields before the buffers, and the
+     * buffers' first bytes (a string is all that is read of each). */
+    memset(list, 0, offsetof(struct skiff_tenancy_list, tag));
     list->tag[0] = list->up_token[0] = '\0';
     char mine[SKIFF_TENANCY_MAX_TAG];
     if (!skiff_tenancy_tag(cfg, who, mine, sizeof mine))

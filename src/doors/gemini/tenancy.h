@@ -38,10 +38,11 @@ struct skiff_keypool;
 struct skiff_tenancy_list {
     int active; /* 0: not a list under tenancy (the rest unused) */
     int key;    /* the key whose listing this page is (an index) */
+    int calls;  /* upstream list calls this page has made */
+    char *held; /* a page found, while the walk looks ahead (owned JSON text), or NULL */
+    /* The buffers last: a new list zeroes what comes before them, and their first bytes. */
     char tag[SKIFF_TENANCY_MAX_TAG];
     char up_token[3 * 2048 + 1]; /* the upstream's token, %-encoded; "" for the first page */
-    int calls;                   /* upstream list calls this page has made */
-    char *held; /* a page found, while the walk looks ahead (owned JSON text), or NULL */
 };
 
 /* The creator tag of client who under cfg into out ("" in open mode); out or NULL. */
