@@ -13,14 +13,13 @@ import { startSim, waitFor } from './lib.mjs';
 
 const KEY = 'AIzaSyTESTkeyLive00000000000000000000001';
 const KEY2 = 'AIzaSyTESTkeyLive00000000000000000000002';
-const TIGHT = 'AIzaSyTESTkeyLiveTight000000000000000003';
 const MODEL = 'gemini-live-2.5-flash-preview';
 const PATH = '/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent';
 const CONSTRAINED = '/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained';
 let sim, wsBase;
 
 before(async () => {
-  sim = await startSim(['--keys', `${KEY},${KEY2},${TIGHT}`, '--rpm', `100000,${MODEL}:100000`,
+  sim = await startSim(['--keys', `${KEY},${KEY2}`, '--rpm', `100000,${MODEL}:100000`,
     '--rpd', 'unlimited', '--live-session-ms', '1500', '--live-goaway-ms', '500']);
   wsBase = sim.url.replace(/^http/, 'ws');
 });
@@ -112,6 +111,7 @@ test('the handshake, setup, a text turn with its usage, and the session in the l
   assert.equal(e.live.turns, 2);
   assert.equal(e.live.close_code, 1000);
   assert.equal(e.live.closed_by, 'client');
+  assert.equal(e.live.end, 'the client closed the WebSocket');
   assert.ok(e.live.opened_ms <= e.live.closed_ms);
   assert.ok(Math.abs(e.live.closed_ms - t0) < 1000, 'the session closed within a second of the client leaving');
 });
@@ -131,6 +131,7 @@ test('a client that vanishes without a close frame: the session is closed in the
   assert.equal(e.key, KEY2);
   assert.equal(e.live.close_code, null);
   assert.equal(e.live.closed_by, 'client');
+  assert.equal(e.live.end, 'client closed');
   assert.ok(e.live.closed_ms - t0 < 1000);
 });
 
@@ -166,6 +167,7 @@ test('goAway with timeLeft once the session limit has passed, then Google\'s clo
   assert.equal(e.live.goaway, true);
   assert.equal(e.live.close_code, 1008);
   assert.equal(e.live.closed_by, 'sim');
+  assert.equal(e.live.end, 'the client answered our close frame');
 });
 
 test('session resumption: a handle after setup and after each turn; a known handle of the same project resumes, another project\'s does not', async () => {
