@@ -365,3 +365,29 @@ test('@google/genai ai.live.connect against the sim: one text turn with its usag
   assert.equal(e.model, MODEL);
   assert.equal(e.live.turns, 1);
 });
+
+test('the session table is bounded: with 256 sessions open the next handshake is a 503, and a closed one makes room', async () => {
+  const b = await startSim(['--keys', KEY]);
+  const url = b.url.replace(/^http/, 'ws');
+  const open = () => new Promise((resolve) => {
+    const ws = new WebSocket(`${url}${PATH}?key=${KEY}`);
+    ws.on('open', () => resolve({ ws, status: 101 }));
+    ws.on('unexpected-response', (req, res) => { resolve({ ws, status: res.statusCode }); res.resume(); });
+    ws.on('error', () => {});
+  });
+  const all = [];
+  try {
+    for (let i = 0; i < 256; i++) all.push(await open());
+    assert.ok(all.every((x) => x.status === 101));
+    const over = await open();
+    assert.equal(over.status, 503);
+    all[0].ws.close();
+    await waitFor('a free slot', async () => (await (await fetch(`${b.url}/_sim/log`)).json()).requests.some((e) => e.live?.closed_ms));
+    const again = await open();
+    assert.equal(again.status, 101);
+    all.push(again);
+  } finally {
+    for (const x of all) x.ws.terminate();
+    await b.stop();
+  }
+});
