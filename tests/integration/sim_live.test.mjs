@@ -391,3 +391,33 @@ test('the session table is bounded: with 256 sessions open the next handshake is
     await b.stop();
   }
 });
+
+test('@google/genai with an ephemeral token: authTokens.create, then ai.live.connect on the Constrained path', async () => {
+  await sim.reset();
+  const owner = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: sim.url, apiVersion: 'v1alpha' } });
+  const token = await owner.authTokens.create({ config: { uses: 1, liveConnectConstraints: { model: MODEL } } });
+  assert.match(token.name, /^auth_tokens\//);
+  const ai = new GoogleGenAI({ apiKey: token.name, httpOptions: { baseUrl: sim.url, apiVersion: 'v1alpha' } });
+  const got = [];
+  let closed;
+  const warn = console.warn;
+  console.warn = () => {}; // the SDK warns that ephemeral tokens are experimental
+  let session;
+  try {
+    session = await ai.live.connect({
+      model: MODEL,
+      config: { responseModalities: [Modality.TEXT] },
+      callbacks: { onmessage: (m) => got.push(m), onclose: (e) => { closed = e; } },
+    });
+  } finally {
+    console.warn = warn;
+  }
+  session.sendClientContent({ turns: 'Hello with a token' });
+  await waitFor('turnComplete', () => got.find((m) => m.serverContent?.turnComplete));
+  session.close();
+  await waitFor('onclose', () => closed);
+  const l = await waitFor('the closed session', async () => { const x = await liveEntries(); return x[0]?.live.closed_ms && x; });
+  assert.equal(l[0].path, `/${CONSTRAINED}`, 'the SDK asks for //ws/..., logged as received');
+  assert.equal(l[0].key, KEY);
+  assert.equal(l[0].live.token, token.name);
+});
