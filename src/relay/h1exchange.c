@@ -194,6 +194,8 @@ send_request(struct h1_call *c)
         c->wrote = 1;
     if (rc < 0)
         conn_failed(c, "could not send the request to the upstream", rc);
+    else if (c->streaming)
+        stream_head_sent(c);
 }
 
 int
@@ -248,7 +250,9 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
         skiff_buf_adds(b, *h);
         skiff_buf_add(b, "\r\n", 2);
     }
-    if (strcmp(o->method, "GET") != 0) {
+    if (o->stream_body && o->body_len == SKIFF_UPCALL_UNKNOWN_LEN) {
+        skiff_buf_adds(b, "transfer-encoding: chunked\r\n");
+    } else if (strcmp(o->method, "GET") != 0) {
         skiff_buf_adds(b, "content-length: ");
         skiff_buf_add_uint(b, o->body_len);
         skiff_buf_add(b, "\r\n", 2);
