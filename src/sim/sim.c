@@ -445,8 +445,14 @@ static void
 sim_body_end(struct skiff_request *req)
 {
     struct sim_req *sr = req->data;
+    struct sim *sim = sr->sim;
+    char uid[64];
+    if (skiff_http_query(req, "upload_id", uid, sizeof uid) < 0)
+        uid[0] = '\0';
     req->on_abort = on_abort;
-    handle_api(sr->sim, req, sr);
+    handle_api(sim, req, sr);
+    /* Answered without the Files module (a script, a fault): the session keeps what came. */
+    skiff_sim_files_feed_cut(sim->files, uid);
 }
 
 /* The client went away inside the chunk's bytes: the session keeps what came. */

@@ -35,7 +35,7 @@ upstreams:
     base_url: ${sim.url}
     keys: [${K.join(', ')}]
 retry: {max_attempts: 3, base_delay_ms: 10, max_delay_ms: 40}
-limits: {max_body_bytes: 1048576, max_upload_bytes: 3221225472, idle_timeout_ms: 5000}
+limits: {max_body_bytes: 1048576, max_upload_bytes: 3221225472, idle_timeout_ms: 5000, body_timeout_ms: 2000}
 storage: {sqlite: ""}
 workers: 1
 `, { env: { ASAN_OPTIONS: ASAN_QUARANTINE } });
@@ -110,7 +110,7 @@ function chunk(url, { offset = 0, size, command = 'upload, finalize', from = 0, 
   });
 }
 
-test(`a ${BIG / 1048576} MiB file in one "upload, finalize" request streams through skiff: the upstream has every byte, skiff's memory stays under 100 MB`, { timeout: 280000 }, async () => {
+test(`a ${BIG / 1048576} MiB file in one "upload, finalize" request streams through skiff: the upstream has every byte, skiff's memory stays under 100 MB, limits.body_timeout_ms (2 s) does not cut it`, { timeout: 280000 }, async () => {
   const url = await start(BIG, 'big');
   const want = sha256(BIG);
   const t0 = Date.now();
@@ -191,8 +191,68 @@ storage: {sqlite: ""}
     const r = await chunk(url, { size: 3 * 1024 * 1024, chunked: true }).catch((e) => ({ status: 0, body: String(e) }));
     assert.equal(r.status, 413, r.body);
     assert.match(JSON.parse(r.body).error.message, /limits\.max_upload_bytes \(2097152 bytes\)/);
+    // The upstream call ended there: the session kept what had arrived, no more than the limit.
+    const got = await waitFor('the upstream call to end', async () => {
+      const q = await fetch(url, { method: 'POST', headers: { 'x-goog-upload-command': 'query' } });
+      return Number(q.headers.get('x-goog-upload-size-received'));
+    }, 5000);
+    assert.ok(got <= 2097152, `the upstream has ${got} bytes`);
   } finally {
     await small.stop();
+  }
+});
+
+test('a chunk the upstream fails after its bytes went is not sent again: the client gets the failure and resumes from what the upstream has', async () => {
+  const size = 3 * 1024 * 1024;
+  const url = await start(size, 'once');
+  await sim.script({ match: { method: 'files.upload' }, reply: { status: 503 }, times: 1 });
+  const r = await chunk(url, { size });
+  assert.equal(r.status, 503, r.body);
+  const ups = (await sim.log()).filter((e) => e.method === 'files.upload');
+  assert.equal(ups.length, 2, 'the start and one attempt of the chunk: no retry without its bytes');
+  assert.equal(ups[1].body_bytes, size);
+  const q = await fetch(url, { method: 'POST', headers: { 'x-goog-upload-command': 'query' } });
+  const got = Number(q.headers.get('x-goog-upload-size-received'));
+  const rest = await chunk(url, { offset: got, from: got, size: size - got });
+  assert.equal(rest.status, 200, rest.body);
+  assert.equal(JSON.parse(rest.body).file.sha256Hash, sha256(size));
+});
+
+test('a streamed chunk that stalls gets a 408 after limits.idle_timeout_ms between reads, and its upstream call ends', async () => {
+  const idle = await startServe(`
+upstreams:
+  gemini:
+    base_url: ${sim.url}
+    keys: [${K[0]}]
+limits: {idle_timeout_ms: 400}
+storage: {sqlite: ""}
+`);
+  try {
+    const r0 = await fetch(`${idle.url}/upload/v1beta/files`, {
+      method: 'POST',
+      headers: { 'x-goog-upload-protocol': 'resumable', 'x-goog-upload-command': 'start', 'content-type': 'application/json' },
+      body: '{}',
+    });
+    const url = new URL(r0.headers.get('x-goog-upload-url'));
+    const sock = net.connect(Number(url.port), url.hostname);
+    let answer = '';
+    sock.on('data', (d) => { answer += d; });
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nx-goog-upload-command: upload, finalize\r\n` +
+      `x-goog-upload-offset: 0\r\ncontent-length: 1000000\r\n\r\n`);
+    sock.write(BLOCK.subarray(0, 300000));
+    await waitFor('the 408', () => answer.includes('\r\n\r\n'), 4000);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.match(answer, /limits\.idle_timeout_ms/);
+    const got = await waitFor('the upstream call to end', async () => {
+      const q = await fetch(url, { method: 'POST', headers: { 'x-goog-upload-command': 'query' } });
+      return Number(q.headers.get('x-goog-upload-size-received'));
+    }, 5000);
+    assert.equal(got, 300000, 'the upstream kept what arrived before the stall');
+    sock.destroy();
+  } finally {
+    await idle.stop();
   }
 });
 
