@@ -753,7 +753,9 @@ skiff_http_accept(struct skiff_worker *w, uv_stream_t *server)
     skiff_buf_init(&h->req.bodybuf, w->opts->max_body_bytes);
     skiff_buf_init(&h->req.out_hdrs, SKIFF_HTTP_MAX_OUT_HDRS);
     skiff_buf_init(&h->pending, MAX_PENDING);
-    skiff_buf_init(&h->hold, SKIFF_HTTP_STREAM_HOLD + sizeof w->readbuf);
+    /* Reading stops at SKIFF_HTTP_STREAM_HOLD; what one parse hands over (a read, or the
+     * pipelined bytes that waited) may come on top. */
+    skiff_buf_init(&h->hold, SKIFF_HTTP_STREAM_HOLD + MAX_PENDING + sizeof w->readbuf);
     request_reset(h);
     h->phase = IDLE;
     if (w->nconns > w->max_conns) {

@@ -200,9 +200,14 @@ skiff_gemini_upload_streams(const struct skiff_request *req, const struct skiff_
 {
     char sid[8];
     if (rt->kind != SKIFF_ROUTE_RESOURCE || rt->res != SKIFF_RES_UPLOAD ||
-        strcmp(req->method, "POST") != 0 || skiff_http_query(req, "upload_id", sid, sizeof sid) < 0)
+        strcmp(req->method, "POST") != 0)
         return 0;
     size_t n;
+    if (skiff_http_query(req, "upload_id", sid, sizeof sid) < 0) {
+        /* A multipart upload: the metadata and the bytes in one body, which goes as it came. */
+        const char *proto = skiff_http_header(req, "x-goog-upload-protocol", &n);
+        return proto && n == 9 && strncasecmp(proto, "multipart", 9) == 0;
+    }
     const char *cmd = skiff_http_header(req, "x-goog-upload-command", &n);
     /* A comma-separated list of commands: "upload", or "upload, finalize". */
     for (size_t i = 0; cmd && i < n;) {

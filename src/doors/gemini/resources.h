@@ -38,10 +38,10 @@ int skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_req
                         size_t cap);
 
 /*
- * Whether req carries a file's bytes that skiff streams through instead of reading whole (a
- * resumable chunk: POST on skiff's upload session, X-Goog-Upload-Command "upload" or
- * "upload, finalize"); from its head alone. A multipart upload is read whole (bounded by
- * limits.max_body_bytes).
+ * Whether req carries a file's bytes that skiff streams through instead of reading whole: a
+ * resumable chunk (POST on skiff's upload session, X-Goog-Upload-Command "upload" or
+ * "upload, finalize") or a multipart upload (X-Goog-Upload-Protocol: multipart, whose body
+ * goes as it came); from its head alone.
  */
 int skiff_gemini_upload_streams(const struct skiff_request *req, const struct skiff_route *rt);
 
