@@ -69,6 +69,7 @@ skiff_serve_main(int argc, char **argv)
         .port = cfg->listen_port,
         .workers = cfg->workers,
         .max_body_bytes = cfg->limits.max_body_bytes,
+        .max_upload_bytes = cfg->limits.max_upload_bytes,
         .header_timeout_ms = cfg->limits.header_timeout_ms,
         .idle_timeout_ms = cfg->limits.idle_timeout_ms,
         .body_timeout_ms = cfg->limits.body_timeout_ms,

@@ -22,7 +22,7 @@
  *           stream_idle_timeout_ms, max_stream_ms}
  *   fallbacks: {MODEL: [MODEL, ...]}
  *   limits: {max_body_bytes, header_timeout_ms, idle_timeout_ms, max_connections,
- *            body_timeout_ms, send_timeout_ms, max_buffered_bytes}
+ *            body_timeout_ms, send_timeout_ms, max_buffered_bytes, max_upload_bytes}
  *   storage: {sqlite: PATH, redis: URL}
  *   validation: on | off
  *   catalog: {refresh_s: N}
@@ -122,6 +122,7 @@ struct skiff_config {
         int body_timeout_ms;       /* the whole request body, from the end of its head */
         int send_timeout_ms;       /* a client that takes no byte of its answer this long */
         size_t max_buffered_bytes; /* request bodies held at once by the whole process */
+        size_t max_upload_bytes;   /* a file's bytes streamed through (uploads), per request */
     } limits;
 
     struct {

@@ -218,6 +218,13 @@ static const struct cfg_field limit_fields[] = {
      .max = 64LL * 1024 * 1024 * 1024,
      .rule = "a number of bytes from 1048576 (1 MiB) to 68719476736 (64 GiB)",
      .def = 268435456},
+    {.name = "max_upload_bytes",
+     .type = CFG_SIZE,
+     .offset = OFF(limits.max_upload_bytes),
+     .min = 1024LL * 1024,
+     .max = 64LL * 1024 * 1024 * 1024,
+     .rule = "a number of bytes from 1048576 (1 MiB) to 68719476736 (64 GiB)",
+     .def = 2164260864LL},
 };
 static const struct cfg_section limit_section = SECTION(limit_fields, NULL);
 

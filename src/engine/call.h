@@ -98,8 +98,12 @@ struct call {
     int nfilters;
     const char *reqbody; /* the body each attempt sends: owned, or borrowed */
     size_t reqbody_len;
-    char *owned;  /* the owned one (a door's translation, the thinking policy, a re-ask) */
-    char asked[]; /* chain[0]: the asked model, NUL-terminated (allocated with the call) */
+    char *owned; /* the owned one (a door's translation, the thinking policy, a re-ask) */
+    /* A streamed request body (plan.stream_body, upload.c): */
+    int stream_body;
+    int body_end_seen;  /* the client's body is all read */
+    uint64_t body_sent; /* its bytes handed to an upstream call: no attempt may follow */
+    char asked[];       /* chain[0]: the asked model, NUL-terminated (allocated with the call) */
 };
 
 static inline const char *
@@ -149,6 +153,11 @@ int64_t call_scan_tokens(const char *data, size_t len);
 
 /* confirm.c */
 void call_confirm_key(struct call *c, const struct skiff_verdict *v);
+
+/* upload.c: a streamed body (an upload's bytes) through the call in flight. */
+void call_upload_opts(struct call *c, struct skiff_upcall_opts *o);
+void call_upload_attach(struct call *c);
+int call_upload_spent(const struct call *c);
 
 /* quality.c: installs the config's quality filters on c. */
 void call_add_quality_filters(struct call *c);

@@ -138,6 +138,8 @@ call_done(struct call *c)
             c->req->data = NULL;
             c->req->on_abort = NULL;
             c->req->on_drain = NULL;
+            c->req->on_body = NULL;
+            c->req->on_body_end = NULL;
         }
         c->req = NULL;
     }
@@ -285,6 +287,11 @@ call_after_failure(struct call *c, const struct skiff_verdict *v)
 {
     const struct skiff_config *cfg = c->w->cfg;
     int64_t now = skiff_now_ms();
+    if (call_upload_spent(c)) {
+        call_log_attempt(c, c->up_status, v, "give-up: the upload's bytes have gone", -1);
+        call_give_up(c);
+        return;
+    }
     if (!skiff_fault_retryable(v->fault)) {
         call_log_attempt(c, c->up_status, v, "answer", -1);
         call_give_up(c);
@@ -505,6 +512,7 @@ launch(struct call *c, int key)
         .ops = &skiff_engine_upcall_ops,
         .data = c,
     };
+    call_upload_opts(c, &o);
     c->call = skiff_upcall_start(c->w->up, &o);
     /* The client copies the url and headers in skiff_upcall_start: the key's bytes are
      * wiped, and the buffer goes (the next attempt builds it anew; a stream holds none). */
@@ -512,7 +520,9 @@ launch(struct call *c, int key)
     if (!c->call) {
         call_release_key(c, SKIFF_FAULT_TRANSIENT, -1, "could not start a call");
         call_fail(c, 500, NULL, "skiff could not start an upstream call", "could not start a call");
+        return;
     }
+    call_upload_attach(c);
 }
 
 /* ---- client side ---------------------------------------------------------------------- */
@@ -603,6 +613,7 @@ call_new(struct skiff_engine *w, struct skiff_request *req, struct skiff_engine_
     c->query = plan->query;
     c->forward_head = plan->forward_head;
     c->pin_key = plan->pin_key;
+    c->stream_body = plan->stream_body && req->body_streamed;
     c->key = -1;
     c->last_key = -1;
     c->up_retry_s = -1;

@@ -227,6 +227,11 @@ struct skiff_engine_plan {
      * fallbacks included; 0: any key. When that key rests past retry.max_wait_ms, the
      * answer is a 429 that names it. */
     int pin_key;
+    /* The request's body is streamed (req->body_streamed, server/http.h: an upload's bytes):
+     * it goes to the upstream as it is read, on one attempt once a byte of it has gone (an
+     * attempt that failed before, a connect, may be followed by another on the same key);
+     * no fallback. body/owned_body are ignored. */
+    int stream_body;
     const struct skiff_engine_ops *ops;
     void *door; /* per-request door state, handed to every op; freed by ops->on_free */
     struct {

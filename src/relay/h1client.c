@@ -67,6 +67,7 @@ free_call(uv_handle_t *h)
     wipe(&c->req);
     free(c->parts.fields);
     skiff_buf_release(&c->head);
+    stream_release(c);
     free(c->held);
     free(c->error);
     if (c->ai)
@@ -213,7 +214,10 @@ timer_cb(uv_timer_t *t)
         [WAITING] = "timed out waiting for the first byte from the upstream",
         [RECEIVING] = "the upstream stalled between chunks (idle timeout)",
     };
-    finish(c, why[c->phase]);
+    if (c->streaming && !c->body_ended && c->phase == WAITING)
+        finish(c, "the upstream stopped taking the upload's bytes (idle timeout)");
+    else
+        finish(c, why[c->phase]);
 }
 
 void
@@ -222,6 +226,7 @@ arm(struct h1_call *c)
     long ms = c->phase == CONNECTING ? c->connect_ms
               : c->phase == WAITING  ? c->first_byte_ms
                                      : c->idle_ms;
+    ms = stream_timeout(c, ms);
     if (ms > 0 && !c->paused)
         uv_timer_start(&c->timer, timer_cb, (uint64_t)ms, 0);
     else
@@ -383,6 +388,14 @@ skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o)
     c->cl = cl;
     c->body = o->body ? o->body : "";
     c->body_len = o->body ? o->body_len : 0;
+    if (o->stream_body) {
+        c->streaming = 1;
+        c->on_drain = o->on_drain;
+        c->chunked_body = o->body_len == SKIFF_UPCALL_UNKNOWN_LEN;
+        c->body = "";
+        c->body_len = 0;
+        skiff_buf_init(&c->early, 2 * SKIFF_UPCALL_HIGH_WATER);
+    }
     c->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
     c->first_byte_ms = o->first_byte_timeout_ms;
     c->idle_ms = o->idle_timeout_ms;

@@ -270,6 +270,8 @@ write_cb(uv_write_t *w, int status)
         return; /* closed meanwhile, or idle (a TLS record sent after the answer) */
     if (status < 0)
         conn_failed(c, "could not send the request to the upstream", status);
+    else if (c->streaming)
+        stream_written(c);
 }
 
 /*

@@ -43,6 +43,7 @@
  *   h1exchange.c  the HTTP/1.1 exchange: request head, response framing, keep-alive end
  *   h1warm.c      warm connections and the sweep
  *   h1h2.c        HTTP/2: calls scheduled onto shared connections (sessions in h2client.c)
+ *   h1stream.c    streamed request bodies (uploads): queued, framed, drained
  *
  * Ownership: the client (struct skiff_h1c) owns its origins (freed with it), its calls and
  * connections (counted; it is freed only when the last connection and timer have closed)
@@ -196,6 +197,15 @@ struct h1_call {
     int waiting;            /* queued on the origin for a stream */
     int h2cand; /* counted in origin->h2_opening while resolving, before its connection is */
     struct h1_call *wprev, *wnext; /* that queue */
+    /* A streamed body (h1stream.c): */
+    int streaming;                               /* the body comes through skiff_upcall_write */
+    void (*on_drain)(struct skiff_upcall *call); /* opts.on_drain */
+    int chunked_body;       /* its length is unknown: chunked framing (HTTP/1.1) */
+    int body_ended;         /* skiff_upcall_end_body was called */
+    int head_sent;          /* the head went (or the stream opened): bytes go to the wire */
+    int want_drain;         /* a write left the high-water mark or more queued */
+    uint64_t body_written;  /* body bytes handed to the connection */
+    struct skiff_buf early; /* bytes written before the head went */
 };
 
 struct skiff_h1c {
@@ -266,6 +276,12 @@ void feed(struct h1_call *c, const char *data, size_t len);
 void conn_eof(struct h1_call *c);
 void send_request(struct h1_call *c);
 int build_request(struct h1_call *c, const struct skiff_upcall_opts *o);
+
+/* h1stream.c */
+void stream_head_sent(struct h1_call *c);
+void stream_written(struct h1_call *c);
+long stream_timeout(const struct h1_call *c, long ms);
+void stream_release(struct h1_call *c);
 
 /* h1warm.c */
 void sweep_cb(uv_timer_t *t);

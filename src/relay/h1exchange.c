@@ -194,6 +194,8 @@ send_request(struct h1_call *c)
         c->wrote = 1;
     if (rc < 0)
         conn_failed(c, "could not send the request to the upstream", rc);
+    else if (c->streaming)
+        stream_head_sent(c);
 }
 
 /* Marks the header line b[from..len-2) (its CRLF written) as a field of the request:
@@ -287,7 +289,11 @@ build_request(struct h1_call *c, const struct skiff_upcall_opts *o)
         skiff_buf_add(b, "\r\n", 2);
         mark_field(p, b, at);
     }
-    if (strcmp(o->method, "GET") != 0) {
+    if (o->stream_body && o->body_len == SKIFF_UPCALL_UNKNOWN_LEN) {
+        /* HTTP/1.1 only: not a field of the request, so HTTP/2 (which forbids it) never
+         * sends it; its DATA frames end the body. */
+        skiff_buf_adds(b, "transfer-encoding: chunked\r\n");
+    } else if (strcmp(o->method, "GET") != 0) {
         at = b->len;
         skiff_buf_adds(b, "content-length: ");
         skiff_buf_add_uint(b, o->body_len);

@@ -161,7 +161,7 @@ h2_submit(struct h1_call *c, struct h1_conn *k)
         .nfields = p->nfields,
     };
     k->in_h2++;
-    int rc = skiff_h2_submit(k->h2, &r, c->body, c->body_len, c);
+    int rc = skiff_h2_submit(k->h2, &r, c->streaming ? skiff_h2_streamed : c->body, c->body_len, c);
     k->in_h2--;
     if (f != few)
         free(f);
@@ -182,6 +182,8 @@ h2_start_stream(struct h1_call *c, struct h1_conn *k)
         return;
     }
     c->wrote = 1;
+    if (c->streaming)
+        stream_head_sent(c);
     k->idle_since = 0;
     if (skiff_h2_finished(k->h2))
         h2_reap_soon(k->cl); /* the send failed: the connection ends from the loop */
@@ -322,7 +324,8 @@ h2_on_end(void *call, const char *error, int not_processed)
     c->h2conn = NULL; /* the session has forgotten the call */
     if (k && skiff_h2_calls(k->h2) == 0)
         k->idle_since = uv_now(c->cl->loop);
-    if (error && not_processed && !c->retried && !c->got_bytes && !c->cl->closing) {
+    if (error && not_processed && !c->retried && !c->got_bytes && !c->body_written &&
+        !c->cl->closing) {
         /* The upstream never acted on it: once more, on another connection. */
         c->retried = 1;
         if (!h2_try(c))
@@ -334,11 +337,18 @@ h2_on_end(void *call, const char *error, int not_processed)
         h2_dispatch(c->origin, c->cl);
 }
 
+static void
+h2_on_drain(void *call)
+{
+    stream_written(call);
+}
+
 static const struct skiff_h2_ops h2_ops = {
     .send = h2_send,
     .on_head = h2_on_head,
     .on_data = h2_on_data,
     .on_end = h2_on_end,
+    .on_drain = h2_on_drain,
 };
 
 /* ---- connections ---- */

@@ -45,7 +45,13 @@ struct h2_stream {
     const char *why; /* our own reason for resetting it, or NULL */
     char *held;      /* body bytes that came while the call was paused */
     size_t held_len, held_cap;
+    /* A streamed request body (skiff_h2_body_write): */
+    int streaming, body_end, drain_due;
+    struct skiff_buf sq; /* bytes written and not yet framed; sq_off of them went */
+    size_t sq_off;
 };
+
+const char skiff_h2_streamed[] = "";
 
 struct skiff_h2 {
     nghttp2_session *s;
@@ -56,7 +62,8 @@ struct skiff_h2 {
     int nopen;  /* streams nghttp2 has not closed */
     int busy;   /* inside nghttp2 or a loop over the streams */
     int dead;
-    int goaway; /* received */
+    int goaway;   /* received */
+    int draining; /* inside drains */
     struct skiff_buf hdrs;
     struct skiff_buf out;
     char err[200];
@@ -75,6 +82,7 @@ stream_free(struct h2_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     free(st->held);
+    skiff_buf_release(&st->sq);
     free(st);
 }
 
@@ -292,6 +300,33 @@ on_frame_not_send(nghttp2_session *s, const nghttp2_frame *f, int code, void *ud
     return 0;
 }
 
+/* A streamed body's DATA: what was written, deferred while nothing is and its end has not
+ * come (skiff_h2_body_write resumes it). A queue that falls below the low-water mark owes
+ * its call a drain, paid after the flush (drains). */
+static ssize_t
+read_streamed(struct h2_stream *st, uint8_t *buf, size_t len, uint32_t *flags)
+{
+    size_t have = st->sq.len - st->sq_off;
+    if (have == 0) {
+        if (!st->body_end)
+            return NGHTTP2_ERR_DEFERRED;
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+    }
+    size_t n = have < len ? have : len;
+    memcpy(buf, st->sq.data + st->sq_off, n);
+    st->sq_off += n;
+    if (st->sq_off == st->sq.len) {
+        skiff_buf_reset(&st->sq);
+        st->sq_off = 0;
+        if (st->body_end)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    if (have - n < SKIFF_H2_LOW_WATER)
+        st->drain_due = 1;
+    return (ssize_t)n;
+}
+
 static ssize_t
 read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
           nghttp2_data_source *src, void *ud)
@@ -302,6 +337,8 @@ read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *fl
     struct h2_stream *st = src->ptr;
     if (!st->body)
         return NGHTTP2_ERR_DEFERRED; /* the call is gone; its stream is being reset */
+    if (st->streaming)
+        return read_streamed(st, buf, len, flags);
     size_t n = st->body_len - st->body_off;
     if (n > len)
         n = len;
@@ -394,6 +431,25 @@ send_out(struct skiff_h2 *h)
     return rc;
 }
 
+/* Pays the drains the last flush made due (read_streamed), from outside nghttp2. */
+static void
+drains(struct skiff_h2 *h)
+{
+    h->draining = 1;
+    for (int again = 1; again && !h->dead;) {
+        again = 0;
+        for (struct h2_stream *st = h->streams; st; st = st->next) {
+            if (!st->drain_due || !st->call || !h->ops->on_drain)
+                continue;
+            st->drain_due = 0;
+            h->ops->on_drain(st->call); /* may write, flush and cancel: start over */
+            again = 1;
+            break;
+        }
+    }
+    h->draining = 0;
+}
+
 int
 skiff_h2_flush(struct skiff_h2 *h)
 {
@@ -421,6 +477,8 @@ skiff_h2_flush(struct skiff_h2 *h)
     if (rc == 0)
         rc = send_out(h);
     h->busy--;
+    if (!h->dead && !h->busy && !h->draining)
+        drains(h);
     return h->dead ? -1 : rc;
 }
 
@@ -483,6 +541,8 @@ skiff_h2_submit(struct skiff_h2 *h, const struct skiff_h2_req *r, const char *bo
     st->call = call;
     st->body = body ? body : "";
     st->body_len = body ? body_len : 0;
+    st->streaming = body == skiff_h2_streamed;
+    skiff_buf_init(&st->sq, 2 * SKIFF_H2_HIGH_WATER);
     /* A request with a body (a POST, even an empty one) goes as HEADERS then DATA; a GET
      * ends with its HEADERS. */
     int with_body = !(r->method_len == 3 && !memcmp(r->method, "GET", 3));
@@ -553,6 +613,40 @@ skiff_h2_resume(struct skiff_h2 *h, void *call)
         stream_free(st);
     if (!h->dead)
         skiff_h2_flush(h);
+}
+
+size_t
+skiff_h2_body_write(struct skiff_h2 *h, void *call, const char *data, size_t len)
+{
+    struct h2_stream *st = find(h, call);
+    if (!st || !st->streaming || st->body_end || h->dead)
+        return 0;
+    if (st->sq_off && (st->sq_off >= st->sq.len / 2 || st->sq.len + len > st->sq.max)) {
+        /* What went is dropped from the front once it is the larger part. */
+        memmove(st->sq.data, st->sq.data + st->sq_off, st->sq.len - st->sq_off);
+        st->sq.len -= st->sq_off;
+        st->sq_off = 0;
+    }
+    if (skiff_buf_add(&st->sq, data, len))
+        return (size_t)-1;
+    if (!st->closed)
+        nghttp2_session_resume_data(h->s, st->id);
+    size_t queued = st->sq.len - st->sq_off;
+    skiff_h2_flush(h);
+    st = find(h, call);
+    return st ? st->sq.len - st->sq_off : queued;
+}
+
+void
+skiff_h2_body_end(struct skiff_h2 *h, void *call)
+{
+    struct h2_stream *st = find(h, call);
+    if (!st || !st->streaming || st->body_end || h->dead)
+        return;
+    st->body_end = 1;
+    if (!st->closed)
+        nghttp2_session_resume_data(h->s, st->id);
+    skiff_h2_flush(h);
 }
 
 void

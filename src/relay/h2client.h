@@ -37,7 +37,16 @@ struct skiff_h2_ops {
      * above a GOAWAY's last stream, or never sent), so it may go again elsewhere. After
      * on_end the session forgets the call. */
     void (*on_end)(void *call, const char *error, int not_processed);
+    /* A streamed body's queue fell below SKIFF_H2_LOW_WATER (skiff_h2_body_write), after a
+     * flush, outside nghttp2. May be NULL. */
+    void (*on_drain)(void *call);
 };
+
+#define SKIFF_H2_HIGH_WATER (1024 * 1024)
+#define SKIFF_H2_LOW_WATER (256 * 1024)
+
+/* Passed as skiff_h2_submit's body: the body is streamed (skiff_h2_body_write). */
+extern const char skiff_h2_streamed[];
 
 /* A client session on conn; its connection preface and SETTINGS wait for the first flush.
  * NULL when out of memory. */
@@ -78,6 +87,16 @@ struct skiff_h2_req {
  */
 int skiff_h2_submit(struct skiff_h2 *h, const struct skiff_h2_req *r, const char *body,
                     size_t body_len, void *call);
+
+/*
+ * A streamed body's bytes (copied) for the call's stream (submitted with skiff_h2_streamed),
+ * sent as DATA as the upstream's windows allow. Returns the bytes still queued, or
+ * (size_t)-1 when the queue would pass twice the high-water mark (the caller did not stop).
+ */
+size_t skiff_h2_body_write(struct skiff_h2 *h, void *call, const char *data, size_t len);
+
+/* The streamed body is complete: END_STREAM after its last byte. */
+void skiff_h2_body_end(struct skiff_h2 *h, void *call);
 
 /* The call goes away: its stream is reset (CANCEL) unless it has ended, and no callback
  * names the call again. */

@@ -34,6 +34,9 @@ void skiff_h1c_close(struct skiff_h1c *cl);
 struct skiff_upcall *skiff_h1c_start(struct skiff_h1c *cl, const struct skiff_upcall_opts *o);
 void skiff_h1c_cancel(struct skiff_upcall *call);
 void skiff_h1c_resume(struct skiff_upcall *call);
+/* A streamed body (relay/h1stream.c). */
+size_t skiff_h1c_write(struct skiff_upcall *call, const char *data, size_t len);
+void skiff_h1c_end_body(struct skiff_upcall *call);
 /* Keeps n idle connections to url's origin open (TLS handshake done); 0, or -1 when the URL
  * is not one this client takes or TLS cannot be set up. */
 int skiff_h1c_warm(struct skiff_h1c *cl, const char *url, const char *ca_file, int n);

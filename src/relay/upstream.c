@@ -75,6 +75,19 @@ skiff_upcall_resume(struct skiff_upcall *call)
         skiff_h1c_resume(call);
 }
 
+size_t
+skiff_upcall_write(struct skiff_upcall *call, const char *data, size_t len)
+{
+    return call && call->kind == SKIFF_UPCALL_H1 ? skiff_h1c_write(call, data, len) : 0;
+}
+
+void
+skiff_upcall_end_body(struct skiff_upcall *call)
+{
+    if (call && call->kind == SKIFF_UPCALL_H1)
+        skiff_h1c_end_body(call);
+}
+
 int
 skiff_upstream_active(const struct skiff_upstream *u)
 {

@@ -35,12 +35,27 @@ struct skiff_upcall_ops {
     void (*on_done)(struct skiff_upcall *call, const char *error);
 };
 
+#define SKIFF_UPCALL_HIGH_WATER (1024 * 1024)
+#define SKIFF_UPCALL_LOW_WATER (256 * 1024)
+#define SKIFF_UPCALL_UNKNOWN_LEN ((size_t)-1)
+
 struct skiff_upcall_opts {
     const char *method; /* "GET" or "POST" */
     const char *url;
     const char *const *headers; /* "name: value" strings, NULL-terminated; copied */
     const char *body;           /* borrowed: must outlive the call */
     size_t body_len;
+    /* A streamed body (an upload): body is ignored, the bytes come through
+     * skiff_upcall_write and end with skiff_upcall_end_body. body_len is their length
+     * (Content-Length), or SKIFF_UPCALL_UNKNOWN_LEN: chunked on HTTP/1.1, DATA frames to
+     * END_STREAM on HTTP/2. The first-byte timeout runs from the end of the body; while it
+     * goes, idle_timeout_ms bounds a write the upstream does not take. */
+    int stream_body;
+    /* A streamed body's call takes bytes: once its request head has gone (a stream opened,
+     * on HTTP/2), and then each time what waits to go falls below SKIFF_UPCALL_LOW_WATER
+     * after a write left SKIFF_UPCALL_HIGH_WATER or more queued. Never called from inside
+     * skiff_upcall_start or skiff_upcall_write. May be NULL. */
+    void (*on_drain)(struct skiff_upcall *call);
     const char *proxy;   /* NULL: none */
     const char *ca_file; /* https://: certificates trusted beside the system store;
                           * NULL: the system store only */
@@ -80,6 +95,18 @@ void skiff_upcall_cancel(struct skiff_upcall *call);
 
 /* Resumes a call paused by on_body returning 1. */
 void skiff_upcall_resume(struct skiff_upcall *call);
+
+/*
+ * A streamed body's bytes (copied): they go out as the connection and the upstream's flow
+ * control allow, after the request head (until then they wait in the call). Returns the
+ * bytes still waiting to go: at SKIFF_UPCALL_HIGH_WATER or more, stop writing until
+ * on_drain. Once a body byte has been handed to the connection the call is never sent
+ * again, on any connection. Never calls back: a failure ends the call from the loop.
+ */
+size_t skiff_upcall_write(struct skiff_upcall *call, const char *data, size_t len);
+
+/* The streamed body is complete (the chunked end, or END_STREAM). Never calls back. */
+void skiff_upcall_end_body(struct skiff_upcall *call);
 
 /* Calls in flight on this client (for tests and metrics). */
 int skiff_upstream_active(const struct skiff_upstream *u);

@@ -69,10 +69,24 @@ struct http {
 
     /* After 101: the connection's events go to the tunnel (tunnel.c). */
     struct skiff_tunnel *tunnel;
+    /* A streamed body (skiff_http_stream_body): */
+    int streamed;            /* chosen by on_head; the handler runs from the end of the head */
+    int stream_live;         /* dispatched and not yet let go of: the handler owns req */
+    int stream_held;         /* pieces wait in hold until skiff_http_body_resume */
+    int stream_in_cb;        /* inside on_body or on_body_end: a resume there only unholds */
+    int body_done;           /* the whole body has been read */
+    int end_told;            /* on_body_end was called */
+    uint64_t streamed_bytes; /* body bytes read so far */
+    struct skiff_buf hold;   /* pieces read while held */
 };
 
 static void inflight_begin(struct http *h);
 static void inflight_end(struct http *h);
+static int stream_piece(struct http *h, const char *at, size_t len);
+static int stream_let_go(struct http *h);
+static void stream_end(struct http *h);
+static const char *upload_too_large(const struct skiff_server_opts *o);
+static void arm_body_timer(struct http *h);
 
 static struct http *
 http_of(struct skiff_conn *c)
@@ -231,6 +245,8 @@ on_body(http_parser *p, const char *at, size_t len)
 {
     struct http *h = p->data;
     struct skiff_buf *b = &h->req.bodybuf;
+    if (h->streamed)
+        return stream_piece(h, at, len);
     if (b->len + len > h->charged) {
         /* A chunked body: counted as it grows, 64 KiB at a time. */
         size_t more = b->len + len - h->charged;
@@ -285,6 +301,12 @@ request_reset(struct http *h)
     h->fail_msg = NULL;
     h->end_clean = 0;
     h->body_deadline = 0;
+    h->streamed = h->stream_live = h->stream_held = h->stream_in_cb = 0;
+    h->body_done = h->end_told = 0;
+    h->streamed_bytes = 0;
+    if (h->hold.cap > KEEP_BODY_MEM)
+        skiff_buf_release(&h->hold);
+    skiff_buf_reset(&h->hold);
     memset(&h->hs, 0, sizeof h->hs);
     memset(&h->cs, 0, sizeof h->cs);
     http_parser_init(&h->parser, HTTP_REQUEST);
@@ -355,6 +377,8 @@ static void
 refuse(struct http *h, int status, const char *msg)
 {
     struct skiff_request *r = &h->req;
+    if (h->stream_live && stream_let_go(h))
+        return;
     if (!r->path)
         r->path = "";
     if (!r->method)
@@ -456,11 +480,18 @@ head_complete(struct http *h)
             return 1;
         r->keep_alive = !p->upgrade && http_should_keep_alive(p);
     }
-    if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes) {
+    if (h->streamed) {
+        if (p->content_length != ULLONG_MAX && o->max_upload_bytes &&
+            p->content_length > o->max_upload_bytes) {
+            refuse(h, 413, upload_too_large(o));
+            return -1;
+        }
+        r->body_expected = p->content_length != ULLONG_MAX ? (int64_t)p->content_length : -1;
+    } else if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes) {
         refuse(h, 413, "request body too large");
         return -1;
     }
-    if (body && p->content_length != ULLONG_MAX) {
+    if (body && !h->streamed && p->content_length != ULLONG_MAX) {
         if (charge(h, (size_t)p->content_length)) {
             refuse(h, 503, busy_msg);
             return -1;
@@ -479,7 +510,7 @@ head_complete(struct http *h)
         uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
         skiff_conn_write(h->conn, &b, 1);
     }
-    if (body && o->body_timeout_ms > 0)
+    if (body && !h->streamed && o->body_timeout_ms > 0)
         h->body_deadline = uv_now(&w->loop) + (uint64_t)o->body_timeout_ms;
     return 0;
 }
@@ -563,18 +594,31 @@ parse(struct http *h, const char *data, size_t len)
             refuse(h, 400, msg);
             return;
         }
+        if (h->streamed) {
+            /* The handler takes the body as it comes: it runs now, the pieces wait. */
+            h->stream_live = 1;
+            h->stream_held = 1;
+            dispatch(h);
+            if (h->req.ended || h->conn->closing)
+                return;
+        }
         http_parser_pause(&h->parser, 0);
         data += n;
         len -= n;
         n = http_parser_execute(&h->parser, &settings, data, len);
         e = HTTP_PARSER_ERRNO(&h->parser);
     }
+    if (h->streamed && (h->req.ended || h->conn->closing))
+        return; /* answered while its body came: the connection closes after the answer */
     if (e == HPE_PAUSED) {
         if (n < len && skiff_buf_add(&h->pending, data + n, len - n)) {
             skiff_conn_close(h->conn, "too many pipelined bytes");
             return;
         }
-        dispatch(h);
+        if (h->streamed)
+            stream_end(h);
+        else
+            dispatch(h);
         return;
     }
     if (e != HPE_OK) {
@@ -587,7 +631,7 @@ parse(struct http *h, const char *data, size_t len)
         refuse(h, 400, emsg);
         return;
     }
-    if (h->phase == BODY)
+    if (h->phase == BODY && !(h->streamed && h->hold.len >= SKIFF_HTTP_STREAM_HOLD))
         arm_body_timer(h);
 }
 
@@ -638,6 +682,8 @@ on_timer(struct skiff_conn *c)
         refuse(h, 408, "the request headers did not arrive in time (limits.header_timeout_ms)");
         break;
     case BODY:
+        if (h->streamed && h->stream_held && h->hold.len)
+            break; /* held for the handler (backpressure): not the client's stall */
         if (h->body_deadline && uv_now(&c->worker->loop) >= h->body_deadline)
             refuse(h, 408, "the request body did not arrive in time (limits.body_timeout_ms)");
         else
@@ -686,8 +732,9 @@ on_close(struct skiff_conn *c, const char *reason)
         h->tunnel = NULL;
         skiff_tunnel_conn_close(t, reason);
     }
-    if (h->phase == HANDLING && !r->ended) {
+    if ((h->phase == HANDLING || h->stream_live) && !r->ended) {
         r->ended = 1;
+        h->stream_live = 0;
         struct skiff_log l;
         skiff_log_begin(&l, SKIFF_LOG_INFO, "client_gone");
         skiff_log_str(&l, "id", r->id);
@@ -709,6 +756,7 @@ on_close(struct skiff_conn *c, const char *reason)
     skiff_buf_release(&r->bodybuf);
     skiff_buf_release(&r->out_hdrs);
     skiff_buf_release(&h->pending);
+    skiff_buf_release(&h->hold);
 }
 
 static const struct skiff_conn_ops http_ops = {
@@ -731,6 +779,9 @@ skiff_http_accept(struct skiff_worker *w, uv_stream_t *server)
     skiff_buf_init(&h->req.bodybuf, w->opts->max_body_bytes);
     skiff_buf_init(&h->req.out_hdrs, SKIFF_HTTP_MAX_OUT_HDRS);
     skiff_buf_init(&h->pending, MAX_PENDING);
+    /* Reading stops at SKIFF_HTTP_STREAM_HOLD; what one parse hands over (a read, or the
+     * pipelined bytes that waited) may come on top. */
+    skiff_buf_init(&h->hold, SKIFF_HTTP_STREAM_HOLD + MAX_PENDING + sizeof w->readbuf);
     request_reset(h);
     h->phase = IDLE;
     if (w->nconns > w->max_conns) {
@@ -801,6 +852,12 @@ after_response(struct http *h)
         log_request(h, NULL);
     else
         h->log_pending = 1;
+    if (h->streamed && !h->body_done) {
+        /* Answered before its body was in: the rest is read and dropped, then the close. */
+        h->stream_live = 0;
+        h->linger = 1;
+        skiff_conn_read_start(c);
+    }
     if (h->linger) {
         skiff_conn_linger(c, 2000);
         return;
@@ -822,6 +879,7 @@ skiff_http_finish(struct skiff_request *req, int clean)
 {
     struct http *h = http_of(req->conn);
     req->ended = 1;
+    h->stream_live = 0;
     inflight_end(h);
     h->end_clean = clean;
     if (!h->in_head_hook) /* else answered_at_head goes on once the hook has returned */
@@ -852,6 +910,159 @@ skiff_http_become_tunnel(struct skiff_request *req, struct skiff_tunnel *t, stru
     uncharge(h);
     skiff_buf_release(&req->bodybuf);
     skiff_buf_release(&req->out_hdrs);
+}
+
+/* ---- streamed bodies -------------------------------------------------------------------- */
+
+/*
+ * A streamed body (http.h) runs beside the handler: the request is dispatched at the end of
+ * its head (stream_live: the handler owns req), and the parser goes on in BODY handing each
+ * piece to req->on_body, or to hold while the handler holds them. Reading stops while hold
+ * is at SKIFF_HTTP_STREAM_HOLD or more, and so does the idle timer (the wait is the
+ * upstream's, not the client's); between pieces the idle timeout applies, body_timeout_ms
+ * does not. Only what hold holds counts against max_buffered_bytes.
+ */
+
+static const char *
+upload_too_large(const struct skiff_server_opts *o)
+{
+    static _Thread_local char msg[200];
+    snprintf(msg, sizeof msg,
+             "the request body is larger than limits.max_upload_bytes (%llu bytes); "
+             "upload the file in smaller chunks or raise the limit",
+             (unsigned long long)o->max_upload_bytes);
+    return msg;
+}
+
+int
+skiff_http_stream_body(struct skiff_request *req)
+{
+    struct http *h = http_of(req->conn);
+    if (!h->in_head_hook || !expects_body(&h->parser))
+        return SKIFF_EINVAL;
+    h->streamed = 1;
+    req->body_streamed = 1;
+    return 0;
+}
+
+/* Keeps a piece while the handler holds them; a full hold stops reading the client. */
+static int
+stream_hold(struct http *h, const char *at, size_t len)
+{
+    struct skiff_buf *b = &h->hold;
+    if (b->len + len > h->charged) {
+        size_t more = b->len + len - h->charged;
+        if (charge(h, more > 64 * 1024 ? more : 64 * 1024))
+            return fail(h, 503, busy_msg);
+    }
+    if (skiff_buf_add(b, at, len))
+        return fail(h, 503, "out of memory for the request body");
+    if (b->len >= SKIFF_HTTP_STREAM_HOLD) {
+        skiff_conn_read_stop(h->conn);
+        skiff_conn_timer_stop(h->conn);
+    }
+    return 0;
+}
+
+/* http-parser's on_body for a streamed body. */
+static int
+stream_piece(struct http *h, const char *at, size_t len)
+{
+    struct skiff_request *r = &h->req;
+    const struct skiff_server_opts *o = h->conn->worker->opts;
+    h->streamed_bytes += len;
+    if (o->max_upload_bytes && h->streamed_bytes > o->max_upload_bytes)
+        return fail(h, 413, upload_too_large(o));
+    if (r->ended || !h->stream_live)
+        return 0; /* answered already: the rest is dropped */
+    if (h->stream_held || h->hold.len || !r->on_body)
+        return stream_hold(h, at, len);
+    h->stream_in_cb = 1;
+    int rc = r->on_body(r, at, len);
+    h->stream_in_cb = 0;
+    if (rc == 1)
+        h->stream_held = 1;
+    return 0;
+}
+
+/* The body is in (or was, while held): on_body_end once nothing waits before it. */
+static void
+stream_end(struct http *h)
+{
+    struct skiff_request *r = &h->req;
+    h->body_done = 1;
+    skiff_conn_timer_stop(h->conn);
+    if (!h->stream_live || r->ended || h->stream_held || h->hold.len || h->end_told)
+        return;
+    h->end_told = 1;
+    if (r->on_body_end) {
+        h->stream_in_cb = 1;
+        r->on_body_end(r);
+        h->stream_in_cb = 0;
+    }
+}
+
+void
+skiff_http_body_resume(struct skiff_request *req)
+{
+    struct http *h = http_of(req->conn);
+    struct skiff_conn *c = h->conn;
+    if (!h->stream_live || req->ended || c->closing)
+        return;
+    h->stream_held = 0;
+    if (h->stream_in_cb)
+        return; /* inside a piece: the parser goes on with the next one */
+    if (h->hold.len && req->on_body) {
+        /* One call for all that waited; the buffer is the handler's for the call. */
+        struct skiff_buf b = h->hold;
+        skiff_buf_init(&h->hold, b.max);
+        h->stream_in_cb = 1;
+        int rc = req->on_body(req, b.data, b.len);
+        h->stream_in_cb = 0;
+        if (c->closing || h->hold.data) {
+            skiff_buf_release(&b);
+        } else {
+            skiff_buf_reset(&b);
+            h->hold = b;
+        }
+        if (rc == 1)
+            h->stream_held = 1;
+        if (c->closing || req->ended || !h->stream_live || h->stream_held)
+            return;
+    }
+    if (h->body_done) {
+        stream_end(h);
+        return;
+    }
+    skiff_conn_read_start(c);
+    arm_body_timer(h);
+}
+
+/*
+ * A streamed body broke off (too large, malformed, stalled) while the handler owns req: it
+ * lets go (on_abort). Returns 0 when refuse may answer (nothing was sent), 1 when the
+ * connection is closed instead (a response has begun, or ended).
+ */
+static int
+stream_let_go(struct http *h)
+{
+    struct skiff_request *r = &h->req;
+    if (r->ended)
+        return 1;
+    skiff_request_cb *abort_cb = r->on_abort;
+    r->on_abort = NULL;
+    r->on_body = NULL;
+    r->on_body_end = NULL;
+    r->on_drain = NULL;
+    if (abort_cb)
+        abort_cb(r);
+    r->data = NULL;
+    if (r->status) {
+        skiff_conn_close(h->conn, "the request body broke off");
+        return 1;
+    }
+    h->stream_live = 0;
+    return 0;
 }
 
 /* ---- drain ---------------------------------------------------------------------------- */

@@ -6,11 +6,12 @@
  * names, Host, version); the server's on_head hook (server.h) may answer it then, before a
  * byte of the body is read. Otherwise the whole body is read (bounded by
  * limits.max_body_bytes, body_timeout_ms and the process-wide max_buffered_bytes), then the
- * handler is called. id, start_ns and keep_alive are set when the head is complete. The handler
- * owns the request until it ends the response with skiff_http_respond, skiff_http_end or
- * skiff_http_abort; it may do so at once or later from the loop (timers, upstream callbacks). If
- * the client goes away first, the server calls req->on_abort (when set) and after that the handler
- * must not touch req again; on_abort must release the handler's state synchronously.
+ * handler is called, unless on_head chose to stream it (skiff_http_stream_body below). id, start_ns
+ * and keep_alive are set when the head is complete. The handler owns the request until it ends the
+ * response with skiff_http_respond, skiff_http_end or skiff_http_abort; it may do so at once or
+ * later from the loop (timers, upstream callbacks). If the client goes away first, the server calls
+ * req->on_abort (when set) and after that the handler must not touch req again; on_abort must
+ * release the handler's state synchronously.
  *
  * Keep-alive and pipelining: the next request on a connection is not parsed until the
  * current response has ended.
@@ -37,6 +38,10 @@ struct skiff_header {
 
 typedef void skiff_request_cb(struct skiff_request *req);
 
+/* A piece of a streamed request body (valid during the call only), consumed whatever the
+ * return: 0 to go on, 1 to hold the next pieces until skiff_http_body_resume. */
+typedef int skiff_body_cb(struct skiff_request *req, const char *data, size_t len);
+
 struct skiff_request {
     struct skiff_conn *conn; /* borrowed; opaque to handlers */
     void *server_data;       /* the handler's per-server context (skiff_server_opts.data) */
@@ -59,6 +64,12 @@ struct skiff_request {
     void *data;                 /* the handler's state for this request */
     skiff_request_cb *on_abort; /* the client went away before the response ended */
     skiff_request_cb *on_drain; /* queued output fell below the low-water mark */
+    /* A streamed body (skiff_http_stream_body): its pieces, then its end. */
+    skiff_body_cb *on_body;
+    skiff_request_cb *on_body_end;
+
+    int body_streamed;     /* the body comes in pieces to on_body; body_len stays 0 */
+    int64_t body_expected; /* a streamed body's Content-Length, or -1 (chunked) */
 
     /* Owned by the HTTP layer. */
     struct skiff_buf head; /* raw url and header bytes */
@@ -69,6 +80,27 @@ struct skiff_request {
     int ended;
     uint64_t bytes_out; /* response bytes the connection accepted (head, body, framing) */
 };
+
+/*
+ * Streamed bodies. From the server's on_head hook, a handler may take the request's body as
+ * a stream instead of whole: the handler is then called as soon as the head is judged, with
+ * body_len 0, and the body is bounded by max_upload_bytes (a 413 naming the limit), not by
+ * max_body_bytes, and by the idle timeout between pieces, not body_timeout_ms. Until the
+ * handler calls skiff_http_body_resume the pieces wait (at most SKIFF_HTTP_STREAM_HOLD bytes,
+ * then reading from the client stops); after it they go to req->on_body as they are read,
+ * and req->on_body_end follows the last. on_body returning 1 holds the next pieces again
+ * until the next resume (backpressure: the client is not read while they wait). Neither is
+ * called once the response has ended; a response that ends before the body closes the
+ * connection after it (the rest of the body is not read). A body that breaks off (the
+ * client goes away, stalls, or sends too much) ends with req->on_abort: the handler lets go
+ * of req at once, and the server answers the client itself when nothing was sent yet.
+ * Returns 0, or SKIFF_EINVAL outside on_head or for a request without a body.
+ */
+#define SKIFF_HTTP_STREAM_HOLD (256 * 1024)
+int skiff_http_stream_body(struct skiff_request *req);
+
+/* Delivers what waited of a streamed body (and its end, when it is in) and reads on. */
+void skiff_http_body_resume(struct skiff_request *req);
 
 /* The value of a request header (case-insensitive name) or NULL; *len gets its length. */
 const char *skiff_http_header(const struct skiff_request *req, const char *name, size_t *len);

@@ -52,6 +52,7 @@ struct skiff_server_opts {
     uint16_t port; /* 0: any free port; skiff_server_port tells which */
     int workers;
     size_t max_body_bytes;
+    uint64_t max_upload_bytes; /* a streamed body (http.h skiff_http_stream_body); 0: no cap */
     int header_timeout_ms;
     int idle_timeout_ms;
     int body_timeout_ms;       /* the whole body, from the end of the head; 0: none */

@@ -6,8 +6,9 @@
  * finalize, query and cancel; the multipart protocol), files.get, files.list and
  * files.delete, and the check of every fileData.fileUri a generation references.
  *
- * Bytes are not kept: an upload streams through a SHA-256 and a byte count, so a file of
- * any size costs one small record (the simulator never serves a file's bytes back). The
+ * Bytes are not kept: an upload streams through a SHA-256 and a byte count (a resumable
+ * chunk's bytes as they arrive, skiff_sim_files_feed), so a file of any size costs one small
+ * record (the simulator never serves a file's bytes back). The
  * store holds at most max_files files and max_uploads open upload sessions; a start beyond
  * that drops the oldest session, a file beyond that is a 429 RESOURCE_EXHAUSTED.
  *
@@ -54,6 +55,21 @@ int skiff_sim_files_handle(struct skiff_sim_files *f, const struct skiff_sim_res
 int skiff_sim_files_check_contents(struct skiff_sim_files *f, const char *project,
                                    const json_t *contents, const json_t *system_instruction,
                                    int64_t now_ms, struct skiff_sim_res_reply *r);
+
+/*
+ * A piece of a resumable chunk's bytes as they arrive (the simulator streams "upload"
+ * chunks: a 2 GB file never sits in its memory): hashed into session upload_id when the
+ * chunk's offset (X-Goog-Upload-Offset) is where the session stands, else only counted. The
+ * chunk's request then goes to skiff_sim_files_handle with q->streamed set.
+ */
+void skiff_sim_files_feed(struct skiff_sim_files *f, const char *upload_id, const char *offset,
+                          const char *data, size_t len);
+
+/*
+ * The streamed chunk broke off (its client went away): what arrived of it is kept, as the
+ * API keeps a resumable upload's bytes (a query then says X-Goog-Upload-Size-Received).
+ */
+void skiff_sim_files_feed_cut(struct skiff_sim_files *f, const char *upload_id);
 
 /* Makes "files/{id}" (or "{id}") expire at now_ms. Returns 0, or -1 when there is none. */
 int skiff_sim_files_expire(struct skiff_sim_files *f, const char *name, int64_t now_ms);

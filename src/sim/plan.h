@@ -75,9 +75,11 @@ struct sim_req {
     char *tail;       /* after the events: "\n]" or a raw error; NULL for SSE's clean end */
     long reset_after; /* -1, or reset once this many events are out */
     long chunk_min, chunk_max;
-    long think_ms;   /* how long the model thinks (--think-ms, a script's thinkMs) */
-    long think_gap;  /* PLAN_STREAM: the wait after the first event (a thought of its own) */
-    long think_wait; /* added to the time to first byte (the thinking was not shown) */
+    long think_ms;    /* how long the model thinks (--think-ms, a script's thinkMs) */
+    long think_gap;   /* PLAN_STREAM: the wait after the first event (a thought of its own) */
+    long think_wait;  /* added to the time to first byte (the thinking was not shown) */
+    uint64_t fed;     /* a streamed upload chunk: its bytes so far */
+    uint64_t fed_fnv; /* and their FNV-1a 64 (the log's body_fnv) */
 };
 
 /* The parsed request, as the handler sees it. */

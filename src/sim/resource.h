@@ -25,6 +25,7 @@ struct skiff_sim_res_req {
     const char *project; /* the caller's key; "" for an upload chunk that carries none */
     const char *body;
     size_t body_len;
+    int streamed;     /* an upload chunk's bytes came through skiff_sim_files_feed: body is empty */
     const char *base; /* "http://host:port" as the client addressed the simulator */
     int64_t now_ms;   /* wall clock */
     uint64_t id_seed; /* the request's draw, for new ids */

@@ -89,6 +89,7 @@ plan_resource(struct sim *sim, struct skiff_request *req, struct sim_req *sr, st
     q.base = base;
     q.body = req->body;
     q.body_len = req->body_len;
+    q.streamed = req->body_streamed;
     q.now_ms = skiff_now_ms();
     q.id_seed = skiff_sim_rng_next(&sr->rng);
 

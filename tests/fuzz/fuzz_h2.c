@@ -62,7 +62,7 @@ c_end(void *call, const char *error, int not_processed)
     c->ended = 1;
 }
 
-static const struct skiff_h2_ops ops = {c_send, c_head, c_data, c_end};
+static const struct skiff_h2_ops ops = {c_send, c_head, c_data, c_end, NULL};
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

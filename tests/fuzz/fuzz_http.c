@@ -7,7 +7,9 @@
  * byte 1 picks, two bits per request, how the handler answers (at once, chunked, later, or
  * aborted); the rest is what the client sends. A request that asks for an upgrade is turned
  * into a tunnel (mode 0) that echoes, and pauses ('p', resumed by the loop) or closes ('c')
- * on the bytes that say so.
+ * on the bytes that say so. A request whose path starts with "/s" has its body streamed
+ * (skiff_http_stream_body): every other piece holds the next ones until the loop resumes
+ * them, and the answer follows the end of the body (or, in mode 2, comes before it).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +24,8 @@
 struct ctx {
     struct skiff_request *deferred; /* answered before the next read */
     struct skiff_tunnel *paused;    /* resumed by the loop */
+    struct skiff_request *held;     /* a streamed body held: resumed before the next read */
+    unsigned pieces;
     unsigned modes;
     unsigned nreq;
 };
@@ -40,6 +44,43 @@ on_abort(struct skiff_request *r)
     struct ctx *x = r->server_data;
     if (x->deferred == r)
         x->deferred = NULL;
+    if (x->held == r)
+        x->held = NULL;
+}
+
+static void answer(struct skiff_request *r, unsigned mode);
+
+static void
+on_head(struct skiff_request *r, void *data)
+{
+    (void)data;
+    if (r->path_len >= 2 && r->path[1] == 's')
+        skiff_http_stream_body(r);
+}
+
+static int
+s_piece(struct skiff_request *r, const char *d, size_t len)
+{
+    struct ctx *x = r->server_data;
+    volatile char sink = 0;
+    for (size_t i = 0; i < len; i++)
+        sink ^= d[i]; /* every byte handed over is readable */
+    (void)sink;
+    if (++x->pieces & 1) {
+        x->held = r;
+        return 1;
+    }
+    return 0;
+}
+
+static void
+s_end(struct skiff_request *r)
+{
+    struct ctx *x = r->server_data;
+    if (x->held == r)
+        x->held = NULL;
+    r->on_abort = NULL;
+    answer(r, x->pieces & 1);
 }
 
 static void
@@ -130,6 +171,13 @@ handler(struct skiff_request *r, void *data)
     (void)skiff_http_pending(r);
 
     unsigned mode = (x->modes >> (2 * (x->nreq++ % 4))) & 3;
+    if (r->body_streamed && mode != 2) {
+        r->on_body = s_piece;
+        r->on_body_end = s_end;
+        r->on_abort = on_abort;
+        x->held = r; /* the pieces wait until the loop resumes them */
+        return;
+    }
     if (mode == 3) {
         /* Answer later: the next read arrives while the handler still owns the request. */
         r->on_abort = on_abort;
@@ -143,6 +191,8 @@ static struct skiff_server_opts opts = {
     .host = "127.0.0.1",
     .workers = 1,
     .max_body_bytes = 64 * 1024,
+    .max_upload_bytes = 256 * 1024,
+    .on_head = on_head,
     .header_timeout_ms = 10000,
     .idle_timeout_ms = 10000,
     .max_connections = 16,
@@ -169,6 +219,12 @@ settle(struct skiff_conn *c, struct ctx *x)
             struct skiff_tunnel *t = x->paused;
             x->paused = NULL;
             skiff_tunnel_resume(t);
+            continue;
+        }
+        if (x->held) {
+            struct skiff_request *r = x->held;
+            x->held = NULL;
+            skiff_http_body_resume(r);
             continue;
         }
         if (x->deferred) {

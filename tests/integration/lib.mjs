@@ -251,7 +251,10 @@ export async function h2Bridge(port, opts = {}) {
       res.on('close', () => { if (!res.complete) reset(); });
     });
     stream.on('close', () => { if (!done) req.destroy(); });
-    stream.pipe(req);
+    // A request body ends upstream only when its stream ended cleanly: a stream skiff resets
+    // mid-body (an upload cut off) aborts the request, it never looks complete.
+    stream.pipe(req, { end: false });
+    stream.on('end', () => setImmediate(() => { if (stream.aborted || stream.rstCode) req.destroy(); else req.end(); }));
   });
   server.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

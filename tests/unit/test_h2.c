@@ -26,6 +26,7 @@ struct srv {
     int nstreams;
     char body[2][256];
     size_t body_len[2];
+    size_t got[2]; /* DATA bytes per stream, also past what body keeps */
 };
 
 static struct srv S;
@@ -55,6 +56,9 @@ srv_data(nghttp2_session *s, uint8_t fl, int32_t id, const uint8_t *d, size_t le
 {
     (void)s, (void)fl, (void)ud;
     int i = S.ids[0] == id ? 0 : 1;
+    S.got[i] += len;
+    if (S.body_len[i] + len > sizeof S.body[i])
+        return 0;
     memcpy(S.body[i] + S.body_len[i], d, len);
     S.body_len[i] += len;
     return 0;
@@ -83,7 +87,7 @@ struct call {
     char headers[1024];
     char data[1 << 20];
     size_t len;
-    int pause, ended, not_processed;
+    int pause, ended, not_processed, drains;
     char error[300];
 };
 
@@ -120,7 +124,14 @@ c_end(void *call, const char *error, int not_processed)
     snprintf(c->error, sizeof c->error, "%s", error ? error : "");
 }
 
-static const struct skiff_h2_ops ops = {c_send, c_head, c_data, c_end};
+static void
+c_drain(void *call)
+{
+    struct call *c = call;
+    c->drains++;
+}
+
+static const struct skiff_h2_ops ops = {c_send, c_head, c_data, c_end, c_drain};
 
 /* Moves what the server has to send into the client, until neither side has anything. */
 static void
@@ -269,6 +280,43 @@ test_pause_does_not_stall_others(void **state)
     nghttp2_session_del(S.s);
 }
 
+/* A streamed body (an upload) goes as DATA only as the upstream's window allows: what the
+ * window does not take waits in the stream's queue, goes once the window opens again, and
+ * the queue's falling tells the writer (on_drain); the end is END_STREAM after the last. */
+static void
+test_streamed_body_flow_control(void **state)
+{
+    (void)state;
+    srv_new(16384);
+    struct skiff_h2 *h = skiff_h2_new(&ops, NULL);
+    static struct call c;
+    memset(&c, 0, sizeof c);
+    static const struct skiff_h2_req post = {PART(method, "POST"), PART(path, "/upload"),
+                                             PART(authority, "up")};
+    assert_int_equal(skiff_h2_submit(h, &post, skiff_h2_streamed, 0, &c), 0);
+    pump(h);
+    assert_int_equal(S.nstreams, 1);
+    assert_int_equal(S.got[0], 0); /* nothing written yet: no DATA, no END_STREAM */
+    assert_int_equal(nghttp2_session_get_stream_remote_close(S.s, S.ids[0]), 0);
+    static char bytes[100000];
+    memset(bytes, 'u', sizeof bytes);
+    size_t q = skiff_h2_body_write(h, &c, bytes, sizeof bytes);
+    /* The server has not answered with a WINDOW_UPDATE yet: one window's worth went. */
+    assert_true(S.got[0] > 0 && S.got[0] <= 16384);
+    assert_int_equal(q, sizeof bytes - S.got[0]);
+    pump(h);
+    assert_int_equal(S.got[0], sizeof bytes);
+    assert_true(c.drains > 0);
+    assert_int_equal(nghttp2_session_get_stream_remote_close(S.s, S.ids[0]), 0);
+    skiff_h2_body_end(h, &c);
+    pump(h);
+    assert_int_equal(nghttp2_session_get_stream_remote_close(S.s, S.ids[0]), 1);
+    assert_int_equal(S.got[0], sizeof bytes);
+    assert_int_equal(skiff_h2_body_write(h, &c, "late", 4), 0); /* after the end: dropped */
+    skiff_h2_free(h);
+    nghttp2_session_del(S.s);
+}
+
 static void
 test_ends(void **state)
 {
@@ -360,6 +408,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_pause_does_not_stall_others),
+        cmocka_unit_test(test_streamed_body_flow_control),
         cmocka_unit_test(test_ends),
         cmocka_unit_test(test_goaway),
     };

@@ -285,7 +285,10 @@ gemini_head(struct skiff_request *req, struct skiff_engine *e)
     if (refuse_route(req, &rt))
         return;
     const char *who;
-    refuse_client(skiff_engine_shared(e)->cfg, req, &rt, &who);
+    if (refuse_client(skiff_engine_shared(e)->cfg, req, &rt, &who))
+        return;
+    if (skiff_gemini_upload_streams(req, &rt))
+        skiff_http_stream_body(req); /* a file's bytes go through as they come */
 }
 
 /* The request's body as Gemini will read it: JSON (generate calls), valid for the model. */
@@ -414,6 +417,7 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
     if (pin.n_unknown && !looked && look_up_first(req, e, &rt, &plan, list, owner, &pin) == 0)
         return;
     plan.pin_key = pin.key;
+    plan.stream_body = req->body_streamed;
     char compat_model[129];
     if (rt.kind == SKIFF_ROUTE_COMPAT)
         compat_plan(req, &plan, compat_model, sizeof compat_model);

@@ -200,6 +200,34 @@ skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_request
     return name[0] ? add_owner(pool, name, pin, msg, cap) : 0;
 }
 
+int
+skiff_gemini_upload_streams(const struct skiff_request *req, const struct skiff_route *rt)
+{
+    char sid[8];
+    if (rt->kind != SKIFF_ROUTE_RESOURCE || rt->res != SKIFF_RES_UPLOAD ||
+        strcmp(req->method, "POST") != 0)
+        return 0;
+    size_t n;
+    if (skiff_http_query(req, "upload_id", sid, sizeof sid) < 0) {
+        /* A multipart upload: the metadata and the bytes in one body, which goes as it came. */
+        const char *proto = skiff_http_header(req, "x-goog-upload-protocol", &n);
+        return proto && n == 9 && strncasecmp(proto, "multipart", 9) == 0;
+    }
+    const char *cmd = skiff_http_header(req, "x-goog-upload-command", &n);
+    /* A comma-separated list of commands: "upload", or "upload, finalize". */
+    for (size_t i = 0; cmd && i < n;) {
+        while (i < n && (cmd[i] == ' ' || cmd[i] == ','))
+            i++;
+        size_t j = i;
+        while (j < n && cmd[j] != ',' && cmd[j] != ' ')
+            j++;
+        if (j - i == 6 && strncasecmp(cmd + i, "upload", 6) == 0)
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
 /* ---- what a success teaches ------------------------------------------------------------ */
 
 /* Unix ms of an RFC 3339 time ("2026-12-01T10:00:00.123Z"), or -1. */

@@ -39,6 +39,14 @@ int skiff_gemini_pin_of(const struct skiff_keypool *pool, const struct skiff_req
                         size_t cap);
 
 /*
+ * Whether req carries a file's bytes that skiff streams through instead of reading whole: a
+ * resumable chunk (POST on skiff's upload session, X-Goog-Upload-Command "upload" or
+ * "upload, finalize") or a multipart upload (X-Goog-Upload-Protocol: multipart, whose body
+ * goes as it came); from its head alone.
+ */
+int skiff_gemini_upload_streams(const struct skiff_request *req, const struct skiff_route *rt);
+
+/*
  * After a 2xx answer a on route rt: records what a create made as the answering key's (a
  * DELETE forgets it), with owner (the creating client's tag, doors/gemini/tenancy.h; NULL in
  * open mode) as the entry's value, and puts skiff's own upload session in x-goog-upload-url
