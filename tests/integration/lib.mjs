@@ -100,6 +100,30 @@ export async function startServe(yaml, { env = {} } = {}) {
 }
 
 // Runs `skiff ARGS` to completion; resolves {code, stdout, stderr}.
+// Two client tokens (alice, bob) on a pool of keys, against a fresh sim: the fixture of the
+// tenancy suites. stop() also checks that no key or token reached skiff's logs.
+export async function startTenants(keys, tokens, simArgs = []) {
+  const sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited', ...simArgs]);
+  const serve = await startServe(`
+upstreams:
+  gemini:
+    base_url: ${sim.url}
+    keys: [${keys.join(', ')}]
+tokens: [{name: alice, token: ${tokens[0]}}, {name: bob, token: ${tokens[1]}}]
+retry: {max_attempts: 2, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
+storage: {sqlite: ""}
+workers: 1
+`);
+  const stop = async () => {
+    await serve.stop();
+    await sim.stop();
+    for (const s of [...keys, ...tokens]) {
+      if (serve.stderr.includes(s)) throw new Error('a secret appeared in the logs');
+    }
+  };
+  return { sim, serve, stop };
+}
+
 export function run(args, { env = {}, input } = {}) {
   return new Promise((resolve) => {
     const proc = spawn(SKIFF, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -5,32 +5,18 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI, createPartFromUri } from '@google/genai';
-import { startSim, startServe } from './lib.mjs';
+import { startTenants } from './lib.mjs';
 
 const K = ['AIzaTenOne00000000000000000000000000001', 'AIzaTenTwo00000000000000000000000000002'];
 const TA = 'sk-tenant-alice-000000000000000001';
 const TB = 'sk-tenant-bob-00000000000000000002';
 const MODEL = 'gemini-2.5-flash';
-let sim, serve;
+let sim, serve, stop;
 
 before(async () => {
-  sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited']);
-  serve = await startServe(`
-upstreams:
-  gemini:
-    base_url: ${sim.url}
-    keys: [${K.join(', ')}]
-tokens: [{name: alice, token: ${TA}}, {name: bob, token: ${TB}}]
-retry: {max_attempts: 2, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
-storage: {sqlite: ""}
-workers: 1
-`);
+  ({ sim, serve, stop } = await startTenants(K, [TA, TB]));
 });
-after(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  for (const s of [...K, TA, TB]) assert.ok(!serve.stderr.includes(s), 'a secret appeared in the logs');
-});
+after(async () => { await stop?.(); });
 beforeEach(async () => { await sim.reset(); });
 
 const ai = (t) => new GoogleGenAI({ apiKey: t, httpOptions: { baseUrl: serve.url } });

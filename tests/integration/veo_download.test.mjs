@@ -8,14 +8,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GoogleGenAI } from '@google/genai';
-import { startSim, startServe, sleep } from './lib.mjs';
+import { startServe, startTenants, sleep } from './lib.mjs';
 
 const K = ['AIzaVeoOne00000000000000000000000000001', 'AIzaVeoTwo00000000000000000000000000002',
   'AIzaVeoThree0000000000000000000000000003', 'AIzaVeoFour00000000000000000000000000004'];
 const TA = 'sk-veo-alice-0000000000000000000001';
 const TB = 'sk-veo-bob-000000000000000000000002';
 const VEO = 'veo-3.0-generate-001';
-let sim, serve, video, ownerKey;
+let sim, serve, stop, video, ownerKey;
 
 // skiff as deployed behind a TLS proxy (x-forwarded-proto: https): @google/genai's
 // files.download reads the file id out of an https:// URI only (tFileName), and takes any
@@ -26,23 +26,9 @@ const httpsUrl = () => serve.url.replace(/^http:/, 'https:');
 const plainUrl = (uri) => uri.replace(/^https:/, 'http:'); // what the proxy in front does
 
 before(async () => {
-  sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited', '--batch-ms', '200']);
-  serve = await startServe(`
-upstreams:
-  gemini:
-    base_url: ${sim.url}
-    keys: [${K.join(', ')}]
-tokens: [{name: alice, token: ${TA}}, {name: bob, token: ${TB}}]
-retry: {max_attempts: 2, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
-storage: {sqlite: ""}
-workers: 1
-`);
+  ({ sim, serve, stop } = await startTenants(K, [TA, TB], ['--batch-ms', '200']));
 });
-after(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  for (const s of [...K, TA, TB]) assert.ok(!serve.stderr.includes(s), 'a secret appeared in the logs');
-});
+after(async () => { await stop?.(); });
 
 test("generateVideos through skiff: the finished operation's video URI names skiff, never the upstream or a key", async () => {
   let op = await ai(TA).models.generateVideos({ model: VEO, source: { prompt: 'A ferry leaving at dawn' } });
