@@ -16,14 +16,21 @@
 #define PREFIX "/v1beta/openai/"
 #define JSON_TYPE "application/json; charset=UTF-8"
 
+void
+skiff_sim_reply_error(struct skiff_sim_compat_reply *out, int status, const char *gstatus,
+                      const char *message, int in_array)
+{
+    out->status = status;
+    out->content_type = JSON_TYPE;
+    out->body = skiff_gerr_body(status, gstatus, message, NULL, in_array);
+    out->len = out->body ? strlen(out->body) : 0;
+}
+
 /* Google's error on this endpoint: the error object in a one-element array. */
 static void
 error(struct skiff_sim_compat_reply *out, int status, const char *gstatus, const char *message)
 {
-    out->status = status;
-    out->content_type = JSON_TYPE;
-    out->body = skiff_gerr_body(status, gstatus, message, NULL, 1);
-    out->len = out->body ? strlen(out->body) : 0;
+    skiff_sim_reply_error(out, status, gstatus, message, 1);
 }
 
 static void

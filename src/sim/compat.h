@@ -22,6 +22,11 @@ struct skiff_sim_compat_reply {
     size_t len;
 };
 
+/* Fills out with Google's error body: the error object alone, or (in_array, as the
+ * /v1beta/openai/ endpoint answers) in a one-element array. */
+void skiff_sim_reply_error(struct skiff_sim_compat_reply *out, int status, const char *gstatus,
+                           const char *message, int in_array);
+
 /*
  * When req is a /v1beta/openai/ call: logs it in e (its key, model,
  * method), renders the reply into out (a scripted reply for the model, key and method

@@ -151,10 +151,7 @@ find_handle(struct skiff_sim_live *l, const char *name)
 static void
 reply_error(struct skiff_sim_compat_reply *out, int status, const char *gstatus, const char *msg)
 {
-    out->status = status;
-    out->content_type = JSON_TYPE;
-    out->body = skiff_gerr_body(status, gstatus, msg, NULL, 0);
-    out->len = out->body ? strlen(out->body) : 0;
+    skiff_sim_reply_error(out, status, gstatus, msg, 0);
 }
 
 /* A time field of the body: absent gives def; *bad is set when it is not RFC 3339. */
