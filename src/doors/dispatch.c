@@ -13,6 +13,7 @@
 #include "doors/auth.h"
 #include "doors/gemini/door.h"
 #include "doors/openai/door.h"
+#include "gemini/live.h"
 #include "relay/keypool.h"
 
 /* The built-in doors, most specific first; the last one matches every request. */
@@ -191,6 +192,11 @@ skiff_dispatch_head(struct skiff_request *req, void *worker)
     const struct skiff_door *d = pick(req);
     if (cors(cfg, req, d))
         return;
+    /* WebSocket (or any other) upgrades are the Live API's alone, before any credential. */
+    if (skiff_http_upgrade_token(req, NULL) && !skiff_live_path(req->path, req->path_len, NULL)) {
+        d->error(req, 400, skiff_live_upgrade_elsewhere);
+        return;
+    }
     if (is_health(req)) {
         if (health_method(req, d))
             return;

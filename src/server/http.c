@@ -66,6 +66,9 @@ struct http {
     int flushing;           /* keep-alive: the next request waits for the response's bytes */
     uint64_t body_deadline; /* loop ms by which the whole body must be in; 0: none */
     size_t charged;         /* body bytes counted in the workers' limits.max_buffered_bytes */
+
+    /* After 101: the connection's events go to the tunnel (tunnel.c). */
+    struct skiff_tunnel *tunnel;
 };
 
 static void inflight_begin(struct http *h);
@@ -308,7 +311,8 @@ begin_request(struct http *h)
 {
     struct skiff_request *r = &h->req;
     struct skiff_worker *w = h->conn->worker;
-    r->keep_alive = http_should_keep_alive(&h->parser);
+    /* After an upgrade head the client speaks another protocol: never parse it as HTTP. */
+    r->keep_alive = !h->parser.upgrade && http_should_keep_alive(&h->parser);
     r->start_ns = uv_hrtime();
     size_t n;
     const char *id = skiff_http_header(r, "x-request-id", &n);
@@ -410,8 +414,13 @@ check_head(struct http *h, const char **msg)
         *msg = "skiff accepts no transfer coding but chunked (Transfer-Encoding: chunked)";
         return 501;
     }
-    if (p->upgrade) {
-        *msg = "protocol upgrades are not supported";
+    if (p->upgrade && p->method == HTTP_CONNECT) {
+        *msg = "skiff is not a forward proxy: CONNECT is not supported";
+        return 400;
+    }
+    if (p->upgrade && expects_body(p)) {
+        *msg = "a protocol upgrade request carries no body (send it without Content-Length or "
+               "Transfer-Encoding)";
         return 400;
     }
     return 0;
@@ -445,7 +454,7 @@ head_complete(struct http *h)
         h->in_head_hook = 0;
         if (r->ended)
             return 1;
-        r->keep_alive = http_should_keep_alive(p);
+        r->keep_alive = !p->upgrade && http_should_keep_alive(p);
     }
     if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes) {
         refuse(h, 413, "request body too large");
@@ -596,6 +605,10 @@ static void
 on_read(struct skiff_conn *c, const char *data, size_t len)
 {
     struct http *h = http_of(c);
+    if (h->tunnel) {
+        skiff_tunnel_conn_read(h->tunnel, data, len);
+        return;
+    }
     if (h->phase == HANDLING) {
         /* Keep reading while the handler works, so a client that goes away is noticed
          * at once; hold its next request until this one is answered. */
@@ -610,6 +623,10 @@ static void
 on_timer(struct skiff_conn *c)
 {
     struct http *h = http_of(c);
+    if (h->tunnel) {
+        skiff_tunnel_conn_timer(h->tunnel);
+        return;
+    }
     switch (h->phase) {
     case IDLE:
         if (h->pending.len)
@@ -635,6 +652,10 @@ static void
 on_drain(struct skiff_conn *c)
 {
     struct http *h = http_of(c);
+    if (h->tunnel) {
+        skiff_tunnel_conn_drain(h->tunnel);
+        return;
+    }
     if (h->phase == HANDLING && !h->req.ended && h->req.on_drain)
         h->req.on_drain(&h->req);
 }
@@ -660,6 +681,11 @@ on_close(struct skiff_conn *c, const char *reason)
 {
     struct http *h = http_of(c);
     struct skiff_request *r = &h->req;
+    if (h->tunnel) {
+        struct skiff_tunnel *t = h->tunnel;
+        h->tunnel = NULL;
+        skiff_tunnel_conn_close(t, reason);
+    }
     if (h->phase == HANDLING && !r->ended) {
         r->ended = 1;
         struct skiff_log l;
@@ -802,6 +828,32 @@ skiff_http_finish(struct skiff_request *req, int clean)
         after_response(h);
 }
 
+/* Whether req may be answered 101: an upgrade head, in the handler's hands, not answered. */
+int
+skiff_http_upgradable(const struct skiff_request *req)
+{
+    const struct http *h = http_of(req->conn);
+    return h->parser.upgrade && h->phase == HANDLING && !req->ended && !req->status && !h->tunnel;
+}
+
+/* req was answered 101 (tunnel.c): from now on the connection's events are t's. */
+void
+skiff_http_become_tunnel(struct skiff_request *req, struct skiff_tunnel *t, struct skiff_buf *early)
+{
+    struct http *h = http_of(req->conn);
+    req->ended = 1;
+    req->status = 101;
+    h->end_clean = 1;
+    h->tunnel = t;
+    /* Still in flight: a drain waits for the tunnel until its time is over, then closes it. */
+    log_request(h, NULL);
+    *early = h->pending;
+    skiff_buf_init(&h->pending, MAX_PENDING);
+    uncharge(h);
+    skiff_buf_release(&req->bodybuf);
+    skiff_buf_release(&req->out_hdrs);
+}
+
 /* ---- drain ---------------------------------------------------------------------------- */
 
 /*
@@ -846,6 +898,11 @@ skiff_http_drain_cut(struct skiff_worker *w)
     for (struct skiff_conn *c = w->conns; c; c = next) {
         next = c->next; /* the cut may close c */
         struct http *h = http_of(c);
+        if (h->tunnel) {
+            n++;
+            skiff_conn_close(c, "server draining: the drain time is over");
+            continue;
+        }
         if (!h->inflight || h->req.ended)
             continue;
         n++;

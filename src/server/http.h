@@ -135,4 +135,63 @@ uint64_t skiff_http_elapsed_us(const struct skiff_request *req);
 /* The standard reason phrase for a status ("Too Many Requests"). */
 const char *skiff_http_reason(int status);
 
+/* ---- protocol upgrades (tunnel.c) -----------------------------------------------------
+ *
+ * A request that asks to switch protocols (Upgrade with Connection: upgrade, no body) reaches
+ * on_head and the handler like any other. The handler either answers it normally (the
+ * connection then closes after the answer: the bytes after such a head are never parsed as
+ * HTTP) or calls skiff_http_upgrade, which answers 101 and turns the connection into a
+ * tunnel: raw bytes both ways, no timeouts but the send timeout (a client that takes no byte
+ * for limits.send_timeout_ms while output is queued), counted as a connection and as a
+ * request in flight (a drain lets it run until the drain time is over, then closes it; a stop
+ * closes it at once; both call on_close).
+ */
+
+/* The protocol a request asks to upgrade to ("websocket"), from Upgrade with
+ * Connection: upgrade; NULL when none. Points into the request head; *len gets its length
+ * (the first token of the Upgrade list, without a version or whitespace after it). */
+const char *skiff_http_upgrade_token(const struct skiff_request *req, size_t *len);
+
+struct skiff_tunnel; /* a connection after 101 Switching Protocols: raw bytes both ways */
+
+/* Called on the connection's loop, never from inside the tunnel call that caused them. */
+struct skiff_tunnel_ops {
+    /* Bytes from the client; valid only during the call. */
+    void (*on_read)(struct skiff_tunnel *t, const char *data, size_t len);
+    /* Queued output fell below the low-water mark (64 KiB) after being above it. Optional. */
+    void (*on_drain)(struct skiff_tunnel *t);
+    /* The client went away, a read or write failed, or the server stops: t is freed after it
+     * returns (writes from inside it are dropped). why is a static sentence for the log. */
+    void (*on_close)(struct skiff_tunnel *t, const char *why);
+};
+
+/*
+ * Sends "101 Switching Protocols" with the headers added by skiff_http_add_header (adding
+ * Connection: upgrade and Upgrade: <the request's token> unless the handler added them),
+ * ends the request and turns the connection into a tunnel whose callbacks get data. Bytes
+ * the client sent after the head are delivered by on_read first, from the loop (never from
+ * inside this call). After it returns req must not be touched again. Returns NULL, with req
+ * untouched and still the handler's to answer, when req asks for no upgrade, has already
+ * started its response, or memory runs out.
+ */
+struct skiff_tunnel *skiff_http_upgrade(struct skiff_request *req,
+                                        const struct skiff_tunnel_ops *ops, void *data);
+
+/* The data given to skiff_http_upgrade. */
+void *skiff_tunnel_data(const struct skiff_tunnel *t);
+
+/* Queues bytes for the client (copied unless the socket takes them at once). Returns the bytes
+ * still queued, so a producer can pause above a threshold and go on in on_drain; 0 and nothing
+ * sent once the tunnel is closing. */
+size_t skiff_tunnel_write(struct skiff_tunnel *t, const void *data, size_t len);
+
+/* Stops reading from the client: no on_read after it returns until skiff_tunnel_resume
+ * (bytes the kernel holds meanwhile push back on the client through TCP). */
+void skiff_tunnel_pause(struct skiff_tunnel *t);
+void skiff_tunnel_resume(struct skiff_tunnel *t);
+
+/* Flushes what is queued, then closes the connection. No callback runs afterwards and t must
+ * not be touched again. */
+void skiff_tunnel_close(struct skiff_tunnel *t);
+
 #endif

@@ -11,4 +11,24 @@
  * its bytes are written, then closes or goes on with the next request. */
 void skiff_http_finish(struct skiff_request *req, int clean);
 
+/* ---- the seam with tunnel.c (protocol upgrades) ---- */
+
+struct skiff_tunnel;
+
+/* Whether req may be answered 101: an upgrade head, in the handler's hands, not answered. */
+int skiff_http_upgradable(const struct skiff_request *req);
+
+/* tunnel.c -> http.c: req has been answered 101 and the connection belongs to t from now on:
+ * logs the request, ends it, and moves the bytes that arrived after its head into *early
+ * (initialized by the caller, which then owns them). */
+void skiff_http_become_tunnel(struct skiff_request *req, struct skiff_tunnel *t,
+                              struct skiff_buf *early);
+
+/* http.c -> tunnel.c: the connection's events once it is a tunnel (conn.h's ops). */
+void skiff_tunnel_conn_read(struct skiff_tunnel *t, const char *data, size_t len);
+void skiff_tunnel_conn_drain(struct skiff_tunnel *t);
+void skiff_tunnel_conn_timer(struct skiff_tunnel *t);
+/* The connection is closing: on_close (unless the handler closed it), then t is freed. */
+void skiff_tunnel_conn_close(struct skiff_tunnel *t, const char *reason);
+
 #endif

@@ -113,6 +113,8 @@ skiff_http_reason(int status)
         return "Payload Too Large";
     case 414:
         return "URI Too Long";
+    case 426:
+        return "Upgrade Required";
     case 429:
         return "Too Many Requests";
     case 431:

@@ -195,6 +195,28 @@ test('a request without a token is answered 401 at its head: the body is never a
   assert.equal(res.headers.connection, 'close');
 });
 
+test('a protocol upgrade anywhere but the Live API paths is a 400 naming them, before the token is read', async () => {
+  const up1 = (path, extra = []) => `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\n` +
+    `Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+    `${extra.map((l) => `${l}\r\n`).join('')}\r\n`;
+  for (const path of ['/v1beta/models', '/ws/google.ai.generativelanguage.v1beta.GenerativeService.StreamGenerateContent', '/healthz']) {
+    const res = await refused(up1(path), 400, /protocol upgrades are served only on the Live API paths: \/ws\/google\.ai\.generativelanguage\.v1beta\.GenerativeService\.BidiGenerateContent/);
+    assert.equal(res.headers.connection, 'close');
+  }
+  // The OpenAI door answers in its own form.
+  const res = await rawRequest(serve.url, up1('/openai/v1/chat/completions', [`Authorization: Bearer ${TOKEN}`]));
+  assert.equal(res.status, 400, res.body);
+  assert.match(JSON.parse(res.body).error.message, /protocol upgrades are served only on the Live API paths/);
+  // Upgrade without Connection: upgrade asks for nothing: the request is served as plain HTTP.
+  const plain = await rawRequest(serve.url, gen([`Host: ${host}`, `x-goog-api-key: ${TOKEN}`, 'Upgrade: websocket', 'Connection: close']));
+  assert.equal(plain.status, 200, plain.body);
+});
+
+test('an upgrade request with a body is a 400', async () => {
+  await refused(gen([`Host: ${host}`, `x-goog-api-key: ${TOKEN}`, 'Connection: upgrade', 'Upgrade: websocket']), 400,
+    /a protocol upgrade request carries no body/);
+});
+
 // ---- open mode (no tokens) --------------------------------------------------------------------
 
 test('open mode refuses a Host or an Origin that is not loopback, and says how to add a token', async () => {
