@@ -13,7 +13,6 @@
 #include <netdb.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "relay/h1resp.h"
 #include "relay/proxy.h"
 #include "relay/tls.h"
+#include "server/websocket.h" /* skiff_ws_accept */
 
 #define MAX_HEAD (16u * 1024)         /* the upstream's answer head */
 #define MAX_REFUSAL_BODY (64u * 1024) /* what of a refusal's body is kept */
@@ -31,7 +31,6 @@
 #define READ_CHUNK 16384
 
 static const unsigned char ALPN_H1[] = "\x08http/1.1";
-static const char WS_GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 struct skiff_wsclient {
     uv_loop_t *loop;
@@ -149,17 +148,6 @@ ctx_is_shared(const struct skiff_wstunnel *t)
         if (t->cl->ctx[i].ctx == t->ctx)
             return 1;
     return 0;
-}
-
-void
-skiff_ws_accept(const char *key, size_t len, char out[29])
-{
-    unsigned char in[128 + sizeof WS_GUID], md[SHA_DIGEST_LENGTH];
-    size_t n = len < 128 ? len : 128;
-    memcpy(in, key, n);
-    memcpy(in + n, WS_GUID, sizeof WS_GUID - 1);
-    SHA1(in, n + sizeof WS_GUID - 1, md);
-    EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
 }
 
 void *

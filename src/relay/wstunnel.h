@@ -86,8 +86,4 @@ void skiff_wstunnel_resume(struct skiff_wstunnel *t);
  * closes. No callback follows; the memory goes in the close callbacks. */
 void skiff_wstunnel_close(struct skiff_wstunnel *t);
 
-/* Sec-WebSocket-Accept for key (RFC 6455 §4.2.2: base64(SHA-1(key + GUID))), 28 characters
- * and a NUL into out. */
-void skiff_ws_accept(const char *key, size_t len, char out[29]);
-
 #endif

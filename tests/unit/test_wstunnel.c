@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "relay/wstunnel.h"
+#include "server/websocket.h"
 
 enum mode { GOOD, BAD_ACCEPT, REFUSE };
 
@@ -222,14 +223,6 @@ run(enum mode m, int no_server, struct result *r)
 }
 
 static void
-test_accept_vector(void **st)
-{
-    char out[29];
-    skiff_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, out);
-    assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-}
-
-static void
 test_open_first_bytes_then_echo(void **st)
 {
     struct result r;
@@ -277,7 +270,6 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept_vector),
         cmocka_unit_test(test_open_first_bytes_then_echo),
         cmocka_unit_test(test_wrong_accept_is_refused),
         cmocka_unit_test(test_refusal_with_body),
