@@ -287,7 +287,8 @@ void skiff_engine_decorate(struct skiff_request *req, const char *model, size_t 
 struct skiff_session;
 
 struct skiff_session_ops {
-    /* The upstream answered 101: bytes may flow. key is the label the logs name it by. */
+    /* The session is committed: the upstream's first message (or Google's close of a request
+     * that is the client's) follows through on_read. key is the label the logs name it by. */
     void (*on_open)(void *door, struct skiff_session *s, const char *key);
     /* No session could be opened: code is the WebSocket close code that fits (1008: the
      * client's request, 1011: the upstream failed, 1013: every key rests, try later),
@@ -322,7 +323,11 @@ struct skiff_session *skiff_session_new(struct skiff_engine *e, const struct ski
 void skiff_session_start(struct skiff_session *s, const char *model, size_t model_len);
 
 /* Bytes to the upstream, as they came; returns the bytes still queued (pause the client's
- * side above a threshold, resume on on_drain). Only after on_open. */
+ * side above a threshold, resume on on_drain). Before on_open (from skiff_session_start on)
+ * the bytes are also kept, bounded by limits.max_body_bytes, and go again to each key's
+ * session: the upstream's first message (setupComplete) commits the session, and only a
+ * refusal before it (Google closes a bad key's or an exhausted key's session after the 101)
+ * is retried. */
 size_t skiff_session_write(struct skiff_session *s, const void *data, size_t len);
 void skiff_session_pause(struct skiff_session *s);
 void skiff_session_resume(struct skiff_session *s);

@@ -10,6 +10,7 @@
  */
 #include "engine/call.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,12 @@
 #include "relay/keypool.h"
 #include "relay/wstunnel.h"
 
+#include <wslay/wslay.h>
+
 #define PROBE_TIMEOUT_MS 5000
 #define PROBE_POLL_MS 20
 #define MAX_MODEL 128
+#define MAX_HELD (1024u * 1024) /* the upstream's bytes held until its first message */
 
 struct skiff_session {
     struct skiff_engine *w;
@@ -45,8 +49,19 @@ struct skiff_session {
     int probe_waiting;
     uint64_t probe_gen;
     struct skiff_verdict probe_for;
-    uv_timer_t timer;
-    int open;  /* on_open ran */
+    uv_timer_t timer;         /* waits, probe polls, the hold's timeout */
+    struct skiff_buf pending; /* the client's bytes until commit: replayed on each attempt */
+    int upgraded;             /* the attempt's tunnel answered 101 */
+    struct skiff_buf held;    /* the upstream's bytes until its first message */
+    size_t held_fed;          /* of held, handed to wslay */
+    wslay_frame_context_ptr frames;
+    uint64_t frame_left; /* payload bytes of the upstream frame being read */
+    int in_frame;
+    char close_payload[125]; /* a close frame's code and reason */
+    char msg[400];           /* the client's reason if the refusal ends the session */
+    int last_key;            /* the key of the latest attempt */
+    size_t close_len;
+    int open;  /* committed: on_open ran */
     int over;  /* no op follows */
     int ended; /* end_session ran */
 };
@@ -61,6 +76,10 @@ free_session(uv_handle_t *h)
 {
     struct skiff_session *s = h->data;
     skiff_uprequest_wipe(&s->hdrs);
+    if (s->frames)
+        wslay_frame_context_free(s->frames);
+    skiff_buf_release(&s->pending);
+    skiff_buf_release(&s->held);
     if (s->token) {
         memset(s->token, 0, strlen(s->token));
         free(s->token);
@@ -147,7 +166,9 @@ launch(struct skiff_session *s, int key)
 {
     const struct skiff_config *cfg = s->w->cfg;
     s->key = key;
+    s->last_key = key;
     s->attempts++;
+    s->upgraded = 0;
     if (!s->w->ws && !(s->w->ws = skiff_wsclient_new(s->w->loop))) {
         release_key(s, SKIFF_FAULT_TRANSIENT, -1, "out of memory");
         give_up(s, 1011, "skiff ran out of memory opening the session; retry it");
@@ -378,13 +399,159 @@ confirm_key(struct skiff_session *s, const struct skiff_verdict *v)
 
 /* ---- the tunnel's callbacks ------------------------------------------------------------ */
 
+/* The upstream's first message came: from here on its bytes are the client's, as they came,
+ * and nothing is retried. */
+static void
+commit(struct skiff_session *s)
+{
+    uv_timer_stop(&s->timer);
+    wslay_frame_context_free(s->frames);
+    s->frames = NULL;
+    s->open = 1;
+    skiff_buf_release(&s->pending);
+    s->ops->on_open(s->door, s, skiff_keypool_label(s->w->sh->pool, s->key));
+    if (!s->over && s->held.len)
+        s->ops->on_read(s->door, s->held.data, s->held.len);
+    skiff_buf_release(&s->held);
+    if (!s->over)
+        s->ops->on_drain(s->door); /* the client's side may go on */
+}
+
+static void after_refusal(struct skiff_session *s, int status, const struct skiff_verdict *v,
+                          const char *msg);
+
+/*
+ * The upstream ended the session before its first message: a close frame (code, reason) or
+ * none (code 0). Google refuses a key, a quota or a request this way, after the 101. The
+ * client's own mistakes reach it as Google closed them (the held bytes, then the end); the
+ * key's go to the next key.
+ */
+static void
+refused_in_session(struct skiff_session *s, int code, const char *reason, size_t rlen)
+{
+    uv_timer_stop(&s->timer);
+    if (s->t) {
+        skiff_wstunnel_close(s->t);
+        s->t = NULL;
+    }
+    struct skiff_verdict v;
+    skiff_classify_live_close(code, reason, rlen, &v);
+    if (s->token && skiff_fault_blames_key(v.fault) && skiff_fault_needs_probe(v.fault))
+        v.fault = SKIFF_FAULT_CLIENT; /* an ephemeral token is Google's to judge, not the key */
+    s->last_status = 101;
+    if (v.fault == SKIFF_FAULT_CLIENT) {
+        log_attempt(s, s->key, 101, &v, "answer: Google's close, as it came");
+        release_key(s, SKIFF_FAULT_CLIENT, -1, v.reason);
+        s->open = 1;
+        s->ops->on_open(s->door, s, skiff_keypool_label(s->w->sh->pool, s->last_key));
+        if (!s->over && s->held.len)
+            s->ops->on_read(s->door, s->held.data, s->held.len);
+        if (!s->over) {
+            s->over = 1;
+            s->ops->on_close(s->door, v.reason);
+        }
+        end_session(s);
+        return;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "the upstream refused the session (%s)%s", v.reason,
+             skiff_fault_blames_key(v.fault) ? " on every key skiff could try; see `skiff keys`"
+                                             : "; retry it");
+    after_refusal(s, 101, &v, msg);
+}
+
+/* wslay reads the held bytes from here. */
+static ssize_t
+held_in(uint8_t *buf, size_t len, int flags, void *user_data)
+{
+    struct skiff_session *s = user_data;
+    size_t have = s->held.len - s->held_fed;
+    if (!have)
+        return -1; /* wslay: WANT_READ */
+    size_t n = have < len ? have : len;
+    memcpy(buf, s->held.data + s->held_fed, n);
+    s->held_fed += n;
+    return (ssize_t)n;
+}
+
+/* Reads the held bytes' frames up to the first message: a data message commits, a close
+ * is a refusal, control frames before it wait with the rest. */
+static void
+judge_held(struct skiff_session *s)
+{
+    while (!s->open && !s->over && s->t) {
+        struct wslay_frame_iocb io;
+        ssize_t r = wslay_frame_recv(s->frames, &io);
+        if (r == WSLAY_ERR_WANT_READ)
+            return;
+        if (r < 0) {
+            commit(s); /* frames skiff cannot read: the client judges them */
+            return;
+        }
+        if (!s->in_frame) {
+            s->in_frame = 1;
+            s->frame_left = io.payload_length;
+            s->close_len = 0;
+        }
+        s->frame_left -= io.data_length;
+        if (io.opcode == WSLAY_CONNECTION_CLOSE) {
+            size_t room = sizeof s->close_payload - s->close_len;
+            size_t n = io.data_length < room ? io.data_length : room;
+            memcpy(s->close_payload + s->close_len, io.data, n);
+            s->close_len += n;
+        }
+        if (s->frame_left)
+            continue;
+        s->in_frame = 0;
+        if (io.opcode == WSLAY_CONNECTION_CLOSE) {
+            int code = s->close_len >= 2 ? ((unsigned char)s->close_payload[0] << 8) |
+                                               (unsigned char)s->close_payload[1]
+                                         : 1005;
+            refused_in_session(s, code, s->close_payload + (s->close_len >= 2 ? 2 : 0),
+                               s->close_len >= 2 ? s->close_len - 2 : 0);
+            return;
+        }
+        if (io.opcode == WSLAY_TEXT_FRAME || io.opcode == WSLAY_BINARY_FRAME ||
+            io.opcode == WSLAY_CONTINUATION_FRAME) {
+            if (io.fin)
+                commit(s);
+        }
+    }
+}
+
+static void
+on_hold_timeout(uv_timer_t *t)
+{
+    struct skiff_session *s = t->data;
+    refused_in_session(s, 0, "", 0);
+}
+
 static void
 t_open(struct skiff_wstunnel *t, const char *headers, size_t len)
 {
     struct skiff_session *s = skiff_wstunnel_data(t);
-    s->open = 1;
+    s->upgraded = 1;
     s->last_status = 101;
-    s->ops->on_open(s->door, s, skiff_keypool_label(s->w->sh->pool, s->key));
+    skiff_buf_release(&s->held);
+    skiff_buf_init(&s->held, MAX_HELD);
+    s->held_fed = 0;
+    s->in_frame = 0;
+    if (s->frames)
+        wslay_frame_context_free(s->frames);
+    s->frames = NULL;
+    struct wslay_frame_callbacks cb = {NULL, held_in, NULL};
+    if (wslay_frame_context_init(&s->frames, &cb, s) != 0) {
+        commit(s);
+        return;
+    }
+    /* The client's bytes so far (its setup), as they came: masked frames are valid upstream. */
+    if (s->pending.len)
+        skiff_wstunnel_write(t, s->pending.data, s->pending.len);
+    uv_timer_start(&s->timer, on_hold_timeout,
+                   (uint64_t)(s->w->cfg->retry.stream_first_byte_timeout_ms > 0
+                                  ? s->w->cfg->retry.stream_first_byte_timeout_ms
+                                  : 60000),
+                   0);
 }
 
 static void
@@ -394,7 +561,6 @@ t_refused(struct skiff_wstunnel *t, int status, const char *headers, size_t hlen
     struct skiff_session *s = skiff_wstunnel_data(t);
     s->t = NULL;
     s->last_status = status;
-    int key = s->key;
     struct skiff_verdict v;
     if (!status) {
         memset(&v, 0, sizeof v);
@@ -420,27 +586,48 @@ t_refused(struct skiff_wstunnel *t, int status, const char *headers, size_t hlen
     }
     char msg[400];
     refusal_message(s, status, body, blen, error, &v, msg, sizeof msg);
-    if (skiff_fault_needs_probe(v.fault)) {
-        confirm_key(s, &v); /* releases the key and goes on once the probe tells */
+    after_refusal(s, status, &v, msg);
+}
+
+/* A refusal of the attempt's key (status, verdict v): probe, release, retry or give up. */
+static void
+after_refusal(struct skiff_session *s, int status, const struct skiff_verdict *v, const char *msg)
+{
+    s->last_status = status;
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+    if (skiff_fault_needs_probe(v->fault)) {
+        confirm_key(s, v); /* releases the key and goes on once the probe tells */
         return;
     }
-    release_key(s, v.fault, v.retry_delay_s, v.reason);
-    after_failure(s, &v, key, msg);
+    int key = s->key;
+    release_key(s, v->fault, v->retry_delay_s, v->reason);
+    after_failure(s, v, key, msg);
 }
 
 static void
 t_read(struct skiff_wstunnel *t, const char *data, size_t len)
 {
     struct skiff_session *s = skiff_wstunnel_data(t);
-    if (!s->over)
+    if (s->over)
+        return;
+    if (s->open) {
         s->ops->on_read(s->door, data, len);
+        return;
+    }
+    if (skiff_buf_add(&s->held, data, len)) {
+        commit(s); /* a first message larger than the hold: the client's to read */
+        if (!s->over)
+            s->ops->on_read(s->door, data, len);
+        return;
+    }
+    judge_held(s);
 }
 
 static void
 t_drain(struct skiff_wstunnel *t)
 {
     struct skiff_session *s = skiff_wstunnel_data(t);
-    if (!s->over)
+    if (!s->over && s->open)
         s->ops->on_drain(s->door);
 }
 
@@ -449,6 +636,10 @@ t_close(struct skiff_wstunnel *t, const char *why)
 {
     struct skiff_session *s = skiff_wstunnel_data(t);
     s->t = NULL;
+    if (!s->open && !s->over) {
+        refused_in_session(s, 0, "", 0); /* gone before its first message */
+        return;
+    }
     if (!s->over) {
         s->over = 1;
         s->ops->on_close(s->door, why);
@@ -481,6 +672,7 @@ skiff_session_new(struct skiff_engine *w, const struct skiff_session_plan *p)
         free(s);
         return NULL;
     }
+    skiff_buf_init(&s->pending, w->cfg->limits.max_body_bytes + MAX_HELD);
     uv_timer_init(w->loop, &s->timer);
     s->timer.data = s;
     return s;
@@ -502,7 +694,16 @@ skiff_session_start(struct skiff_session *s, const char *model, size_t model_len
 size_t
 skiff_session_write(struct skiff_session *s, const void *data, size_t len)
 {
-    return s->t && s->open ? skiff_wstunnel_write(s->t, data, len) : 0;
+    if (s->over)
+        return 0;
+    if (s->open)
+        return s->t ? skiff_wstunnel_write(s->t, data, len) : 0;
+    /* Before the commit every byte is kept, to go again on the next key's session. */
+    if (skiff_buf_add(&s->pending, data, len))
+        return SIZE_MAX; /* past the bound: the door stops reading until the commit */
+    if (s->t && s->upgraded)
+        skiff_wstunnel_write(s->t, data, len);
+    return s->pending.len;
 }
 
 void

@@ -142,7 +142,8 @@ close_client(struct live *l, int code, const char *reason, const char *by)
             n--;
         payload[0] = (char)(code >> 8);
         payload[1] = (char)(code & 0xff);
-        memcpy(payload + 2, reason, n);
+        for (size_t i = 0; i < n; i++) /* a frame's payload: no NUL after it */
+            payload[2 + i] = reason[i];
         struct skiff_buf out;
         skiff_buf_init(&out, 256);
         struct wslay_frame_callbacks cb = {frame_out, NULL, NULL};
@@ -174,14 +175,6 @@ s_open(void *door, struct skiff_session *s, const char *key)
     struct live *l = door;
     l->open = 1;
     snprintf(l->key, sizeof l->key, "%s", key);
-    /* The client's bytes so far, as they came: masked client frames are valid upstream. */
-    size_t q = skiff_session_write(s, l->pre.data, l->pre.len);
-    l->up_bytes += l->pre.len;
-    skiff_buf_release(&l->pre);
-    if (q <= SESSION_HIGH_WATER && l->client_paused && l->client) {
-        l->client_paused = 0;
-        skiff_tunnel_resume(l->client);
-    }
 }
 
 static void
@@ -268,6 +261,11 @@ setup_complete(struct live *l)
     skiff_buf_release(&l->setup);
     snprintf(l->model, sizeof l->model, "%s", m ? m : "unknown");
     skiff_session_start(l->session, m, m ? strlen(m) : 0);
+    /* The engine keeps the client's bytes (the setup and what follows) until the upstream's
+     * first message, and sends them on each key's session. */
+    l->up_bytes += l->pre.len;
+    skiff_session_write(l->session, l->pre.data, l->pre.len);
+    skiff_buf_release(&l->pre);
 }
 
 /* Reads frames from the kept bytes until the first message ends. */
@@ -315,9 +313,9 @@ static void
 c_read(struct skiff_tunnel *t, const char *data, size_t len)
 {
     struct live *l = skiff_tunnel_data(t);
-    if (l->open) {
+    if (l->setup_done) {
         l->up_bytes += len;
-        if (skiff_session_write(l->session, data, len) > SESSION_HIGH_WATER) {
+        if (l->session && skiff_session_write(l->session, data, len) > SESSION_HIGH_WATER) {
             l->client_paused = 1;
             skiff_tunnel_pause(t);
         }
@@ -330,15 +328,6 @@ c_read(struct skiff_tunnel *t, const char *data, size_t len)
                  "(limits.max_body_bytes)",
                  l->max_setup);
         close_client(l, 1009, msg, "skiff");
-        return;
-    }
-    if (l->setup_done) {
-        /* Bytes after the setup while the upstream opens: kept; the client waits above the
-         * high-water mark. */
-        if (l->pre.len > SESSION_HIGH_WATER) {
-            l->client_paused = 1;
-            skiff_tunnel_pause(t);
-        }
         return;
     }
     read_setup(l);
