@@ -74,6 +74,7 @@ struct skiff_wstunnel {
     struct skiff_tls *tls, *ptls;
     int ptls_done; /* the proxy's TLS handshake is complete */
     struct skiff_tls_ctx *ctx;
+    int own_ctx;              /* ctx is this tunnel's (the client's table was full) */
     struct skiff_buf reqhead; /* the GET and its headers, wiped once sent */
     char accept[29];          /* the Sec-WebSocket-Accept the upstream must answer */
     struct addrinfo *ai, *ai_next;
@@ -142,10 +143,10 @@ client_ctx(struct skiff_wsclient *cl, const char *ca_file, char *err, size_t err
 }
 
 static int
-ctx_is_shared(const struct skiff_wstunnel *t)
+ctx_is_shared(const struct skiff_wsclient *cl, const struct skiff_tls_ctx *ctx)
 {
-    for (int i = 0; i < t->cl->nctx; i++)
-        if (t->cl->ctx[i].ctx == t->ctx)
+    for (int i = 0; i < cl->nctx; i++)
+        if (cl->ctx[i].ctx == ctx)
             return 1;
     return 0;
 }
@@ -167,8 +168,8 @@ free_tunnel(struct skiff_wstunnel *t)
         freeaddrinfo(t->ai);
     skiff_tls_free(t->tls);
     skiff_tls_free(t->ptls);
-    if (t->ctx && !ctx_is_shared(t))
-        skiff_tls_ctx_free(t->ctx);
+    if (t->own_ctx)
+        skiff_tls_ctx_free(t->ctx); /* the client may be gone: its own are its to free */
     if (t->url) {
         memset(t->url, 0, strlen(t->url));
         free(t->url);
@@ -943,6 +944,7 @@ skiff_wstunnel_open(struct skiff_wsclient *cl, const struct skiff_wstunnel_opts 
     if ((t->tls_on || (t->proxied && t->proxy.tls)) &&
         !(t->ctx = client_ctx(cl, o->ca_file, err, sizeof err)))
         goto out_free;
+    t->own_ctx = t->ctx && !ctx_is_shared(cl, t->ctx);
     if (!(t->url = strdup(o->url)))
         goto out_free;
     uv_timer_init(cl->loop, &t->timer);

@@ -232,3 +232,37 @@ test('refused before the upstream: Upgrade off the Live paths (400), a bad hands
   await assert.rejects(wrong.opened, (err) => err.status === 401 && /not one of skiff's tokens/.test(err.body));
   assert.equal((await sim.log()).length, 0, 'a refused handshake reached the upstream');
 });
+
+test('through upstreams.gemini.proxy (tinyproxy\'s CONNECT, with a password): the session opens on a pool key', async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, readFileSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-live-proxy-'));
+  const s0 = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s0.once('listening', r));
+  const port = s0.address().port;
+  await new Promise((r) => s0.close(r));
+  const log = join(dir, 'tinyproxy.log');
+  writeFileSync(join(dir, 'tinyproxy.conf'), `Port ${port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 50\nAllow 127.0.0.1\n` +
+    `LogLevel Connect\nLogFile "${log}"\nBasicAuth skiffuser pr0xyPassLive\n`);
+  const p = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
+  try {
+    await waitFor('tinyproxy', () => new Promise((r) => { const c = net.connect(port, '127.0.0.1', () => { c.destroy(); r(true); }); c.on('error', () => r(false)); }), 5000);
+    await sim.reset();
+    const s = await startServe(config(KEYS).replace('keys:', `proxy: "http://skiffuser:pr0xyPassLive@127.0.0.1:${port}", keys:`));
+    serves.push(s);
+    const c = connect(s.url, `${PATH}?key=${TOKEN}`);
+    await c.opened;
+    c.send({ setup: { model: `models/${MODEL}` } });
+    await c.next((m) => m.setupComplete, 'setupComplete');
+    c.ws.close();
+    await c.close;
+    const [e] = await waitFor('the session', async () => { const l = await liveEntries(); return l[0]?.live.closed_ms && l; });
+    assert.ok(KEYS.includes(e.key));
+    assert.match(existsSync(log) ? readFileSync(log, 'utf8') : '', /CONNECT/);
+    assert.ok(!s.stderr.includes('pr0xyPassLive'), 'the proxy password appeared in the log');
+  } finally {
+    p.kill('SIGTERM');
+  }
+});
