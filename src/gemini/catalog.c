@@ -48,6 +48,7 @@ struct builtin {
 #define MBITS_aqa_methods SKIFF_CAT_OTHER
 #define MBITS_imagen_methods SKIFF_CAT_OTHER
 #define MBITS_veo_methods SKIFF_CAT_OTHER
+#define MBITS_live_methods (SKIFF_CAT_COUNT | SKIFF_CAT_OTHER)
 #define SAMPLING_OF(temperature, top_p, top_k, max_temperature) temperature, max_temperature
 #define THINKING_OF(thinks, bmin, bmax, zero_ok, by_default) thinks, bmin, bmax, zero_ok
 #define SKIFF_MODEL(id, target, version, display, desc, in, out, methods, sampling, thinking,      \

@@ -16,8 +16,8 @@ skiff_live_path(const char *path, size_t len, const char **version)
 {
     static const char *const versions[] = {"v1beta", "v1alpha"};
     size_t pl = sizeof LIVE_PREFIX - 1, sl = sizeof LIVE_SERVICE - 1;
-    /* @google/genai joins its base URL and the path with one slash too many ("//ws/..."). */
-    while (len > 1 && path[0] == '/' && path[1] == '/') {
+    /* The SDKs join their base URL's "/" and "/ws/...": Google serves "//ws/..." alike. */
+    if (len >= 2 && path[0] == '/' && path[1] == '/') {
         path++;
         len--;
     }

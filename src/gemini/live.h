@@ -4,7 +4,8 @@
  *     (an API key in ?key= or x-goog-api-key), and
  *   /ws/google.ai.generativelanguage.{v1beta,v1alpha}.GenerativeService.BidiGenerateContentConstrained
  *     (an ephemeral token, ?access_token=auth_tokens/...).
- * Pure: no I/O, no allocation.
+ * The SDKs send "//ws/..." (their base URL's "/" joined with "/ws/..."), which Google serves
+ * too, so a second leading slash is accepted. Pure: no I/O, no allocation.
  */
 #ifndef SKIFF_GEMINI_LIVE_H
 #define SKIFF_GEMINI_LIVE_H

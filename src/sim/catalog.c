@@ -15,6 +15,7 @@ static const char *const embed_methods[] = {"embedContent", "countTextTokens", "
 static const char *const aqa_methods[] = {"generateAnswer", NULL};
 static const char *const imagen_methods[] = {"predict", NULL};
 static const char *const veo_methods[] = {"predictLongRunning", NULL};
+static const char *const live_methods[] = {"bidiGenerateContent", "countTokens", NULL};
 
 #define UNPACK(...) __VA_ARGS__
 #define SKIFF_MODEL(id, target, version, display, desc, in, out, methods, sampling, thinking,      \

@@ -289,70 +289,11 @@ chat(const struct skiff_request *req, struct skiff_sim_log_entry *e,
     json_decref(body);
 }
 
-/* POST /v1alpha/auth_tokens on x-goog-api-key: an ephemeral token named for the key and the
- * body (deterministic), with the body's expireTime and uses. */
-static void
-auth_token(const struct skiff_sim_conf *conf, const struct skiff_request *req,
-           struct skiff_sim_log_entry *e, struct skiff_sim_compat_reply *out)
-{
-    snprintf(e->version, sizeof e->version, "v1alpha");
-    snprintf(e->method, sizeof e->method, "authTokens.create");
-    size_t len;
-    const char *k = skiff_http_header(req, "x-goog-api-key", &len);
-    if (k) {
-        size_t n = len < sizeof e->key - 1 ? len : sizeof e->key - 1;
-        memcpy(e->key, k, n);
-        e->key[n] = '\0';
-        e->has_key = 1;
-    }
-    memset(out, 0, sizeof *out);
-    if (strcmp(req->method, "POST") != 0) {
-        error(out, 404, "NOT_FOUND", "Method not found.");
-        return;
-    }
-    if (!e->has_key || skiff_sim_conf_key(conf, e->key) != SKIFF_SIM_KEY_VALID) {
-        error(out, e->has_key ? 400 : 403, e->has_key ? "INVALID_ARGUMENT" : "PERMISSION_DENIED",
-              e->has_key ? "API key not valid. Please pass a valid API key."
-                         : "Method doesn't allow unregistered callers.");
-        return;
-    }
-    json_t *body = req->body_len ? json_loadb(req->body, req->body_len, 0, NULL) : json_object();
-    if (!json_is_object(body)) {
-        json_decref(body);
-        error(out, 400, "INVALID_ARGUMENT", "Invalid JSON payload received.");
-        return;
-    }
-    char name[64];
-    snprintf(name, sizeof name, "auth_tokens/%016llx",
-             (unsigned long long)skiff_fnv1a64(e->body_fnv, e->key, strlen(e->key)));
-    json_t *t = json_pack("{s:s}", "name", name);
-    json_t *exp = json_object_get(body, "expireTime");
-    if (exp) {
-        json_object_set(t, "expireTime", exp);
-    } else {
-        /* Google's default: 30 minutes from now. */
-        time_t at = time(NULL) + 30 * 60;
-        struct tm tm;
-        char when[32];
-        gmtime_r(&at, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_object_set_new(t, "expireTime", json_string(when));
-    }
-    json_t *uses = json_object_get(body, "uses");
-    json_object_set_new(t, "uses", uses ? json_incref(uses) : json_integer(1));
-    json_decref(body);
-    compact(out, t);
-}
-
 int
 skiff_sim_compat(const struct skiff_sim_conf *conf, struct skiff_sim_script *script,
                  const struct skiff_request *req, struct skiff_sim_log_entry *e,
                  struct skiff_sim_compat_reply *out)
 {
-    if (req->path_len == 20 && memcmp(req->path, "/v1alpha/auth_tokens", 20) == 0) {
-        auth_token(conf, req, e, out);
-        return 1;
-    }
     size_t n = sizeof PREFIX - 1;
     if (req->path_len < n || memcmp(req->path, PREFIX, n) != 0)
         return 0;

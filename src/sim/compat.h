@@ -3,8 +3,8 @@
  * POST /v1beta/openai/chat/completions (whole and streamed), POST /v1beta/openai/embeddings
  * and GET /v1beta/openai/models[/{id}],
  * authenticated by Authorization: Bearer <key> with the native API's key rules, answered
- * with the native API's deterministic text; errors are Google's, as a JSON array. Also
- * POST /v1alpha/auth_tokens (an ephemeral token for the Live API, on x-goog-api-key).
+ * with the native API's deterministic text; errors are Google's, as a JSON array.
+ * (POST /v1alpha/auth_tokens is the Live API's: live.h.)
  */
 #ifndef SKIFF_SIM_COMPAT_H
 #define SKIFF_SIM_COMPAT_H
@@ -23,7 +23,7 @@ struct skiff_sim_compat_reply {
 };
 
 /*
- * When req is a /v1beta/openai/ call (or /v1alpha/auth_tokens): logs it in e (its key, model,
+ * When req is a /v1beta/openai/ call: logs it in e (its key, model,
  * method), renders the reply into out (a scripted reply for the model, key and method
  * "chat.completions" or "models.list" first) and returns 1. Returns 0 for any other path.
  */

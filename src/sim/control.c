@@ -10,6 +10,7 @@
 #include "sim/batches.h"
 #include "sim/caches.h"
 #include "sim/files.h"
+#include "sim/live.h"
 #include "sim/plan.h"
 #include "sim/predict.h"
 #include "sim/quota.h"
@@ -88,6 +89,7 @@ handle_control(struct sim *sim, struct skiff_request *req)
         skiff_sim_caches_clear(sim->caches);
         skiff_sim_batches_clear(sim->batches);
         skiff_sim_predict_clear(sim->predict);
+        skiff_sim_live_clear(sim->live);
         skiff_sim_rng_seed(&sim->rng, sim->conf.seed);
         respond_json(req, 200,
                      json_pack("{s:b,s:I}", "reset", 1, "seed", (json_int_t)sim->conf.seed));

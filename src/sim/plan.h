@@ -47,6 +47,7 @@ struct sim {
     struct skiff_sim_caches *caches;
     struct skiff_sim_batches *batches;
     struct skiff_sim_predict *predict; /* :predict, :predictLongRunning, their operations */
+    struct skiff_sim_live *live;       /* Live API sessions, ephemeral tokens (live.h) */
 };
 
 /* What one request is doing while it waits on a timer or streams. */

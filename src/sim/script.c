@@ -407,6 +407,27 @@ str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
+/* A Live session's part of its log entry. */
+static json_t *
+live_json(const struct skiff_sim_log_entry *e)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "opened_ms",
+                        e->live_opened_ms ? json_integer(e->live_opened_ms) : json_null());
+    json_object_set_new(o, "closed_ms",
+                        e->live_closed_ms ? json_integer(e->live_closed_ms) : json_null());
+    json_object_set_new(o, "close_code",
+                        e->live_close_code ? json_integer(e->live_close_code) : json_null());
+    json_object_set_new(o, "closed_by", str_or_null(e->live_closed_by));
+    json_object_set_new(o, "reason", str_or_null(e->live_reason));
+    json_object_set_new(o, "end", str_or_null(e->live_end));
+    json_object_set_new(o, "token", str_or_null(e->live_token));
+    json_object_set_new(o, "turns", json_integer(e->live_turns));
+    json_object_set_new(o, "resumed", json_boolean(e->live_resumed));
+    json_object_set_new(o, "goaway", json_boolean(e->live_goaway));
+    return o;
+}
+
 json_t *
 skiff_sim_log_json(const struct skiff_sim_log *log)
 {
@@ -441,6 +462,8 @@ skiff_sim_log_json(const struct skiff_sim_log *log)
         json_object_set_new(o, "aborted", json_boolean(e->aborted));
         json_object_set_new(o, "reset", json_boolean(e->reset));
         json_object_set_new(o, "duration_ms", json_integer(e->duration_ms));
+        if (e->live)
+            json_object_set_new(o, "live", live_json(e));
         json_array_append_new(list, o);
     }
     uint64_t dropped = first > 1 ? first - 1 : 0;

@@ -117,6 +117,21 @@ struct skiff_sim_log_entry {
     int aborted;       /* the client went away before the response ended */
     int reset;         /* the simulator reset the connection */
     int64_t duration_ms;
+
+    /* A Live API session (live.h): "live" in the log's JSON. key is the session's key (the
+     * ephemeral token's owner on the Constrained path); body_bytes and body_fnv count the
+     * client's messages; events the turns answered. */
+    int live;
+    int64_t live_opened_ms; /* 0 when the handshake was refused */
+    int64_t live_closed_ms; /* 0 while open */
+    int live_close_code;    /* the close frame's code (ours, or the client's), 0 for none */
+    char live_closed_by[8]; /* "client" or "sim" */
+    char live_reason[124];  /* the reason of our close frame */
+    char live_end[64];      /* how the session ended, for the log */
+    char live_token[64];    /* the ephemeral token of a Constrained session */
+    long live_turns;
+    int live_resumed; /* setup carried a known resumption handle */
+    int live_goaway;  /* goAway was sent */
 };
 
 struct skiff_sim_log {

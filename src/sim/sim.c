@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "gemini/error.h"
 #include "base/hash.h"
+#include "gemini/live.h"
 #include "base/log.h"
 #include "server/http.h"
 #include "server/server.h"
@@ -24,6 +25,7 @@
 #include "sim/compat.h"
 #include "sim/faults.h"
 #include "sim/files.h"
+#include "sim/live.h"
 #include "sim/plan.h"
 #include "sim/predict.h"
 #include "sim/quota.h"
@@ -43,6 +45,8 @@
 #define UPLOAD_ENTRIES 1000
 #define CACHE_ENTRIES 10000
 #define BATCH_ENTRIES 1000
+#define LIVE_SESSIONS 256
+#define LIVE_TOKENS 1000
 
 /* ---- the API ---- */
 
@@ -141,7 +145,8 @@ handle_api(struct sim *sim, struct skiff_request *req, struct sim_req *sr)
         sr->think_ms = pick(sr, sim->conf.think_min, sim->conf.think_max);
 
     struct skiff_sim_compat_reply cr; /* Google's OpenAI-compatible endpoint (compat.c) */
-    if (skiff_sim_compat(&sim->conf, &sim->script, req, e, &cr)) {
+    if (skiff_sim_live_auth_token(sim, req, e, &cr) ||
+        skiff_sim_compat(&sim->conf, &sim->script, req, e, &cr)) {
         plan_body(sr, cr.status, cr.content_type, cr.body, cr.len);
         goto send;
     }
@@ -423,6 +428,10 @@ handler(struct skiff_request *req, void *worker_data)
         }
         return;
     }
+    if (skiff_live_path(req->path, req->path_len, NULL)) {
+        skiff_sim_live_accept(sim, req);
+        return;
+    }
     struct sim_req *sr = calloc(1, sizeof *sr);
     if (!sr) {
         skiff_http_abort(req, "out of memory");
@@ -473,7 +482,8 @@ skiff_sim_main(int argc, char **argv)
     sim.caches = skiff_sim_caches_new(CACHE_ENTRIES);
     sim.batches = skiff_sim_batches_new(BATCH_ENTRIES, sim.conf.batch_ms);
     sim.predict = skiff_sim_predict_new(BATCH_ENTRIES, sim.conf.batch_ms);
-    if (!sim.quota || !sim.files || !sim.caches || !sim.batches || !sim.predict ||
+    sim.live = skiff_sim_live_new(LIVE_SESSIONS, LIVE_TOKENS);
+    if (!sim.quota || !sim.files || !sim.caches || !sim.batches || !sim.predict || !sim.live ||
         skiff_sim_log_init(&sim.log, LOG_ENTRIES) != 0) {
         fprintf(stderr, "skiff sim: out of memory\n");
         rc = 1;
@@ -521,6 +531,7 @@ out:
     skiff_sim_caches_free(sim.caches);
     skiff_sim_batches_free(sim.batches);
     skiff_sim_predict_free(sim.predict);
+    skiff_sim_live_free(sim.live);
     skiff_sim_conf_release(&sim.conf);
     return rc;
 }

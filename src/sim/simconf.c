@@ -13,14 +13,16 @@
 const char skiff_sim_usage[] =
     "usage: skiff sim [--listen HOST:PORT] [--keys LIST] [--rpm LIST] [--tpm LIST] [--rpd LIST]\n"
     "                 [--faults SPEC] [--latency-ms A[:B]] [--chunk-ms A[:B]]\n"
-    "                 [--think-ms A[:B]] [--seed N] [--batch-ms N] [--config sim.yaml]\n"
+    "                 [--think-ms A[:B]] [--seed N] [--batch-ms N] [--live-session-ms N]\n"
+    "                 [--live-goaway-ms N] [--config sim.yaml]\n"
     "  --keys AIzaA,AIzaB=region_blocked,AIzaC=denied,AIza*   (default: AIza*)\n"
     "  --rpm 10,gemini-2.5-pro:5   --rpd unlimited   (0: no quota at all)\n"
     "  --faults 503=0.3,500=0.05,504=0.01,reset=0.02,hang=0.01,gemini-2.5-pro:503=0.5\n";
 
-static const char *const names[] = {"listen",   "keys",   "rpm",        "tpm",
-                                    "rpd",      "faults", "latency-ms", "chunk-ms",
-                                    "think-ms", "seed",   "batch-ms",   NULL};
+static const char *const names[] = {
+    "listen",         "keys",     "rpm",      "tpm",  "rpd",      "faults",
+    "latency-ms",     "chunk-ms", "think-ms", "seed", "batch-ms", "live-session-ms",
+    "live-goaway-ms", NULL};
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -244,6 +246,12 @@ apply(struct skiff_sim_conf *c, const char *name, const char *where, const char 
             FAIL("%s: \"%s\" is not a delay in ms (0 to 86400000)", where, v);
         return 0;
     }
+    if (strcmp(name, "live-session-ms") == 0 || strcmp(name, "live-goaway-ms") == 0) {
+        long *to = name[5] == 's' ? &c->live_session_ms : &c->live_goaway_ms;
+        if (parse_long(v, 0, 86400000L, to) != 0)
+            FAIL("%s: \"%s\" is not a time in ms (0 to 86400000)", where, v);
+        return 0;
+    }
     if (strcmp(name, "seed") == 0) {
         char *end;
         errno = 0;
@@ -309,7 +317,8 @@ load_yaml(struct skiff_sim_conf *c, const char *path, char *err, size_t errlen)
         if (k->type != YAML_SCALAR_NODE || !known(name)) {
             snprintf(err, errlen,
                      "%s: unknown key (known: listen, keys, rpm, tpm, rpd, faults, "
-                     "latency-ms, chunk-ms, think-ms, seed, batch-ms)",
+                     "latency-ms, chunk-ms, think-ms, seed, batch-ms, live-session-ms, "
+                     "live-goaway-ms)",
                      where);
             rc = SKIFF_EINVAL;
             break;
@@ -356,6 +365,8 @@ skiff_sim_conf_parse(struct skiff_sim_conf *c, int argc, char **argv, char *err,
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 8090;
     c->batch_ms = 2000;
+    c->live_session_ms = 600000;
+    c->live_goaway_ms = 5000;
     skiff_sim_faults_init(&c->faults);
 
     /* The file first, so flags override it wherever --config appears. */

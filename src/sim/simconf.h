@@ -20,6 +20,10 @@
  *                           the time to first byte. Default 0
  *   --seed N                random seed (default: from the clock, printed at start)
  *   --batch-ms N            a batch's creation to BATCH_STATE_SUCCEEDED (default 2000)
+ *   --live-session-ms N     a Live session's limit from its opening: then goAway (default
+ *                           600000, Google's 10 minutes; 0: no limit)
+ *   --live-goaway-ms N      goAway's timeLeft: the client's time to close before the
+ *                           simulator closes with 1008 (default 5000)
  *   --config FILE           the YAML file
  *
  * In YAML, a LIST may also be a sequence (keys: [AIzaA, AIzaB=denied]) and numbers may be
@@ -63,7 +67,9 @@ struct skiff_sim_conf {
     struct skiff_sim_faults faults;
     long latency_min, latency_max;
     long chunk_min, chunk_max;
-    long batch_ms; /* a batch's creation to its end (batches.h) */
+    long batch_ms;        /* a batch's creation to its end (batches.h) */
+    long live_session_ms; /* a Live session's limit: then goAway (0: none) */
+    long live_goaway_ms;  /* goAway's timeLeft: then the close */
     long think_min, think_max;
     uint64_t seed;
     int seed_set;
