@@ -266,3 +266,25 @@ test('through upstreams.gemini.proxy (tinyproxy\'s CONNECT, with a password): th
     p.kill('SIGTERM');
   }
 });
+
+test('the setup is bounded: none within limits.body_timeout_ms (1008), one over limits.max_body_bytes (1009); neither reaches the upstream', async () => {
+  await sim.reset();
+  const s = await startServe(config(KEYS).replace('workers: 1', 'workers: 1\nlimits: {body_timeout_ms: 300, max_body_bytes: 4096}'));
+  serves.push(s);
+  const idle = connect(s.url, `${PATH}?key=${TOKEN}`);
+  await idle.opened;
+  const t0 = Date.now();
+  const closed = await idle.close;
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /no setup message within 300 ms/);
+  assert.ok(Date.now() - t0 < 2000);
+  const big = connect(s.url, `${PATH}?key=${TOKEN}`);
+  await big.opened;
+  big.send({ setup: { model: `models/${MODEL}`, systemInstruction: { parts: [{ text: 'x'.repeat(8000) }] } } });
+  const c2 = await big.close;
+  assert.equal(c2.code, 1009);
+  assert.match(c2.reason, /larger than 4096 bytes/);
+  assert.equal((await liveEntries()).length, 0);
+  const lines = await waitFor('two session lines', () => sessions(s).length === 2 && sessions(s));
+  assert.ok(lines.every((l) => l['x-skiff-key'] === 'none' && l.closed_by === 'skiff'));
+});
