@@ -319,8 +319,10 @@ struct skiff_session_plan {
 struct skiff_session *skiff_session_new(struct skiff_engine *e, const struct skiff_session_plan *p);
 
 /* Starts choosing a key for model (setup.model without "models/", model_len bytes; NULL: the
- * pool chooses, and the model is "unknown") and opening the upstream. Once only. */
-void skiff_session_start(struct skiff_session *s, const char *model, size_t model_len);
+ * pool chooses, and the model is "unknown") and opening the upstream. pin_key (1 + a key, or
+ * 0) pins the session when the plan did not (a resumed session goes to the key whose session
+ * issued its handle). Once only. */
+void skiff_session_start(struct skiff_session *s, const char *model, size_t model_len, int pin_key);
 
 /* Bytes to the upstream, as they came; returns the bytes still queued (pause the client's
  * side above a threshold, resume on on_drain). Before on_open (from skiff_session_start on)

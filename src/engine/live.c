@@ -679,10 +679,12 @@ skiff_session_new(struct skiff_engine *w, const struct skiff_session_plan *p)
 }
 
 void
-skiff_session_start(struct skiff_session *s, const char *model, size_t model_len)
+skiff_session_start(struct skiff_session *s, const char *model, size_t model_len, int pin_key)
 {
     if (s->ended || s->attempts || uv_is_active((uv_handle_t *)&s->timer))
         return;
+    if (!s->pin_key)
+        s->pin_key = pin_key;
     if (model && model_len && model_len <= MAX_MODEL)
         snprintf(s->model, sizeof s->model, "%.*s", (int)model_len, model);
     s->deadline_ms = skiff_now_ms() + s->w->cfg->retry.deadline_ms;

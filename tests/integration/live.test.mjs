@@ -140,6 +140,7 @@ test('a first key the upstream refuses (invalid, then exhausted): the session op
 
 test('a client that goes away: the upstream session is closed within a second', async () => {
   await sim.reset();
+  const before = sessions(serve).length;
   const c = connect(serve.url, `${PATH}?key=${TOKEN}`);
   await c.opened;
   c.send({ setup: { model: `models/${MODEL}` } });
@@ -148,7 +149,8 @@ test('a client that goes away: the upstream session is closed within a second', 
   c.ws.terminate();
   const [e] = await waitFor('the session closed in the sim\'s log', async () => { const l = await liveEntries(); return l[0]?.live.closed_ms && l; });
   assert.ok(e.live.closed_ms - t0 < 1000, `closed ${e.live.closed_ms - t0} ms after the client left`);
-  const line = await waitFor('the line', () => sessions(serve).find((x) => x.closed_by === 'client'));
+  const line = await waitFor('the line', () => sessions(serve)[before]);
+  assert.equal(line.closed_by, 'client');
   assert.equal(line['x-skiff-key'], labelOf(KEYS, e.key));
 });
 
@@ -287,4 +289,32 @@ test('the setup is bounded: none within limits.body_timeout_ms (1008), one over 
   assert.equal((await liveEntries()).length, 0);
   const lines = await waitFor('two session lines', () => sessions(s).length === 2 && sessions(s));
   assert.ok(lines.every((l) => l['x-skiff-key'] === 'none' && l.closed_by === 'skiff'));
+});
+
+test('a session resumed with its handle goes to the key whose session issued it', async () => {
+  await sim.reset();
+  const a = connect(serve.url, `${PATH}?key=${TOKEN}`);
+  await a.opened;
+  a.send({ setup: { model: `models/${MODEL}`, sessionResumption: {} } });
+  const u = await a.next((m) => m.sessionResumptionUpdate?.newHandle, 'a resumption handle');
+  a.ws.close();
+  await a.close;
+  // Sessions in between move the pool's choice (the least recently used key) past it.
+  for (let i = 0; i < 4; i++) {
+    const o = connect(serve.url, `${PATH}?key=${TOKEN}`);
+    await o.opened;
+    o.send({ setup: { model: `models/${MODEL}` } });
+    await o.next((m) => m.setupComplete, 'setupComplete');
+    o.ws.close();
+    await o.close;
+  }
+  const b = connect(serve.url, `${PATH}?key=${TOKEN}`);
+  await b.opened;
+  b.send({ setup: { model: `models/${MODEL}`, sessionResumption: { handle: u.sessionResumptionUpdate.newHandle } } });
+  await b.next((m) => m.setupComplete, 'setupComplete of the resumed session');
+  b.ws.close();
+  await b.close;
+  const l = await waitFor('six sessions', async () => { const x = await liveEntries(); return x.length === 6 && x.every((e) => e.live.closed_ms) && x; });
+  assert.equal(l[5].key, l[0].key, 'the resumed session went to another key');
+  assert.ok(new Set(l.slice(0, 5).map((e) => e.key)).size > 1, 'the sessions in between did not move to other keys');
 });

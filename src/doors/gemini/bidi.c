@@ -42,6 +42,8 @@
 #define SESSION_HIGH_WATER (1024u * 1024) /* pause the other side above this */
 #define MAX_REASON 123                    /* a close frame's reason (RFC 6455 §5.5) */
 #define MAX_TOKEN 512                     /* an ephemeral token's name */
+#define MAX_WATCHED 8192                  /* a larger message is no resumption update */
+#define HANDLE_TTL_MS (2 * 3600 * 1000LL) /* Google keeps a resumable session 2 hours */
 
 struct live {
     struct skiff_engine *e;
@@ -61,6 +63,15 @@ struct live {
     int setup_done;         /* the first message is complete: the session is starting */
     int open;               /* the upstream answered 101 */
     int client_paused;
+    /* The upstream's messages, read (never changed) for sessionResumptionUpdate when the
+     * setup asked for resumption: its handle is recorded as the session's key's. */
+    wslay_frame_context_ptr down;
+    const char *feed; /* the piece s_read is handing on */
+    size_t feed_len;
+    uint64_t down_left;
+    int down_in_frame;
+    struct skiff_buf msg; /* the message being read, up to MAX_WATCHED */
+    int msg_skip;
     uint64_t start_ns;
     uint64_t up_bytes, down_bytes;
     const char *closed_by;
@@ -76,6 +87,9 @@ free_live(uv_handle_t *h)
     struct live *l = h->data;
     if (l->frames)
         wslay_frame_context_free(l->frames);
+    if (l->down)
+        wslay_frame_context_free(l->down);
+    skiff_buf_release(&l->msg);
     skiff_buf_release(&l->pre);
     skiff_buf_release(&l->setup);
     free(l);
@@ -185,12 +199,97 @@ s_fail(void *door, int code, const char *reason, int status)
     close_client(l, code, reason, "skiff");
 }
 
+/* The affinity entry of a token or handle: prefix and the SHA-256 of it in hex. */
+static void
+entry_of(const char *prefix, const char *v, size_t len, char *out, size_t cap)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)v, len, md);
+    static const char hex[] = "0123456789abcdef";
+    size_t o = (size_t)snprintf(out, cap, "%s", prefix);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH && o + 2 < cap; i++) {
+        out[o++] = hex[md[i] >> 4];
+        out[o++] = hex[md[i] & 15];
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+/* A complete upstream message of at most MAX_WATCHED bytes: a resumable handle in it is
+ * recorded as this session's key's, so a session that resumes with it goes to that key. */
+static void
+note_message(struct live *l)
+{
+    if (!memmem(l->msg.data, l->msg.len, "sessionResumptionUpdate", 23))
+        return;
+    json_t *j = json_loadb(l->msg.data, l->msg.len, 0, NULL);
+    json_t *u = json_object_get(j, "sessionResumptionUpdate");
+    const char *h = json_string_value(json_object_get(u, "newHandle"));
+    if (h && *h && json_is_true(json_object_get(u, "resumable")) && l->key[0]) {
+        char entry[SKIFF_AFFINITY_MAX_NAME];
+        entry_of("live_handles/", h, strlen(h), entry, sizeof entry);
+        skiff_affinity_put(entry, l->key, NULL, skiff_now_ms() + HANDLE_TTL_MS);
+    }
+    json_decref(j);
+}
+
+static ssize_t
+down_in(uint8_t *buf, size_t len, int flags, void *user_data)
+{
+    struct live *l = user_data;
+    if (!l->feed_len)
+        return -1; /* wslay: WANT_READ */
+    size_t n = l->feed_len < len ? l->feed_len : len;
+    memcpy(buf, l->feed, n);
+    l->feed += n;
+    l->feed_len -= n;
+    return (ssize_t)n;
+}
+
+/* Reads the upstream's frames in data (a copy: the bytes go on as they came). */
+static void
+watch(struct live *l, const char *data, size_t len)
+{
+    l->feed = data;
+    l->feed_len = len;
+    for (;;) {
+        struct wslay_frame_iocb io;
+        ssize_t r = wslay_frame_recv(l->down, &io);
+        if (r == WSLAY_ERR_WANT_READ)
+            return;
+        if (r < 0) {
+            wslay_frame_context_free(l->down); /* frames skiff cannot read: stop watching */
+            l->down = NULL;
+            return;
+        }
+        if (!l->down_in_frame) {
+            l->down_in_frame = 1;
+            l->down_left = io.payload_length;
+            if (io.opcode == WSLAY_TEXT_FRAME || io.opcode == WSLAY_BINARY_FRAME) {
+                skiff_buf_reset(&l->msg);
+                l->msg_skip = 0;
+            }
+        }
+        l->down_left -= io.data_length;
+        int data_frame = io.opcode == WSLAY_TEXT_FRAME || io.opcode == WSLAY_BINARY_FRAME ||
+                         io.opcode == WSLAY_CONTINUATION_FRAME;
+        if (data_frame && !l->msg_skip && skiff_buf_add(&l->msg, io.data, io.data_length))
+            l->msg_skip = 1;
+        if (l->down_left)
+            continue;
+        l->down_in_frame = 0;
+        if (data_frame && io.fin && !l->msg_skip && l->msg.len)
+            note_message(l);
+    }
+}
+
 static void
 s_read(void *door, const char *data, size_t len)
 {
     struct live *l = door;
     if (!l->client)
         return;
+    if (l->down)
+        watch(l, data, len);
     l->down_bytes += len;
     if (skiff_tunnel_write(l->client, data, len) > SESSION_HIGH_WATER && l->session)
         skiff_session_pause(l->session);
@@ -258,9 +357,29 @@ setup_complete(struct live *l)
     uv_timer_stop(&l->timer);
     char model[129];
     const char *m = setup_model(&l->setup, model, sizeof model);
+    int pin = 0;
+    json_t *j = json_loadb(l->setup.data ? l->setup.data : "", l->setup.len, 0, NULL);
+    json_t *sr = json_object_get(json_object_get(j, "setup"), "sessionResumption");
+    if (json_is_object(sr)) {
+        /* The session asks for resumption handles: they are watched for; one it resumes
+         * with pins it to the key whose session issued it (another project's is unknown). */
+        struct wslay_frame_callbacks cb = {NULL, down_in, NULL};
+        if (wslay_frame_context_init(&l->down, &cb, l) != 0)
+            l->down = NULL;
+        skiff_buf_init(&l->msg, MAX_WATCHED);
+        const char *h = json_string_value(json_object_get(sr, "handle"));
+        char entry[SKIFF_AFFINITY_MAX_NAME], label[SKIFF_AFFINITY_MAX_LABEL];
+        if (h && *h) {
+            entry_of("live_handles/", h, strlen(h), entry, sizeof entry);
+            const struct skiff_keypool *pool = skiff_engine_shared(l->e)->pool;
+            if (skiff_affinity_get(entry, skiff_now_ms(), label, sizeof label, NULL, 0) == 0)
+                pin = skiff_keypool_find(pool, label) + 1;
+        }
+    }
+    json_decref(j);
     skiff_buf_release(&l->setup);
     snprintf(l->model, sizeof l->model, "%s", m ? m : "unknown");
-    skiff_session_start(l->session, m, m ? strlen(m) : 0);
+    skiff_session_start(l->session, m, m ? strlen(m) : 0, pin);
     /* The engine keeps the client's bytes (the setup and what follows) until the upstream's
      * first message, and sends them on each key's session. */
     l->up_bytes += l->pre.len;
@@ -368,15 +487,7 @@ on_setup_timeout(uv_timer_t *t)
 void
 skiff_gemini_live_token_entry(const char *token, size_t len, char out[SKIFF_LIVE_TOKEN_ENTRY])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, len, md);
-    static const char hex[] = "0123456789abcdef";
-    memcpy(out, "live_tokens/", 12);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        out[12 + 2 * i] = hex[md[i] >> 4];
-        out[13 + 2 * i] = hex[md[i] & 15];
-    }
-    out[12 + 2 * SHA256_DIGEST_LENGTH] = '\0';
+    entry_of("live_tokens/", token, len, out, SKIFF_LIVE_TOKEN_ENTRY);
 }
 
 static void
