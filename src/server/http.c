@@ -900,7 +900,7 @@ skiff_http_drain_cut(struct skiff_worker *w)
         struct http *h = http_of(c);
         if (h->tunnel) {
             n++;
-            skiff_conn_close(c, "server draining: the drain time is over");
+            skiff_tunnel_conn_shutdown(h->tunnel);
             continue;
         }
         if (!h->inflight || h->req.ended)

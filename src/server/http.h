@@ -143,8 +143,8 @@ const char *skiff_http_reason(int status);
  * HTTP) or calls skiff_http_upgrade, which answers 101 and turns the connection into a
  * tunnel: raw bytes both ways, no timeouts but the send timeout (a client that takes no byte
  * for limits.send_timeout_ms while output is queued), counted as a connection and as a
- * request in flight (a drain lets it run until the drain time is over, then closes it; a stop
- * closes it at once; both call on_close).
+ * request in flight (a drain lets it run until the drain time is over, then calls on_shutdown
+ * or closes it; a stop closes it at once; a close calls on_close).
  */
 
 /* The protocol a request asks to upgrade to ("websocket"), from Upgrade with
@@ -163,6 +163,10 @@ struct skiff_tunnel_ops {
     /* The client went away, a read or write failed, or the server stops: t is freed after it
      * returns (writes from inside it are dropped). why is a static sentence for the log. */
     void (*on_close)(struct skiff_tunnel *t, const char *why);
+    /* Optional: a drain's time is over. The handler may say goodbye in its protocol (a
+     * WebSocket close frame) and must then call skiff_tunnel_close; the server waits up to a
+     * second for that. Without it the connection is closed at once (on_close). */
+    void (*on_shutdown)(struct skiff_tunnel *t);
 };
 
 /*

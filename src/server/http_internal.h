@@ -28,6 +28,8 @@ void skiff_http_become_tunnel(struct skiff_request *req, struct skiff_tunnel *t,
 void skiff_tunnel_conn_read(struct skiff_tunnel *t, const char *data, size_t len);
 void skiff_tunnel_conn_drain(struct skiff_tunnel *t);
 void skiff_tunnel_conn_timer(struct skiff_tunnel *t);
+/* The drain's time is over: on_shutdown, or the connection is closed. */
+void skiff_tunnel_conn_shutdown(struct skiff_tunnel *t);
 /* The connection is closing: on_close (unless the handler closed it), then t is freed. */
 void skiff_tunnel_conn_close(struct skiff_tunnel *t, const char *reason);
 

@@ -300,6 +300,21 @@ skiff_tunnel_conn_drain(struct skiff_tunnel *t)
 }
 
 void
+skiff_tunnel_conn_shutdown(struct skiff_tunnel *t)
+{
+    if (t->closed)
+        return; /* already flushing towards its close */
+    if (!t->ops->on_shutdown) {
+        skiff_conn_close(t->conn, "server draining: the drain time is over");
+        return;
+    }
+    t->depth++;
+    t->ops->on_shutdown(t);
+    if (--t->depth == 0 && t->dead)
+        tunnel_free(t);
+}
+
+void
 skiff_tunnel_conn_close(struct skiff_tunnel *t, const char *reason)
 {
     log_close(t, reason);

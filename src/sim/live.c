@@ -391,10 +391,14 @@ after_io(struct session *s)
         return;
     }
     if (!wslay_event_want_read(s->ws) && !wslay_event_want_write(s->ws)) {
+        /* The close handshake is over (or wslay failed the connection: 1002, 1009). */
         struct skiff_sim_log_entry *e = entry(s);
-        if (e && !e->live_closed_by[0])
+        if (e && !e->live_closed_by[0] && wslay_event_get_close_received(s->ws))
             snprintf(e->live_closed_by, sizeof e->live_closed_by, "client");
-        end_session(s, "client");
+        end_session(s, s->phase == P_CLOSING ? "the client answered our close frame"
+                       : wslay_event_get_close_received(s->ws)
+                           ? "the client closed the WebSocket"
+                           : "sim: a broken frame or a message too large");
     }
 }
 
@@ -772,7 +776,7 @@ t_close(struct skiff_tunnel *t, const char *why)
     struct skiff_sim_log_entry *e = entry(s);
     if (e && !e->live_closed_by[0])
         snprintf(e->live_closed_by, sizeof e->live_closed_by, "client");
-    end_session(s, "client");
+    end_session(s, why); /* the connection ended ("client closed", a read error) */
 }
 
 static const struct skiff_tunnel_ops tunnel_ops = {

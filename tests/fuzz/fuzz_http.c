@@ -5,7 +5,9 @@
  *
  * Input: byte 0 picks how the rest is cut into reads (1 to 64 bytes each, or all at once),
  * byte 1 picks, two bits per request, how the handler answers (at once, chunked, later, or
- * aborted); the rest is what the client sends.
+ * aborted); the rest is what the client sends. A request that asks for an upgrade is turned
+ * into a tunnel (mode 0) that echoes, and pauses ('p', resumed by the loop) or closes ('c')
+ * on the bytes that say so.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 struct ctx {
     struct skiff_request *deferred; /* answered before the next read */
+    struct skiff_tunnel *paused;    /* resumed by the loop */
     unsigned modes;
     unsigned nreq;
 };
@@ -40,8 +43,42 @@ on_abort(struct skiff_request *r)
 }
 
 static void
+t_read(struct skiff_tunnel *t, const char *data, size_t len)
+{
+    struct ctx *x = skiff_tunnel_data(t);
+    skiff_tunnel_write(t, data, len);
+    if (memchr(data, 'c', len)) {
+        if (x->paused == t)
+            x->paused = NULL;
+        skiff_tunnel_close(t);
+        return;
+    }
+    if (memchr(data, 'p', len)) {
+        skiff_tunnel_pause(t);
+        x->paused = t;
+    }
+}
+
+static void
+t_close(struct skiff_tunnel *t, const char *why)
+{
+    struct ctx *x = skiff_tunnel_data(t);
+    if (x->paused == t)
+        x->paused = NULL;
+    skiff_tunnel_write(t, why, strlen(why)); /* dropped: the tunnel is closing */
+}
+
+static const struct skiff_tunnel_ops tunnel_ops = {.on_read = t_read, .on_close = t_close};
+
+static void
 answer(struct skiff_request *r, unsigned mode)
 {
+    size_t tn;
+    if (mode == 0 && skiff_http_upgrade_token(r, &tn)) {
+        skiff_http_add_header(r, "x-fuzz", "upgrade");
+        if (skiff_http_upgrade(r, &tunnel_ops, r->server_data))
+            return;
+    }
     static const char body[] = "{\"ok\":true}";
     switch (mode) {
     case 0:
@@ -128,6 +165,12 @@ settle(struct skiff_conn *c, struct ctx *x)
 {
     struct fake_conn_state *st = fake_conn_state(c);
     for (int rounds = 0; rounds < 256 && !st->closed; rounds++) {
+        if (x->paused) {
+            struct skiff_tunnel *t = x->paused;
+            x->paused = NULL;
+            skiff_tunnel_resume(t);
+            continue;
+        }
         if (x->deferred) {
             struct skiff_request *r = x->deferred;
             x->deferred = NULL;

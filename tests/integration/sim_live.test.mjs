@@ -13,14 +13,13 @@ import { startSim, waitFor } from './lib.mjs';
 
 const KEY = 'AIzaSyTESTkeyLive00000000000000000000001';
 const KEY2 = 'AIzaSyTESTkeyLive00000000000000000000002';
-const TIGHT = 'AIzaSyTESTkeyLiveTight000000000000000003';
 const MODEL = 'gemini-live-2.5-flash-preview';
 const PATH = '/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent';
 const CONSTRAINED = '/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained';
 let sim, wsBase;
 
 before(async () => {
-  sim = await startSim(['--keys', `${KEY},${KEY2},${TIGHT}`, '--rpm', `100000,${MODEL}:100000`,
+  sim = await startSim(['--keys', `${KEY},${KEY2}`, '--rpm', `100000,${MODEL}:100000`,
     '--rpd', 'unlimited', '--live-session-ms', '1500', '--live-goaway-ms', '500']);
   wsBase = sim.url.replace(/^http/, 'ws');
 });
@@ -112,6 +111,7 @@ test('the handshake, setup, a text turn with its usage, and the session in the l
   assert.equal(e.live.turns, 2);
   assert.equal(e.live.close_code, 1000);
   assert.equal(e.live.closed_by, 'client');
+  assert.equal(e.live.end, 'the client closed the WebSocket');
   assert.ok(e.live.opened_ms <= e.live.closed_ms);
   assert.ok(Math.abs(e.live.closed_ms - t0) < 1000, 'the session closed within a second of the client leaving');
 });
@@ -131,6 +131,7 @@ test('a client that vanishes without a close frame: the session is closed in the
   assert.equal(e.key, KEY2);
   assert.equal(e.live.close_code, null);
   assert.equal(e.live.closed_by, 'client');
+  assert.equal(e.live.end, 'client closed');
   assert.ok(e.live.closed_ms - t0 < 1000);
 });
 
@@ -166,6 +167,7 @@ test('goAway with timeLeft once the session limit has passed, then Google\'s clo
   assert.equal(e.live.goaway, true);
   assert.equal(e.live.close_code, 1008);
   assert.equal(e.live.closed_by, 'sim');
+  assert.equal(e.live.end, 'the client answered our close frame');
 });
 
 test('session resumption: a handle after setup and after each turn; a known handle of the same project resumes, another project\'s does not', async () => {
@@ -362,4 +364,60 @@ test('@google/genai ai.live.connect against the sim: one text turn with its usag
   assert.equal(e.key, KEY);
   assert.equal(e.model, MODEL);
   assert.equal(e.live.turns, 1);
+});
+
+test('the session table is bounded: with 256 sessions open the next handshake is a 503, and a closed one makes room', async () => {
+  const b = await startSim(['--keys', KEY]);
+  const url = b.url.replace(/^http/, 'ws');
+  const open = () => new Promise((resolve) => {
+    const ws = new WebSocket(`${url}${PATH}?key=${KEY}`);
+    ws.on('open', () => resolve({ ws, status: 101 }));
+    ws.on('unexpected-response', (req, res) => { resolve({ ws, status: res.statusCode }); res.resume(); });
+    ws.on('error', () => {});
+  });
+  const all = [];
+  try {
+    for (let i = 0; i < 256; i++) all.push(await open());
+    assert.ok(all.every((x) => x.status === 101));
+    const over = await open();
+    assert.equal(over.status, 503);
+    all[0].ws.close();
+    await waitFor('a free slot', async () => (await (await fetch(`${b.url}/_sim/log`)).json()).requests.some((e) => e.live?.closed_ms));
+    const again = await open();
+    assert.equal(again.status, 101);
+    all.push(again);
+  } finally {
+    for (const x of all) x.ws.terminate();
+    await b.stop();
+  }
+});
+
+test('@google/genai with an ephemeral token: authTokens.create, then ai.live.connect on the Constrained path', async () => {
+  await sim.reset();
+  const owner = new GoogleGenAI({ apiKey: KEY, httpOptions: { baseUrl: sim.url, apiVersion: 'v1alpha' } });
+  const token = await owner.authTokens.create({ config: { uses: 1, liveConnectConstraints: { model: MODEL } } });
+  assert.match(token.name, /^auth_tokens\//);
+  const ai = new GoogleGenAI({ apiKey: token.name, httpOptions: { baseUrl: sim.url, apiVersion: 'v1alpha' } });
+  const got = [];
+  let closed;
+  const warn = console.warn;
+  console.warn = () => {}; // the SDK warns that ephemeral tokens are experimental
+  let session;
+  try {
+    session = await ai.live.connect({
+      model: MODEL,
+      config: { responseModalities: [Modality.TEXT] },
+      callbacks: { onmessage: (m) => got.push(m), onclose: (e) => { closed = e; } },
+    });
+  } finally {
+    console.warn = warn;
+  }
+  session.sendClientContent({ turns: 'Hello with a token' });
+  await waitFor('turnComplete', () => got.find((m) => m.serverContent?.turnComplete));
+  session.close();
+  await waitFor('onclose', () => closed);
+  const l = await waitFor('the closed session', async () => { const x = await liveEntries(); return x[0]?.live.closed_ms && x; });
+  assert.equal(l[0].path, `/${CONSTRAINED}`, 'the SDK asks for //ws/..., logged as received');
+  assert.equal(l[0].key, KEY);
+  assert.equal(l[0].live.token, token.name);
 });

@@ -112,17 +112,34 @@ on_close(struct skiff_tunnel *t, const char *why)
 static const struct skiff_tunnel_ops echo_ops = {
     .on_read = on_read, .on_drain = on_drain, .on_close = on_close};
 
+static atomic_int shutdowns;
+
+/* The end of a drain: a goodbye, then the handler's own close (no on_close after it). */
+static void
+on_shutdown(struct skiff_tunnel *t)
+{
+    struct echo *e = skiff_tunnel_data(t);
+    atomic_fetch_add(&shutdowns, 1);
+    skiff_tunnel_write(t, "goodbye", 7);
+    uv_close((uv_handle_t *)&e->timer, timer_closed);
+    skiff_tunnel_close(t);
+}
+
+static const struct skiff_tunnel_ops polite_ops = {
+    .on_read = on_read, .on_drain = on_drain, .on_close = on_close, .on_shutdown = on_shutdown};
+
 static void
 handler(struct skiff_request *req, void *worker_data)
 {
     size_t n;
     const char *tok = skiff_http_upgrade_token(req, &n);
-    if (req->path_len == 5 && memcmp(req->path, "/echo", 5) == 0 && tok) {
+    int polite = req->path_len == 7 && memcmp(req->path, "/polite", 7) == 0;
+    if (((req->path_len == 5 && memcmp(req->path, "/echo", 5) == 0) || polite) && tok) {
         struct echo *e = calloc(1, sizeof *e);
         uv_timer_init(skiff_http_loop(req), &e->timer);
         e->timer.data = e;
         skiff_http_add_header(req, "x-test", "yes");
-        e->t = skiff_http_upgrade(req, &echo_ops, e);
+        e->t = skiff_http_upgrade(req, polite ? &polite_ops : &echo_ops, e);
         assert_non_null(e->t);
         atomic_fetch_add(&upgrades, 1);
         return;
@@ -154,6 +171,7 @@ setup(void **state)
         .header_timeout_ms = 1000,
         .idle_timeout_ms = 300, /* shorter than the tests' waits: a tunnel must outlive it */
         .send_timeout_ms = 10000,
+        .drain_timeout_ms = 300,
         .max_connections = 16,
         .handler = handler,
         .name = "test",
@@ -411,21 +429,39 @@ test_upgrade_token_needs_connection_upgrade(void **state)
     close(fd);
 }
 
-/* The server's stop closes open tunnels, with on_close. Runs last (it stops the server). */
+/* A drain lets tunnels run until the drain time is over, then closes the one without
+ * on_shutdown (on_close) and lets the other say goodbye and close itself. Runs last: the
+ * server stops after it. */
 static void
-test_stop_closes_tunnels(void **state)
+test_drain_lets_tunnels_run_then_ends_them(void **state)
 {
-    int fd = dial();
+    static const char polite_head[] = "GET /polite HTTP/1.1\r\nHost: x\r\nConnection: "
+                                      "Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    int fd = dial(), pfd = dial();
     char buf[4096];
     send_all(fd, upgrade_head, sizeof upgrade_head - 1);
     read_until(fd, buf, sizeof buf, "\r\n\r\n");
+    send_all(pfd, polite_head, sizeof polite_head - 1);
+    read_until(pfd, buf, sizeof buf, "\r\n\r\n");
+    assert_non_null(strstr(buf, " 101 "));
     int before = atomic_load(&closes);
-    skiff_server_stop(srv);
+    uint64_t t0 = now_ms();
+    skiff_server_drain(srv);
+    usleep(100 * 1000);
+    send_all(fd, "still", 5);
+    read_until(fd, buf, sizeof buf, "still");
+    assert_string_equal(buf, "still");
+    assert_int_equal(atomic_load(&closes), before);
     wait_for(&closes, before + 1);
-    assert_int_equal(atomic_load(&closes), before + 1);
-    assert_string_equal(close_why, "server stopping");
+    assert_int_equal(atomic_load(&closes), before + 1); /* the polite one closed itself */
+    assert_true(now_ms() - t0 >= 250);
+    assert_string_equal(close_why, "server draining: the drain time is over");
     assert_int_equal(read_until(fd, buf, sizeof buf, NULL), 0); /* EOF */
+    assert_int_equal(read_until(pfd, buf, sizeof buf, NULL), 7);
+    assert_string_equal(buf, "goodbye");
+    assert_int_equal(atomic_load(&shutdowns), 1);
     close(fd);
+    close(pfd);
 }
 
 int
@@ -440,7 +476,7 @@ main(void)
         cmocka_unit_test(test_refused_upgrade_closes_after_the_answer),
         cmocka_unit_test(test_upgrade_with_a_body_is_400),
         cmocka_unit_test(test_upgrade_token_needs_connection_upgrade),
-        cmocka_unit_test(test_stop_closes_tunnels),
+        cmocka_unit_test(test_drain_lets_tunnels_run_then_ends_them),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
