@@ -318,3 +318,19 @@ test('a session resumed with its handle goes to the key whose session issued it'
   assert.equal(l[5].key, l[0].key, 'the resumed session went to another key');
   assert.ok(new Set(l.slice(0, 5).map((e) => e.key)).size > 1, 'the sessions in between did not move to other keys');
 });
+
+test('skiff shutting down: an open session hears 1001 (going away) and the upstream session is closed', async () => {
+  await sim.reset();
+  const s = await startServe(config(KEYS).replace('workers: 1', 'workers: 1\nshutdown: {drain_timeout_ms: 300}'));
+  const c = connect(s.url, `${PATH}?key=${TOKEN}`);
+  await c.opened;
+  c.send({ setup: { model: `models/${MODEL}` } });
+  await c.next((m) => m.setupComplete, 'setupComplete');
+  await s.stop();
+  const closed = await c.close;
+  assert.equal(closed.code, 1001);
+  assert.match(closed.reason, /skiff is shutting down: connect again/);
+  const [e] = await waitFor('the session closed in the sim\'s log', async () => { const l = await liveEntries(); return l[0]?.live.closed_ms && l; });
+  assert.ok(KEYS.includes(e.key));
+  for (const k of KEYS) assert.ok(!s.stderr.includes(k));
+});

@@ -468,7 +468,18 @@ c_close(struct skiff_tunnel *t, const char *why)
     finish(l, "client", why);
 }
 
-static const struct skiff_tunnel_ops client_ops = {c_read, c_drain, c_close};
+/* The server's drain is over: the client hears why (1001, going away) before the end. */
+static void
+c_shutdown(struct skiff_tunnel *t)
+{
+    struct live *l = skiff_tunnel_data(t);
+    close_client(l, 1001,
+                 "skiff is shutting down: connect again (resume with the last "
+                 "sessionResumptionUpdate handle to keep the session)",
+                 "skiff");
+}
+
+static const struct skiff_tunnel_ops client_ops = {c_read, c_drain, c_close, c_shutdown};
 
 static void
 on_setup_timeout(uv_timer_t *t)
