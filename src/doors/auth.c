@@ -81,6 +81,18 @@ skiff_auth_check_header(const struct skiff_config *cfg, const struct skiff_reque
     return match_token(cfg, cred, len, who);
 }
 
+enum skiff_auth_result
+skiff_auth_check_value(const struct skiff_config *cfg, const char *cred, size_t len,
+                       const char **who)
+{
+    *who = "anonymous";
+    if (cfg->ntokens == 0)
+        return SKIFF_AUTH_OK;
+    if (!len)
+        return SKIFF_AUTH_MISSING;
+    return match_token(cfg, cred, len, who);
+}
+
 /* Which token cred[0..len) is: every token is compared, so the time does not tell. */
 static enum skiff_auth_result
 match_token(const struct skiff_config *cfg, const char *cred, size_t len, const char **who)

@@ -33,6 +33,13 @@ enum skiff_auth_result skiff_auth_check_header(const struct skiff_config *cfg,
                                                const char **who);
 
 /*
+ * The same check for a credential the door found itself (the Live API's ?access_token=):
+ * cred[0..len) against cfg's tokens.
+ */
+enum skiff_auth_result skiff_auth_check_value(const struct skiff_config *cfg, const char *cred,
+                                              size_t len, const char **who);
+
+/*
  * Open mode (no tokens configured): whether req may be served. A request addressed to a name
  * that is not loopback (Host other than localhost, 127.0.0.0/8 or [::1]) or sent by a web page
  * of another origin (Origin not loopback) is refused, so that a page reached through DNS

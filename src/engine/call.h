@@ -21,6 +21,7 @@
 #include "gemini/stream.h"
 #include "relay/probe.h"
 #include "relay/upstream.h"
+#include "relay/wstunnel.h"
 
 #define MAX_UPSTREAM_ERROR (1024u * 1024) /* an error body we may need to read */
 #define MAX_HOLD (4u * 1024 * 1024)       /* held: a stream's prefix, or a whole success */
@@ -34,6 +35,7 @@ struct skiff_engine {
     const struct skiff_engine_shared *sh;
     const struct skiff_config *cfg;
     struct skiff_upstream *up;
+    struct skiff_wsclient *ws; /* Live sessions' tunnels (live.c), made on first use */
     uv_loop_t *loop;
     uint64_t rng;
 };

@@ -716,6 +716,7 @@ skiff_engine_free(struct skiff_engine *w)
     if (!w)
         return;
     skiff_upstream_close(w->up);
+    skiff_wsclient_free(w->ws);
     skiff_config_unref(w->cfg);
     free(w);
 }

@@ -283,4 +283,79 @@ void skiff_engine_cut(struct skiff_request *req);
  */
 void skiff_engine_decorate(struct skiff_request *req, const char *model, size_t model_len);
 
+/* ---- a Live API session (engine/live.c) ------------------------------------------------ */
+
+/*
+ * A WebSocket session to the upstream for the Live API, held on one pool key for its whole
+ * life. The engine chooses the key as it does for a call on the session's model (rests,
+ * per-model health, retired keys, fewest in flight), opens the upstream's tunnel with it
+ * (relay/wstunnel.h; the key travels in the URL's ?key=, the one place Google's Live
+ * endpoint takes it), and on a refusal that is the key's (429, 5xx, a failure to connect, a
+ * key-naming 403 a probe confirms) tries the next key within retry.max_attempts,
+ * retry.deadline_ms, the retry budget and retry.max_wait_ms. A refusal that is the
+ * client's (400, an unknown model, a 403 the probe clears) blames no key. The key is
+ * counted as in flight until skiff_session_close or on_close, then released as served.
+ *
+ * Ops run on the loop, never inside skiff_session_start: on_open or on_fail first,
+ * exactly once; after on_open, on_read / on_drain, and on_close once if the upstream goes
+ * away. After on_fail or on_close the session is freed (do not touch it again); after
+ * skiff_session_close no op runs.
+ */
+struct skiff_session;
+
+struct skiff_session_ops {
+    /* The session is committed: the upstream's first message (or Google's close of a request
+     * that is the client's) follows through on_read. key is the label the logs name it by. */
+    void (*on_open)(void *door, struct skiff_session *s, const char *key);
+    /* No session could be opened: code is the WebSocket close code that fits (1008: the
+     * client's request, 1011: the upstream failed, 1013: every key rests, try later),
+     * reason a sentence for the client saying what happened and how to fix it (no key
+     * material), status the upstream's last HTTP status (0: none). */
+    void (*on_fail)(void *door, int code, const char *reason, int status);
+    void (*on_read)(void *door, const char *data, size_t len);
+    void (*on_drain)(void *door);
+    void (*on_close)(void *door, const char *why);
+};
+
+struct skiff_session_plan {
+    /* The client's handshake: its allowlisted headers go upstream (relay/uprequest.h); read
+     * only inside skiff_session_new. */
+    const struct skiff_request *req;
+    const char *id;      /* the request id, for logs */
+    const char *version; /* "v1beta" or "v1alpha" */
+    int constrained;     /* BidiGenerateContentConstrained (an ephemeral token's) */
+    int pin_key;         /* 1 + the only key the session may use, or 0 */
+    const char *token;   /* an ephemeral token to present instead of the pool key (constrained,
+                          * pin_key set: the key that created it); copied */
+    const struct skiff_session_ops *ops;
+    void *door;
+};
+
+/* A session for the client's handshake (copied: req may go after this returns), not started:
+ * no key is held and no op runs until skiff_session_start. NULL when out of memory. */
+struct skiff_session *skiff_session_new(struct skiff_engine *e, const struct skiff_session_plan *p);
+
+/* Starts choosing a key for model (setup.model without "models/", model_len bytes; NULL: the
+ * pool chooses, and the model is "unknown") and opening the upstream. pin_key (1 + a key, or
+ * 0) pins the session when the plan did not (a resumed session goes to the key whose session
+ * issued its handle). Once only. */
+void skiff_session_start(struct skiff_session *s, const char *model, size_t model_len, int pin_key);
+
+/* Bytes to the upstream, as they came; returns the bytes still queued (pause the client's
+ * side above a threshold, resume on on_drain). Before on_open (from skiff_session_start on)
+ * the bytes are also kept, bounded by limits.max_body_bytes, and go again to each key's
+ * session: the upstream's first message (setupComplete) commits the session, and only a
+ * refusal before it (Google closes a bad key's or an exhausted key's session after the 101)
+ * is retried. */
+size_t skiff_session_write(struct skiff_session *s, const void *data, size_t len);
+void skiff_session_pause(struct skiff_session *s);
+void skiff_session_resume(struct skiff_session *s);
+
+/* Ends the session from the door's side: the upstream's tunnel is flushed and closed, the
+ * key released, the memory freed. No op follows. */
+void skiff_session_close(struct skiff_session *s);
+
+/* The model the session's key was chosen for (the setup's, or "unknown"). */
+const char *skiff_session_model(const struct skiff_session *s);
+
 #endif

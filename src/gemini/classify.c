@@ -43,6 +43,34 @@ skiff_parse_duration(const char *s)
     return s ? parse_seconds(s, "s") : -1;
 }
 
+void
+skiff_classify_live_close(int code, const char *reason, size_t len, struct skiff_verdict *v)
+{
+    static const struct {
+        int code;
+        const char *says;
+        enum skiff_fault fault;
+    } known[] = {
+        {1007, "API key not valid", SKIFF_FAULT_KEY_INVALID},
+        {1007, "API key expired", SKIFF_FAULT_KEY_INVALID},
+        {1007, "User location is not supported", SKIFF_FAULT_KEY_REGION},
+        {1008, "The caller does not have permission", SKIFF_FAULT_KEY_DENIED},
+        {1011, "exceeded your current quota", SKIFF_FAULT_QUOTA_OTHER},
+    };
+    memset(v, 0, sizeof *v);
+    v->retry_delay_s = -1;
+    v->fault = code == 0 || code == 1011 || code == 1013 || code == 1006 ? SKIFF_FAULT_TRANSIENT
+                                                                         : SKIFF_FAULT_CLIENT;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (code == known[i].code && memmem(reason, len, known[i].says, strlen(known[i].says)))
+            v->fault = known[i].fault;
+    if (code)
+        snprintf(v->reason, sizeof v->reason, "close %d: %.*s", code, (int)(len < 100 ? len : 100),
+                 reason);
+    else
+        snprintf(v->reason, sizeof v->reason, "the session ended without a close frame");
+}
+
 int
 skiff_fault_retryable(enum skiff_fault f)
 {

@@ -41,6 +41,17 @@ struct skiff_verdict {
 void skiff_classify(int status, const char *body, size_t len, const char *retry_after,
                     struct skiff_verdict *v);
 
+/*
+ * Classifies how the Live API (a WebSocket) ended a session before its setupComplete: the
+ * close frame's code and reason (reason[0..len), UTF-8; code 0: the connection ended without
+ * one). Google accepts every handshake and refuses in the close: 1007 "API key not valid"
+ * (KEY_INVALID) or "User location is not supported" (KEY_REGION), 1008 "The caller does not
+ * have permission" (KEY_DENIED), 1011 "You exceeded your current quota" (QUOTA_OTHER), any
+ * other 1011, 1013 or no close (TRANSIENT); the rest (an invalid argument, an unknown model,
+ * an ephemeral token refused) is the client's. Always fills *v.
+ */
+void skiff_classify_live_close(int code, const char *reason, size_t len, struct skiff_verdict *v);
+
 /* Whether the relay may try again (on another key, model, or after a wait). */
 int skiff_fault_retryable(enum skiff_fault f);
 

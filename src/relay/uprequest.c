@@ -430,6 +430,66 @@ skiff_uprequest_wipe(struct skiff_uprequest *u)
     u->headers[0] = NULL;
 }
 
+/* ---- a Live API session (WebSocket) ----------------------------------------------------- */
+
+int
+skiff_uprequest_live_headers(struct skiff_uprequest *u, const struct skiff_config *cfg,
+                             const struct skiff_request *req)
+{
+    memset(u, 0, sizeof *u);
+    skiff_buf_init(&u->buf, 64 * 1024);
+    struct skiff_route none;
+    memset(&none, 0, sizeof none);
+    size_t offs[SKIFF_MAX_HEADERS + 2];
+    int n = 0, rc = 0;
+    for (int i = 0; !rc && i < req->nheaders; i++) {
+        const struct skiff_header *h = &req->headers[i];
+        /* A WebSocket handshake has no body: its content headers say nothing. */
+        if (!forwarded(cfg, req, &none, h) ||
+            (h->name_len == 12 && strncasecmp(h->name, "content-type", 12) == 0) ||
+            (h->name_len == 6 && strncasecmp(h->name, "accept", 6) == 0))
+            continue;
+        rc |= begin_line(u, offs, &n);
+        rc |= skiff_buf_add(&u->buf, h->name, h->name_len);
+        rc |= skiff_buf_add(&u->buf, ": ", 2);
+        rc |= skiff_buf_add(&u->buf, h->value, h->value_len);
+    }
+    if (rc) {
+        skiff_uprequest_wipe(u);
+        return SKIFF_ETOOBIG;
+    }
+    for (int i = 0; i < n; i++)
+        u->headers[i] = u->buf.data + offs[i];
+    u->headers[n] = NULL;
+    return 0;
+}
+
+int
+skiff_uprequest_live_url(struct skiff_buf *out, const struct skiff_config *cfg, const char *version,
+                         int constrained, const char *credential)
+{
+    if (strcmp(version, "v1beta") != 0 && strcmp(version, "v1alpha") != 0)
+        return SKIFF_EINVAL;
+    int rc = 0;
+    rc |= skiff_buf_adds(out, cfg->base_url);
+    rc |= skiff_buf_adds(out, "/ws/google.ai.generativelanguage.");
+    rc |= skiff_buf_adds(out, version);
+    rc |= skiff_buf_adds(out, constrained ? ".GenerativeService.BidiGenerateContentConstrained"
+                                          : ".GenerativeService.BidiGenerateContent");
+    rc |= skiff_buf_adds(out, constrained ? "?access_token=" : "?key=");
+    /* '/' may stand in a query as it is (RFC 3986 §3.4): an ephemeral token's name
+     * ("auth_tokens/...") goes the way the SDKs send it. */
+    for (const char *p = credential; !rc;) {
+        size_t n = strcspn(p, "/");
+        rc |= encode(out, p, n);
+        if (!p[n])
+            break;
+        rc |= skiff_buf_add(out, "/", 1);
+        p += n + 1;
+    }
+    return rc ? SKIFF_ETOOBIG : 0;
+}
+
 /* ---- the response head ---------------------------------------------------------------- */
 
 /* Upstream response headers a client sees (content-type goes with the status). */

@@ -91,6 +91,27 @@ int skiff_uprequest_build(struct skiff_uprequest *u, const struct skiff_config *
 /* Zeroes and frees what skiff_uprequest_build made. */
 void skiff_uprequest_wipe(struct skiff_uprequest *u);
 
+/*
+ * A Live API session (a WebSocket to the upstream, relay/wstunnel.h). The client's headers
+ * that go with its handshake, into u->headers (u->url stays NULL): the same allowlist as a
+ * call's (user-agent, x-goog-api-client, traceparent, tracestate, forward_headers), without
+ * content-type and accept; the client's credential, Origin, cookies and WebSocket headers
+ * never go (the tunnel writes its own handshake). Release with skiff_uprequest_wipe.
+ * Returns 0 or SKIFF_ETOOBIG.
+ */
+int skiff_uprequest_live_headers(struct skiff_uprequest *u, const struct skiff_config *cfg,
+                                 const struct skiff_request *req);
+
+/*
+ * The session's URL appended to out: base_url, /ws/google.ai.generativelanguage.{version}.
+ * GenerativeService.BidiGenerateContent?key={credential} (a pool key), or
+ * ...BidiGenerateContentConstrained?access_token={credential} (an ephemeral token) when
+ * constrained; the credential percent-encoded. version is "v1beta" or "v1alpha" (else
+ * SKIFF_EINVAL). The buffer holds a credential: the caller wipes it. 0 or SKIFF_ETOOBIG.
+ */
+int skiff_uprequest_live_url(struct skiff_buf *out, const struct skiff_config *cfg,
+                             const char *version, int constrained, const char *credential);
+
 /* One "name: value" line of an upstream header block ("name: value\r\n" lines). */
 struct skiff_hline {
     const char *name, *value;

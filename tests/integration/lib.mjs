@@ -237,7 +237,7 @@ export async function h2Bridge(port, opts = {}) {
   const { key, cert } = tlsCerts();
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   const stats = { sessions: 0, open: 0, streams: 0, peakOpen: 0, live: new Set() };
-  const server = http2.createSecureServer({ key, cert, noDelay: true, settings: { maxConcurrentStreams: opts.maxStreams ?? 100 } });
+  const server = http2.createSecureServer({ key, cert, noDelay: true, allowHTTP1: true, settings: { maxConcurrentStreams: opts.maxStreams ?? 100 } });
   // Nagle on the bridge's side and a delayed ACK on skiff's hold small frames up to 200 ms.
   server.on('secureConnection', (sock) => sock.setNoDelay(true));
   server.on('session', (sess) => {
@@ -279,6 +279,22 @@ export async function h2Bridge(port, opts = {}) {
     // mid-body (an upload cut off) aborts the request, it never looks complete.
     stream.pipe(req, { end: false });
     stream.on('end', () => setImmediate(() => { if (stream.aborted || stream.rstCode) req.destroy(); else req.end(); }));
+  });
+  // A WebSocket goes over HTTP/1.1 only (the Live API): such a handshake (a client that
+  // offers no h2, with allowHTTP1 above) is passed to the plain upstream as it came, and the
+  // connection then carries its bytes both ways, as Google's front end does.
+  server.on('upgrade', (req, sock, head) => {
+    const back = net.connect(port, '127.0.0.1');
+    back.setNoDelay(true);
+    const lines = [`${req.method} ${req.url} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    back.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length) back.write(head);
+    sock.pipe(back);
+    back.pipe(sock);
+    const end = () => { sock.destroy(); back.destroy(); };
+    sock.on('error', end);
+    back.on('error', end);
   });
   server.listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));

@@ -252,6 +252,39 @@ test_hostile_durations(void **state)
     assert_true(v.retry_delay_s == 12);
 }
 
+/* How the Live API closes a session before its setup completes. */
+static void
+test_live_close(void **state)
+{
+    struct skiff_verdict v;
+    const char *r = "API key not valid. Please pass a valid API key.";
+    skiff_classify_live_close(1007, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_KEY_INVALID);
+    assert_non_null(strstr(v.reason, "close 1007: API key not valid"));
+    r = "You exceeded your current quota, please check your plan and billing details.";
+    skiff_classify_live_close(1011, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_QUOTA_OTHER);
+    r = "Internal error encountered.";
+    skiff_classify_live_close(1011, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_TRANSIENT);
+    skiff_classify_live_close(0, "", 0, &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_TRANSIENT);
+    r = "The caller does not have permission";
+    skiff_classify_live_close(1008, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_KEY_DENIED);
+    /* The client's: an unknown model, a bad setup; the same words under another code too. */
+    r = "models/nope is not found for API version v1beta, or is not supported for "
+        "bidiGenerateContent.";
+    skiff_classify_live_close(1008, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_CLIENT);
+    r = "Request contains an invalid argument.";
+    skiff_classify_live_close(1007, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_CLIENT);
+    r = "API key not valid";
+    skiff_classify_live_close(1000, r, strlen(r), &v);
+    assert_int_equal(v.fault, SKIFF_FAULT_CLIENT);
+}
+
 int
 main(void)
 {
@@ -265,6 +298,7 @@ main(void)
         cmocka_unit_test(test_transient_and_garbage),
         cmocka_unit_test(test_retry_after_header_and_durations),
         cmocka_unit_test(test_hostile_durations),
+        cmocka_unit_test(test_live_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

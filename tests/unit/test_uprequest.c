@@ -446,6 +446,71 @@ test_url_redaction(void **state)
     assert_string_equal(skiff_url_redact("http://h:1/x y@z", out, sizeof out), "http://h:1/x y@z");
 }
 
+/* A Live API session: the URL names the service and carries the credential in its query; the
+ * headers are the allowlist's, without the body's content headers, the client's credential,
+ * its Origin, cookies or WebSocket headers. */
+static void
+test_live_session(void **state)
+{
+    struct skiff_config *cfg = config("");
+    const char *hdrs[] = {"Host",
+                          "skiff.local",
+                          "Content-Type",
+                          "application/json",
+                          "User-Agent",
+                          "google-genai-sdk/2.18.0 gl-node/v20",
+                          "x-goog-api-client",
+                          "google-genai-sdk/2.18.0",
+                          "x-goog-api-key",
+                          "sk-the-clients-skiff-token",
+                          "Origin",
+                          "https://app.example",
+                          "Cookie",
+                          "a=b",
+                          "Upgrade",
+                          "websocket",
+                          "Connection",
+                          "Upgrade",
+                          "Sec-WebSocket-Key",
+                          "dGhlIHNhbXBsZSBub25jZQ==",
+                          "Sec-WebSocket-Version",
+                          "13",
+                          "Sec-WebSocket-Extensions",
+                          "permessage-deflate",
+                          NULL};
+    struct skiff_request req;
+    request(&req, "GET",
+            "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+            "key=sk-the-clients-skiff-token", hdrs);
+    struct skiff_uprequest u;
+    assert_int_equal(skiff_uprequest_live_headers(&u, cfg, &req), 0);
+    assert_null(u.url);
+    char lines[1024];
+    size_t o = 0;
+    lines[0] = '\0';
+    for (int i = 0; u.headers[i]; i++)
+        o += (size_t)snprintf(lines + o, sizeof lines - o, "%s\n", u.headers[i]);
+    assert_string_equal(lines, "User-Agent: google-genai-sdk/2.18.0 gl-node/v20\n"
+                               "x-goog-api-client: google-genai-sdk/2.18.0\n");
+    skiff_uprequest_wipe(&u);
+
+    struct skiff_buf url;
+    skiff_buf_init(&url, 4096);
+    assert_int_equal(skiff_uprequest_live_url(&url, cfg, "v1beta", 0, KEY), 0);
+    assert_string_equal(url.data, "http://127.0.0.1:9/ws/google.ai.generativelanguage.v1beta."
+                                  "GenerativeService.BidiGenerateContent?key=" KEY);
+    skiff_buf_reset(&url);
+    assert_int_equal(skiff_uprequest_live_url(&url, cfg, "v1alpha", 1, "auth_tokens/a b&c"), 0);
+    assert_string_equal(url.data, "http://127.0.0.1:9/ws/google.ai.generativelanguage.v1alpha."
+                                  "GenerativeService.BidiGenerateContentConstrained"
+                                  "?access_token=auth_tokens/a%20b%26c");
+    skiff_buf_reset(&url);
+    assert_int_equal(skiff_uprequest_live_url(&url, cfg, "v1/../x", 0, KEY), SKIFF_EINVAL);
+    skiff_buf_release(&url);
+    skiff_buf_release(&req.out_hdrs);
+    skiff_config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -459,6 +524,7 @@ main(void)
         cmocka_unit_test(test_compat_bearer),
         cmocka_unit_test(test_response_headers),
         cmocka_unit_test(test_url_redaction),
+        cmocka_unit_test(test_live_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "base/jsoncheck.h"
 #include "doors/auth.h"
+#include "doors/gemini/bidi.h"
 #include "doors/gemini/lookup.h"
 #include "doors/gemini/resources.h"
 #include "doors/gemini/tenancy.h"
@@ -280,6 +281,8 @@ refuse_client(const struct skiff_config *cfg, struct skiff_request *req,
 static void
 gemini_head(struct skiff_request *req, struct skiff_engine *e)
 {
+    if (skiff_gemini_live(req, e, 0))
+        return; /* the Live API's WebSocket (bidi.c) */
     struct skiff_route rt;
     skiff_route(req->method, req->path, req->path_len, &rt);
     if (refuse_route(req, &rt))
@@ -456,6 +459,8 @@ plan_pinned(struct skiff_request *req, struct skiff_engine *e, const struct skif
 static void
 gemini_handle(struct skiff_request *req, struct skiff_engine *e)
 {
+    if (skiff_gemini_live(req, e, 1))
+        return; /* the Live API's WebSocket (bidi.c) */
     const struct skiff_engine_shared *sh = skiff_engine_shared(e);
     const struct skiff_config *cfg = sh->cfg;
     struct skiff_route rt;

@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "base/clock.h"
+#include "doors/gemini/bidi.h"
 #include "doors/gemini/lookup.h"
 #include "relay/keypool.h"
 #include "relay/uprequest.h"
@@ -32,6 +33,7 @@
 #define FILE_TTL_MS (48 * HOUR_MS)       /* files live 48 hours */
 #define UPLOAD_TTL_MS (7 * 24 * HOUR_MS) /* a resumable session, a week [U] */
 #define OTHER_TTL_MS (30 * 24 * HOUR_MS) /* batches and operations: kept a month [U] */
+#define TOKEN_TTL_MS (30 * 60 * 1000LL)  /* an ephemeral token without expireTime: 30 min */
 
 /* ---- what a call names ----------------------------------------------------------------- */
 
@@ -426,6 +428,16 @@ skiff_gemini_learn(struct skiff_request *req, const struct skiff_keypool *pool,
     json_t *j = a->len ? json_loadb(a->body, a->len, 0, NULL) : NULL;
     json_t *res = json_object_get(j, "file") ? json_object_get(j, "file") : j;
     const char *name = json_string_value(json_object_get(res, "name"));
+    if (name && strncmp(name, "auth_tokens/", 12) == 0) {
+        /* An ephemeral token for the Live API: its sessions go on this key (bidi.c). The
+         * entry is named by the token's hash: the store never holds the token. */
+        char entry[SKIFF_LIVE_TOKEN_ENTRY];
+        skiff_gemini_live_token_entry(name, strlen(name), entry);
+        int64_t now = skiff_now_ms(),
+                at = parse_time(json_string_value(json_object_get(j, "expireTime")));
+        skiff_affinity_put(entry, label, owner, at > now ? at : now + TOKEN_TTL_MS);
+        name = NULL;
+    }
     if (name) {
         int64_t now = skiff_now_ms();
         int64_t exp = strncmp(name, "files/", 6) == 0 ? now + FILE_TTL_MS : now + OTHER_TTL_MS;
