@@ -18,6 +18,8 @@
 #include <malloc.h>
 #endif
 
+#include "base/url.h"
+
 /* ALPN: HTTP/2 first (relay/h2client.c), then HTTP/1.1. */
 static const unsigned char alpn_offer[] = "\x02h2\x08http/1.1";
 
@@ -317,51 +319,22 @@ parse_url(struct h1_call *c, const char *url, const char *proxy, const char **au
             return NULL;
         tmp.proxied = 1;
     }
-    if (strncasecmp(url, "https://", 8) == 0)
-        tmp.tls = 1;
-    else if (strncasecmp(url, "http://", 7) != 0)
+    struct skiff_url_parts u;
+    if (skiff_url_split(url, &u) < 0 || u.host_len >= sizeof tmp.host ||
+        u.port_len >= sizeof tmp.port)
         return NULL;
-    const char *a = url + (tmp.tls ? 8 : 7);
-    size_t n = strcspn(a, "/?#");
-    const char *target = a + n;
-    /* Credentials (user:pass@, the last '@' ends them) are not part of the authority: they go
-     * as basic authorization (build_request), never in host or a message. */
-    *ui = a;
-    *uilen = 0;
-    for (const char *q = a; q < target; q++)
-        if (*q == '@')
-            *uilen = (size_t)(q - a);
-    if (*uilen || (n && *a == '@')) {
-        a += *uilen + 1;
-        n -= *uilen + 1;
-    }
-    const char *a0 = a;
-    *authority = a;
-    *alen = n;
-    const char *port = NULL, *hend = a + n;
-    if (n && *a == '[') {
-        const char *rb = memchr(a, ']', n);
-        if (!rb)
-            return NULL;
-        if (rb + 1 < a + n && rb[1] == ':')
-            port = rb + 2;
-        a++;
-        hend = rb;
-    } else {
-        const char *colon = memchr(a, ':', n);
-        if (colon) {
-            port = colon + 1;
-            hend = colon;
-        }
-    }
-    size_t hlen = (size_t)(hend - a), plen = port ? (size_t)(a0 + n - port) : 0;
-    if (!hlen || hlen >= sizeof tmp.host || plen >= sizeof tmp.port || (port && !plen) ||
-        strspn(port ? port : "", "0123456789") != plen || memchr(a, '@', hlen))
-        return NULL;
-    memcpy(tmp.host, a, hlen);
+    tmp.tls = u.tls;
+    /* Credentials are not part of the authority: they go as basic authorization
+     * (build_request), never in host or a message. */
+    *ui = u.userinfo;
+    *uilen = u.userinfo_len;
+    *authority = u.authority;
+    *alen = u.authority_len;
+    size_t hlen = u.host_len, plen = u.port_len;
+    memcpy(tmp.host, u.host, hlen);
     tmp.host[hlen] = '\0';
-    if (port)
-        memcpy(tmp.port, port, plen);
+    if (plen)
+        memcpy(tmp.port, u.port, plen);
     else
         memcpy(tmp.port, tmp.tls ? "443" : "80", plen = tmp.tls ? 3 : 2);
     tmp.port[plen] = '\0';
@@ -371,7 +344,7 @@ parse_url(struct h1_call *c, const char *url, const char *proxy, const char **au
     memcpy(tmp.key + hlen + 1, tmp.port, plen + 1);
     if (!(c->origin = origin_get(c->cl, &tmp)))
         return NULL;
-    return *target == '/' || *target == '?' ? target : "/";
+    return *u.target == '/' || *u.target == '?' ? u.target : "/";
 }
 
 struct skiff_upcall *

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
+#include "base/url.h"
 #include "relay/h1resp.h"
 #include "relay/proxy.h"
 #include "relay/tls.h"
@@ -836,52 +837,21 @@ on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
 static int
 parse_and_build(struct skiff_wstunnel *t, const char *url, const char *const *headers)
 {
-    if (strncasecmp(url, "https://", 8) == 0)
-        t->tls_on = 1;
-    else if (strncasecmp(url, "http://", 7) != 0)
+    struct skiff_url_parts u;
+    if (skiff_url_split(url, &u) < 0 || u.host_len >= sizeof t->host ||
+        u.port_len >= sizeof t->port)
         return -1;
-    const char *a = url + (t->tls_on ? 8 : 7);
-    size_t n = strcspn(a, "/?#");
-    const char *target = a + n;
-    const char *ui = a;
-    size_t uilen = 0;
-    for (const char *q = a; q < target; q++)
-        if (*q == '@')
-            uilen = (size_t)(q - a);
-    if (uilen || (n && *a == '@')) {
-        a += uilen + 1;
-        n -= uilen + 1;
-    }
-    const char *auth = a;
-    size_t alen = n;
-    const char *port = NULL, *hend = a + n;
-    if (n && *a == '[') {
-        const char *rb = memchr(a, ']', n);
-        if (!rb)
-            return -1;
-        if (rb + 1 < a + n && rb[1] == ':')
-            port = rb + 2;
-        a++;
-        hend = rb;
-    } else {
-        const char *colon = memchr(a, ':', n);
-        if (colon) {
-            port = colon + 1;
-            hend = colon;
-        }
-    }
-    size_t hlen = (size_t)(hend - a), plen = port ? (size_t)(auth + alen - port) : 0;
-    if (!hlen || hlen >= sizeof t->host || plen >= sizeof t->port || (port && !plen) ||
-        strspn(port ? port : "", "0123456789") != plen)
-        return -1;
-    memcpy(t->host, a, hlen);
-    t->host[hlen] = '\0';
-    if (port) {
-        memcpy(t->port, port, plen);
-        t->port[plen] = '\0';
+    t->tls_on = u.tls;
+    memcpy(t->host, u.host, u.host_len);
+    t->host[u.host_len] = '\0';
+    if (u.port_len) {
+        memcpy(t->port, u.port, u.port_len);
+        t->port[u.port_len] = '\0';
     } else {
         snprintf(t->port, sizeof t->port, "%s", t->tls_on ? "443" : "80");
     }
+    const char *target = u.target, *auth = u.authority, *ui = u.userinfo;
+    size_t alen = u.authority_len, uilen = u.userinfo_len;
 
     unsigned char nonce[16];
     char key[25];
