@@ -85,8 +85,31 @@ static void inflight_end(struct http *h);
 static int stream_piece(struct http *h, const char *at, size_t len);
 static int stream_let_go(struct http *h);
 static void stream_end(struct http *h);
-static const char *upload_too_large(const struct skiff_server_opts *o);
 static void arm_body_timer(struct http *h);
+
+/* The 413 of a body over a limit, naming it (a thread's static buffer). */
+static const char *
+too_large(const char *limit, unsigned long long bytes, const char *fix)
+{
+    static _Thread_local char msg[200];
+    snprintf(msg, sizeof msg, "the request body is larger than %s (%llu bytes); %s", limit, bytes,
+             fix);
+    return msg;
+}
+
+static const char *
+upload_too_large(const struct skiff_server_opts *o)
+{
+    return too_large("limits.max_upload_bytes", (unsigned long long)o->max_upload_bytes,
+                     "upload the file in smaller chunks or raise the limit");
+}
+
+static const char *
+body_too_large(const struct skiff_server_opts *o)
+{
+    return too_large("limits.max_body_bytes", (unsigned long long)o->max_body_bytes,
+                     "send less (a file belongs in an upload) or raise the limit");
+}
 
 static struct http *
 http_of(struct skiff_conn *c)
@@ -254,7 +277,7 @@ on_body(http_parser *p, const char *at, size_t len)
             return fail(h, 503, busy_msg);
     }
     if (skiff_buf_add(b, at, len))
-        return fail(h, 413, "request body too large");
+        return fail(h, 413, body_too_large(h->conn->worker->opts));
     return 0;
 }
 
@@ -488,7 +511,7 @@ head_complete(struct http *h)
         }
         r->body_expected = p->content_length != ULLONG_MAX ? (int64_t)p->content_length : -1;
     } else if (p->content_length != ULLONG_MAX && p->content_length > o->max_body_bytes) {
-        refuse(h, 413, "request body too large");
+        refuse(h, 413, body_too_large(o));
         return -1;
     }
     if (body && !h->streamed && p->content_length != ULLONG_MAX) {
@@ -922,17 +945,6 @@ skiff_http_become_tunnel(struct skiff_request *req, struct skiff_tunnel *t, stru
  * upstream's, not the client's); between pieces the idle timeout applies, body_timeout_ms
  * does not. Only what hold holds counts against max_buffered_bytes.
  */
-
-static const char *
-upload_too_large(const struct skiff_server_opts *o)
-{
-    static _Thread_local char msg[200];
-    snprintf(msg, sizeof msg,
-             "the request body is larger than limits.max_upload_bytes (%llu bytes); "
-             "upload the file in smaller chunks or raise the limit",
-             (unsigned long long)o->max_upload_bytes);
-    return msg;
-}
 
 int
 skiff_http_stream_body(struct skiff_request *req)

@@ -150,10 +150,10 @@ test('upstream errors pass through with their status and body', async () => {
   assertSkiffHeaders(r);
 });
 
-test('a body over the limit gets 413 and the next request still works', async () => {
+test('a body over the limit gets 413 naming the limit, and the next request still works', async () => {
   const big = JSON.stringify({ contents: [{ parts: [{ text: 'x'.repeat(2 * 1024 * 1024) }] }] });
   const r = await post('/v1beta/models/gemini-2.5-flash:generateContent', big);
-  await assertGoogleError(r, 413, 'INVALID_ARGUMENT', /too large/);
+  await assertGoogleError(r, 413, 'INVALID_ARGUMENT', /larger than limits\.max_body_bytes \(1048576 bytes\)/);
   const ok = await post('/v1beta/models/gemini-2.5-flash:generateContent', hello);
   assert.equal(ok.status, 200);
   await ok.text();
