@@ -22,7 +22,6 @@ int skiff_gemini_live(struct skiff_request *req, struct skiff_engine *e, int upg
  * "live_tokens/" and the SHA-256 of the name in hex, so the store never holds the token
  * itself. out needs 12 + 64 + 1 bytes. */
 #define SKIFF_LIVE_TOKEN_ENTRY 77
-void skiff_gemini_live_token_entry(const char *token, size_t len,
-                                   char out[SKIFF_LIVE_TOKEN_ENTRY]);
+void skiff_gemini_live_token_entry(const char *token, size_t len, char out[SKIFF_LIVE_TOKEN_ENTRY]);
 
 #endif
