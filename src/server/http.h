@@ -226,8 +226,9 @@ size_t skiff_tunnel_write(struct skiff_tunnel *t, const void *data, size_t len);
 void skiff_tunnel_pause(struct skiff_tunnel *t);
 void skiff_tunnel_resume(struct skiff_tunnel *t);
 
-/* Flushes what is queued, then closes the connection. No callback runs afterwards and t must
- * not be touched again. */
+/* Flushes what is queued, then closes the connection: half-closed, what the client still
+ * sends read and dropped until it closes or for a second, so that no reset loses the last
+ * bytes on their way. No callback runs afterwards and t must not be touched again. */
 void skiff_tunnel_close(struct skiff_tunnel *t);
 
 #endif

@@ -26,6 +26,7 @@
 #include "server/http_internal.h"
 
 #define MAX_EARLY (256 * 1024) /* bytes held before the handler has had the first ones */
+#define TUNNEL_LINGER_MS 1000  /* after skiff_tunnel_close: the client's bytes read and dropped */
 
 struct skiff_tunnel {
     struct skiff_conn *conn;
@@ -226,7 +227,11 @@ skiff_tunnel_close(struct skiff_tunnel *t)
     if (t->closed || t->dead)
         return;
     t->closed = 1;
-    skiff_conn_close_when_flushed(t->conn, "tunnel closed by the server");
+    /* Lingering, as a refused request's connection closes: the client may still be sending
+     * (the message a close frame refuses), and closing with its bytes unread would reset the
+     * connection, losing the close frame on its way to the client. */
+    skiff_conn_read_start(t->conn);
+    skiff_conn_linger(t->conn, TUNNEL_LINGER_MS);
 }
 
 /* ---- the connection's events (from http.c) -------------------------------------------- */

@@ -93,7 +93,11 @@ export async function startServe(yaml, { env = {} } = {}) {
       yaml = yaml.replace(/^(\s+)base_url:/m, `$1ca_file: ${tlsCerts().caFile}\n$1base_url:`)
         .replace(/\{base_url:/, `{ca_file: ${tlsCerts().caFile}, base_url:`);
   }
-  writeFileSync(path, `listen: 127.0.0.1:0\n${catalog}${yaml}`);
+  // The default storage is ./skiff.db in the working directory, which every suite ctest runs
+  // at once shares: a key one retires would be retired for the others. Each skiff gets its
+  // own file in its own directory instead (still SQLite, the default backend).
+  const storage = /^storage:/m.test(yaml) ? '' : `storage: {sqlite: "${join(dir, 'skiff.db')}"}\n`;
+  writeFileSync(path, `listen: 127.0.0.1:0\n${catalog}${storage}${yaml}`);
   const serve = await start(['serve', '--config', path], { env, name: 'skiff serve' });
   serve.dir = dir;
   return serve;
