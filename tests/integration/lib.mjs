@@ -104,17 +104,20 @@ export async function startServe(yaml, { env = {} } = {}) {
 }
 
 // Runs `skiff ARGS` to completion; resolves {code, stdout, stderr}.
-// Two client tokens (alice, bob) on a pool of keys, against a fresh sim: the fixture of the
-// tenancy suites. stop() also checks that no key or token reached skiff's logs.
-export async function startTenants(keys, tokens, simArgs = []) {
+// A skiff with a pool of keys in front of a fresh sim (quotas off): the fixture of the
+// resource and tenancy suites. tokens: client tokens named alice, bob, ... (none: open mode
+// on loopback). stop() also checks that no key or token reached skiff's logs.
+export async function startPool(keys, { tokens = [], simArgs = [], attempts = 2 } = {}) {
   const sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited', ...simArgs]);
+  const names = ['alice', 'bob', 'carol'];
+  const tokenLine = tokens.length
+    ? `tokens: [${tokens.map((t, i) => `{name: ${names[i]}, token: ${t}}`).join(', ')}]\n` : '';
   const serve = await startServe(`
 upstreams:
   gemini:
     base_url: ${sim.url}
     keys: [${keys.join(', ')}]
-tokens: [{name: alice, token: ${tokens[0]}}, {name: bob, token: ${tokens[1]}}]
-retry: {max_attempts: 2, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
+${tokenLine}retry: {max_attempts: ${attempts}, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
 storage: {sqlite: ""}
 workers: 1
 `);
@@ -122,7 +125,7 @@ workers: 1
     await serve.stop();
     await sim.stop();
     for (const s of [...keys, ...tokens]) {
-      if (serve.stderr.includes(s)) throw new Error('a secret appeared in the logs');
+      if (serve.stderr.includes(s)) throw new Error('a key or a token appeared in the logs');
     }
   };
   return { sim, serve, stop };

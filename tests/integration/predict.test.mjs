@@ -5,32 +5,19 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI } from '@google/genai';
-import { startSim, startServe, sleep } from './lib.mjs';
+import { startPool, sleep } from './lib.mjs';
 
 const K = ['AIzaPredOne0000000000000000000000000001', 'AIzaPredTwo0000000000000000000000000002',
   'AIzaPredThree00000000000000000000000003', 'AIzaPredFour000000000000000000000000004'];
 const IMAGEN = 'imagen-4.0-generate-001';
 const VEO = 'veo-3.0-generate-001';
 const PNG_SIG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-let sim, serve;
+let sim, serve, stop;
 
 before(async () => {
-  sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited', '--batch-ms', '400']);
-  serve = await startServe(`
-upstreams:
-  gemini:
-    base_url: ${sim.url}
-    keys: [${K.join(', ')}]
-retry: {max_attempts: 4, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
-storage: {sqlite: ""}
-workers: 1
-`);
+  ({ sim, serve, stop } = await startPool(K, { simArgs: ['--batch-ms', '400'], attempts: 4 }));
 });
-after(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  for (const k of K) assert.ok(!serve.stderr.includes(k), 'a key appeared in the logs');
-});
+after(async () => { await stop?.(); });
 beforeEach(async () => { await sim.reset(); });
 
 const ai = () => new GoogleGenAI({ apiKey: 'client-token-unused', httpOptions: { baseUrl: serve.url } });

@@ -5,30 +5,17 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI, createPartFromUri } from '@google/genai';
-import { startSim, startServe, sleep } from './lib.mjs';
+import { startPool, sleep } from './lib.mjs';
 
 const K = ['AIzaResOne00000000000000000000000000001', 'AIzaResTwo00000000000000000000000000002',
   'AIzaResThree000000000000000000000000003', 'AIzaResFour0000000000000000000000000004'];
 const MODEL = 'gemini-2.5-flash';
-let sim, serve;
+let sim, serve, stop;
 
 before(async () => {
-  sim = await startSim(['--rpm', 'unlimited', '--tpm', 'unlimited', '--rpd', 'unlimited', '--batch-ms', '300']);
-  serve = await startServe(`
-upstreams:
-  gemini:
-    base_url: ${sim.url}
-    keys: [${K.join(', ')}]
-retry: {max_attempts: 4, base_delay_ms: 10, max_delay_ms: 40, deadline_ms: 8000}
-storage: {sqlite: ""}
-workers: 1
-`);
+  ({ sim, serve, stop } = await startPool(K, { simArgs: ['--batch-ms', '300'], attempts: 4 }));
 });
-after(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  for (const k of K) assert.ok(!serve.stderr.includes(k), 'a key appeared in the logs');
-});
+after(async () => { await stop?.(); });
 beforeEach(async () => { await sim.reset(); });
 
 const ai = () => new GoogleGenAI({ apiKey: 'client-token-unused', httpOptions: { baseUrl: serve.url } });

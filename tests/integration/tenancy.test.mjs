@@ -5,7 +5,7 @@
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI, createPartFromUri } from '@google/genai';
-import { startTenants } from './lib.mjs';
+import { startPool } from './lib.mjs';
 
 const K = ['AIzaTenOne00000000000000000000000000001', 'AIzaTenTwo00000000000000000000000000002'];
 const TA = 'sk-tenant-alice-000000000000000001';
@@ -14,7 +14,7 @@ const MODEL = 'gemini-2.5-flash';
 let sim, serve, stop;
 
 before(async () => {
-  ({ sim, serve, stop } = await startTenants(K, [TA, TB]));
+  ({ sim, serve, stop } = await startPool(K, { tokens: [TA, TB] }));
 });
 after(async () => { await stop?.(); });
 beforeEach(async () => { await sim.reset(); });

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI } from '@google/genai';
-import { startTenants } from './lib.mjs';
+import { startPool } from './lib.mjs';
 
 const K = ['AIzaWalkOne0000000000000000000000000001', 'AIzaWalkTwo0000000000000000000000000002',
   'AIzaWalkThree00000000000000000000000003', 'AIzaWalkFour000000000000000000000000004'];
@@ -27,7 +27,7 @@ async function uploadOn(t, name) {
 }
 
 before(async () => {
-  ({ sim, serve, stop } = await startTenants(K, [TA, TB]));
+  ({ sim, serve, stop } = await startPool(K, { tokens: [TA, TB] }));
   // The pool picks the least recently used key: A's two uploads take keys 1 and 2, B's key 3.
   for (const n of ['alpha', 'bravo']) {
     const { f, key } = await uploadOn(TA, n);

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GoogleGenAI } from '@google/genai';
-import { startServe, startTenants, sleep } from './lib.mjs';
+import { startServe, startPool, sleep } from './lib.mjs';
 
 const K = ['AIzaVeoOne00000000000000000000000000001', 'AIzaVeoTwo00000000000000000000000000002',
   'AIzaVeoThree0000000000000000000000000003', 'AIzaVeoFour00000000000000000000000000004'];
@@ -26,7 +26,7 @@ const httpsUrl = () => serve.url.replace(/^http:/, 'https:');
 const plainUrl = (uri) => uri.replace(/^https:/, 'http:'); // what the proxy in front does
 
 before(async () => {
-  ({ sim, serve, stop } = await startTenants(K, [TA, TB], ['--batch-ms', '200']));
+  ({ sim, serve, stop } = await startPool(K, { tokens: [TA, TB], simArgs: ['--batch-ms', '200'] }));
 });
 after(async () => { await stop?.(); });
 
