@@ -138,16 +138,32 @@ drain_tls(struct h1_conn *k)
     }
 }
 
+void
+conn_fail(struct h1_conn *k, const char *why)
+{
+    if (k->call)
+        finish(k->call, why);
+    else
+        conn_close(k);
+}
+
+void
+tls_handshake_failed(struct h1_conn *k, struct skiff_tls *tls, const char *fallback)
+{
+    struct h1_origin *o = k->origin;
+    snprintf(o->tls_error, sizeof o->tls_error, "%s",
+             *skiff_tls_error(tls) ? skiff_tls_error(tls) : fallback);
+    o->tls_failed_until = uv_now(k->cl->loop) + TLS_FAIL_MS;
+    conn_fail(k, o->tls_error);
+}
+
 /* Ciphertext arrived: the handshake goes on, or the records are decrypted. */
 void
 tls_in(struct h1_conn *k, const char *data, size_t len)
 {
     struct h1_call *c = k->call;
     if (skiff_tls_feed(k->tls, data, len) < 0) {
-        if (c)
-            finish(c, "out of memory reading from the upstream");
-        else
-            conn_close(k);
+        conn_fail(k, "out of memory reading from the upstream");
         return;
     }
     if (k->handshaking) {
@@ -157,15 +173,7 @@ tls_in(struct h1_conn *k, const char *data, size_t len)
         if (rc == 0)
             return;
         if (rc < 0) {
-            struct h1_origin *o = k->origin;
-            snprintf(o->tls_error, sizeof o->tls_error, "%s",
-                     *skiff_tls_error(k->tls) ? skiff_tls_error(k->tls)
-                                              : "the TLS handshake with the upstream failed");
-            o->tls_failed_until = uv_now(k->cl->loop) + TLS_FAIL_MS;
-            if (c)
-                finish(c, o->tls_error);
-            else
-                conn_close(k);
+            tls_handshake_failed(k, k->tls, "the TLS handshake with the upstream failed");
             return;
         }
         k->handshaking = 0;

@@ -251,6 +251,12 @@ const char *parse_url(struct h1_call *c, const char *url, const char *proxy, con
 void idle_unlink(struct h1_conn *k);
 void warm_unlink(struct h1_conn *k);
 void conn_close(struct h1_conn *k);
+/* k's set-up failed: its call (if it has one) ends with why, else k closes. */
+void conn_fail(struct h1_conn *k, const char *why);
+/* A TLS handshake of k (tls: the upstream's, or an https:// proxy's) failed: the origin keeps
+ * the cause (tls's error, else fallback) for TLS_FAIL_MS, so the calls meanwhile fail at once
+ * with it, and k fails with it. */
+void tls_handshake_failed(struct h1_conn *k, struct skiff_tls *tls, const char *fallback);
 void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void drain_tls(struct h1_conn *k);
 void tls_in(struct h1_conn *k, const char *data, size_t len);

@@ -45,10 +45,7 @@ ptls_in(struct h1_conn *k, const char *data, size_t len)
 {
     struct h1_call *c = k->call;
     if (skiff_tls_feed(k->ptls, data, len) < 0) {
-        if (c)
-            finish(c, "out of memory reading from the proxy");
-        else
-            conn_close(k);
+        conn_fail(k, "out of memory reading from the proxy");
         return;
     }
     if (k->phandshaking) {
@@ -58,18 +55,12 @@ ptls_in(struct h1_conn *k, const char *data, size_t len)
             rc = -1;
         if (rc == 0)
             return;
-        if (rc < 0 || !c) {
-            struct h1_origin *o = k->origin;
-            if (rc < 0) {
-                snprintf(o->tls_error, sizeof o->tls_error, "%s",
-                         *skiff_tls_error(k->ptls) ? skiff_tls_error(k->ptls)
-                                                   : "the TLS handshake with the proxy failed");
-                o->tls_failed_until = uv_now(k->cl->loop) + TLS_FAIL_MS;
-            }
-            if (c)
-                finish(c, o->tls_error);
-            else
-                conn_close(k);
+        if (rc < 0) {
+            tls_handshake_failed(k, k->ptls, "the TLS handshake with the proxy failed");
+            return;
+        }
+        if (!c) {
+            conn_close(k);
             return;
         }
         k->phandshaking = 0;
@@ -198,10 +189,7 @@ proxy_in(struct h1_conn *k, const char *data, size_t len)
         snprintf(err, sizeof err, "the upstream sent bytes through the proxy before the request");
     }
     if (used < 0) {
-        if (c)
-            finish(c, err);
-        else
-            conn_close(k);
+        conn_fail(k, err);
         return;
     }
     if (!done)
