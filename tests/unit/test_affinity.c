@@ -35,20 +35,6 @@ teardown(void **state)
     return 0;
 }
 
-static long long
-query_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *stmt;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    long long v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
-}
-
 /* Asserts name's owner at now is want_label (NULL: none), with want_value when not NULL. */
 static void
 expect_owner(const char *name, int64_t now, const char *want_label, const char *want_value)
@@ -104,7 +90,7 @@ test_restart_keeps_owners(void **state)
     skiff_affinity_forget("cachedContents/c1");
     skiff_affinity_fini();
     skiff_store_close(s); /* writes what is pending */
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM affinity"), 2);
+    assert_int_equal(store_query_file(f->db, "SELECT COUNT(*) FROM affinity"), 2);
 
     s = open_store(f);
     skiff_affinity_init(s);
@@ -167,8 +153,9 @@ test_expired_owners_are_pruned(void **state)
     assert_int_equal(skiff_store_put_owner(s, "files/old", "key-1", NULL, now - 1000), 0);
     assert_int_equal(skiff_store_put_owner(s, "files/new", "key-1", NULL, now + 3600000), 0);
     skiff_store_flush(s);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM affinity"), 1);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM affinity WHERE name = 'files/new'"), 1);
+    assert_int_equal(store_query_file(f->db, "SELECT COUNT(*) FROM affinity"), 1);
+    assert_int_equal(
+        store_query_file(f->db, "SELECT COUNT(*) FROM affinity WHERE name = 'files/new'"), 1);
     skiff_store_close(s);
     /* A row that expired while skiff was down goes at the next run's first write. */
     sqlite3 *db;
@@ -182,9 +169,9 @@ test_expired_owners_are_pruned(void **state)
     s = open_store(f);
     assert_int_equal(skiff_store_put_owner(s, "files/next", "key-1", NULL, now + 3600000), 0);
     skiff_store_flush(s);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM affinity WHERE name = 'files/stale'"),
-                     0);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM affinity"), 2);
+    assert_int_equal(
+        store_query_file(f->db, "SELECT COUNT(*) FROM affinity WHERE name = 'files/stale'"), 0);
+    assert_int_equal(store_query_file(f->db, "SELECT COUNT(*) FROM affinity"), 2);
     skiff_store_close(s);
 }
 
@@ -223,7 +210,7 @@ test_pending_owners_are_found(void **state)
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     skiff_store_flush(s);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM affinity"), 0);
+    assert_int_equal(store_query_file(f->db, "SELECT COUNT(*) FROM affinity"), 0);
     skiff_store_close(s);
 }
 

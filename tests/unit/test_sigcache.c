@@ -49,20 +49,6 @@ expect_sig(const char *id, const char *want)
     free(got);
 }
 
-static long long
-query_int(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *stmt;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    long long v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
-}
-
 static void
 test_memory_put_get_replace(void **state)
 {
@@ -186,7 +172,7 @@ test_restart_keeps_signatures(void **state)
     assert_int_equal(skiff_sigcache_put("toolu_y", "sig-y"), 0);
     skiff_sigcache_fini();
     skiff_store_close(s); /* writes what is pending */
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM sig_cache"), 2);
+    assert_int_equal(store_query_file(f->db, "SELECT COUNT(*) FROM sig_cache"), 2);
 
     s = open_store(f);
     assert_int_equal(skiff_sigcache_init(100, s), 0);
@@ -268,10 +254,12 @@ test_store_table_is_bounded(void **state)
             skiff_store_flush(s); /* several write batches, as a busy relay makes */
     }
     skiff_store_flush(s);
-    long long n = query_int(f->db, "SELECT COUNT(*) FROM sig_cache");
+    long long n = store_query_file(f->db, "SELECT COUNT(*) FROM sig_cache");
     assert_true(n >= 16 && n <= 16 + 16 / 8 + 10);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM sig_cache WHERE id = 'call_199'"), 1);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM sig_cache WHERE id = 'call_000'"), 0);
+    assert_int_equal(
+        store_query_file(f->db, "SELECT COUNT(*) FROM sig_cache WHERE id = 'call_199'"), 1);
+    assert_int_equal(
+        store_query_file(f->db, "SELECT COUNT(*) FROM sig_cache WHERE id = 'call_000'"), 0);
     skiff_sigcache_fini();
     skiff_store_close(s);
 }
@@ -310,7 +298,7 @@ test_pending_signatures_are_found_while_the_database_is_locked(void **state)
     assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     skiff_store_flush(s);
-    assert_int_equal(query_int(f->db, "SELECT COUNT(*) FROM sig_cache"), 2);
+    assert_int_equal(store_query_file(f->db, "SELECT COUNT(*) FROM sig_cache"), 2);
     skiff_sigcache_fini();
     skiff_store_close(s);
 }

@@ -19,50 +19,22 @@
 #include "gemini/pacific.h"
 #include "relay/keypool.h"
 #include "state/store.h"
+#include "store_fixture.h"
 
 #define NOW_MS INT64_C(1795000000000) /* a fixed clock: 2026-11-18, give or take */
 #define DAY_MS INT64_C(86400000)
-
-struct fixture {
-    char dir[64];
-    char db[128];
-};
 
 /* Every test gets its own empty directory, removed with what SQLite left in it. */
 static int
 setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/skiff-store-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof f->db, "%s/storage.sqlite", f->dir);
-    *state = f;
-    return 0;
+    return store_fixture_setup(state, "store");
 }
 
 static int
 teardown(void **state)
 {
-    struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char p[400];
-            snprintf(p, sizeof p, "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
-    free(f);
+    store_fixture_teardown(state);
     return 0;
 }
 
@@ -279,17 +251,6 @@ test_usage_adds_up_per_day(void **state_)
     skiff_store_close(s);
 }
 
-static int64_t
-query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *stmt;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
-    return v;
-}
-
 static void
 test_flush_makes_writes_visible(void **state_)
 {
@@ -304,11 +265,12 @@ test_flush_makes_writes_visible(void **state_)
     /* Another process (the sqlite3 shell, an operator) sees it while skiff still runs. */
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(f->db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(query_int(db, "SELECT rest_until_ms FROM key_state WHERE model = "
-                                   "'gemini-2.5-pro'"),
+    assert_int_equal(store_query_int(db, "SELECT rest_until_ms FROM key_state WHERE model = "
+                                         "'gemini-2.5-pro'"),
                      NOW_MS + 60000);
-    assert_int_equal(query_int(db, "SELECT requests FROM key_usage WHERE day = '2026-11-18'"), 3);
-    assert_int_equal(query_int(db, "PRAGMA user_version"), 1);
+    assert_int_equal(store_query_int(db, "SELECT requests FROM key_usage WHERE day = '2026-11-18'"),
+                     3);
+    assert_int_equal(store_query_int(db, "PRAGMA user_version"), 1);
     sqlite3_close(db);
     skiff_store_close(s);
 }
@@ -330,13 +292,13 @@ test_write_error_is_survived(void **state_)
     skiff_store_add_usage(s, &u);
     skiff_store_put_state(s, &st);
     skiff_store_flush(s);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM key_state WHERE retired = 1"), 1);
+    assert_int_equal(store_query_int(db, "SELECT count(*) FROM key_state WHERE retired = 1"), 1);
 
     /* Later batches still land. */
     struct skiff_key_state st2 = state("AIza-two", "*", 0, 1, "API_KEY_INVALID");
     skiff_store_put_state(s, &st2);
     skiff_store_flush(s);
-    assert_int_equal(query_int(db, "SELECT count(*) FROM key_state WHERE retired = 1"), 2);
+    assert_int_equal(store_query_int(db, "SELECT count(*) FROM key_state WHERE retired = 1"), 2);
     sqlite3_close(db);
     skiff_store_close(s);
 }
@@ -652,10 +614,10 @@ test_refused_writes_are_logged_once_and_retried(void **state_)
     assert_int_equal(capture_count(&c, "\"store_write_failed\""), 1);
     assert_int_equal(capture_count(&c, "\"store_write_recovered\""), 1);
     usleep(100000); /* the committing attempt ends just after the tables empty */
-    assert_int_equal(query_int(db, "SELECT count(*) FROM key_state WHERE retired = 1"), 1);
-    assert_int_equal(query_int(db, "SELECT updated_ms FROM key_state WHERE model = '*'"),
+    assert_int_equal(store_query_int(db, "SELECT count(*) FROM key_state WHERE retired = 1"), 1);
+    assert_int_equal(store_query_int(db, "SELECT updated_ms FROM key_state WHERE model = '*'"),
                      NOW_MS + 1);
-    assert_int_equal(query_int(db, "SELECT requests FROM key_usage"), 2);
+    assert_int_equal(store_query_int(db, "SELECT requests FROM key_usage"), 2);
     sqlite3_close(db);
     skiff_store_close(s);
     capture_end(&c);
